@@ -1,0 +1,3 @@
+//! The one decision path: route, origin, token sources, bypass, JWT, route claims.
+
+pub mod trace;

@@ -1,0 +1,254 @@
+//! The validated configuration: what wsgate runs on once a TOML file has been parsed.
+//!
+//! `raw.rs` holds the serde mirror of the file (`deny_unknown_fields`); `validate.rs`
+//! converts it once into these types, collecting every problem with the key that caused
+//! it. Nothing downstream re-checks a value: a `Config` that exists is usable.
+
+mod raw;
+mod secret;
+mod validate;
+
+pub mod render;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::HeaderName;
+use jsonwebtoken::Algorithm;
+
+pub use secret::{Secret, SecretSource};
+pub use validate::{ConfigError, ConfigErrors, Environment};
+
+/// The environment label that forbids the E2E bypass and `mint`.
+pub const PRODUCTION: &str = "production";
+
+/// A complete, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Free label (`production`, `staging`, ...). Scopes issuers and the bypass.
+    pub environment: String,
+    pub server: ServerConfig,
+    pub upstream: UpstreamConfig,
+    pub auth: AuthConfig,
+    pub identity: IdentityConfig,
+    pub e2e_bypass: BypassConfig,
+    /// In file order: the first prefix match wins.
+    pub routes: Vec<RouteConfig>,
+    /// Things that work but deserve attention (`check` prints them), e.g. a literal secret.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where clients connect. The `PORT` env var overrides the port.
+    pub listen: SocketAddr,
+    /// `/metrics`, `/healthz`, `/readyz`.
+    pub admin_listen: SocketAddr,
+    pub max_connections: usize,
+    /// Time allowed from accept until the client's 101 (headers, auth, upstream dial).
+    pub handshake_timeout: Duration,
+    pub drain_timeout: Duration,
+    /// `None` means unlimited.
+    pub max_session_duration: Option<Duration>,
+    /// `None` means unlimited.
+    pub idle_timeout: Option<Duration>,
+    pub max_frame_bytes: u64,
+    pub max_message_bytes: u64,
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// `ws`, `wss`, `http` or `https`; the path is prepended to the client's path when not `/`.
+    pub url: url::Url,
+    /// `true` for `wss`/`https`.
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// The path prefix taken from the URL, without a trailing slash ("" for `/`).
+    pub base_path: String,
+    pub connect_timeout: Duration,
+    /// Forward the client's `Host` header instead of the upstream's authority.
+    pub preserve_host: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyMode {
+    /// Refuse with an HTTP status before the handshake.
+    Http,
+    /// Complete the handshake, then close with 1008 (browsers cannot read a 403 body).
+    Close,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionExpiry {
+    /// Close the session when the token's `exp` (+ leeway) passes.
+    Close,
+    /// Let the session outlive its token.
+    Keep,
+}
+
+/// Where a token may come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `header:NAME`. For `Authorization` the `Bearer` scheme is required (case-insensitive).
+    Header(HeaderName),
+    /// `protocol:MARKER`: `Sec-WebSocket-Protocol: MARKER, <jwt>[, app protocols]`.
+    Protocol(String),
+    /// `query:NAME`.
+    Query(String),
+    /// `cookie:NAME`.
+    Cookie(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub deny: DenyMode,
+    pub token_sources: Vec<TokenSource>,
+    pub leeway: Duration,
+    pub session_expiry: SessionExpiry,
+    pub max_token_bytes: usize,
+    /// Normalised `scheme://host[:port]`, lowercase, default ports removed. Empty: no check.
+    pub allowed_origins: Vec<String>,
+    /// Forward `Authorization`/cookie tokens to the upstream (query and protocol tokens never are).
+    pub forward_token: bool,
+    /// Refuse tokens whose `exp - iat` (or `exp - now` without `iat`) exceeds this.
+    pub max_lifetime: Option<Duration>,
+    pub issuers: Vec<IssuerConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IssuerConfig {
+    /// The configured name: the only issuer string that reaches logs and metric labels.
+    pub name: String,
+    /// Exact `iss` value.
+    pub issuer: String,
+    /// `aud` must share at least one of these. Empty: `aud` is not checked.
+    pub audiences: Vec<String>,
+    /// Never empty, never `none`, one family only.
+    pub algorithms: Vec<Algorithm>,
+    pub keys: KeySource,
+    /// Exact (case-insensitive) `typ` header, e.g. `at+jwt`.
+    pub typ: Option<String>,
+    /// Empty: every environment.
+    pub environments: Vec<String>,
+    /// Computed: `environments` is empty or contains `Config::environment`.
+    pub enabled: bool,
+}
+
+/// Where an issuer's verification keys come from. Material is read at validation time,
+/// so a missing file or variable is a config error, never a runtime surprise.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// HMAC secret (HS*), at least 32 bytes, not PEM/JWK-looking.
+    Secret { secret: Secret, kid: Option<String> },
+    /// PEM public key (RSA, EC P-256/P-384, Ed25519).
+    PublicKeyFile { path: PathBuf, pem: Vec<u8>, kid: Option<String> },
+    /// A local JWKS document.
+    JwksFile { path: PathBuf, json: Vec<u8> },
+}
+
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    pub user_header: HeaderName,
+    pub user_claim: String,
+    pub method_header: HeaderName,
+    /// Header name -> claim name, in file order.
+    pub claim_headers: Vec<(HeaderName, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BypassConfig {
+    /// `enabled` in the file AND `environment` in `allowed_environments` AND not production.
+    pub active: bool,
+    /// What the file said, for `check`.
+    pub enabled: bool,
+    pub header: HeaderName,
+    pub keys: Vec<BypassKey>,
+    pub allowed_environments: Vec<String>,
+    pub user_header: HeaderName,
+    pub default_user: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct BypassKey {
+    pub name: String,
+    pub secret: Secret,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteAuth {
+    Required,
+    Optional,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// Prefix, starting with `/`. Matches at a segment boundary or exactly.
+    pub path: String,
+    pub auth: RouteAuth,
+    /// claim -> required value: equals, or an array / space-separated list that contains it.
+    pub claims: Vec<(String, String)>,
+}
+
+impl Config {
+    /// Parses and validates a TOML document. `env` resolves `{ env = "..." }` secrets and
+    /// `PORT`; relative file paths are resolved against `base_dir`.
+    pub fn parse(
+        text: &str,
+        origin: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        base_dir: &std::path::Path,
+    ) -> Result<Config, ConfigErrors> {
+        validate::parse(text, origin, env, base_dir)
+    }
+
+    /// Reads `path` and parses it with the process environment.
+    pub fn load(path: &std::path::Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            ConfigErrors::single(ConfigError::new(
+                "",
+                format!("cannot read config file {}: {err}", path.display()),
+            ))
+        })?;
+        let base = path.parent().unwrap_or(std::path::Path::new("."));
+        Config::parse(
+            &text,
+            &path.display().to_string(),
+            &|name| std::env::var(name).ok(),
+            base,
+        )
+    }
+
+    /// The first route whose prefix matches `path`.
+    pub fn route(&self, path: &str) -> Option<&RouteConfig> {
+        self.routes.iter().find(|r| r.matches(path))
+    }
+
+    /// Issuers trusted in this environment.
+    pub fn enabled_issuers(&self) -> impl Iterator<Item = &IssuerConfig> {
+        self.auth.issuers.iter().filter(|i| i.enabled)
+    }
+}
+
+impl RouteConfig {
+    /// Prefix match at a path-segment boundary: `/ws` matches `/ws`, `/ws/x`, `/ws?x`
+    /// (query already removed) but not `/wsx`. A prefix ending in `/` matches anything below.
+    pub fn matches(&self, path: &str) -> bool {
+        if self.path == "/" {
+            return true;
+        }
+        match path.strip_prefix(self.path.as_str()) {
+            Some(rest) => rest.is_empty() || rest.starts_with('/') || self.path.ends_with('/'),
+            None => false,
+        }
+    }
+}

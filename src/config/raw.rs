@@ -1,0 +1,1 @@
+//! The serde mirror of the TOML file.

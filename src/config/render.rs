@@ -1,0 +1,1 @@
+//! Renders the effective policy for `wsgate check`, secrets as fingerprints.

@@ -1,0 +1,36 @@
+//! wsgate: a WebSocket authentication reverse proxy.
+//!
+//! One connection's life (see `docs/architecture.md`):
+//! `server` accepts and serves HTTP/1.1 with hyper → `proxy` classifies the request
+//! (`handshake` checks RFC 6455 syntax) → `auth` decides (route, origin, token, bypass,
+//! JWT) → `upstream` dials and performs the upstream handshake → `relay` moves frames
+//! until either side closes or `server`'s shutdown cancels it.
+//!
+//! Module map:
+//! - `config`: TOML → validated [`config::Config`]; `check` rendering.
+//! - `reason`: the closed set of refusal reasons and their status/close-code/label.
+//! - `auth`: the one decision path ([`auth::Gate::decide`]), token sources, JWT, keys, bypass.
+//! - `handshake`: RFC 6455 request validation and `Sec-WebSocket-Accept`.
+//! - `upstream`: upstream connection, request rewriting (identity injection), 101 checks.
+//! - `proxy`: the per-request hyper service tying the above together; denials.
+//! - `relay`: the frame-aware byte relay between client and upstream.
+//! - `server`: listeners, accept loop, connection limit, graceful shutdown; [`run`].
+//! - `admin`: `/metrics`, `/healthz`, `/readyz`.
+//! - `metrics`: the Prometheus metrics struct.
+//! - `telemetry`: JSON logging and the outcome events that log and count together.
+//! - `demo`: the one-command try-out.
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod demo;
+pub mod handshake;
+pub mod metrics;
+pub mod proxy;
+pub mod reason;
+pub mod relay;
+pub mod server;
+pub mod telemetry;
+pub mod upstream;
+
+pub use server::{Listeners, run};
