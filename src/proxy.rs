@@ -90,15 +90,7 @@ impl Proxy {
         let route = config.routes[route_index].path.as_str();
         match decision {
             Err(denial) => {
-                self.record_denial(
-                    &gate,
-                    &denial,
-                    route,
-                    client,
-                    websocket.is_some(),
-                    started,
-                    &request,
-                );
+                self.record_denial(&gate, &denial, route, client, websocket.is_some(), started);
                 Ok(self.refuse(websocket.as_ref(), &request, on_upgrade, denial.reason))
             }
             Ok(grant) => {
@@ -122,11 +114,21 @@ impl Proxy {
     }
 
     /// Answers a connection over `max_connections`.
-    pub fn overloaded(&self, mut request: Request<Incoming>) -> Response<Body> {
+    pub fn overloaded(&self, mut request: Request<Incoming>, client: SocketAddr) -> Response<Body> {
+        let started = Instant::now();
         let on_upgrade = hyper::upgrade::on(&mut request);
         match handshake::classify(request.method(), request.version(), request.headers()) {
             Err(error) => handshake_refusal(error),
-            Ok(ws) => self.refuse(ws.as_ref(), &request, on_upgrade, Reason::Overloaded),
+            Ok(ws) => {
+                let denial = Denial {
+                    route: self.gate.route_index(request.uri().path()),
+                    reason: Reason::Overloaded,
+                    issuer: None,
+                };
+                let route = self.gate.config().routes[denial.route].path.as_str();
+                self.record_denial(&self.gate, &denial, route, client, ws.is_some(), started);
+                self.refuse(ws.as_ref(), &request, on_upgrade, Reason::Overloaded)
+            }
         }
     }
 
@@ -215,9 +217,8 @@ impl Proxy {
                 extensions,
             }) => (io, protocol, extensions),
             Ok(WebSocketOutcome::Refused(response)) => {
-                self.metrics.upstream_error(UpstreamErrorKind::Rejected);
                 self.metrics
-                    .handshake(&route, HandshakeOutcome::UpstreamRejected, elapsed);
+                    .handshake(&route, HandshakeOutcome::UpstreamDeclined, elapsed);
                 tracing::info!(
                     route = route.as_str(),
                     client = %client,
@@ -345,7 +346,6 @@ impl Proxy {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn record_denial(
         &self,
         gate: &Gate,
@@ -354,7 +354,6 @@ impl Proxy {
         client: SocketAddr,
         websocket: bool,
         started: Instant,
-        request: &Request<Incoming>,
     ) {
         let config = gate.config();
         let issuer = denial
@@ -380,7 +379,6 @@ impl Proxy {
             _ => None,
         };
         if let Some(result) = bypass_result {
-            let _ = request;
             self.metrics.e2e_bypass("none", result);
         }
     }

@@ -187,11 +187,14 @@ async fn accept_loop(
                 Ok(permit) => {
                     let proxy = proxy.clone();
                     connections.spawn(async move {
-                        serve_overloaded(stream, proxy).await;
+                        serve_overloaded(stream, peer, proxy).await;
                         drop(permit);
                     });
                 }
-                Err(_) => drop(stream),
+                Err(_) => {
+                    proxy.metrics.connection_rejected_overloaded();
+                    drop(stream);
+                }
             },
         }
     }
@@ -234,11 +237,12 @@ where
 }
 
 /// A connection over the limit: answer its first request with `overloaded`, then close.
-async fn serve_overloaded(stream: TcpStream, proxy: Arc<Proxy>) {
+async fn serve_overloaded(stream: TcpStream, peer: SocketAddr, proxy: Arc<Proxy>) {
+    crate::telemetry::record_connection_rejected_overloaded(&proxy.metrics, peer);
     let service = {
         let proxy = proxy.clone();
         service_fn(move |request| {
-            let response = proxy.overloaded(request);
+            let response = proxy.overloaded(request, peer);
             async move { Ok::<_, Infallible>(response) }
         })
     };
