@@ -77,12 +77,25 @@ pub fn run(path: &Path) -> ExitCode {
     })
 }
 
+/// Config, keys and TLS material: everything that can be wrong with the files.
 fn load_gate(path: &Path) -> Result<Gate, ConfigErrors> {
     let config = Config::load(path)?;
-    Gate::new(Arc::new(config)).map_err(|mut errors| {
+    let gate = Gate::new(Arc::new(config)).map_err(|mut errors| {
         errors.origin = path.display().to_string();
         errors
-    })
+    })?;
+    if let Some(files) = &gate.config().server.tls {
+        if let Err(error) = server::tls_acceptor(files) {
+            return Err(ConfigErrors {
+                origin: path.display().to_string(),
+                errors: vec![crate::config::ConfigError::new(
+                    "server.tls",
+                    error.to_string(),
+                )],
+            });
+        }
+    }
+    Ok(gate)
 }
 
 async fn bind(config: &Config) -> std::io::Result<Listeners> {
@@ -146,22 +159,14 @@ async fn wait_for_signal() {
 
 /// `wsgate check`: exit 0 and print the effective policy, or exit 1 listing every problem.
 pub fn check(path: &Path) -> ExitCode {
-    let config = match Config::load(path) {
-        Ok(config) => config,
+    let gate = match load_gate(path) {
+        Ok(gate) => gate,
         Err(errors) => {
             eprint!("{errors}");
             return ExitCode::FAILURE;
         }
     };
-    let config = Arc::new(config);
-    let gate = match Gate::new(config.clone()) {
-        Ok(gate) => gate,
-        Err(mut errors) => {
-            errors.origin = path.display().to_string();
-            eprint!("{errors}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let config = gate.config().clone();
     print!("{}", crate::config::render::render(&config));
     println!();
     println!("# verification keys");

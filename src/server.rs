@@ -22,12 +22,14 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, Health};
 use crate::auth::Gate;
-use crate::config::Config;
+use crate::config::{Config, TlsFiles};
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 use crate::relay::RelayCounters;
@@ -72,6 +74,10 @@ pub async fn serve(
         admin_stop.clone(),
     ));
 
+    let tls = match &config.server.tls {
+        Some(files) => Some(tls_acceptor(files)?),
+        None => None,
+    };
     let handles = metrics.relay_counters();
     let proxy = Arc::new(Proxy {
         gate,
@@ -85,7 +91,7 @@ pub async fn serve(
         },
         shutdown: CancellationToken::new(),
         sessions: TaskTracker::new(),
-        secure: false,
+        secure: tls.is_some(),
     });
     let connections = TaskTracker::new();
     let limit = Arc::new(Semaphore::new(config.server.max_connections));
@@ -104,6 +110,7 @@ pub async fn serve(
 
     let accept = accept_loop(
         listeners.proxy,
+        tls,
         proxy.clone(),
         limit,
         overflow,
@@ -151,6 +158,7 @@ pub async fn serve(
 
 async fn accept_loop(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     proxy: Arc<Proxy>,
     limit: Arc<Semaphore>,
     overflow: Arc<Semaphore>,
@@ -176,9 +184,19 @@ async fn accept_loop(
         match limit.clone().try_acquire_owned() {
             Ok(permit) => {
                 let proxy = proxy.clone();
+                let tls = tls.clone();
                 connections.spawn(async move {
                     proxy.metrics.connection_opened();
-                    serve_connection(stream, peer, proxy.clone()).await;
+                    match tls {
+                        None => serve_connection(stream, peer, proxy.clone()).await,
+                        Some(acceptor) => {
+                            if let Some(stream) =
+                                tls_handshake(&acceptor, stream, peer, &proxy).await
+                            {
+                                serve_connection(stream, peer, proxy.clone()).await;
+                            }
+                        }
+                    }
                     proxy.metrics.connection_closed();
                     drop(permit);
                 });
@@ -186,8 +204,18 @@ async fn accept_loop(
             Err(_) => match overflow.clone().try_acquire_owned() {
                 Ok(permit) => {
                     let proxy = proxy.clone();
+                    let tls = tls.clone();
                     connections.spawn(async move {
-                        serve_overloaded(stream, peer, proxy).await;
+                        match tls {
+                            None => serve_overloaded(stream, peer, proxy).await,
+                            Some(acceptor) => {
+                                if let Some(stream) =
+                                    tls_handshake(&acceptor, stream, peer, &proxy).await
+                                {
+                                    serve_overloaded(stream, peer, proxy).await;
+                                }
+                            }
+                        }
                         drop(permit);
                     });
                 }
@@ -237,7 +265,10 @@ where
 }
 
 /// A connection over the limit: answer its first request with `overloaded`, then close.
-async fn serve_overloaded(stream: TcpStream, peer: SocketAddr, proxy: Arc<Proxy>) {
+async fn serve_overloaded<S>(stream: S, peer: SocketAddr, proxy: Arc<Proxy>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     crate::telemetry::record_connection_rejected_overloaded(&proxy.metrics, peer);
     let service = {
         let proxy = proxy.clone();
@@ -256,4 +287,54 @@ async fn serve_overloaded(stream: TcpStream, peer: SocketAddr, proxy: Arc<Proxy>
         connection,
     )
     .await;
+}
+
+/// Builds the client-facing TLS acceptor (HTTP/1.1 only: ALPN offers `http/1.1`).
+pub fn tls_acceptor(files: &TlsFiles) -> io::Result<TlsAcceptor> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&files.cert_file)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("server.tls.cert_file {}: {e}", files.cert_file.display()),
+            )
+        })?;
+    let key = PrivateKeyDer::from_pem_file(&files.key_file).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("server.tls.key_file {}: {e}", files.key_file.display()),
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("server.tls: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The TLS handshake, inside the connection task and under the handshake timeout.
+async fn tls_handshake(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    proxy: &Proxy,
+) -> Option<TlsStream<TcpStream>> {
+    let timeout = proxy.gate.config().server.handshake_timeout;
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(error)) => {
+            tracing::debug!(%error, client = %peer, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(client = %peer, "TLS handshake timed out");
+            None
+        }
+    }
 }
