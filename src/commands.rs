@@ -59,12 +59,15 @@ pub fn run(path: &Path) -> ExitCode {
         };
         let registry = prometheus::Registry::new();
         let metrics = Arc::new(Metrics::new(&registry));
+        let (reload_tx, reloads) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(watch_config(path.to_owned(), reload_tx, metrics.clone()));
         let result = server::serve(
-            Arc::new(gate),
+            gate,
             listeners,
             registry,
             metrics,
             shutdown_signal(),
+            reloads,
         )
         .await;
         match result {
@@ -121,6 +124,57 @@ async fn bind(config: &Config) -> std::io::Result<Listeners> {
         "listening"
     );
     Ok(Listeners { proxy, admin })
+}
+
+/// How often the config file is compared with what was loaded (catches edits and
+/// Kubernetes' ConfigMap symlink swap, which inotify on the file itself misses).
+const CONFIG_POLL: Duration = Duration::from_secs(2);
+
+/// Reloads on SIGHUP and whenever the file's content changes. An invalid new file keeps
+/// the old policy; the log line and `wsgate_config_reloads_total{result="error"}` say why.
+async fn watch_config(
+    path: PathBuf,
+    reloads: tokio::sync::mpsc::Sender<Gate>,
+    metrics: Arc<Metrics>,
+) {
+    let mut last = std::fs::read(&path).ok();
+    let mut tick = tokio::time::interval(CONFIG_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let forced = tokio::select! {
+            _ = tick.tick() => false,
+            Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
+        };
+        #[cfg(not(unix))]
+        let forced = {
+            tick.tick().await;
+            false
+        };
+        let current = std::fs::read(&path).ok();
+        if !forced && current == last {
+            continue;
+        }
+        last = current;
+        tracing::info!(config = %path.display(), signal = forced, "reloading configuration");
+        match load_gate(&path) {
+            Ok(gate) => {
+                if reloads.send(gate).await.is_err() {
+                    return;
+                }
+            }
+            Err(errors) => {
+                let problems: Vec<String> = errors.errors.iter().map(ToString::to_string).collect();
+                crate::telemetry::record_config_reload(
+                    &metrics,
+                    crate::metrics::ReloadResult::Error,
+                    Some(&problems.join("; ")),
+                );
+            }
+        }
+    }
 }
 
 /// Completes on the first SIGTERM or SIGINT; a second one exits at once.

@@ -112,12 +112,14 @@ async fn demo(args: &DemoArgs) -> Result<(), String> {
 
     let registry = prometheus::Registry::new();
     let metrics = Arc::new(Metrics::new(&registry));
+    let (_reload_tx, reloads) = tokio::sync::mpsc::channel(1);
     server::serve(
-        Arc::new(gate),
+        gate,
         Listeners { proxy, admin },
         registry,
         metrics,
         crate::commands::shutdown_signal(),
+        reloads,
     )
     .await
     .map_err(|e| e.to_string())

@@ -8,7 +8,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -25,7 +25,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::token::offered_protocols;
 use crate::auth::trace::NoTrace;
 use crate::auth::{AuthMethod, Denial, Gate, Grant, RequestView};
-use crate::config::{DenyMode, SessionExpiry, TokenSource};
+use crate::config::{DenyMode, ServerConfig, SessionExpiry, TokenSource};
 use crate::handshake::{self, HandshakeError, WebSocketRequest};
 use crate::metrics::{AuthMethodLabel, BypassResult, HandshakeOutcome, Metrics, UpstreamErrorKind};
 use crate::reason::Reason;
@@ -39,10 +39,26 @@ pub type Body = BoxBody<Bytes, hyper::Error>;
 /// How long wsgate waits for the peer's reply after sending its own close frame.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// What a reload replaces as one unit: the decision policy and the upstream it guards.
+/// A request takes one `Arc<Policy>` at its start and uses it to the end, so no handshake
+/// ever sees half of an old config and half of a new one.
+pub struct Policy {
+    pub gate: Gate,
+    pub upstream: Upstream,
+}
+
+impl Policy {
+    pub fn new(gate: Gate) -> std::io::Result<Policy> {
+        let upstream = Upstream::new(&gate.config().upstream)?;
+        Ok(Policy { gate, upstream })
+    }
+}
+
 /// Shared state for every connection on the proxy listener.
 pub struct Proxy {
-    pub gate: Arc<Gate>,
-    pub upstream: Upstream,
+    policy: RwLock<Arc<Policy>>,
+    /// Listener-level settings fixed at startup (reloads do not rebind or resize).
+    pub server: ServerConfig,
     pub metrics: Arc<Metrics>,
     pub counters: RelayCounters,
     /// Fires when the drain starts; sessions send 1001 `server_shutdown`.
@@ -54,6 +70,42 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        policy: Arc<Policy>,
+        metrics: Arc<Metrics>,
+        counters: RelayCounters,
+        shutdown: CancellationToken,
+        sessions: TaskTracker,
+        secure: bool,
+    ) -> Proxy {
+        Proxy {
+            server: policy.gate.config().server.clone(),
+            policy: RwLock::new(policy),
+            metrics,
+            counters,
+            shutdown,
+            sessions,
+            secure,
+        }
+    }
+
+    /// The policy in force now.
+    pub fn policy(&self) -> Arc<Policy> {
+        match self.policy.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Swaps in a new policy for new requests; sessions keep the one they started with.
+    pub fn replace_policy(&self, policy: Arc<Policy>) {
+        match self.policy.write() {
+            Ok(mut guard) => *guard = policy,
+            Err(poisoned) => *poisoned.into_inner() = policy,
+        }
+    }
+
     /// Serves one request. Never fails: every problem becomes a response.
     pub async fn handle(
         self: Arc<Self>,
@@ -67,15 +119,24 @@ impl Proxy {
                 Ok(ws) => ws,
                 Err(error) => return Ok(handshake_refusal(error)),
             };
+        let policy = self.policy();
+        let gate = &policy.gate;
         if self.shutdown.is_cancelled() {
+            let denial = Denial {
+                route: gate.route_index(request.uri().path()),
+                reason: Reason::ServerShutdown,
+                issuer: None,
+            };
+            let route = gate.config().routes[denial.route].path.as_str();
+            self.record_denial(gate, &denial, route, client, websocket.is_some(), started);
             return Ok(self.refuse(
+                gate,
                 websocket.as_ref(),
                 &request,
                 on_upgrade,
-                Reason::ServerShutdown,
+                denial.reason,
             ));
         }
-        let gate = self.gate.clone();
         let config = gate.config();
         let view = RequestView {
             path: request.uri().path(),
@@ -90,15 +151,21 @@ impl Proxy {
         let route = config.routes[route_index].path.as_str();
         match decision {
             Err(denial) => {
-                self.record_denial(&gate, &denial, route, client, websocket.is_some(), started);
-                Ok(self.refuse(websocket.as_ref(), &request, on_upgrade, denial.reason))
+                self.record_denial(gate, &denial, route, client, websocket.is_some(), started);
+                Ok(self.refuse(
+                    gate,
+                    websocket.as_ref(),
+                    &request,
+                    on_upgrade,
+                    denial.reason,
+                ))
             }
             Ok(grant) => {
-                self.record_grant(&gate, &grant, route, client, websocket.is_some(), started);
+                self.record_grant(gate, &grant, route, client, websocket.is_some(), started);
                 match websocket {
                     Some(ws) => Ok(self
                         .open_session(
-                            gate.clone(),
+                            policy.clone(),
                             grant,
                             ws,
                             request,
@@ -107,7 +174,7 @@ impl Proxy {
                             started,
                         )
                         .await),
-                    None => Ok(self.forward(&gate, grant, request, client).await),
+                    None => Ok(self.forward(&policy, grant, request, client).await),
                 }
             }
         }
@@ -117,17 +184,19 @@ impl Proxy {
     pub fn overloaded(&self, mut request: Request<Incoming>, client: SocketAddr) -> Response<Body> {
         let started = Instant::now();
         let on_upgrade = hyper::upgrade::on(&mut request);
+        let policy = self.policy();
+        let gate = &policy.gate;
         match handshake::classify(request.method(), request.version(), request.headers()) {
             Err(error) => handshake_refusal(error),
             Ok(ws) => {
                 let denial = Denial {
-                    route: self.gate.route_index(request.uri().path()),
+                    route: gate.route_index(request.uri().path()),
                     reason: Reason::Overloaded,
                     issuer: None,
                 };
-                let route = self.gate.config().routes[denial.route].path.as_str();
-                self.record_denial(&self.gate, &denial, route, client, ws.is_some(), started);
-                self.refuse(ws.as_ref(), &request, on_upgrade, Reason::Overloaded)
+                let route = gate.config().routes[denial.route].path.as_str();
+                self.record_denial(gate, &denial, route, client, ws.is_some(), started);
+                self.refuse(gate, ws.as_ref(), &request, on_upgrade, Reason::Overloaded)
             }
         }
     }
@@ -135,14 +204,15 @@ impl Proxy {
     /// A refusal in the configured deny mode: HTTP status, or 101 then a close frame.
     fn refuse(
         &self,
+        gate: &Gate,
         websocket: Option<&WebSocketRequest>,
         request: &Request<Incoming>,
         on_upgrade: hyper::upgrade::OnUpgrade,
         reason: Reason,
     ) -> Response<Body> {
         match websocket {
-            Some(ws) if self.gate.config().auth.deny == DenyMode::Close => {
-                let protocol = close_mode_protocol(&self.gate, request);
+            Some(ws) if gate.config().auth.deny == DenyMode::Close => {
+                let protocol = close_mode_protocol(gate, request);
                 self.sessions.spawn(close_after_upgrade(on_upgrade, reason));
                 switching_protocols(ws, protocol, None)
             }
@@ -153,7 +223,7 @@ impl Proxy {
     #[allow(clippy::too_many_arguments)]
     async fn open_session(
         self: Arc<Self>,
-        gate: Arc<Gate>,
+        policy: Arc<Policy>,
         grant: Grant,
         ws: WebSocketRequest,
         request: Request<Incoming>,
@@ -161,6 +231,7 @@ impl Proxy {
         client: SocketAddr,
         started: Instant,
     ) -> Response<Body> {
+        let gate = &policy.gate;
         let config = gate.config();
         let route = config.routes[grant.route].path.clone();
         let key = handshake::new_key();
@@ -176,7 +247,7 @@ impl Proxy {
             .unwrap_or_default();
         *upstream_request.headers_mut() = upstream::upstream_headers(
             config,
-            &self.upstream,
+            &policy.upstream,
             request.headers(),
             &Forwarding {
                 client,
@@ -202,7 +273,7 @@ impl Proxy {
             .saturating_sub(started.elapsed());
         let outcome = match tokio::time::timeout(
             budget,
-            self.upstream.open_websocket(upstream_request, &key),
+            policy.upstream.open_websocket(upstream_request, &key),
         )
         .await
         {
@@ -249,15 +320,15 @@ impl Proxy {
                     HandshakeOutcome::UpstreamError
                 };
                 self.metrics.handshake(&route, outcome, elapsed);
-                return self.refuse(Some(&ws), &request, on_upgrade, reason);
+                return self.refuse(gate, Some(&ws), &request, on_upgrade, reason);
             }
         };
         self.metrics
             .handshake(&route, HandshakeOutcome::Allowed, elapsed);
 
         // The client offered `MARKER, <token>`: a browser needs one of its offers echoed.
-        let protocol = protocol.or_else(|| marker_offered(&gate, &request));
-        let settings = relay_settings(&gate, &grant, extensions.is_some());
+        let protocol = protocol.or_else(|| marker_offered(gate, &request));
+        let settings = relay_settings(gate, &grant, extensions.is_some());
         let proxy = self.clone();
         self.sessions.spawn(async move {
             let Ok(upgraded) = on_upgrade.await else {
@@ -300,12 +371,12 @@ impl Proxy {
     /// Plain HTTP under the same policy, streamed both ways.
     async fn forward(
         &self,
-        gate: &Gate,
+        policy: &Policy,
         grant: Grant,
         request: Request<Incoming>,
         client: SocketAddr,
     ) -> Response<Body> {
-        let config = gate.config();
+        let config = policy.gate.config();
         let route = config.routes[grant.route].path.as_str();
         let (parts, body) = request.into_parts();
         let mut upstream_request = Request::new(body);
@@ -317,7 +388,7 @@ impl Proxy {
         }
         *upstream_request.headers_mut() = upstream::upstream_headers(
             config,
-            &self.upstream,
+            &policy.upstream,
             &parts.headers,
             &Forwarding {
                 client,
@@ -326,7 +397,7 @@ impl Proxy {
                 grant: &grant,
             },
         );
-        match self.upstream.forward(upstream_request).await {
+        match policy.upstream.forward(upstream_request).await {
             Ok(response) => {
                 let (mut parts, body) = response.into_parts();
                 strip_hop_by_hop(&mut parts.headers);

@@ -30,10 +30,9 @@ use tokio_util::task::TaskTracker;
 use crate::admin::{self, Health};
 use crate::auth::Gate;
 use crate::config::{Config, TlsFiles};
-use crate::metrics::Metrics;
-use crate::proxy::Proxy;
+use crate::metrics::{Metrics, ReloadResult};
+use crate::proxy::{Policy, Proxy};
 use crate::relay::RelayCounters;
-use crate::upstream::Upstream;
 
 /// Largest request head (request line plus headers) accepted; beyond it hyper answers 431.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -53,16 +52,20 @@ pub async fn run(
     let gate = Gate::new(config.clone()).map_err(|errors| io::Error::other(errors.to_string()))?;
     let registry = prometheus::Registry::new();
     let metrics = Arc::new(Metrics::new(&registry));
-    serve(Arc::new(gate), listeners, registry, metrics, shutdown).await
+    let (_reloads, no_reloads) = tokio::sync::mpsc::channel(1);
+    serve(gate, listeners, registry, metrics, shutdown, no_reloads).await
 }
 
-/// [`run`] with a prepared gate and metrics (the binary builds them to report errors early).
+/// [`run`] with a prepared gate and metrics (the binary builds them to report errors
+/// early). Each `Gate` received on `reloads` becomes the policy for new requests; live
+/// sessions keep the policy they started with.
 pub async fn serve(
-    gate: Arc<Gate>,
+    gate: Gate,
     listeners: Listeners,
     registry: prometheus::Registry,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
+    mut reloads: tokio::sync::mpsc::Receiver<Gate>,
 ) -> io::Result<()> {
     let config = gate.config().clone();
     let health = Health::new();
@@ -79,20 +82,27 @@ pub async fn serve(
         None => None,
     };
     let handles = metrics.relay_counters();
-    let proxy = Arc::new(Proxy {
-        gate,
-        upstream: Upstream::new(&config.upstream)?,
-        metrics: metrics.clone(),
-        counters: RelayCounters {
+    let proxy = Arc::new(Proxy::new(
+        Arc::new(Policy::new(gate)?),
+        metrics.clone(),
+        RelayCounters {
             frames_to_upstream: handles.frames_to_upstream,
             bytes_to_upstream: handles.bytes_to_upstream,
             frames_to_client: handles.frames_to_client,
             bytes_to_client: handles.bytes_to_client,
         },
-        shutdown: CancellationToken::new(),
-        sessions: TaskTracker::new(),
-        secure: tls.is_some(),
-    });
+        CancellationToken::new(),
+        TaskTracker::new(),
+        tls.is_some(),
+    ));
+    let reloader = {
+        let proxy = proxy.clone();
+        tokio::spawn(async move {
+            while let Some(gate) = reloads.recv().await {
+                apply_reload(&proxy, gate);
+            }
+        })
+    };
     let connections = TaskTracker::new();
     let limit = Arc::new(Semaphore::new(config.server.max_connections));
     // Over-limit connections get an answer from a small pool, not a task each.
@@ -151,9 +161,35 @@ pub async fn serve(
             "shutdown: drain_timeout reached; cutting the remaining connections"
         ),
     }
+    reloader.abort();
     admin_stop.cancel();
     let _ = admin_task.await;
     Ok(())
+}
+
+fn apply_reload(proxy: &Proxy, gate: Gate) {
+    let new = gate.config().server.clone();
+    let old = &proxy.server;
+    if new.listen != old.listen
+        || new.admin_listen != old.admin_listen
+        || new.max_connections != old.max_connections
+        || new.tls.is_some() != old.tls.is_some()
+    {
+        tracing::warn!(
+            "server.listen, admin_listen, max_connections and tls take effect only on restart"
+        );
+    }
+    match Policy::new(gate) {
+        Ok(policy) => {
+            proxy.replace_policy(Arc::new(policy));
+            crate::telemetry::record_config_reload(&proxy.metrics, ReloadResult::Success, None);
+        }
+        Err(error) => crate::telemetry::record_config_reload(
+            &proxy.metrics,
+            ReloadResult::Error,
+            Some(&format!("upstream: {error}")),
+        ),
+    }
 }
 
 async fn accept_loop(
@@ -232,7 +268,7 @@ fn http1_builder(proxy: &Proxy) -> http1::Builder {
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(proxy.gate.config().server.handshake_timeout)
+        .header_read_timeout(proxy.server.handshake_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
         .half_close(false);
     builder
@@ -283,7 +319,7 @@ where
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     let _ = tokio::time::timeout(
-        proxy.gate.config().server.handshake_timeout + crate::proxy::CLOSE_TIMEOUT,
+        proxy.server.handshake_timeout + crate::proxy::CLOSE_TIMEOUT,
         connection,
     )
     .await;
@@ -325,7 +361,7 @@ async fn tls_handshake(
     peer: SocketAddr,
     proxy: &Proxy,
 ) -> Option<TlsStream<TcpStream>> {
-    let timeout = proxy.gate.config().server.handshake_timeout;
+    let timeout = proxy.server.handshake_timeout;
     match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => Some(stream),
         Ok(Err(error)) => {
