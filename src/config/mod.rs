@@ -145,12 +145,20 @@ pub struct IssuerConfig {
 
 /// Where an issuer's verification keys come from. Material is read at validation time,
 /// so a missing file or variable is a config error, never a runtime surprise.
+///
+/// For an issuer that is not `enabled` in this environment nothing is read (the bytes are
+/// empty), so a staging-only issuer's secret need not exist in production: use
+/// [`Config::enabled_issuers`] to get the issuers whose material is loaded.
 #[derive(Debug, Clone)]
 pub enum KeySource {
     /// HMAC secret (HS*), at least 32 bytes, not PEM/JWK-looking.
     Secret { secret: Secret, kid: Option<String> },
     /// PEM public key (RSA, EC P-256/P-384, Ed25519).
-    PublicKeyFile { path: PathBuf, pem: Vec<u8>, kid: Option<String> },
+    PublicKeyFile {
+        path: PathBuf,
+        pem: Vec<u8>,
+        kid: Option<String>,
+    },
     /// A local JWKS document.
     JwksFile { path: PathBuf, json: Vec<u8> },
 }
@@ -197,6 +205,8 @@ pub struct RouteConfig {
     pub auth: RouteAuth,
     /// claim -> required value: equals, or an array / space-separated list that contains it.
     pub claims: Vec<(String, String)>,
+    /// The catch-all `/` (auth required) appended when no configured route has path `/`.
+    pub implicit: bool,
 }
 
 impl Config {
