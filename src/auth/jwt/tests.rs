@@ -1,0 +1,1 @@
+//! Tests for `jwt::verify`, with real crypto and the keys in `tests/fixtures/`.
