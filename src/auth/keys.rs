@@ -152,6 +152,15 @@ fn from_secret(
     kid: Option<&str>,
 ) -> Result<Vec<VerifyKey>, String> {
     let bytes = secret.expose();
+    // Config validation refuses these too; a public key used as an HMAC secret lets anyone
+    // who has the public key forge tokens (SECURITY-CASES J6), so check again here.
+    if looks_like_key_material(bytes) {
+        return Err(format!(
+            "the HMAC secret from {} looks like a PEM or JWK key; an HMAC secret must be \
+             random bytes, and public keys belong in public_key_file or jwks_file",
+            secret.source()
+        ));
+    }
     if bytes.len() < HMAC_MIN_BYTES {
         return Err(format!(
             "the HMAC secret from {} is {} bytes; use at least {HMAC_MIN_BYTES} random bytes",
@@ -352,6 +361,15 @@ fn oct_keys(
             description: format!("HMAC key{} from {origin}", kid_suffix(kid)),
         })
         .collect())
+}
+
+/// PEM armour, or a JSON object with a `kty` member.
+fn looks_like_key_material(bytes: &[u8]) -> bool {
+    let trimmed = bytes.trim_ascii_start();
+    trimmed.starts_with(b"-----BEGIN")
+        || (trimmed.starts_with(b"{")
+            && serde_json::from_slice::<Value>(bytes)
+                .is_ok_and(|v| v.get("kty").is_some() || v.get("keys").is_some()))
 }
 
 /// A JWK member holding base64url (no padding) bytes.
@@ -617,9 +635,8 @@ fn parse_spki(der: &[u8]) -> Result<PublicKey, String> {
     if !trailing.is_empty() || !rest.is_empty() {
         return Err(invalid());
     }
-    let key = match bits.split_first() {
-        Some((0, key)) => key,
-        _ => return Err(invalid()),
+    let Some((0, key)) = bits.split_first() else {
+        return Err(invalid());
     };
     let (oid, params) = read_tlv(algorithm, TAG_OID).ok_or_else(invalid)?;
     if oid == OID_RSA_ENCRYPTION {
@@ -702,3 +719,6 @@ fn read_tlv(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
     }
     Some(rest.split_at(length))
 }
+
+#[cfg(test)]
+mod tests;
