@@ -12,6 +12,7 @@
 //! - `plain_http`: REST requests proxied under the same policy.
 //! - `handshake_syntax`: RFC 6455 request checks.
 //! - `observability`: exact metric values after a known sequence; health endpoints.
+//! - `harness`: the doubles and the config builder check themselves.
 //! - `binary`: the `wsgate` executable: `check`, `run` exit codes, SIGTERM drain, `demo`,
 //!   and logs that never contain a token.
 
@@ -21,6 +22,7 @@ mod allowed;
 mod binary;
 mod denials;
 mod handshake_syntax;
+mod harness;
 mod observability;
 mod plain_http;
 mod sessions;

@@ -102,12 +102,13 @@ impl WsgateProcess {
         self.child.id().expect("child still running")
     }
 
-    /// Sends SIGTERM with the `kill` command (the crate forbids `unsafe`, so no libc).
+    /// Sends SIGTERM through the shell's `kill` builtin (the crate forbids `unsafe`, so no
+    /// libc; `sh` is always present, a `/bin/kill` binary is not on slim images).
     pub fn terminate(&self) {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
+        let status = std::process::Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", self.pid())])
             .status()
-            .expect("run kill");
+            .expect("run sh -c kill");
         assert!(status.success(), "kill -TERM failed");
     }
 
