@@ -19,7 +19,7 @@ fn every_policy_the_builder_writes_is_a_valid_config() {
         TestProxy::builder().deny("close"),
         TestProxy::builder().cookie_tokens(&["https://app.example"]),
         TestProxy::builder().allowed_origins(&["https://app.example"]),
-        TestProxy::builder().max_token_bytes(64).max_connections(1),
+        TestProxy::builder().max_token_bytes(256).max_connections(1),
         TestProxy::builder().forward_token(),
     ];
     for builder in variants {
