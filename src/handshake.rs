@@ -1,1 +1,314 @@
-//! handshake (skeleton)
+//! RFC 6455 §4.2.1 request checks, before any authentication work.
+//!
+//! A request is either plain HTTP (no `Upgrade`, no WebSocket headers), a well-formed
+//! WebSocket opening handshake, or refused here with 400/405/426. Only `Upgrade: websocket`
+//! is ever honoured, so `h2c` and other upgrades can never be tunnelled.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::header::{
+    CONNECTION, CONTENT_LENGTH, HOST, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, TRANSFER_ENCODING,
+    UPGRADE,
+};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
+
+/// A valid opening handshake.
+#[derive(Debug, Clone)]
+pub struct WebSocketRequest {
+    /// The client's `Sec-WebSocket-Key`, for the client-side `Sec-WebSocket-Accept`.
+    pub key: HeaderValue,
+}
+
+/// Why a request was refused before authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeError {
+    /// Upgrade requested with a method other than GET.
+    Method,
+    /// HTTP/1.0 (or anything but HTTP/1.1) asking for an upgrade.
+    Version,
+    /// Missing or repeated `Host`.
+    Host,
+    /// `Upgrade` names something other than exactly `websocket`, or `Connection` lacks `upgrade`.
+    UpgradeHeaders,
+    /// `Sec-WebSocket-Version` missing, repeated or not 13 (answered 426).
+    WebSocketVersion,
+    /// `Sec-WebSocket-Key` missing, repeated, or not 16 bytes of base64.
+    Key,
+    /// The upgrade request carries a body.
+    Body,
+}
+
+impl HandshakeError {
+    pub fn status(self) -> StatusCode {
+        match self {
+            HandshakeError::Method => StatusCode::METHOD_NOT_ALLOWED,
+            HandshakeError::WebSocketVersion => StatusCode::UPGRADE_REQUIRED,
+            HandshakeError::Version
+            | HandshakeError::Host
+            | HandshakeError::UpgradeHeaders
+            | HandshakeError::Key
+            | HandshakeError::Body => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// A short code for the response body and the log line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandshakeError::Method => "method_not_allowed",
+            HandshakeError::Version => "http_version_not_supported",
+            HandshakeError::Host => "bad_host",
+            HandshakeError::UpgradeHeaders => "bad_upgrade",
+            HandshakeError::WebSocketVersion => "unsupported_websocket_version",
+            HandshakeError::Key => "bad_websocket_key",
+            HandshakeError::Body => "upgrade_with_body",
+        }
+    }
+}
+
+/// `Ok(None)` for plain HTTP, `Ok(Some)` for a valid WebSocket handshake.
+pub fn classify(
+    method: &Method,
+    version: Version,
+    headers: &HeaderMap,
+) -> Result<Option<WebSocketRequest>, HandshakeError> {
+    let wants_upgrade = headers.contains_key(UPGRADE)
+        || headers.contains_key(SEC_WEBSOCKET_KEY)
+        || headers.contains_key(SEC_WEBSOCKET_VERSION);
+    if version != Version::HTTP_11 && version != Version::HTTP_10 {
+        // hyper only speaks HTTP/1.x on this listener; anything else is a bug upstream of us.
+        return Err(HandshakeError::Version);
+    }
+    if exactly_one(headers, HOST).is_none() {
+        return Err(HandshakeError::Host);
+    }
+    if !wants_upgrade {
+        return Ok(None);
+    }
+    if method != Method::GET {
+        return Err(HandshakeError::Method);
+    }
+    if version != Version::HTTP_11 {
+        return Err(HandshakeError::Version);
+    }
+    let upgrade_ok = exactly_one(headers, UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"));
+    if !upgrade_ok || !has_token(headers, CONNECTION, "upgrade") {
+        return Err(HandshakeError::UpgradeHeaders);
+    }
+    let version_ok = exactly_one(headers, SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v.as_bytes().trim_ascii() == b"13");
+    if !version_ok {
+        return Err(HandshakeError::WebSocketVersion);
+    }
+    let key = exactly_one(headers, SEC_WEBSOCKET_KEY).ok_or(HandshakeError::Key)?;
+    let decoded = STANDARD
+        .decode(key.as_bytes().trim_ascii())
+        .map_err(|_| HandshakeError::Key)?;
+    if decoded.len() != 16 {
+        return Err(HandshakeError::Key);
+    }
+    if headers.contains_key(TRANSFER_ENCODING) {
+        return Err(HandshakeError::Body);
+    }
+    if let Some(length) = headers.get(CONTENT_LENGTH) {
+        if length.as_bytes().trim_ascii() != b"0" {
+            return Err(HandshakeError::Body);
+        }
+    }
+    Ok(Some(WebSocketRequest { key: key.clone() }))
+}
+
+/// `Sec-WebSocket-Accept` for a key (RFC 6455 §4.2.2).
+pub fn accept_key(key: &[u8]) -> String {
+    tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.trim_ascii())
+}
+
+/// A fresh random `Sec-WebSocket-Key` for the upstream handshake.
+pub fn new_key() -> String {
+    tokio_tungstenite::tungstenite::handshake::client::generate_key()
+}
+
+/// Whether a comma-separated header contains `token` (case-insensitive), across repeats.
+pub fn has_token(headers: &HeaderMap, name: http::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+fn exactly_one(headers: &HeaderMap, name: http::HeaderName) -> Option<&HeaderValue> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    values.next().is_none().then_some(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ws_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(HOST, HeaderValue::from_static("example.com"));
+        h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(CONNECTION, HeaderValue::from_static("keep-alive, Upgrade"));
+        h.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        h.insert(
+            SEC_WEBSOCKET_KEY,
+            HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="),
+        );
+        h
+    }
+
+    #[test]
+    fn rfc_example_accept_key() {
+        assert_eq!(
+            accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn valid_handshake_with_mixed_case_tokens() {
+        let mut h = ws_headers();
+        h.insert(UPGRADE, HeaderValue::from_static("WebSocket"));
+        assert!(
+            classify(&Method::GET, Version::HTTP_11, &h)
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn plain_get_is_plain_http() {
+        let mut h = HeaderMap::new();
+        h.insert(HOST, HeaderValue::from_static("example.com"));
+        assert!(
+            classify(&Method::GET, Version::HTTP_11, &h)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    type Case = (Box<dyn Fn(&mut HeaderMap)>, Method, Version, HandshakeError);
+
+    #[test]
+    fn refusals() {
+        let cases: Vec<Case> = vec![
+            (
+                Box::new(|_| {}),
+                Method::POST,
+                Version::HTTP_11,
+                HandshakeError::Method,
+            ),
+            (
+                Box::new(|_| {}),
+                Method::GET,
+                Version::HTTP_10,
+                HandshakeError::Version,
+            ),
+            (
+                Box::new(|h| {
+                    h.remove(HOST);
+                }),
+                Method::GET,
+                Version::HTTP_11,
+                HandshakeError::Host,
+            ),
+            (
+                Box::new(|h| {
+                    h.append(HOST, HeaderValue::from_static("b"));
+                }),
+                Method::GET,
+                Version::HTTP_11,
+                HandshakeError::Host,
+            ),
+            (
+                Box::new(|h| {
+                    h.insert(UPGRADE, HeaderValue::from_static("h2c"));
+                }),
+                Method::GET,
+                Version::HTTP_11,
+                HandshakeError::UpgradeHeaders,
+            ),
+            (
+                Box::new(|h| {
+                    h.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
+                }),
+                Method::GET,
+                Version::HTTP_11,
+                HandshakeError::UpgradeHeaders,
+            ),
+            (
+                Box::new(|h| {
+                    h.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("8"));
+                }),
+                Method::GET,
+                Version::HTTP_11,
+                HandshakeError::WebSocketVersion,
+            ),
+            (
+                Box::new(|h| {
+                    h.remove(SEC_WEBSOCKET_VERSION);
+                }),
+                Method::GET,
+                Version::HTTP_11,
+                HandshakeError::WebSocketVersion,
+            ),
+            (
+                Box::new(|h| {
+                    h.remove(SEC_WEBSOCKET_KEY);
+                }),
+                Method::GET,
+                Version::HTTP_11,
+                HandshakeError::Key,
+            ),
+            (
+                Box::new(|h| {
+                    h.insert(SEC_WEBSOCKET_KEY, HeaderValue::from_static("c2hvcnQ="));
+                }),
+                Method::GET,
+                Version::HTTP_11,
+                HandshakeError::Key,
+            ),
+            (
+                Box::new(|h| {
+                    h.append(
+                        SEC_WEBSOCKET_KEY,
+                        HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="),
+                    );
+                }),
+                Method::GET,
+                Version::HTTP_11,
+                HandshakeError::Key,
+            ),
+            (
+                Box::new(|h| {
+                    h.insert(CONTENT_LENGTH, HeaderValue::from_static("5"));
+                }),
+                Method::GET,
+                Version::HTTP_11,
+                HandshakeError::Body,
+            ),
+            (
+                Box::new(|h| {
+                    h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+                }),
+                Method::GET,
+                Version::HTTP_11,
+                HandshakeError::Body,
+            ),
+        ];
+        for (i, (mutate, method, version, expected)) in cases.into_iter().enumerate() {
+            let mut h = ws_headers();
+            mutate(&mut h);
+            assert_eq!(
+                classify(&method, version, &h).unwrap_err(),
+                expected,
+                "case {i}"
+            );
+        }
+    }
+}

@@ -18,10 +18,12 @@
 //! - `admin`: `/metrics`, `/healthz`, `/readyz`.
 //! - `metrics`: the Prometheus metrics struct.
 //! - `telemetry`: JSON logging and the outcome events that log and count together.
+//! - `commands`: `run`, `check`, `explain`, `mint` behind the thin `main.rs`.
 //! - `demo`: the one-command try-out.
 
 pub mod admin;
 pub mod auth;
+pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod handshake;

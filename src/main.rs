@@ -1,1 +1,53 @@
-fn main() {}
+//! The `wsgate` binary: parse the command line, load the config, start logging, run.
+//! Exit codes: 0 success; 1 `check` found problems / `explain` denied / runtime failure;
+//! 2 usage error; 78 (EX_CONFIG) `run` refused its configuration before binding any port.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use wsgate::commands;
+
+#[derive(Parser)]
+#[command(
+    name = "wsgate",
+    version,
+    about = "WebSocket authentication reverse proxy"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve: authenticate WebSocket upgrades and relay them to the upstream.
+    Run {
+        /// Config file (TOML).
+        #[arg(long, env = "WSGATE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Validate a config and print the effective policy (secrets as fingerprints).
+    Check {
+        #[arg(long, env = "WSGATE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Run the proxy's exact decision path on a token and print every step.
+    Explain(commands::ExplainArgs),
+    /// Sign a test token with a configured issuer (refused in production).
+    Mint(commands::MintArgs),
+    /// One-command try-out: embedded echo upstream, proxy, dev key, ready token.
+    Demo(wsgate::demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config } => commands::run(&config),
+        Command::Check { config } => commands::check(&config),
+        Command::Explain(args) => commands::explain(&args),
+        Command::Mint(args) => commands::mint(&args),
+        Command::Demo(args) => wsgate::demo::main(&args),
+    }
+}

@@ -1,1 +1,689 @@
-//! proxy (skeleton)
+//! The per-request service: classify, decide, then refuse, relay a WebSocket, or forward
+//! plain HTTP.
+//!
+//! Life of a request (docs/architecture.md): `handshake::classify` (400/405/426) →
+//! `Gate::decide` (deny → 403/503 with a reason, or 101 + close in `deny = "close"` mode)
+//! → upstream handshake (502 when unreachable or invalid; its own status when it refuses)
+//! → 101 to the client → a session task runs `relay::relay` until the session ends.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::token::offered_protocols;
+use crate::auth::trace::NoTrace;
+use crate::auth::{AuthMethod, Denial, Gate, Grant, RequestView};
+use crate::config::{DenyMode, SessionExpiry, TokenSource};
+use crate::handshake::{self, HandshakeError, WebSocketRequest};
+use crate::metrics::{AuthMethodLabel, BypassResult, HandshakeOutcome, Metrics, UpstreamErrorKind};
+use crate::reason::Reason;
+use crate::relay::{self, RelayCounters, RelaySettings};
+use crate::telemetry::{self, Decision, SessionSummary};
+use crate::upstream::{self, Forwarding, Upstream, UpstreamError, WebSocketOutcome};
+
+/// Response body type for every answer wsgate gives.
+pub type Body = BoxBody<Bytes, hyper::Error>;
+
+/// How long wsgate waits for the peer's reply after sending its own close frame.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Shared state for every connection on the proxy listener.
+pub struct Proxy {
+    pub gate: Arc<Gate>,
+    pub upstream: Upstream,
+    pub metrics: Arc<Metrics>,
+    pub counters: RelayCounters,
+    /// Fires when the drain starts; sessions send 1001 `server_shutdown`.
+    pub shutdown: CancellationToken,
+    /// Every session task, so the drain can wait for them.
+    pub sessions: TaskTracker,
+    /// The client listener is TLS.
+    pub secure: bool,
+}
+
+impl Proxy {
+    /// Serves one request. Never fails: every problem becomes a response.
+    pub async fn handle(
+        self: Arc<Self>,
+        mut request: Request<Incoming>,
+        client: SocketAddr,
+    ) -> Result<Response<Body>, Infallible> {
+        let started = Instant::now();
+        let on_upgrade = hyper::upgrade::on(&mut request);
+        let websocket =
+            match handshake::classify(request.method(), request.version(), request.headers()) {
+                Ok(ws) => ws,
+                Err(error) => return Ok(handshake_refusal(error)),
+            };
+        if self.shutdown.is_cancelled() {
+            return Ok(self.refuse(
+                websocket.as_ref(),
+                &request,
+                on_upgrade,
+                Reason::ServerShutdown,
+            ));
+        }
+        let gate = self.gate.clone();
+        let config = gate.config();
+        let view = RequestView {
+            path: request.uri().path(),
+            query: request.uri().query(),
+            headers: request.headers(),
+        };
+        let decision = gate.decide(&view, unix_now(), &mut NoTrace);
+        let route_index = match &decision {
+            Ok(grant) => grant.route,
+            Err(denial) => denial.route,
+        };
+        let route = config.routes[route_index].path.as_str();
+        match decision {
+            Err(denial) => {
+                self.record_denial(&gate, &denial, route, client, websocket.is_some(), started);
+                Ok(self.refuse(websocket.as_ref(), &request, on_upgrade, denial.reason))
+            }
+            Ok(grant) => {
+                self.record_grant(&gate, &grant, route, client, websocket.is_some(), started);
+                match websocket {
+                    Some(ws) => Ok(self
+                        .open_session(
+                            gate.clone(),
+                            grant,
+                            ws,
+                            request,
+                            on_upgrade,
+                            client,
+                            started,
+                        )
+                        .await),
+                    None => Ok(self.forward(&gate, grant, request, client).await),
+                }
+            }
+        }
+    }
+
+    /// Answers a connection over `max_connections`.
+    pub fn overloaded(&self, mut request: Request<Incoming>, client: SocketAddr) -> Response<Body> {
+        let started = Instant::now();
+        let on_upgrade = hyper::upgrade::on(&mut request);
+        match handshake::classify(request.method(), request.version(), request.headers()) {
+            Err(error) => handshake_refusal(error),
+            Ok(ws) => {
+                let denial = Denial {
+                    route: self.gate.route_index(request.uri().path()),
+                    reason: Reason::Overloaded,
+                    issuer: None,
+                };
+                let route = self.gate.config().routes[denial.route].path.as_str();
+                self.record_denial(&self.gate, &denial, route, client, ws.is_some(), started);
+                self.refuse(ws.as_ref(), &request, on_upgrade, Reason::Overloaded)
+            }
+        }
+    }
+
+    /// A refusal in the configured deny mode: HTTP status, or 101 then a close frame.
+    fn refuse(
+        &self,
+        websocket: Option<&WebSocketRequest>,
+        request: &Request<Incoming>,
+        on_upgrade: hyper::upgrade::OnUpgrade,
+        reason: Reason,
+    ) -> Response<Body> {
+        match websocket {
+            Some(ws) if self.gate.config().auth.deny == DenyMode::Close => {
+                let protocol = close_mode_protocol(&self.gate, request);
+                self.sessions.spawn(close_after_upgrade(on_upgrade, reason));
+                switching_protocols(ws, protocol, None)
+            }
+            _ => denial_response(reason),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn open_session(
+        self: Arc<Self>,
+        gate: Arc<Gate>,
+        grant: Grant,
+        ws: WebSocketRequest,
+        request: Request<Incoming>,
+        on_upgrade: hyper::upgrade::OnUpgrade,
+        client: SocketAddr,
+        started: Instant,
+    ) -> Response<Body> {
+        let config = gate.config();
+        let route = config.routes[grant.route].path.clone();
+        let key = handshake::new_key();
+        let mut upstream_request = Request::builder()
+            .method(http::Method::GET)
+            .uri(upstream::upstream_path(
+                config,
+                request.uri().path(),
+                request.uri().query(),
+            ))
+            .version(Version::HTTP_11)
+            .body(Empty::<Bytes>::new())
+            .unwrap_or_default();
+        *upstream_request.headers_mut() = upstream::upstream_headers(
+            config,
+            &self.upstream,
+            request.headers(),
+            &Forwarding {
+                client,
+                secure: self.secure,
+                websocket: true,
+                grant: &grant,
+            },
+        );
+        let headers = upstream_request.headers_mut();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        if let Ok(value) = HeaderValue::from_str(&key) {
+            headers.insert(header::SEC_WEBSOCKET_KEY, value);
+        }
+
+        let budget = config
+            .server
+            .handshake_timeout
+            .saturating_sub(started.elapsed());
+        let outcome = match tokio::time::timeout(
+            budget,
+            self.upstream.open_websocket(upstream_request, &key),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(UpstreamError::Timeout),
+        };
+        let elapsed = started.elapsed().as_secs_f64();
+        let (io, protocol, extensions) = match outcome {
+            Ok(WebSocketOutcome::Upgraded {
+                io,
+                protocol,
+                extensions,
+            }) => (io, protocol, extensions),
+            Ok(WebSocketOutcome::Refused(response)) => {
+                self.metrics
+                    .handshake(&route, HandshakeOutcome::UpstreamDeclined, elapsed);
+                tracing::info!(
+                    route = route.as_str(),
+                    client = %client,
+                    status = response.status().as_u16(),
+                    "upstream refused the upgrade; relayed its answer with Connection: close"
+                );
+                return response.map(|b| b.map_err(|never| match never {}).boxed());
+            }
+            Err(error) => {
+                let reason = match error {
+                    UpstreamError::Rejected(_) => Reason::UpstreamRejected,
+                    UpstreamError::Connect(_)
+                    | UpstreamError::Timeout
+                    | UpstreamError::Tls(_)
+                    | UpstreamError::Protocol(_) => Reason::UpstreamUnavailable,
+                };
+                let kind = upstream_kind(&error);
+                telemetry::record_upstream_error(
+                    &self.metrics,
+                    kind,
+                    &route,
+                    client,
+                    &error.to_string(),
+                );
+                let outcome = if reason == Reason::UpstreamRejected {
+                    HandshakeOutcome::UpstreamRejected
+                } else {
+                    HandshakeOutcome::UpstreamError
+                };
+                self.metrics.handshake(&route, outcome, elapsed);
+                return self.refuse(Some(&ws), &request, on_upgrade, reason);
+            }
+        };
+        self.metrics
+            .handshake(&route, HandshakeOutcome::Allowed, elapsed);
+
+        // The client offered `MARKER, <token>`: a browser needs one of its offers echoed.
+        let protocol = protocol.or_else(|| marker_offered(&gate, &request));
+        let settings = relay_settings(&gate, &grant, extensions.is_some());
+        let proxy = self.clone();
+        self.sessions.spawn(async move {
+            let Ok(upgraded) = on_upgrade.await else {
+                return;
+            };
+            let started = Instant::now();
+            proxy.metrics.session_opened(&route);
+            let end = relay::relay(
+                TokioIo::new(upgraded),
+                io,
+                settings,
+                &proxy.counters,
+                proxy.shutdown.clone(),
+            )
+            .await;
+            telemetry::record_session_closed(
+                &proxy.metrics,
+                &SessionSummary {
+                    route: &route,
+                    client,
+                    user: grant.user.as_deref(),
+                    initiator: match end.initiator {
+                        relay::Initiator::Client => crate::metrics::InitiatorLabel::Client,
+                        relay::Initiator::Upstream => crate::metrics::InitiatorLabel::Upstream,
+                        relay::Initiator::Proxy => crate::metrics::InitiatorLabel::Proxy,
+                    },
+                    code: end.code,
+                    reason: end.reason,
+                    duration: started.elapsed(),
+                    frames_to_upstream: end.frames_to_upstream,
+                    frames_to_client: end.frames_to_client,
+                    bytes_to_upstream: end.bytes_to_upstream,
+                    bytes_to_client: end.bytes_to_client,
+                },
+            );
+        });
+        switching_protocols(&ws, protocol, extensions)
+    }
+
+    /// Plain HTTP under the same policy, streamed both ways.
+    async fn forward(
+        &self,
+        gate: &Gate,
+        grant: Grant,
+        request: Request<Incoming>,
+        client: SocketAddr,
+    ) -> Response<Body> {
+        let config = gate.config();
+        let route = config.routes[grant.route].path.as_str();
+        let (parts, body) = request.into_parts();
+        let mut upstream_request = Request::new(body);
+        *upstream_request.method_mut() = parts.method.clone();
+        *upstream_request.version_mut() = Version::HTTP_11;
+        match upstream::upstream_path(config, parts.uri.path(), parts.uri.query()).parse() {
+            Ok(uri) => *upstream_request.uri_mut() = uri,
+            Err(_) => return denial_response(Reason::UpstreamUnavailable),
+        }
+        *upstream_request.headers_mut() = upstream::upstream_headers(
+            config,
+            &self.upstream,
+            &parts.headers,
+            &Forwarding {
+                client,
+                secure: self.secure,
+                websocket: false,
+                grant: &grant,
+            },
+        );
+        match self.upstream.forward(upstream_request).await {
+            Ok(response) => {
+                let (mut parts, body) = response.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                Response::from_parts(parts, body.boxed())
+            }
+            Err(error) => {
+                let kind = upstream_kind(&error);
+                telemetry::record_upstream_error(
+                    &self.metrics,
+                    kind,
+                    route,
+                    client,
+                    &error.to_string(),
+                );
+                denial_response(Reason::UpstreamUnavailable)
+            }
+        }
+    }
+
+    fn record_denial(
+        &self,
+        gate: &Gate,
+        denial: &Denial,
+        route: &str,
+        client: SocketAddr,
+        websocket: bool,
+        started: Instant,
+    ) {
+        let config = gate.config();
+        let issuer = denial
+            .issuer
+            .and_then(|i| config.auth.issuers.get(i))
+            .map(|i| i.name.as_str());
+        telemetry::record_denied(
+            &self.metrics,
+            &Decision {
+                route,
+                client,
+                websocket,
+                method: None,
+                user: None,
+                issuer,
+                reason: Some(denial.reason),
+                duration: started.elapsed(),
+            },
+        );
+        let bypass_result = match denial.reason {
+            Reason::E2eBypassDisabled => Some(BypassResult::Disabled),
+            Reason::E2eKeyInvalid => Some(BypassResult::Invalid),
+            _ => None,
+        };
+        if let Some(result) = bypass_result {
+            self.metrics.e2e_bypass("none", result);
+        }
+    }
+
+    fn record_grant(
+        &self,
+        gate: &Gate,
+        grant: &Grant,
+        route: &str,
+        client: SocketAddr,
+        websocket: bool,
+        started: Instant,
+    ) {
+        let config = gate.config();
+        let method = match grant.method {
+            AuthMethod::Jwt => AuthMethodLabel::Jwt,
+            AuthMethod::E2eBypass => AuthMethodLabel::E2eBypass,
+            AuthMethod::Anonymous => AuthMethodLabel::Anonymous,
+        };
+        let issuer = grant
+            .issuer
+            .and_then(|i| config.auth.issuers.get(i))
+            .map(|i| i.name.as_str());
+        telemetry::record_allowed(
+            &self.metrics,
+            &Decision {
+                route,
+                client,
+                websocket,
+                method: Some(method),
+                user: grant.user.as_deref(),
+                issuer,
+                reason: None,
+                duration: started.elapsed(),
+            },
+        );
+        if let Some(key) = grant.bypass_key.and_then(|k| config.e2e_bypass.keys.get(k)) {
+            self.metrics.e2e_bypass(&key.name, BypassResult::Accepted);
+            tracing::warn!(
+                audit = "e2e_bypass",
+                key = key.name.as_str(),
+                user = grant.user.as_deref().unwrap_or(""),
+                client = %client,
+                route,
+                "end-to-end test bypass used"
+            );
+        }
+    }
+}
+
+fn upstream_kind(error: &UpstreamError) -> UpstreamErrorKind {
+    match error {
+        UpstreamError::Connect(_) | UpstreamError::Protocol(_) => UpstreamErrorKind::Connect,
+        UpstreamError::Timeout => UpstreamErrorKind::Timeout,
+        UpstreamError::Tls(_) => UpstreamErrorKind::Tls,
+        UpstreamError::Rejected(_) => UpstreamErrorKind::Rejected,
+    }
+}
+
+fn relay_settings(gate: &Gate, grant: &Grant, extensions_negotiated: bool) -> RelaySettings {
+    let config = gate.config();
+    let expires_at = match (config.auth.session_expiry, grant.expires_at) {
+        (SessionExpiry::Close, Some(exp)) => {
+            let deadline = exp.saturating_add(config.auth.leeway.as_secs());
+            let remaining = deadline.saturating_sub(unix_now());
+            Some(tokio::time::Instant::now() + Duration::from_secs(remaining))
+        }
+        (SessionExpiry::Close, None) | (SessionExpiry::Keep, _) => None,
+    };
+    RelaySettings {
+        max_frame_bytes: config.server.max_frame_bytes,
+        max_message_bytes: config.server.max_message_bytes,
+        idle_timeout: config.server.idle_timeout,
+        max_session_duration: config.server.max_session_duration,
+        expires_at,
+        extensions_negotiated,
+        close_timeout: CLOSE_TIMEOUT,
+    }
+}
+
+/// The configured protocol marker, if the client offered it.
+fn marker_offered(gate: &Gate, request: &Request<Incoming>) -> Option<HeaderValue> {
+    let offered: Vec<&str> = offered_protocols(request.headers()).collect();
+    gate.config()
+        .auth
+        .token_sources
+        .iter()
+        .find_map(|source| match source {
+            TokenSource::Protocol(marker) if offered.contains(&marker.as_str()) => {
+                HeaderValue::from_str(marker).ok()
+            }
+            _ => None,
+        })
+}
+
+/// In close mode a browser only sees the close if the 101 names one of its offers.
+fn close_mode_protocol(gate: &Gate, request: &Request<Incoming>) -> Option<HeaderValue> {
+    marker_offered(gate, request).or_else(|| {
+        offered_protocols(request.headers())
+            .next()
+            .and_then(|p| HeaderValue::from_str(p).ok())
+    })
+}
+
+/// The client's 101.
+fn switching_protocols(
+    ws: &WebSocketRequest,
+    protocol: Option<HeaderValue>,
+    extensions: Option<HeaderValue>,
+) -> Response<Body> {
+    let mut response = Response::new(empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(accept) = HeaderValue::from_str(&handshake::accept_key(ws.key.as_bytes())) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    if let Some(protocol) = protocol {
+        headers.insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
+    }
+    if let Some(extensions) = extensions {
+        headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, extensions);
+    }
+    response
+}
+
+/// `deny = "close"`: after wsgate's own 101, send the close, discard the client's frames
+/// until its close reply (or the timeout), then close TCP. The upstream is never touched.
+async fn close_after_upgrade(on_upgrade: hyper::upgrade::OnUpgrade, reason: Reason) {
+    let Ok(upgraded) = on_upgrade.await else {
+        return;
+    };
+    let mut io = TokioIo::new(upgraded);
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, close_and_wait(&mut io, reason)).await;
+    let _ = io.shutdown().await;
+}
+
+async fn close_and_wait<S: AsyncRead + AsyncWrite + Unpin>(io: &mut S, reason: Reason) {
+    if io.write_all(&close_frame(reason)).await.is_err() || io.flush().await.is_err() {
+        return;
+    }
+    let _ = discard_until_close(io).await;
+}
+
+/// An unmasked server close frame carrying `reason`'s code and text.
+pub fn close_frame(reason: Reason) -> Vec<u8> {
+    let text = reason.as_str().as_bytes();
+    let mut frame = Vec::with_capacity(4 + text.len());
+    frame.push(0x88);
+    frame.push((2 + text.len()) as u8);
+    frame.extend_from_slice(&reason.close_code().to_be_bytes());
+    frame.extend_from_slice(text);
+    frame
+}
+
+/// Reads frames, skipping payloads, until a close frame or EOF.
+async fn discard_until_close<S: AsyncRead + Unpin>(io: &mut S) -> std::io::Result<()> {
+    let mut header = [0u8; 2];
+    let mut scratch = [0u8; 4096];
+    loop {
+        io.read_exact(&mut header).await?;
+        let opcode = header[0] & 0x0f;
+        let masked = header[1] & 0x80 != 0;
+        let mut length = u64::from(header[1] & 0x7f);
+        if length == 126 {
+            let mut ext = [0u8; 2];
+            io.read_exact(&mut ext).await?;
+            length = u64::from(u16::from_be_bytes(ext));
+        } else if length == 127 {
+            let mut ext = [0u8; 8];
+            io.read_exact(&mut ext).await?;
+            length = u64::from_be_bytes(ext);
+        }
+        if masked {
+            let mut mask = [0u8; 4];
+            io.read_exact(&mut mask).await?;
+        }
+        if opcode == 0x8 {
+            return Ok(());
+        }
+        while length > 0 {
+            let chunk = length.min(scratch.len() as u64) as usize;
+            let n = io.read(&mut scratch[..chunk]).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            length -= n as u64;
+        }
+    }
+}
+
+/// `{"error": CODE, "message": ...}` with `X-Wsgate-Reason` and, for token problems,
+/// `WWW-Authenticate`. Nothing from the request is echoed.
+pub fn denial_response(reason: Reason) -> Response<Body> {
+    let body = serde_json::json!({ "error": reason.as_str(), "message": reason.message() });
+    let mut response = Response::new(full(body.to_string()));
+    *response.status_mut() = reason.status();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert("x-wsgate-reason", HeaderValue::from_static(reason.as_str()));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(bearer) = reason.bearer_error() {
+        if let Ok(value) = HeaderValue::from_str(&bearer.challenge(reason)) {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+    }
+    if reason.status() == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+fn handshake_refusal(error: HandshakeError) -> Response<Body> {
+    let body = serde_json::json!({
+        "error": error.as_str(),
+        "message": "not a valid WebSocket opening handshake (RFC 6455 section 4.2.1)",
+    });
+    let mut response = Response::new(full(body.to_string()));
+    *response.status_mut() = error.status();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    if error == HandshakeError::WebSocketVersion {
+        headers.insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    }
+    if error == HandshakeError::Method {
+        headers.insert(header::ALLOW, HeaderValue::from_static("GET"));
+    }
+    response
+}
+
+fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .collect();
+    for name in named {
+        headers.remove(name.as_str());
+    }
+    for name in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ] {
+        headers.remove(name);
+    }
+}
+
+fn full(text: String) -> Body {
+    Full::new(Bytes::from(text))
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+/// Wall-clock seconds since the Unix epoch (token times are wall-clock, RFC 7519).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_frame_carries_code_and_reason() {
+        let frame = close_frame(Reason::TokenExpired);
+        assert_eq!(frame[0], 0x88);
+        assert_eq!(usize::from(frame[1]), 2 + "token_expired".len());
+        assert_eq!(u16::from_be_bytes([frame[2], frame[3]]), 1008);
+        assert_eq!(&frame[4..], b"token_expired");
+    }
+
+    #[tokio::test]
+    async fn discard_stops_at_the_clients_close() {
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        // A masked text frame, then a masked close.
+        let mut bytes = vec![0x81, 0x83, 1, 2, 3, 4, b'a' ^ 1, b'b' ^ 2, b'c' ^ 3];
+        bytes.extend_from_slice(&[0x88, 0x80, 9, 9, 9, 9]);
+        b.write_all(&bytes).await.unwrap();
+        discard_until_close(&mut a).await.unwrap();
+    }
+}

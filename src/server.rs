@@ -1,17 +1,340 @@
-//! Listeners, the accept loop, and [`run`].
+//! Listeners, the accept loop, the connection limit and the drain; [`run`].
+//!
+//! The accept loop only accepts: TLS, request reading, auth and the upstream dial all run
+//! in the connection's task under the handshake timeout. A connection over
+//! `max_connections` is still answered (503 `overloaded`, or 101 + 1013 in close mode) by a
+//! small, separately bounded pool, and beyond that pool it is closed at once.
+//!
+//! Shutdown runs in three bounded steps: *when* (`shutdown` completes), *tell* (readiness
+//! false, stop accepting, cancel sessions: each relay sends 1001 `server_shutdown` to both
+//! sides), *wait* (the tracker, under `drain_timeout`; whatever is left is cut).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::admin::{self, Health};
+use crate::auth::Gate;
+use crate::config::{Config, TlsFiles};
+use crate::metrics::Metrics;
+use crate::proxy::Proxy;
+use crate::relay::RelayCounters;
+use crate::upstream::Upstream;
+
+/// Largest request head (request line plus headers) accepted; beyond it hyper answers 431.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// Already-bound listeners handed to [`run`].
 pub struct Listeners {
-    pub proxy: tokio::net::TcpListener,
-    pub admin: tokio::net::TcpListener,
+    pub proxy: TcpListener,
+    pub admin: TcpListener,
 }
 
-/// Serves until `shutdown` completes, then drains.
+/// Serves until `shutdown` completes, then drains within `server.drain_timeout`.
 pub async fn run(
-    _config: std::sync::Arc<crate::config::Config>,
-    _listeners: Listeners,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> std::io::Result<()> {
-    shutdown.await;
+    config: Arc<Config>,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let gate = Gate::new(config.clone()).map_err(|errors| io::Error::other(errors.to_string()))?;
+    let registry = prometheus::Registry::new();
+    let metrics = Arc::new(Metrics::new(&registry));
+    serve(Arc::new(gate), listeners, registry, metrics, shutdown).await
+}
+
+/// [`run`] with a prepared gate and metrics (the binary builds them to report errors early).
+pub async fn serve(
+    gate: Arc<Gate>,
+    listeners: Listeners,
+    registry: prometheus::Registry,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let config = gate.config().clone();
+    let health = Health::new();
+    let admin_stop = CancellationToken::new();
+    let admin_task = tokio::spawn(admin::serve(
+        listeners.admin,
+        registry,
+        health.clone(),
+        admin_stop.clone(),
+    ));
+
+    let tls = match &config.server.tls {
+        Some(files) => Some(tls_acceptor(files)?),
+        None => None,
+    };
+    let handles = metrics.relay_counters();
+    let proxy = Arc::new(Proxy {
+        gate,
+        upstream: Upstream::new(&config.upstream)?,
+        metrics: metrics.clone(),
+        counters: RelayCounters {
+            frames_to_upstream: handles.frames_to_upstream,
+            bytes_to_upstream: handles.bytes_to_upstream,
+            frames_to_client: handles.frames_to_client,
+            bytes_to_client: handles.bytes_to_client,
+        },
+        shutdown: CancellationToken::new(),
+        sessions: TaskTracker::new(),
+        secure: tls.is_some(),
+    });
+    let connections = TaskTracker::new();
+    let limit = Arc::new(Semaphore::new(config.server.max_connections));
+    // Over-limit connections get an answer from a small pool, not a task each.
+    let overflow = Arc::new(Semaphore::new(config.server.max_connections / 16 + 64));
+    let stop_accepting = CancellationToken::new();
+
+    health.set_keys_loaded(true);
+    health.set_listening(true);
+    tracing::info!(
+        listen = %listeners.proxy.local_addr()?,
+        upstream = %config.upstream.url,
+        environment = config.environment.as_str(),
+        "wsgate serving"
+    );
+
+    let accept = accept_loop(
+        listeners.proxy,
+        tls,
+        proxy.clone(),
+        limit,
+        overflow,
+        connections.clone(),
+        stop_accepting.clone(),
+    );
+    tokio::pin!(accept);
+    tokio::select! {
+        () = &mut accept => {}
+        () = shutdown => {}
+    }
+
+    // Tell.
+    tracing::info!(
+        sessions = proxy.sessions.len(),
+        connections = connections.len(),
+        drain_timeout_ms = config.server.drain_timeout.as_millis() as u64,
+        "shutdown: draining"
+    );
+    health.set_draining(true);
+    metrics.set_draining(true);
+    stop_accepting.cancel();
+    proxy.shutdown.cancel();
+    connections.close();
+    proxy.sessions.close();
+
+    // Wait.
+    let drained = tokio::time::timeout(config.server.drain_timeout, async {
+        proxy.sessions.wait().await;
+        connections.wait().await;
+    })
+    .await;
+    match drained {
+        Ok(()) => tracing::info!("shutdown: drained"),
+        Err(_) => tracing::warn!(
+            sessions = proxy.sessions.len(),
+            connections = connections.len(),
+            "shutdown: drain_timeout reached; cutting the remaining connections"
+        ),
+    }
+    admin_stop.cancel();
+    let _ = admin_task.await;
     Ok(())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    proxy: Arc<Proxy>,
+    limit: Arc<Semaphore>,
+    overflow: Arc<Semaphore>,
+    connections: TaskTracker,
+    stop: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stop.cancelled() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                // EMFILE/ENFILE and friends: back off instead of spinning (hyper 0.14's
+                // sleep_on_errors behaviour).
+                tracing::warn!(%error, "accept failed; backing off");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        match limit.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let proxy = proxy.clone();
+                let tls = tls.clone();
+                connections.spawn(async move {
+                    proxy.metrics.connection_opened();
+                    match tls {
+                        None => serve_connection(stream, peer, proxy.clone()).await,
+                        Some(acceptor) => {
+                            if let Some(stream) =
+                                tls_handshake(&acceptor, stream, peer, &proxy).await
+                            {
+                                serve_connection(stream, peer, proxy.clone()).await;
+                            }
+                        }
+                    }
+                    proxy.metrics.connection_closed();
+                    drop(permit);
+                });
+            }
+            Err(_) => match overflow.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let proxy = proxy.clone();
+                    let tls = tls.clone();
+                    connections.spawn(async move {
+                        match tls {
+                            None => serve_overloaded(stream, peer, proxy).await,
+                            Some(acceptor) => {
+                                if let Some(stream) =
+                                    tls_handshake(&acceptor, stream, peer, &proxy).await
+                                {
+                                    serve_overloaded(stream, peer, proxy).await;
+                                }
+                            }
+                        }
+                        drop(permit);
+                    });
+                }
+                Err(_) => {
+                    proxy.metrics.connection_rejected_overloaded();
+                    drop(stream);
+                }
+            },
+        }
+    }
+}
+
+fn http1_builder(proxy: &Proxy) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(proxy.gate.config().server.handshake_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .half_close(false);
+    builder
+}
+
+/// One client connection: HTTP/1.1 with upgrades, until it closes or the drain ends it.
+async fn serve_connection<S>(stream: S, peer: SocketAddr, proxy: Arc<Proxy>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = {
+        let proxy = proxy.clone();
+        service_fn(move |request| proxy.clone().handle(request, peer))
+    };
+    let connection = http1_builder(&proxy)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    tokio::select! {
+        result = &mut connection => {
+            if let Err(error) = result {
+                tracing::debug!(%error, client = %peer, "client connection ended with an error");
+            }
+        }
+        () = proxy.shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+}
+
+/// A connection over the limit: answer its first request with `overloaded`, then close.
+async fn serve_overloaded<S>(stream: S, peer: SocketAddr, proxy: Arc<Proxy>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    crate::telemetry::record_connection_rejected_overloaded(&proxy.metrics, peer);
+    let service = {
+        let proxy = proxy.clone();
+        service_fn(move |request| {
+            let response = proxy.overloaded(request, peer);
+            async move { Ok::<_, Infallible>(response) }
+        })
+    };
+    let mut builder = http1_builder(&proxy);
+    builder.keep_alive(false);
+    let connection = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    let _ = tokio::time::timeout(
+        proxy.gate.config().server.handshake_timeout + crate::proxy::CLOSE_TIMEOUT,
+        connection,
+    )
+    .await;
+}
+
+/// Builds the client-facing TLS acceptor (HTTP/1.1 only: ALPN offers `http/1.1`).
+pub fn tls_acceptor(files: &TlsFiles) -> io::Result<TlsAcceptor> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&files.cert_file)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("server.tls.cert_file {}: {e}", files.cert_file.display()),
+            )
+        })?;
+    let key = PrivateKeyDer::from_pem_file(&files.key_file).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("server.tls.key_file {}: {e}", files.key_file.display()),
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("server.tls: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The TLS handshake, inside the connection task and under the handshake timeout.
+async fn tls_handshake(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    proxy: &Proxy,
+) -> Option<TlsStream<TcpStream>> {
+    let timeout = proxy.gate.config().server.handshake_timeout;
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(error)) => {
+            tracing::debug!(%error, client = %peer, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(client = %peer, "TLS handshake timed out");
+            None
+        }
+    }
 }

@@ -1,1 +1,702 @@
-//! telemetry (skeleton)
+//! JSON logging, and the outcome events that log and count together.
+//!
+//! Every decision and every closed session is recorded by exactly one function here,
+//! which writes one JSON log line and moves the matching metrics, so the log and
+//! `/metrics` cannot disagree (vector's `internal_events` pattern). The log format is
+//! one JSON object per line with Cloud Logging's field names (`severity`, `message`,
+//! `timestamp`) and the event's own fields at the top level, so `jq` and Cloud Logging
+//! queries see `reason`, `route`, … directly. Nothing here receives a token or a secret.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::{JsonFields, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::metrics::{
+    AuthMethodLabel, HandshakeOutcome, InitiatorLabel, JwksRefreshResult, Metrics, ReloadResult,
+    UpstreamErrorKind,
+};
+use crate::reason::Reason;
+
+/// The environment variable holding the log filter (`EnvFilter` syntax).
+pub const LOG_FILTER_ENV: &str = "WSGATE_LOG";
+
+/// Installs the JSON logger on stdout as the global subscriber.
+///
+/// The filter comes from `WSGATE_LOG` (default `info`). Calling it again is harmless: a
+/// second call leaves the first subscriber in place.
+pub fn init_logging() {
+    install(io::stdout);
+}
+
+/// Installs the JSON logger writing to `writer` as the global subscriber, unless one is
+/// already installed.
+fn install<W>(writer: W)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let spec = std::env::var(LOG_FILTER_ENV).ok();
+    let (filter, problem) = filter_from(spec.as_deref());
+    let installed = json_subscriber(filter, writer).try_init().is_ok();
+    if let (true, Some(problem)) = (installed, problem) {
+        tracing::warn!(
+            variable = LOG_FILTER_ENV,
+            problem = %problem,
+            "invalid log filter, using \"info\""
+        );
+    }
+}
+
+/// The one decision made about one request.
+#[derive(Debug, Clone)]
+pub struct Decision<'a> {
+    /// The configured route path (never the request path).
+    pub route: &'a str,
+    pub client: SocketAddr,
+    /// Whether the request was a WebSocket upgrade (else a plain HTTP request).
+    pub websocket: bool,
+    pub method: Option<AuthMethodLabel>,
+    pub user: Option<&'a str>,
+    /// The configured issuer name (never the token's own `iss`).
+    pub issuer: Option<&'a str>,
+    pub reason: Option<Reason>,
+    /// Time from the request's arrival to the decision.
+    pub duration: Duration,
+}
+
+/// What one ended WebSocket session looked like.
+#[derive(Debug, Clone)]
+pub struct SessionSummary<'a> {
+    pub route: &'a str,
+    pub client: SocketAddr,
+    pub user: Option<&'a str>,
+    pub initiator: InitiatorLabel,
+    /// The close code of the first close frame; `None` when the connection just ended.
+    pub code: Option<u16>,
+    /// Why wsgate ended the session, when it did.
+    pub reason: Option<Reason>,
+    pub duration: Duration,
+    pub frames_to_upstream: u64,
+    pub frames_to_client: u64,
+    pub bytes_to_upstream: u64,
+    pub bytes_to_client: u64,
+}
+
+/// A request was refused: counts the denial, observes the handshake duration under
+/// `outcome="denied"`, and logs "request denied" (WARNING for 5xx reasons such as
+/// `keys_unavailable`, which point at wsgate's side, else INFO).
+///
+/// `d.reason` must be set; a denial without one is a bug in the caller, logged as an
+/// ERROR line and not counted under an invented reason.
+pub fn record_denied(metrics: &Metrics, d: &Decision<'_>) {
+    let Some(reason) = d.reason else {
+        tracing::error!(
+            route = d.route,
+            client = %d.client,
+            "request denied without a reason code (bug)"
+        );
+        return;
+    };
+    metrics.denied(d.route, reason);
+    metrics.handshake(d.route, HandshakeOutcome::Denied, d.duration.as_secs_f64());
+
+    macro_rules! denied {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                reason = reason.as_str(),
+                route = d.route,
+                client = %d.client,
+                websocket = d.websocket,
+                method = d.method.map(AuthMethodLabel::as_str),
+                user = d.user,
+                issuer = d.issuer,
+                status = reason.status().as_u16(),
+                duration_ms = millis(d.duration),
+                "request denied"
+            )
+        };
+    }
+    if reason.status().is_server_error() {
+        denied!(Level::WARN);
+    } else {
+        denied!(Level::INFO);
+    }
+}
+
+/// A request was let through: counts it under its method (`anonymous` when `d.method` is
+/// `None`) and logs "request allowed".
+///
+/// The handshake histogram is not observed here: the handshake is not over until the
+/// upstream answers, and its outcome (`allowed`, `upstream_error`, …) is observed then
+/// with [`Metrics::handshake`].
+pub fn record_allowed(metrics: &Metrics, d: &Decision<'_>) {
+    let method = d.method.unwrap_or(AuthMethodLabel::Anonymous);
+    metrics.allowed(d.route, method);
+    tracing::info!(
+        route = d.route,
+        client = %d.client,
+        websocket = d.websocket,
+        method = method.as_str(),
+        user = d.user,
+        issuer = d.issuer,
+        duration_ms = millis(d.duration),
+        "request allowed"
+    );
+}
+
+/// A WebSocket session ended: decrements the active gauge, counts the close, and logs
+/// "session closed" with the relayed totals.
+pub fn record_session_closed(metrics: &Metrics, s: &SessionSummary<'_>) {
+    metrics.session_closed(s.route, s.initiator, s.code);
+    tracing::info!(
+        route = s.route,
+        client = %s.client,
+        user = s.user,
+        initiator = s.initiator.as_str(),
+        code = s.code,
+        reason = s.reason.map(Reason::as_str),
+        duration_ms = millis(s.duration),
+        frames_to_upstream = s.frames_to_upstream,
+        frames_to_client = s.frames_to_client,
+        bytes_to_upstream = s.bytes_to_upstream,
+        bytes_to_client = s.bytes_to_client,
+        "session closed"
+    );
+}
+
+/// An upstream connection failed: counts it by kind and logs "upstream error" with the
+/// reason code the client gets. `detail` is an error description chosen by the caller and
+/// must not contain secrets.
+pub fn record_upstream_error(
+    metrics: &Metrics,
+    kind: UpstreamErrorKind,
+    route: &str,
+    client: SocketAddr,
+    detail: &str,
+) {
+    metrics.upstream_error(kind);
+    tracing::warn!(
+        kind = kind.as_str(),
+        reason = kind.reason().as_str(),
+        route,
+        client = %client,
+        detail,
+        "upstream error"
+    );
+}
+
+/// A connection was refused at `max_connections`: counts it and logs "connection
+/// rejected" (no route is known yet, so `wsgate_auth_denied_total` is not touched).
+pub fn record_connection_rejected_overloaded(metrics: &Metrics, client: SocketAddr) {
+    metrics.connection_rejected_overloaded();
+    tracing::warn!(
+        reason = Reason::Overloaded.as_str(),
+        client = %client,
+        "connection rejected"
+    );
+}
+
+/// A config reload finished; `problem` says why it failed (the old policy stays).
+pub fn record_config_reload(metrics: &Metrics, result: ReloadResult, problem: Option<&str>) {
+    metrics.config_reload(result);
+    match result {
+        ReloadResult::Success => tracing::info!(result = result.as_str(), "config reloaded"),
+        ReloadResult::Error => tracing::error!(
+            result = result.as_str(),
+            problem,
+            "config reload failed, keeping the previous policy"
+        ),
+    }
+}
+
+/// A JWKS fetch for the configured issuer `issuer` finished; on success `keys` is the
+/// number of usable keys now held, on failure `problem` says why (cached keys stay).
+pub fn record_jwks_refresh(
+    metrics: &Metrics,
+    issuer: &str,
+    result: JwksRefreshResult,
+    keys: Option<usize>,
+    problem: Option<&str>,
+) {
+    metrics.jwks_refreshed(issuer, result);
+    if let Some(keys) = keys {
+        metrics.jwks_keys(issuer, keys);
+    }
+    match result {
+        JwksRefreshResult::Success => {
+            tracing::debug!(issuer, keys, result = result.as_str(), "jwks refreshed");
+        }
+        JwksRefreshResult::Error => tracing::warn!(
+            issuer,
+            keys,
+            result = result.as_str(),
+            problem,
+            "jwks refresh failed"
+        ),
+    }
+}
+
+/// Milliseconds with microsecond precision, for `duration_ms` fields.
+fn millis(duration: Duration) -> f64 {
+    duration.as_micros() as f64 / 1000.0
+}
+
+/// Parses a filter spec; an absent or empty spec means `info`, an invalid one falls back
+/// to `info` and returns the parse problem so it can be logged once logging works.
+fn filter_from(spec: Option<&str>) -> (EnvFilter, Option<String>) {
+    match spec.map(str::trim).filter(|spec| !spec.is_empty()) {
+        None => (EnvFilter::new("info"), None),
+        Some(spec) => match EnvFilter::try_new(spec) {
+            Ok(filter) => (filter, None),
+            Err(problem) => (EnvFilter::new("info"), Some(problem.to_string())),
+        },
+    }
+}
+
+/// The JSON-lines subscriber, writing to `writer` (stdout in production, a buffer in
+/// tests).
+fn json_subscriber<W>(filter: EnvFilter, writer: W) -> impl Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let layer = tracing_subscriber::fmt::layer()
+        .fmt_fields(JsonFields::new())
+        .event_format(CloudLoggingFormat)
+        .with_writer(writer);
+    tracing_subscriber::registry().with(filter).with(layer)
+}
+
+/// Formats an event as one JSON object in Cloud Logging's structured-log shape.
+struct CloudLoggingFormat;
+
+/// Keys the format itself writes; an event field with one of these names is renamed
+/// `fields.NAME` instead of silently overwriting it.
+const RESERVED: [&str; 4] = ["severity", "timestamp", "message", "target"];
+
+impl<S, N> FormatEvent<S, N> for CloudLoggingFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let mut fields = OrderedFields::default();
+        // Fields of enclosing spans first (outermost first), so the event's own win.
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                let extensions = span.extensions();
+                let Some(formatted) = extensions.get::<FormattedFields<N>>() else {
+                    continue;
+                };
+                if let Ok(Value::Object(map)) = serde_json::from_str(&formatted.fields) {
+                    for (name, value) in map {
+                        fields.insert(name, value);
+                    }
+                }
+            }
+        }
+        let mut message = None;
+        event.record(&mut JsonVisitor {
+            fields: &mut fields,
+            message: &mut message,
+        });
+
+        let metadata = event.metadata();
+        let mut line = serde_json::Map::new();
+        line.insert("severity".into(), severity(*metadata.level()).into());
+        line.insert(
+            "timestamp".into(),
+            humantime::format_rfc3339_millis(SystemTime::now())
+                .to_string()
+                .into(),
+        );
+        line.insert("message".into(), message.unwrap_or_default().into());
+        line.insert("target".into(), metadata.target().into());
+        let mut text = serde_json::to_string(&line).map_err(|_| std::fmt::Error)?;
+        // Append the fields in the order they were recorded rather than serde_json's
+        // sorted map order, after the four fixed keys.
+        text.pop(); // the closing '}'
+        for (name, value) in fields.0 {
+            let name = if RESERVED.contains(&name.as_str()) {
+                format!("fields.{name}")
+            } else {
+                name
+            };
+            let name = serde_json::to_string(&name).map_err(|_| std::fmt::Error)?;
+            let value = serde_json::to_string(&value).map_err(|_| std::fmt::Error)?;
+            text.push(',');
+            text.push_str(&name);
+            text.push(':');
+            text.push_str(&value);
+        }
+        text.push('}');
+        writeln!(writer, "{text}")
+    }
+}
+
+/// Cloud Logging's `LogSeverity` names.
+fn severity(level: Level) -> &'static str {
+    match level {
+        Level::ERROR => "ERROR",
+        Level::WARN => "WARNING",
+        Level::INFO => "INFO",
+        Level::DEBUG | Level::TRACE => "DEBUG",
+    }
+}
+
+/// Field name → value, in first-recorded order, a later value replacing an earlier one.
+#[derive(Default)]
+struct OrderedFields(Vec<(String, Value)>);
+
+impl OrderedFields {
+    fn insert(&mut self, name: String, value: Value) {
+        match self.0.iter_mut().find(|(existing, _)| *existing == name) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((name, value)),
+        }
+    }
+}
+
+/// Records an event's fields as JSON values; `message` is kept apart.
+struct JsonVisitor<'a> {
+    fields: &'a mut OrderedFields,
+    message: &'a mut Option<String>,
+}
+
+impl JsonVisitor<'_> {
+    fn record(&mut self, field: &Field, value: Value) {
+        let name = field.name();
+        if name == "message" {
+            *self.message = Some(match value {
+                Value::String(text) => text,
+                other => other.to_string(),
+            });
+            return;
+        }
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        self.fields.insert(name.to_owned(), value);
+    }
+}
+
+impl Visit for JsonVisitor<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        // NaN and infinities are not JSON numbers.
+        let value = serde_json::Number::from_f64(value)
+            .map_or_else(|| Value::String(value.to_string()), Value::Number);
+        self.record(field, value);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.record(field, value.into());
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.record(field, value.into());
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.record(field, value.into());
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.record(field, value.into());
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.record(field, value.to_string().into());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.record(field, format!("{value:?}").into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use prometheus::Registry;
+
+    use super::*;
+    use crate::metrics::tests::changes;
+
+    /// A `MakeWriter` appending to a shared buffer.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0
+                .lock()
+                .expect("no test panicked while logging")
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Buffer {
+        type Writer = Buffer;
+
+        fn make_writer(&'a self) -> Buffer {
+            self.clone()
+        }
+    }
+
+    /// Runs `action` under the JSON subscriber and returns the lines it logged, parsed.
+    fn captured(filter: &str, action: impl FnOnce()) -> Vec<serde_json::Map<String, Value>> {
+        let buffer = Buffer::default();
+        let subscriber = json_subscriber(EnvFilter::new(filter), buffer.clone());
+        tracing::subscriber::with_default(subscriber, action);
+        let bytes = buffer
+            .0
+            .lock()
+            .expect("no test panicked while logging")
+            .clone();
+        String::from_utf8(bytes)
+            .expect("log output is UTF-8")
+            .lines()
+            .map(|line| match serde_json::from_str(line) {
+                Ok(Value::Object(map)) => map,
+                other => panic!("not a JSON object: {line:?} ({other:?})"),
+            })
+            .collect()
+    }
+
+    fn client() -> SocketAddr {
+        "203.0.113.7:51234".parse().expect("literal address")
+    }
+
+    fn denial() -> Decision<'static> {
+        Decision {
+            route: "/ws",
+            client: client(),
+            websocket: true,
+            method: None,
+            user: None,
+            issuer: Some("primary"),
+            reason: Some(Reason::TokenExpired),
+            duration: Duration::from_micros(1500),
+        }
+    }
+
+    #[test]
+    fn denial_logs_one_cloud_logging_line_and_counts() {
+        let registry = Registry::new();
+        let metrics = Metrics::new(&registry);
+        let mut lines = Vec::new();
+        let moved = changes(&registry, || {
+            lines = captured("info", || record_denied(&metrics, &denial()));
+        });
+
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line = &lines[0];
+        assert_eq!(line["severity"], "INFO");
+        assert_eq!(line["message"], "request denied");
+        assert_eq!(line["reason"], "token_expired");
+        assert_eq!(line["route"], "/ws");
+        assert_eq!(line["client"], "203.0.113.7:51234");
+        assert_eq!(line["issuer"], "primary");
+        assert_eq!(line["websocket"], true);
+        assert_eq!(line["status"], 403);
+        assert_eq!(line["duration_ms"], 1.5);
+        assert_eq!(line["target"], "wsgate::telemetry");
+        assert!(
+            !line.contains_key("user"),
+            "absent user is omitted: {line:?}"
+        );
+        assert!(
+            !line.contains_key("fields"),
+            "fields are flattened: {line:?}"
+        );
+        let timestamp = line["timestamp"].as_str().expect("timestamp is a string");
+        humantime::parse_rfc3339(timestamp).expect("timestamp is RFC 3339");
+        assert!(
+            timestamp.ends_with('Z') && timestamp.len() == 24,
+            "{timestamp}"
+        );
+
+        assert_eq!(
+            moved.get("wsgate_auth_denied_total{reason=\"token_expired\",route=\"/ws\"}"),
+            Some(&1.0)
+        );
+        assert_eq!(
+            moved.get("wsgate_handshake_duration_seconds{outcome=\"denied\",route=\"/ws\"}"),
+            Some(&1.0)
+        );
+        assert_eq!(moved.len(), 2, "{moved:?}");
+    }
+
+    #[test]
+    fn server_side_denials_are_warnings() {
+        let registry = Registry::new();
+        let metrics = Metrics::new(&registry);
+        let decision = Decision {
+            reason: Some(Reason::KeysUnavailable),
+            ..denial()
+        };
+        let lines = captured("info", || record_denied(&metrics, &decision));
+        assert_eq!(lines[0]["severity"], "WARNING");
+        assert_eq!(lines[0]["status"], 503);
+    }
+
+    #[test]
+    fn allowed_logs_and_counts_method() {
+        let registry = Registry::new();
+        let metrics = Metrics::new(&registry);
+        let decision = Decision {
+            method: Some(AuthMethodLabel::Jwt),
+            user: Some("alice"),
+            reason: None,
+            ..denial()
+        };
+        let mut lines = Vec::new();
+        let moved = changes(&registry, || {
+            lines = captured("info", || record_allowed(&metrics, &decision));
+        });
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["message"], "request allowed");
+        assert_eq!(lines[0]["method"], "jwt");
+        assert_eq!(lines[0]["user"], "alice");
+        assert!(!lines[0].contains_key("reason"));
+        assert_eq!(
+            moved,
+            [(
+                "wsgate_auth_allowed_total{method=\"jwt\",route=\"/ws\"}".to_owned(),
+                1.0
+            )]
+            .into()
+        );
+    }
+
+    #[test]
+    fn session_closed_logs_totals_and_counts_close_code() {
+        let registry = Registry::new();
+        let metrics = Metrics::new(&registry);
+        metrics.session_opened("/ws");
+        let summary = SessionSummary {
+            route: "/ws",
+            client: client(),
+            user: Some("alice"),
+            initiator: InitiatorLabel::Client,
+            code: Some(4001),
+            reason: None,
+            duration: Duration::from_secs(2),
+            frames_to_upstream: 3,
+            frames_to_client: 4,
+            bytes_to_upstream: 30,
+            bytes_to_client: 40,
+        };
+        let mut lines = Vec::new();
+        let moved = changes(&registry, || {
+            lines = captured("info", || record_session_closed(&metrics, &summary));
+        });
+        let line = &lines[0];
+        assert_eq!(line["message"], "session closed");
+        assert_eq!(line["code"], 4001);
+        assert_eq!(line["initiator"], "client");
+        assert_eq!(line["frames_to_client"], 4);
+        assert_eq!(line["bytes_to_upstream"], 30);
+        assert_eq!(line["duration_ms"], 2000.0);
+        assert_eq!(
+            moved.get(
+                "wsgate_sessions_closed_total{code=\"other\",initiator=\"client\",route=\"/ws\"}"
+            ),
+            Some(&1.0)
+        );
+        assert_eq!(
+            moved.get("wsgate_sessions_active{route=\"/ws\"}"),
+            Some(&-1.0)
+        );
+    }
+
+    #[test]
+    fn upstream_error_logs_reason_and_counts_kind() {
+        let registry = Registry::new();
+        let metrics = Metrics::new(&registry);
+        let mut lines = Vec::new();
+        let moved = changes(&registry, || {
+            lines = captured("info", || {
+                record_upstream_error(
+                    &metrics,
+                    UpstreamErrorKind::Timeout,
+                    "/ws",
+                    client(),
+                    "connect timed out after 5s",
+                )
+            });
+        });
+        let line = &lines[0];
+        assert_eq!(line["severity"], "WARNING");
+        assert_eq!(line["message"], "upstream error");
+        assert_eq!(line["kind"], "timeout");
+        assert_eq!(line["reason"], "upstream_unavailable");
+        assert_eq!(line["detail"], "connect timed out after 5s");
+        assert_eq!(
+            moved,
+            [(
+                "wsgate_upstream_errors_total{kind=\"timeout\"}".to_owned(),
+                1.0
+            )]
+            .into()
+        );
+    }
+
+    #[test]
+    fn span_fields_are_flattened_and_reserved_names_kept_apart() {
+        let lines = captured("debug", || {
+            let span = tracing::info_span!("connection", conn = 7_u64);
+            let _entered = span.enter();
+            tracing::debug!(severity = "spoofed", n = 1.25, "hello");
+        });
+        let line = &lines[0];
+        assert_eq!(line["severity"], "DEBUG");
+        assert_eq!(line["message"], "hello");
+        assert_eq!(line["conn"], 7);
+        assert_eq!(line["n"], 1.25);
+        assert_eq!(line["fields.severity"], "spoofed");
+    }
+
+    #[test]
+    fn the_filter_applies() {
+        let lines = captured("warn", || {
+            tracing::info!("dropped");
+            tracing::warn!("kept");
+        });
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["message"], "kept");
+    }
+
+    #[test]
+    fn filter_spec_falls_back_to_info() {
+        assert!(filter_from(None).1.is_none());
+        assert!(filter_from(Some("  ")).1.is_none());
+        assert!(filter_from(Some("wsgate=debug,info")).1.is_none());
+        assert!(filter_from(Some("wsgate=[")).1.is_some());
+    }
+
+    #[test]
+    fn installing_twice_is_harmless() {
+        // `TestWriter` goes through libtest's output capture, unlike stdout.
+        install(tracing_subscriber::fmt::TestWriter::new);
+        install(tracing_subscriber::fmt::TestWriter::new);
+        tracing::info!("logging still works");
+    }
+}

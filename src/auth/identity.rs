@@ -1,0 +1,200 @@
+//! The identity wsgate asserts to the upstream, and the header-name folding that keeps a
+//! client from asserting it instead.
+//!
+//! CGI, WSGI, PHP and nginx fold `X-Auth-User`, `X_Auth_User` and `x.auth.user` into one
+//! variable (`HTTP_X_AUTH_USER`). [`fold`] reproduces that folding so every spelling of a
+//! protected name is recognised and stripped.
+
+use http::{HeaderName, HeaderValue};
+use serde_json::{Map, Value};
+
+use crate::config::IdentityConfig;
+use crate::reason::Reason;
+
+use super::trace::{Outcome, Trace, step};
+
+/// Longest identity value forwarded in a header.
+pub const MAX_VALUE_BYTES: usize = 4096;
+
+/// What the verified token says about the caller.
+pub struct Identity {
+    pub user: Option<String>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// Lowercase, with every byte that is not a letter or digit turned into `-`.
+pub fn fold(name: &str) -> String {
+    name.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                b.to_ascii_lowercase() as char
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// Builds the user and claim headers from verified claims. A claim value that cannot be a
+/// header value (CR/LF, control bytes, non-ASCII, too long) denies rather than being
+/// forwarded or mangled.
+pub fn from_claims(
+    config: &IdentityConfig,
+    claims: &Map<String, Value>,
+    trace: &mut dyn Trace,
+) -> Result<Identity, Reason> {
+    let mut headers = Vec::with_capacity(2 + config.claim_headers.len());
+    let user = match claims.get(&config.user_claim) {
+        None => None,
+        Some(value) => {
+            let text = claim_text(value).ok_or_else(|| {
+                step(
+                    trace,
+                    "identity",
+                    Outcome::Fail(Reason::ClaimInvalid),
+                    || format!("claim {} cannot be a header value", config.user_claim),
+                );
+                Reason::ClaimInvalid
+            })?;
+            headers.push((
+                config.user_header.clone(),
+                header_value(&text, &config.user_claim, trace)?,
+            ));
+            Some(text)
+        }
+    };
+    for (header, claim) in &config.claim_headers {
+        let Some(value) = claims.get(claim) else {
+            continue;
+        };
+        let text = claim_text(value).ok_or_else(|| {
+            step(
+                trace,
+                "identity",
+                Outcome::Fail(Reason::ClaimInvalid),
+                || format!("claim {claim} (for {header}) is an object or nested array"),
+            );
+            Reason::ClaimInvalid
+        })?;
+        headers.push((header.clone(), header_value(&text, claim, trace)?));
+    }
+    step(trace, "identity", Outcome::Pass, || {
+        let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+        format!("user {user:?}; upstream headers {names:?}")
+    });
+    Ok(Identity { user, headers })
+}
+
+/// Strings as they are; numbers and booleans in JSON form; arrays of those joined by `,`.
+fn claim_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                Value::Bool(b) => Some(b.to_string()),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(|parts| parts.join(",")),
+        Value::Null | Value::Object(_) => None,
+    }
+}
+
+fn header_value(text: &str, claim: &str, trace: &mut dyn Trace) -> Result<HeaderValue, Reason> {
+    if is_safe_value(text) {
+        if let Ok(value) = HeaderValue::from_str(text) {
+            return Ok(value);
+        }
+    }
+    step(
+        trace,
+        "identity",
+        Outcome::Fail(Reason::ClaimInvalid),
+        || format!("claim {claim} holds bytes that are not allowed in a header value"),
+    );
+    Err(Reason::ClaimInvalid)
+}
+
+/// Visible ASCII and inner spaces only, non-empty, bounded.
+pub fn is_safe_value(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= MAX_VALUE_BYTES
+        && text.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
+        && !text.starts_with(' ')
+        && !text.ends_with(' ')
+}
+
+/// `scheme://host[:port]`, lowercase, default port removed; `None` for `null` or junk.
+pub fn normalize_origin(origin: &str) -> Option<String> {
+    let url = url::Url::parse(origin.trim()).ok()?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return None;
+    }
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(port) => format!("{}://{}:{port}", url.scheme(), host.to_ascii_lowercase()),
+        None => format!("{}://{}", url.scheme(), host.to_ascii_lowercase()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::trace::NoTrace;
+    use serde_json::json;
+
+    fn config() -> IdentityConfig {
+        IdentityConfig {
+            user_header: HeaderName::from_static("x-auth-user"),
+            user_claim: "sub".into(),
+            method_header: HeaderName::from_static("x-auth-method"),
+            claim_headers: vec![(HeaderName::from_static("x-auth-email"), "email".into())],
+        }
+    }
+
+    #[test]
+    fn aliases_fold_to_the_same_name() {
+        for alias in [
+            "X_Auth_User",
+            "x.auth.user",
+            "X~Auth~User",
+            "X+AUTH+USER",
+            "x!auth!user",
+        ] {
+            assert_eq!(fold(alias), "x-auth-user", "{alias}");
+        }
+    }
+
+    #[test]
+    fn claims_become_headers() {
+        let claims = json!({"sub": "alice", "email": "a@example.com"});
+        let id = from_claims(&config(), claims.as_object().unwrap(), &mut NoTrace).unwrap();
+        assert_eq!(id.user.as_deref(), Some("alice"));
+        assert_eq!(id.headers.len(), 2);
+    }
+
+    #[test]
+    fn claim_with_crlf_denies_instead_of_splitting_a_header() {
+        let claims = json!({"sub": "alice", "email": "a@x\r\nX-Auth-User: admin"});
+        let result = from_claims(&config(), claims.as_object().unwrap(), &mut NoTrace);
+        assert!(matches!(result, Err(Reason::ClaimInvalid)));
+    }
+
+    #[test]
+    fn origins_normalise() {
+        assert_eq!(
+            normalize_origin("HTTPS://App.Example.com:443").as_deref(),
+            Some("https://app.example.com")
+        );
+        assert_eq!(
+            normalize_origin("http://localhost:3000").as_deref(),
+            Some("http://localhost:3000")
+        );
+        assert_eq!(normalize_origin("null"), None);
+    }
+}
