@@ -145,6 +145,10 @@ pub struct IssuerConfig {
 
 /// Where an issuer's verification keys come from. Material is read at validation time,
 /// so a missing file or variable is a config error, never a runtime surprise.
+///
+/// For an issuer that is not `enabled` in this environment nothing is read (the bytes are
+/// empty), so a staging-only issuer's secret need not exist in production: use
+/// [`Config::enabled_issuers`] to get the issuers whose material is loaded.
 #[derive(Debug, Clone)]
 pub enum KeySource {
     /// HMAC secret (HS*), at least 32 bytes, not PEM/JWK-looking.
@@ -201,6 +205,8 @@ pub struct RouteConfig {
     pub auth: RouteAuth,
     /// claim -> required value: equals, or an array / space-separated list that contains it.
     pub claims: Vec<(String, String)>,
+    /// The catch-all `/` (auth required) appended when no configured route has path `/`.
+    pub implicit: bool,
 }
 
 impl Config {

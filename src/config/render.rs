@@ -1,6 +1,326 @@
 //! Renders the effective policy for `wsgate check`, secrets as fingerprints.
+//!
+//! The output reads like the config file with every default filled in, plus comments for
+//! what was computed (issuers disabled in this environment, the implicit catch-all route,
+//! whether the bypass is active) and the warnings. It never contains secret material:
+//! secrets appear as `sha256:<12 hex> from env var NAME`.
 
-/// TEMPORARY STUB (replaced by the config branch).
-pub fn render(config: &super::Config) -> String {
-    format!("environment = {:?}\n", config.environment)
+use std::fmt::Write;
+use std::time::Duration;
+
+use super::secret::fingerprint;
+use super::{
+    Config, DenyMode, IssuerConfig, KeySource, RouteAuth, RouteConfig, Secret, SessionExpiry,
+    TokenSource,
+};
+
+/// The effective configuration as TOML-like text.
+pub fn render(config: &Config) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = write_config(&mut out, config);
+    out
+}
+
+fn write_config(out: &mut String, config: &Config) -> std::fmt::Result {
+    writeln!(
+        out,
+        "# effective wsgate configuration (defaults filled in, secrets as fingerprints)"
+    )?;
+    writeln!(out, "environment = {}", quote(&config.environment))?;
+
+    let server = &config.server;
+    writeln!(out, "\n[server]")?;
+    writeln!(out, "listen = {}", quote(&server.listen.to_string()))?;
+    writeln!(
+        out,
+        "admin_listen = {}",
+        quote(&server.admin_listen.to_string())
+    )?;
+    writeln!(out, "max_connections = {}", server.max_connections)?;
+    writeln!(
+        out,
+        "handshake_timeout = {}",
+        duration(server.handshake_timeout)
+    )?;
+    writeln!(out, "drain_timeout = {}", duration(server.drain_timeout))?;
+    writeln!(
+        out,
+        "max_session_duration = {}",
+        optional_duration(server.max_session_duration)
+    )?;
+    writeln!(
+        out,
+        "idle_timeout = {}",
+        optional_duration(server.idle_timeout)
+    )?;
+    writeln!(out, "max_frame_bytes = {}", server.max_frame_bytes)?;
+    writeln!(out, "max_message_bytes = {}", server.max_message_bytes)?;
+    match &server.tls {
+        Some(tls) => writeln!(
+            out,
+            "tls = {{ cert_file = {}, key_file = {} }}",
+            quote(&tls.cert_file.display().to_string()),
+            quote(&tls.key_file.display().to_string())
+        )?,
+        None => writeln!(
+            out,
+            "# tls: off (plain HTTP; terminate TLS in front of wsgate)"
+        )?,
+    }
+
+    let upstream = &config.upstream;
+    writeln!(out, "\n[upstream]")?;
+    writeln!(out, "url = {}", quote(upstream.url.as_str()))?;
+    writeln!(
+        out,
+        "connect_timeout = {}",
+        duration(upstream.connect_timeout)
+    )?;
+    writeln!(out, "preserve_host = {}", upstream.preserve_host)?;
+
+    let auth = &config.auth;
+    writeln!(out, "\n[auth]")?;
+    let deny = match auth.deny {
+        DenyMode::Http => "http",
+        DenyMode::Close => "close",
+    };
+    writeln!(out, "deny = {}", quote(deny))?;
+    let sources: Vec<String> = auth.token_sources.iter().map(token_source).collect();
+    writeln!(out, "token_sources = {}", list(&sources))?;
+    writeln!(out, "leeway = {}", duration(auth.leeway))?;
+    let expiry = match auth.session_expiry {
+        SessionExpiry::Close => "close",
+        SessionExpiry::Keep => "keep",
+    };
+    writeln!(out, "session_expiry = {}", quote(expiry))?;
+    writeln!(out, "max_token_bytes = {}", auth.max_token_bytes)?;
+    write!(out, "allowed_origins = {}", list(&auth.allowed_origins))?;
+    if auth.allowed_origins.is_empty() {
+        write!(out, "  # Origin is not checked")?;
+    }
+    writeln!(out)?;
+    writeln!(out, "forward_token = {}", auth.forward_token)?;
+    match auth.max_lifetime {
+        Some(max) => writeln!(out, "max_lifetime = {}", duration(max))?,
+        None => writeln!(
+            out,
+            "# max_lifetime: not set (token lifetime is not limited)"
+        )?,
+    }
+    if auth.issuers.is_empty() {
+        writeln!(
+            out,
+            "# no issuers: only the E2E bypass or auth = \"none\" routes admit callers"
+        )?;
+    }
+    for issuer in &auth.issuers {
+        write_issuer(out, issuer, &config.environment)?;
+    }
+
+    let identity = &config.identity;
+    writeln!(out, "\n[identity]")?;
+    writeln!(
+        out,
+        "user_header = {}",
+        quote(identity.user_header.as_str())
+    )?;
+    writeln!(out, "user_claim = {}", quote(&identity.user_claim))?;
+    writeln!(
+        out,
+        "method_header = {}",
+        quote(identity.method_header.as_str())
+    )?;
+    writeln!(out, "[identity.claim_headers]")?;
+    if identity.claim_headers.is_empty() {
+        writeln!(out, "# none")?;
+    }
+    for (header, claim) in &identity.claim_headers {
+        writeln!(out, "{} = {}", quote(header.as_str()), quote(claim))?;
+    }
+
+    let bypass = &config.e2e_bypass;
+    let state = if bypass.active {
+        format!("ACTIVE in environment {}", quote(&config.environment))
+    } else {
+        "off".to_owned()
+    };
+    writeln!(out, "\n[e2e_bypass]  # {state}")?;
+    writeln!(out, "enabled = {}", bypass.enabled)?;
+    writeln!(out, "header = {}", quote(bypass.header.as_str()))?;
+    if bypass.keys.is_empty() {
+        let why = if bypass.enabled {
+            ""
+        } else {
+            "  # not loaded while disabled"
+        };
+        writeln!(out, "keys = []{why}")?;
+    } else {
+        writeln!(out, "keys = [")?;
+        for key in &bypass.keys {
+            writeln!(
+                out,
+                "  {{ name = {}, secret = {} }},",
+                quote(&key.name),
+                quote(&secret(&key.secret))
+            )?;
+        }
+        writeln!(out, "]")?;
+    }
+    writeln!(
+        out,
+        "allowed_environments = {}",
+        list(&bypass.allowed_environments)
+    )?;
+    writeln!(out, "user_header = {}", quote(bypass.user_header.as_str()))?;
+    writeln!(out, "default_user = {}", quote(&bypass.default_user))?;
+
+    for route in &config.routes {
+        write_route(out, route)?;
+    }
+
+    if !config.warnings.is_empty() {
+        writeln!(out, "\n# warnings:")?;
+        for warning in &config.warnings {
+            writeln!(out, "#  - {warning}")?;
+        }
+    }
+    Ok(())
+}
+
+fn write_issuer(out: &mut String, issuer: &IssuerConfig, environment: &str) -> std::fmt::Result {
+    write!(out, "\n[[auth.issuers]]")?;
+    if !issuer.enabled {
+        write!(
+            out,
+            "  # DISABLED in environment {}; enabled in: {}",
+            quote(environment),
+            issuer.environments.join(", ")
+        )?;
+    } else if !issuer.environments.is_empty() {
+        write!(
+            out,
+            "  # enabled here; scoped to: {}",
+            issuer.environments.join(", ")
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "name = {}", quote(&issuer.name))?;
+    writeln!(out, "issuer = {}", quote(&issuer.issuer))?;
+    write!(out, "audiences = {}", list(&issuer.audiences))?;
+    if issuer.audiences.is_empty() {
+        write!(out, "  # aud is not checked")?;
+    }
+    writeln!(out)?;
+    let algorithms: Vec<String> = issuer.algorithms.iter().map(|a| format!("{a:?}")).collect();
+    writeln!(out, "algorithms = {}", list(&algorithms))?;
+    match &issuer.keys {
+        KeySource::Secret { secret: key, kid } if !issuer.enabled => {
+            writeln!(
+                out,
+                "secret = {}  # not read while disabled",
+                quote(&key.source().to_string())
+            )?;
+            if let Some(kid) = kid {
+                writeln!(out, "kid = {}", quote(kid))?;
+            }
+        }
+        KeySource::Secret { secret: key, kid } => {
+            writeln!(out, "secret = {}", quote(&secret(key)))?;
+            if let Some(kid) = kid {
+                writeln!(out, "kid = {}", quote(kid))?;
+            }
+        }
+        KeySource::PublicKeyFile { path, pem, kid } => {
+            writeln!(
+                out,
+                "public_key_file = {}  # {}",
+                quote(&path.display().to_string()),
+                material(issuer, pem)
+            )?;
+            if let Some(kid) = kid {
+                writeln!(out, "kid = {}", quote(kid))?;
+            }
+        }
+        KeySource::JwksFile { path, json } => writeln!(
+            out,
+            "jwks_file = {}  # {}",
+            quote(&path.display().to_string()),
+            material(issuer, json)
+        )?,
+    }
+    if let Some(typ) = &issuer.typ {
+        writeln!(out, "typ = {}", quote(typ))?;
+    }
+    writeln!(out, "environments = {}", list(&issuer.environments))
+}
+
+fn write_route(out: &mut String, route: &RouteConfig) -> std::fmt::Result {
+    write!(out, "\n[[routes]]")?;
+    if route.implicit {
+        write!(
+            out,
+            "  # implicit catch-all: no configured route has path \"/\""
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "path = {}", quote(&route.path))?;
+    let auth = match route.auth {
+        RouteAuth::Required => "required",
+        RouteAuth::Optional => "optional",
+        RouteAuth::None => "none",
+    };
+    writeln!(out, "auth = {}", quote(auth))?;
+    if !route.claims.is_empty() {
+        let claims: Vec<String> = route
+            .claims
+            .iter()
+            .map(|(claim, value)| format!("{} = {}", quote(claim), quote(value)))
+            .collect();
+        writeln!(out, "claims = {{ {} }}", claims.join(", "))?;
+    }
+    Ok(())
+}
+
+/// Public key material: not secret, but a fingerprint is enough to compare deployments.
+fn material(issuer: &IssuerConfig, bytes: &[u8]) -> String {
+    if issuer.enabled {
+        format!("{}, {} bytes", fingerprint(bytes), bytes.len())
+    } else {
+        "not read while disabled".to_owned()
+    }
+}
+
+fn secret(secret: &Secret) -> String {
+    format!("{} from {}", secret.fingerprint(), secret.source())
+}
+
+fn token_source(source: &TokenSource) -> String {
+    match source {
+        TokenSource::Header(name) => format!("header:{name}"),
+        TokenSource::Protocol(marker) => format!("protocol:{marker}"),
+        TokenSource::Query(name) => format!("query:{name}"),
+        TokenSource::Cookie(name) => format!("cookie:{name}"),
+    }
+}
+
+fn duration(duration: Duration) -> String {
+    quote(&humantime::format_duration(duration).to_string())
+}
+
+fn optional_duration(duration: Option<Duration>) -> String {
+    match duration {
+        Some(d) => self::duration(d),
+        None => "\"none\"  # unlimited".to_owned(),
+    }
+}
+
+/// A TOML basic string.
+fn quote(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
+}
+
+fn list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|item| quote(item)).collect();
+    format!("[{}]", quoted.join(", "))
 }
