@@ -1,0 +1,30 @@
+//! wsgate's integration suite: one test binary, scenarios written against the contract in
+//! PRODUCT.md with real sockets on 127.0.0.1 ephemeral ports.
+//!
+//! - `denials`: every reason code reachable with static HMAC keys, in both deny modes.
+//! - `allowed`: token sources (header, query, cookie, subprotocol pair) and the identity
+//!   the upstream receives.
+//! - `spoofing`: identity headers and their aliases never pass through; `alg: none` never
+//!   passes.
+//! - `upstream_handshake`: a refused or invalid upstream upgrade is relayed or rejected,
+//!   never a tunnel.
+//! - `sessions`: frames and close codes relayed both ways; graceful shutdown.
+//! - `plain_http`: REST requests proxied under the same policy.
+//! - `handshake_syntax`: RFC 6455 request checks.
+//! - `observability`: exact metric values after a known sequence; health endpoints.
+//! - `harness`: the doubles and the config builder check themselves.
+//! - `binary`: the `wsgate` executable: `check`, `run` exit codes, SIGTERM drain, `demo`,
+//!   and logs that never contain a token.
+
+mod support;
+
+mod allowed;
+mod binary;
+mod denials;
+mod handshake_syntax;
+mod harness;
+mod observability;
+mod plain_http;
+mod sessions;
+mod spoofing;
+mod upstream_handshake;

@@ -1,0 +1,195 @@
+//! The `wsgate` binary as a child process: its output captured line by line (stdout and
+//! stderr merged, each line tagged), waits on log lines and exit, and SIGTERM via `kill`.
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+
+use super::upstream::Recorder;
+use super::within;
+
+/// Path of the binary under test.
+pub const WSGATE: &str = env!("CARGO_BIN_EXE_wsgate");
+
+/// One line of output.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub stream: &'static str,
+    pub text: String,
+}
+
+/// A running `wsgate`; killed (SIGKILL, by its own pid) if the test drops it still alive.
+pub struct WsgateProcess {
+    child: Child,
+    lines: Arc<Recorder<Line>>,
+    /// Lines already consumed by [`WsgateProcess::wait_for_line`].
+    cursor: usize,
+}
+
+impl WsgateProcess {
+    /// Spawns `wsgate ARGS` with `env` added and `PORT` removed.
+    pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> WsgateProcess {
+        let mut command = Command::new(WSGATE);
+        command
+            .args(args)
+            .env_remove("PORT")
+            .env_remove("WSGATE_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("spawn wsgate");
+        let lines = Arc::new(Recorder::default());
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        tokio::spawn(forward(stdout, "stdout", Arc::clone(&lines)));
+        tokio::spawn(forward(stderr, "stderr", Arc::clone(&lines)));
+        WsgateProcess {
+            child,
+            lines,
+            cursor: 0,
+        }
+    }
+
+    /// Waits for the next line (after those already consumed) for which `pick` returns
+    /// `Some`, and returns that value.
+    pub async fn wait_for_line<T>(
+        &mut self,
+        what: &str,
+        mut pick: impl FnMut(&str) -> Option<T>,
+    ) -> T {
+        let lines = Arc::clone(&self.lines);
+        let mut index = self.cursor;
+        let found = tokio::time::timeout(super::PATIENCE, async {
+            loop {
+                let line = lines.nth(index, "a line of output").await;
+                index += 1;
+                if let Some(value) = pick(&line.text) {
+                    return value;
+                }
+            }
+        })
+        .await;
+        match found {
+            Ok(value) => {
+                self.cursor = index;
+                value
+            }
+            Err(_) => panic!(
+                "timed out waiting for {what}; output so far:\n{}",
+                self.output()
+            ),
+        }
+    }
+
+    /// Everything printed so far, one line each, tagged with its stream.
+    pub fn output(&self) -> String {
+        self.lines
+            .snapshot()
+            .iter()
+            .map(|l| format!("[{}] {}\n", l.stream, l.text))
+            .collect()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("child still running")
+    }
+
+    /// Sends SIGTERM through the shell's `kill` builtin (the crate forbids `unsafe`, so no
+    /// libc; `sh` is always present, a `/bin/kill` binary is not on slim images).
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", self.pid())])
+            .status()
+            .expect("run sh -c kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the process to exit (bounded by `limit`) and for its output to be read.
+    pub async fn wait_exit(&mut self, limit: std::time::Duration) -> ExitStatus {
+        match tokio::time::timeout(limit, self.child.wait()).await {
+            Ok(status) => status.expect("wait for wsgate"),
+            Err(_) => panic!(
+                "wsgate did not exit within {limit:?}; output:\n{}",
+                self.output()
+            ),
+        }
+    }
+}
+
+async fn forward(stream: impl AsyncRead + Unpin, name: &'static str, lines: Arc<Recorder<Line>>) {
+    let mut reader = BufReader::new(stream).lines();
+    while let Ok(Some(text)) = reader.next_line().await {
+        lines.push(Line { stream: name, text });
+    }
+}
+
+/// Runs `wsgate ARGS` to completion (bounded) and returns its exit status and the output
+/// of both streams.
+pub async fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String, String) {
+    let mut command = Command::new(WSGATE);
+    command
+        .args(args)
+        .env_remove("PORT")
+        .env_remove("WSGATE_CONFIG")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = within("wsgate to exit", command.output())
+        .await
+        .expect("run wsgate");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A scratch directory under the system temp dir, removed on drop.
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let unique = format!(
+            "wsgate-it-{}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
+        let path = std::env::temp_dir().join(unique);
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `contents` to `name` inside the directory and returns the full path.
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.path.join(name);
+        std::fs::write(&path, contents).expect("write temp file");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}

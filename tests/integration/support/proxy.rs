@@ -1,0 +1,295 @@
+//! `TestProxy`: the library's `wsgate::run` on 127.0.0.1 ephemeral ports, configured from
+//! TOML text exactly as a user would write it, with secrets resolved from a test map.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use super::raw::{self, RawResponse};
+use super::tokens::{AUDIENCE, ISSUER, SECRET, SECRET_ENV};
+use super::within;
+
+/// A running proxy; shut down explicitly with [`TestProxy::shutdown`] or implicitly on drop.
+pub struct TestProxy {
+    proxy: SocketAddr,
+    admin: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// The TOML the proxy runs on (printed when a scenario fails).
+    pub toml: String,
+}
+
+impl TestProxy {
+    pub fn builder() -> TestProxyBuilder {
+        TestProxyBuilder::default()
+    }
+
+    /// Parses `toml` (secrets from `env`), binds both listeners on 127.0.0.1:0 and spawns
+    /// `wsgate::run`.
+    pub async fn start(toml: &str, env: &[(&str, &str)]) -> TestProxy {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let lookup = move |name: &str| env.get(name).cloned();
+        let config = wsgate::config::Config::parse(toml, "<test>", &lookup, Path::new("."))
+            .unwrap_or_else(|errors| {
+                panic!("test config rejected:\n{errors}\n--- config ---\n{toml}")
+            });
+        let proxy = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
+        let (proxy_addr, admin_addr) = (
+            proxy.local_addr().expect("proxy addr"),
+            admin.local_addr().expect("admin addr"),
+        );
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(wsgate::run(
+            Arc::new(config),
+            wsgate::Listeners { proxy, admin },
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        TestProxy {
+            proxy: proxy_addr,
+            admin: admin_addr,
+            shutdown: Some(tx),
+            task: Some(task),
+            toml: toml.to_owned(),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.proxy
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+    }
+
+    /// `ws://127.0.0.1:PORT{path}`.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.proxy)
+    }
+
+    /// `http://127.0.0.1:PORT{path}`.
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.proxy)
+    }
+
+    /// `http://127.0.0.1:ADMIN_PORT`.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin)
+    }
+
+    /// GET `path` on the admin listener.
+    pub async fn admin_get(&self, path: &str) -> RawResponse {
+        admin_get(self.admin, path).await
+    }
+
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let response = self.admin_get("/metrics").await;
+        assert_eq!(
+            response.status,
+            200,
+            "GET /metrics: {}",
+            response.body_text()
+        );
+        response.body_text()
+    }
+
+    /// Signals shutdown and waits until `run` has drained and returned.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            within("wsgate::run to return after shutdown", task)
+                .await
+                .expect("run task panicked")
+                .expect("run returned an error");
+        }
+    }
+}
+
+impl Drop for TestProxy {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// GET `path` from `addr` with `Connection: close`.
+pub async fn admin_get(addr: SocketAddr, path: &str) -> RawResponse {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    raw::exchange(addr, request.as_bytes()).await
+}
+
+/// Builds the standard test policy (one HS256 issuer, a few routes) with knobs.
+///
+/// Routes, first match wins:
+/// - `/ws` required
+/// - `/scoped` required, `scope` must contain `chat:admin`
+/// - `/public` none
+/// - `/api` required (plain HTTP)
+#[derive(Debug, Clone)]
+pub struct TestProxyBuilder {
+    upstream: String,
+    deny: &'static str,
+    token_sources: Vec<String>,
+    allowed_origins: Vec<String>,
+    max_connections: usize,
+    max_token_bytes: Option<usize>,
+    drain_timeout: &'static str,
+    forward_token: bool,
+}
+
+impl Default for TestProxyBuilder {
+    fn default() -> Self {
+        TestProxyBuilder {
+            upstream: "ws://127.0.0.1:9".to_owned(),
+            deny: "http",
+            token_sources: vec![
+                "header:authorization".to_owned(),
+                "protocol:bearer".to_owned(),
+                "query:access_token".to_owned(),
+            ],
+            allowed_origins: Vec::new(),
+            max_connections: 100,
+            max_token_bytes: None,
+            drain_timeout: "5s",
+            forward_token: false,
+        }
+    }
+}
+
+impl TestProxyBuilder {
+    pub fn upstream(mut self, url: &str) -> Self {
+        url.clone_into(&mut self.upstream);
+        self
+    }
+
+    /// `"http"` (the default) or `"close"`.
+    pub fn deny(mut self, mode: &'static str) -> Self {
+        self.deny = mode;
+        self
+    }
+
+    pub fn token_sources(mut self, sources: &[&str]) -> Self {
+        self.token_sources = sources.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    /// Adds `cookie:access_token` to the token sources and sets the origin allow-list.
+    pub fn cookie_tokens(mut self, allowed_origins: &[&str]) -> Self {
+        self.token_sources.push("cookie:access_token".to_owned());
+        self.allowed_origins(allowed_origins)
+    }
+
+    pub fn allowed_origins(mut self, origins: &[&str]) -> Self {
+        self.allowed_origins = origins.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    pub fn max_token_bytes(mut self, max: usize) -> Self {
+        self.max_token_bytes = Some(max);
+        self
+    }
+
+    pub fn forward_token(mut self) -> Self {
+        self.forward_token = true;
+        self
+    }
+
+    /// The TOML this builder describes.
+    pub fn toml(&self) -> String {
+        let quoted = |items: &[String]| {
+            items
+                .iter()
+                .map(|s| format!("{s:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let max_token_bytes = self
+            .max_token_bytes
+            .map(|n| format!("max_token_bytes = {n}\n"))
+            .unwrap_or_default();
+        format!(
+            r#"environment = "test"
+
+[server]
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+max_connections = {max_connections}
+handshake_timeout = "10s"
+drain_timeout = "{drain_timeout}"
+
+[upstream]
+url = "{upstream}"
+connect_timeout = "2s"
+
+[auth]
+deny = "{deny}"
+token_sources = [{sources}]
+leeway = "5s"
+session_expiry = "close"
+{max_token_bytes}allowed_origins = [{origins}]
+forward_token = {forward_token}
+
+[[auth.issuers]]
+name = "primary"
+issuer = "{ISSUER}"
+audiences = ["{AUDIENCE}"]
+algorithms = ["HS256"]
+secret = {{ env = "{SECRET_ENV}" }}
+
+[identity]
+user_header = "X-Auth-User"
+user_claim = "sub"
+method_header = "X-Auth-Method"
+
+[identity.claim_headers]
+"X-Auth-Email" = "email"
+
+[[routes]]
+path = "/ws"
+auth = "required"
+
+[[routes]]
+path = "/scoped"
+auth = "required"
+claims = {{ scope = "chat:admin" }}
+
+[[routes]]
+path = "/public"
+auth = "none"
+
+[[routes]]
+path = "/api"
+auth = "required"
+"#,
+            max_connections = self.max_connections,
+            drain_timeout = self.drain_timeout,
+            upstream = self.upstream,
+            deny = self.deny,
+            sources = quoted(&self.token_sources),
+            origins = quoted(&self.allowed_origins),
+            forward_token = self.forward_token,
+        )
+    }
+
+    pub async fn start(self) -> TestProxy {
+        TestProxy::start(&self.toml(), &[(SECRET_ENV, SECRET)]).await
+    }
+}
