@@ -21,9 +21,24 @@
 //! 9. signature (`signature_invalid`);
 //! 10. claims, only once the signature holds: `exp`, `nbf`, `iat`, lifetime, `aud`, `sub`.
 //!
-//! Time semantics: `exp` is rounded down to whole seconds, and the token is expired when
-//! `now >= exp + leeway` (so at exactly `exp + leeway` it is already expired). It is not
-//! yet valid when `nbf - leeway > now`, and `iat > now + leeway` is `claim_invalid`.
+//! Decisions worth knowing:
+//! - Time: `exp` is rounded down to whole seconds, and the token is expired when
+//!   `now >= exp + leeway` (at exactly `exp + leeway` it is already expired). It is not yet
+//!   valid when `nbf - leeway > now`; `iat > now + leeway` is `claim_invalid`. NumericDates
+//!   must be non-negative JSON numbers; `1e400` (beyond f64) in `exp`/`nbf`/`iat` is
+//!   `claim_invalid`, anywhere else it makes the payload `token_malformed`.
+//! - A configured `typ` that does not match is `token_malformed` (the token is of another
+//!   kind, RFC 8725 §3.11); `typ` compares case-insensitively, `application/` optional.
+//! - Duplicate members are refused at the top level of header and payload (custom claims
+//!   too, so route claims never see a "last one wins" value); nested objects are not
+//!   inspected.
+//! - `sub` must be 1..=1024 bytes of visible ASCII or inner spaces, so it can be forwarded
+//!   as a header value unchanged.
+//! - An issuer with no keys loaded (or no `IssuerKeys` entry) is `keys_unavailable`; a
+//!   token whose `kid`/`alg` matches no loaded key is `key_unknown`, which is the caller's
+//!   cue to refresh a remote JWKS (single-flight, with cooldown) and call `verify` again.
+//! - ES256 signatures are malleable (high-S is accepted by the backend): never use raw
+//!   token bytes as a cache, replay or dedup key.
 
 mod claims;
 mod jose;
@@ -153,10 +168,8 @@ pub fn verify(
     if !matches!(verified, Ok(true)) {
         return Err(deny(trace, "signature", Reason::SignatureInvalid, || {
             let mut detail = format!(
-                "signature does not verify with {} {} ({}); this was the only key tried",
-                key.fingerprint,
-                format_args!("{:?}", key.algorithm),
-                key.description
+                "signature does not verify with {} {:?} ({}); this was the only key tried",
+                key.fingerprint, key.algorithm, key.description
             );
             if key.algorithm.family() == AlgorithmFamily::Hmac {
                 detail.push_str("; the HMAC secret likely differs between the signer and wsgate");
