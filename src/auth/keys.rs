@@ -261,6 +261,9 @@ fn jwk_keys(
     if kty == "oct" {
         return oct_keys(issuer, jwk, kid, pinned, origin);
     }
+    if jwk.contains_key("d") {
+        return Err("it holds private key material (\"d\"); publish only public keys".to_owned());
+    }
     let public = match kty {
         "RSA" => PublicKey::Rsa {
             n: strip_leading_zeros(&jwk_bytes(jwk, "n")?).to_vec(),
