@@ -345,8 +345,10 @@ fn malformed_jwk_members_are_skipped() {
     let mut numeric_kid = fixture_jwk("ed-1");
     numeric_kid["kid"] = json!(5);
     let unknown = json!({"kty": "RSA-HSM", "kid": "x"});
+    let mut private = fixture_jwk("ed-1");
+    private["d"] = json!("AAAA");
     let document =
-        json!({"keys": [padded, short_x, off_curve, even_exponent, numeric_kid, unknown]})
+        json!({"keys": [padded, short_x, off_curve, even_exponent, numeric_kid, unknown, private]})
             .to_string();
     let errors = jwks(
         document.as_bytes(),
@@ -355,7 +357,8 @@ fn malformed_jwk_members_are_skipped() {
     .err()
     .unwrap_or_default();
     // Every key skipped; none of them panicked or slipped through.
-    assert_eq!(errors.len(), 7, "{errors:#?}");
+    assert_eq!(errors.len(), 8, "{errors:#?}");
+    assert!(errors[7].contains("private key material"));
 }
 
 #[test]
