@@ -23,7 +23,8 @@ use http::HeaderName;
 
 use super::raw::{RawConfig, RawRoute, RawSecret, RawServer, RawUpstream};
 use super::{
-    Config, RouteAuth, RouteConfig, Secret, SecretSource, ServerConfig, TlsFiles, UpstreamConfig,
+    Config, PRODUCTION, RouteAuth, RouteConfig, Secret, SecretSource, ServerConfig, TlsFiles,
+    UpstreamConfig,
 };
 
 /// One problem with the configuration, naming the key (`auth.issuers[0].secret`) and, where
@@ -175,7 +176,19 @@ impl Validator<'_> {
                 "environment",
                 r#"must be a non-empty label without surrounding spaces, e.g. "staging""#,
             ),
-            Some(label) => Some(label),
+            // Other modules compare with PRODUCTION exactly: a "Production" must not slip by.
+            Some(label) if label.eq_ignore_ascii_case(PRODUCTION) && label != PRODUCTION => self.error(
+                "environment",
+                format!("{label:?} must be spelled {PRODUCTION:?} (lowercase) so production-only protections apply"),
+            ),
+            Some(label) => {
+                if matches!(label.to_ascii_lowercase().as_str(), "prod" | "prd" | "live") {
+                    self.warn(format!(
+                        "environment {label:?} is not {PRODUCTION:?}: the production protections (no E2E bypass, no mint) do not apply"
+                    ));
+                }
+                Some(label)
+            }
         }
     }
 

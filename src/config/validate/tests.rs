@@ -1010,3 +1010,21 @@ fn route_matching_respects_segments() {
     assert_eq!(config.route("/ws/1").unwrap().auth, RouteAuth::None);
     assert_eq!(config.route("/wsx").unwrap().auth, RouteAuth::Required);
 }
+
+#[test]
+fn production_is_spelled_one_way() {
+    let text = MINIMAL.replace("\"staging\"", "\"Production\"");
+    let errors = parse_env(&text, &[("JWT_SECRET", SECRET)])
+        .unwrap_err()
+        .errors;
+    assert_has(&errors, "environment", "lowercase");
+    let config = parse(&MINIMAL.replace("\"staging\"", "\"prod\""));
+    assert!(config.warnings[0].contains("not \"production\""));
+    assert_has(
+        &parse_env("[upstream]\nurl = \"ws://u\"", &[])
+            .unwrap_err()
+            .errors,
+        "environment",
+        "is required",
+    );
+}
