@@ -193,7 +193,7 @@ impl<'de> Visitor<'de> for SecretVisitor {
     }
 }
 
-/// A TOML table of string values kept in file order (`toml::Table` sorts its keys).
+/// A TOML table of string values kept in file order.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(super) struct Pairs(pub Vec<(String, String)>);
 
@@ -213,12 +213,19 @@ impl<'de> Visitor<'de> for PairsVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Pairs, A::Error> {
+        // The toml deserializer hands keys over sorted; their spans give back file order.
         let mut pairs = Vec::new();
-        while let Some(key) = map.next_key::<String>()? {
+        while let Some(key) = map.next_key::<toml::Spanned<String>>()? {
             let value = map.next_value::<String>()?;
-            pairs.push((key, value));
+            pairs.push((key.span().start, key.into_inner(), value));
         }
-        Ok(Pairs(pairs))
+        pairs.sort_by_key(|(start, _, _)| *start);
+        Ok(Pairs(
+            pairs
+                .into_iter()
+                .map(|(_, key, value)| (key, value))
+                .collect(),
+        ))
     }
 }
 

@@ -324,3 +324,104 @@ fn list(items: &[String]) -> String {
     let quoted: Vec<String> = items.iter().map(|item| quote(item)).collect();
     format!("[{}]", quoted.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "k3Jx9vQ2mW7pL5tR8nB4cF6hD1gS0aZeYuIoP-_.~Xq";
+    const BYPASS_KEY: &str = "e2e-Vb7Nq3Lk9Xw2Jr5Tz8Mc4Hf6Gd1Sa0PyQu";
+
+    const TEXT: &str = r#"
+        environment = "staging"
+        [server]
+        max_session_duration = "none"
+        [upstream]
+        url = "ws://127.0.0.1:8000/app"
+        [auth]
+        token_sources = ["header:authorization", "query:access_token"]
+        [[auth.issuers]]
+        name = "primary"
+        issuer = "https://auth.example.com"
+        audiences = ["chat"]
+        algorithms = ["HS256"]
+        secret = { env = "JWT_SECRET" }
+        kid = "2024"
+        [[auth.issuers]]
+        name = "prod-only"
+        issuer = "https://prod.example.com"
+        algorithms = ["HS256"]
+        secret = { env = "PROD_SECRET" }
+        environments = ["production"]
+        [identity.claim_headers]
+        "X-Auth-Email" = "email"
+        [e2e_bypass]
+        enabled = true
+        keys = [{ name = "ci", secret = { env = "E2E_KEY" } }]
+        [[routes]]
+        path = "/ws"
+        claims = { scope = "chat" }
+    "#;
+
+    fn config() -> Config {
+        let env = |name: &str| match name {
+            "JWT_SECRET" => Some(SECRET.to_owned()),
+            "E2E_KEY" => Some(BYPASS_KEY.to_owned()),
+            _ => None,
+        };
+        Config::parse(TEXT, "test.toml", &env, std::path::Path::new("/"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn shows_fingerprints_and_sources_never_secrets() {
+        let shown = render(&config());
+        assert!(!shown.contains(SECRET), "{shown}");
+        assert!(!shown.contains(BYPASS_KEY), "{shown}");
+        let jwt = format!("{} from env var JWT_SECRET", fingerprint(SECRET.as_bytes()));
+        assert!(shown.contains(&jwt), "{shown}");
+        let key = format!(
+            "{} from env var E2E_KEY",
+            fingerprint(BYPASS_KEY.as_bytes())
+        );
+        assert!(shown.contains(&key), "{shown}");
+    }
+
+    #[test]
+    fn fills_defaults_and_notes_computed_policy() {
+        let shown = render(&config());
+        for expected in [
+            "environment = \"staging\"",
+            "listen = \"0.0.0.0:8080\"",
+            "handshake_timeout = \"10s\"",
+            "max_session_duration = \"none\"  # unlimited",
+            "idle_timeout = \"10m\"",
+            "url = \"ws://127.0.0.1:8000/app\"",
+            "token_sources = [\"header:authorization\", \"query:access_token\"]",
+            "allowed_origins = []  # Origin is not checked",
+            "kid = \"2024\"",
+            "# DISABLED in environment \"staging\"; enabled in: production",
+            "secret = \"env var PROD_SECRET\"  # not read while disabled",
+            "audiences = []  # aud is not checked",
+            "\"x-auth-email\" = \"email\"",
+            "[e2e_bypass]  # ACTIVE in environment \"staging\"",
+            "claims = { \"scope\" = \"chat\" }",
+            "[[routes]]  # implicit catch-all: no configured route has path \"/\"",
+            "# warnings:",
+            "query:access_token: tokens in URLs",
+        ] {
+            assert!(
+                shown.contains(expected),
+                "missing {expected:?} in:\n{shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_output_is_toml_with_the_same_shape() {
+        let shown = render(&config());
+        let parsed: toml::Table = toml::from_str(&shown).unwrap_or_else(|e| panic!("{e}\n{shown}"));
+        assert_eq!(parsed["auth"]["issuers"].as_array().unwrap().len(), 2);
+        assert_eq!(parsed["routes"].as_array().unwrap().len(), 2);
+    }
+}

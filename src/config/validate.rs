@@ -23,7 +23,8 @@ use http::HeaderName;
 
 use super::raw::{RawConfig, RawRoute, RawSecret, RawServer, RawUpstream};
 use super::{
-    Config, RouteAuth, RouteConfig, Secret, SecretSource, ServerConfig, TlsFiles, UpstreamConfig,
+    Config, PRODUCTION, RouteAuth, RouteConfig, Secret, SecretSource, ServerConfig, TlsFiles,
+    UpstreamConfig,
 };
 
 /// One problem with the configuration, naming the key (`auth.issuers[0].secret`) and, where
@@ -175,7 +176,19 @@ impl Validator<'_> {
                 "environment",
                 r#"must be a non-empty label without surrounding spaces, e.g. "staging""#,
             ),
-            Some(label) => Some(label),
+            // Other modules compare with PRODUCTION exactly: a "Production" must not slip by.
+            Some(label) if label.eq_ignore_ascii_case(PRODUCTION) && label != PRODUCTION => self.error(
+                "environment",
+                format!("{label:?} must be spelled {PRODUCTION:?} (lowercase) so production-only protections apply"),
+            ),
+            Some(label) => {
+                if matches!(label.to_ascii_lowercase().as_str(), "prod" | "prd" | "live") {
+                    self.warn(format!(
+                        "environment {label:?} is not {PRODUCTION:?}: the production protections (no E2E bypass, no mint) do not apply"
+                    ));
+                }
+                Some(label)
+            }
         }
     }
 
@@ -467,7 +480,8 @@ impl Validator<'_> {
                 continue;
             }
             let which = if route.implicit {
-                format!(r#"the implicit catch-all route "/" (added because no route has path "/")"#)
+                r#"the implicit catch-all route "/" (added because no route has path "/")"#
+                    .to_owned()
             } else {
                 format!("route {:?}", route.path)
             };
@@ -665,9 +679,19 @@ fn toml_error(text: &str, err: &toml::de::Error) -> ConfigError {
     let key = shown
         .lines()
         .find_map(|line| line.strip_prefix("in `")?.strip_suffix('`'))
-        .map(key_path)
+        .map(|dotted| key_path(text, dotted, err.span().map_or(0, |s| s.start)))
         .unwrap_or_default();
     let mut message = err.message().trim_end().to_owned();
+    // For an unknown key toml names the enclosing table; name the key itself.
+    let unknown = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(field, _)| field.to_owned());
+    let key = match unknown {
+        Some(field) if key.is_empty() => field,
+        Some(field) => format!("{key}.{field}"),
+        None => key,
+    };
     let is_secret = key.ends_with("secret") || key.ends_with("key");
     if is_secret && message.starts_with("invalid type") {
         message = r#"must be { env = "VAR" } or { file = "PATH" }"#.to_owned();
@@ -682,17 +706,27 @@ fn toml_error(text: &str, err: &toml::de::Error) -> ConfigError {
     ConfigError::new(key, message)
 }
 
-/// `auth.issuers.0.secret` -> `auth.issuers[0].secret`.
-fn key_path(dotted: &str) -> String {
+/// toml names the key without array indices (`auth.issuers.secret`); put back the index
+/// of each `[[array]]` table the error sits in by counting its headers before `offset`.
+/// (Inline arrays, `keys = [{ ... }]`, keep the bare name.)
+fn key_path(text: &str, dotted: &str, offset: usize) -> String {
+    let before = text.get(..offset).unwrap_or(text);
+    let mut prefix = String::new();
     let mut out = String::new();
     for part in dotted.split('.') {
-        if part.bytes().all(|b| b.is_ascii_digit()) && !part.is_empty() {
-            out.push_str(&format!("[{part}]"));
-        } else {
-            if !out.is_empty() {
-                out.push('.');
-            }
-            out.push_str(part);
+        if !prefix.is_empty() {
+            prefix.push('.');
+            out.push('.');
+        }
+        prefix.push_str(part);
+        out.push_str(part);
+        let header = format!("[[{prefix}]]");
+        let count = before
+            .lines()
+            .filter(|line| line.trim().replace(' ', "") == header)
+            .count();
+        if count > 0 {
+            out.push_str(&format!("[{}]", count - 1));
         }
     }
     out
