@@ -49,6 +49,7 @@ pub fn run(path: &Path) -> ExitCode {
     };
     runtime.block_on(async move {
         let config = gate.config().clone();
+        let shutdown = shutdown_signal();
         let listeners = match bind(&config).await {
             Ok(listeners) => listeners,
             Err(error) => {
@@ -61,15 +62,7 @@ pub fn run(path: &Path) -> ExitCode {
         let metrics = Arc::new(Metrics::new(&registry));
         let (reload_tx, reloads) = tokio::sync::mpsc::channel(1);
         tokio::spawn(watch_config(path.to_owned(), reload_tx, metrics.clone()));
-        let result = server::serve(
-            gate,
-            listeners,
-            registry,
-            metrics,
-            shutdown_signal(),
-            reloads,
-        )
-        .await;
+        let result = server::serve(gate, listeners, registry, metrics, shutdown, reloads).await;
         match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
@@ -177,38 +170,65 @@ async fn watch_config(
     }
 }
 
-/// Completes on the first SIGTERM or SIGINT; a second one exits at once.
-pub async fn shutdown_signal() {
-    wait_for_signal().await;
-    tracing::info!("shutdown signal received; a second signal exits immediately");
-    tokio::spawn(async {
-        wait_for_signal().await;
-        tracing::warn!("second shutdown signal: exiting without waiting for the drain");
-        std::process::exit(1);
-    });
-}
-
-#[cfg(unix)]
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers we cannot drain on request; wait forever instead of
-        // shutting down at once.
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// Registers SIGTERM/SIGINT handlers now (so a signal that arrives right after the
+/// "listening" line is never lost to the default action) and returns a future that
+/// completes on the first one; a second one exits at once.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    let mut signals = Signals::register();
+    async move {
+        signals.recv().await;
+        tracing::info!("shutdown signal received; a second signal exits immediately");
+        tokio::spawn(async move {
+            signals.recv().await;
+            tracing::warn!("second shutdown signal: exiting without waiting for the drain");
+            std::process::exit(1);
+        });
     }
 }
 
-#[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+struct Signals {
+    #[cfg(unix)]
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn register() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let streams = match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(term), Ok(int)) => Some((term, int)),
+                (Err(error), _) | (_, Err(error)) => {
+                    tracing::error!(%error, "cannot install SIGTERM/SIGINT handlers");
+                    None
+                }
+            };
+            Signals { streams }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        match &mut self.streams {
+            Some((term, int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            // Without handlers we cannot drain on request: never complete.
+            None => std::future::pending::<()>().await,
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 /// `wsgate check`: exit 0 and print the effective policy, or exit 1 listing every problem.

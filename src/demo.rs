@@ -1,7 +1,7 @@
 //! `wsgate demo`: the one-command try-out.
 //!
-//! Starts an embedded echo upstream (which greets each session with the identity headers
-//! it received, so the newcomer sees what wsgate injected), then the real proxy in front of
+//! Starts an embedded echo upstream (which answers `whoami` with the identity headers it
+//! received, so the newcomer sees what wsgate injected), then the real proxy in front of
 //! it with a freshly generated HS256 dev secret, and prints a ready token and client
 //! command lines. Everything runs through the same `server::serve` as `wsgate run`.
 
@@ -53,6 +53,7 @@ pub fn main(args: &DemoArgs) -> ExitCode {
 }
 
 async fn demo(args: &DemoArgs) -> Result<(), String> {
+    let shutdown = crate::commands::shutdown_signal();
     let echo = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("cannot bind the echo upstream: {e}"))?;
@@ -118,7 +119,7 @@ async fn demo(args: &DemoArgs) -> Result<(), String> {
         Listeners { proxy, admin },
         registry,
         metrics,
-        crate::commands::shutdown_signal(),
+        shutdown,
         reloads,
     )
     .await
@@ -147,6 +148,9 @@ issuer = "wsgate-demo"
 audiences = ["demo"]
 algorithms = ["HS256"]
 secret = {{ env = "{SECRET_VAR}" }}
+
+[identity.claim_headers]
+"X-Auth-Email" = "email"
 
 [[routes]]
 path = "/ws"
@@ -192,20 +196,23 @@ async fn echo_upstream(listener: TcpListener) {
                         .to_owned()
                 };
                 identity = format!(
-                    "hello {} (X-Auth-Method: {}); send anything and it comes back",
+                    "X-Auth-User: {}, X-Auth-Method: {}, X-Auth-Email: {}",
                     header("x-auth-user"),
-                    header("x-auth-method")
+                    header("x-auth-method"),
+                    header("x-auth-email")
                 );
                 Ok(response)
             };
             let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
                 return;
             };
-            if ws.send(Message::text(identity)).await.is_err() {
-                return;
-            }
             while let Some(Ok(message)) = ws.next().await {
                 match message {
+                    Message::Text(text) if text.as_str() == "whoami" => {
+                        if ws.send(Message::text(identity.clone())).await.is_err() {
+                            return;
+                        }
+                    }
                     Message::Text(_) | Message::Binary(_) => {
                         if ws.send(message).await.is_err() {
                             return;

@@ -39,6 +39,38 @@ pub type Body = BoxBody<Bytes, hyper::Error>;
 /// How long wsgate waits for the peer's reply after sending its own close frame.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// A connection's place under `max_connections`. Cloned into whatever outlives the HTTP
+/// connection (a session, a close-mode refusal), so the slot is freed only when the last
+/// of them ends: an upgraded session keeps counting against the limit.
+#[derive(Clone)]
+pub struct Slot(#[allow(dead_code)] Arc<SlotInner>);
+
+struct SlotInner {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    /// Set for slots under the limit: they are what `wsgate_connections_active` counts.
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl Slot {
+    pub fn new(permit: tokio::sync::OwnedSemaphorePermit, metrics: Option<Arc<Metrics>>) -> Slot {
+        if let Some(metrics) = &metrics {
+            metrics.connection_opened();
+        }
+        Slot(Arc::new(SlotInner {
+            _permit: permit,
+            metrics,
+        }))
+    }
+}
+
+impl Drop for SlotInner {
+    fn drop(&mut self) {
+        if let Some(metrics) = &self.metrics {
+            metrics.connection_closed();
+        }
+    }
+}
+
 /// What a reload replaces as one unit: the decision policy and the upstream it guards.
 /// A request takes one `Arc<Policy>` at its start and uses it to the end, so no handshake
 /// ever sees half of an old config and half of a new one.
@@ -111,6 +143,7 @@ impl Proxy {
         self: Arc<Self>,
         mut request: Request<Incoming>,
         client: SocketAddr,
+        slot: Slot,
     ) -> Result<Response<Body>, Infallible> {
         let started = Instant::now();
         let on_upgrade = hyper::upgrade::on(&mut request);
@@ -135,6 +168,7 @@ impl Proxy {
                 &request,
                 on_upgrade,
                 denial.reason,
+                &slot,
             ));
         }
         let config = gate.config();
@@ -158,6 +192,7 @@ impl Proxy {
                     &request,
                     on_upgrade,
                     denial.reason,
+                    &slot,
                 ))
             }
             Ok(grant) => {
@@ -172,6 +207,7 @@ impl Proxy {
                             on_upgrade,
                             client,
                             started,
+                            slot,
                         )
                         .await),
                     None => Ok(self.forward(&policy, grant, request, client).await),
@@ -181,7 +217,12 @@ impl Proxy {
     }
 
     /// Answers a connection over `max_connections`.
-    pub fn overloaded(&self, mut request: Request<Incoming>, client: SocketAddr) -> Response<Body> {
+    pub fn overloaded(
+        &self,
+        mut request: Request<Incoming>,
+        client: SocketAddr,
+        slot: Slot,
+    ) -> Response<Body> {
         let started = Instant::now();
         let on_upgrade = hyper::upgrade::on(&mut request);
         let policy = self.policy();
@@ -196,7 +237,14 @@ impl Proxy {
                 };
                 let route = gate.config().routes[denial.route].path.as_str();
                 self.record_denial(gate, &denial, route, client, ws.is_some(), started);
-                self.refuse(gate, ws.as_ref(), &request, on_upgrade, Reason::Overloaded)
+                self.refuse(
+                    gate,
+                    ws.as_ref(),
+                    &request,
+                    on_upgrade,
+                    Reason::Overloaded,
+                    &slot,
+                )
             }
         }
     }
@@ -209,11 +257,16 @@ impl Proxy {
         request: &Request<Incoming>,
         on_upgrade: hyper::upgrade::OnUpgrade,
         reason: Reason,
+        slot: &Slot,
     ) -> Response<Body> {
         match websocket {
             Some(ws) if gate.config().auth.deny == DenyMode::Close => {
                 let protocol = close_mode_protocol(gate, request);
-                self.sessions.spawn(close_after_upgrade(on_upgrade, reason));
+                let slot = slot.clone();
+                self.sessions.spawn(async move {
+                    close_after_upgrade(on_upgrade, reason).await;
+                    drop(slot);
+                });
                 switching_protocols(ws, protocol, None)
             }
             _ => denial_response(reason),
@@ -230,6 +283,7 @@ impl Proxy {
         on_upgrade: hyper::upgrade::OnUpgrade,
         client: SocketAddr,
         started: Instant,
+        slot: Slot,
     ) -> Response<Body> {
         let gate = &policy.gate;
         let config = gate.config();
@@ -320,7 +374,7 @@ impl Proxy {
                     HandshakeOutcome::UpstreamError
                 };
                 self.metrics.handshake(&route, outcome, elapsed);
-                return self.refuse(gate, Some(&ws), &request, on_upgrade, reason);
+                return self.refuse(gate, Some(&ws), &request, on_upgrade, reason, &slot);
             }
         };
         self.metrics
@@ -331,6 +385,7 @@ impl Proxy {
         let settings = relay_settings(gate, &grant, extensions.is_some());
         let proxy = self.clone();
         self.sessions.spawn(async move {
+            let _slot = slot;
             let Ok(upgraded) = on_upgrade.await else {
                 return;
             };

@@ -31,7 +31,7 @@ use crate::admin::{self, Health};
 use crate::auth::Gate;
 use crate::config::{Config, TlsFiles};
 use crate::metrics::{Metrics, ReloadResult};
-use crate::proxy::{Policy, Proxy};
+use crate::proxy::{Policy, Proxy, Slot};
 use crate::relay::RelayCounters;
 
 /// Largest request head (request line plus headers) accepted; beyond it hyper answers 431.
@@ -222,19 +222,17 @@ async fn accept_loop(
                 let proxy = proxy.clone();
                 let tls = tls.clone();
                 connections.spawn(async move {
-                    proxy.metrics.connection_opened();
+                    let slot = Slot::new(permit, Some(proxy.metrics.clone()));
                     match tls {
-                        None => serve_connection(stream, peer, proxy.clone()).await,
+                        None => serve_connection(stream, peer, proxy.clone(), slot).await,
                         Some(acceptor) => {
                             if let Some(stream) =
                                 tls_handshake(&acceptor, stream, peer, &proxy).await
                             {
-                                serve_connection(stream, peer, proxy.clone()).await;
+                                serve_connection(stream, peer, proxy.clone(), slot).await;
                             }
                         }
                     }
-                    proxy.metrics.connection_closed();
-                    drop(permit);
                 });
             }
             Err(_) => match overflow.clone().try_acquire_owned() {
@@ -242,17 +240,17 @@ async fn accept_loop(
                     let proxy = proxy.clone();
                     let tls = tls.clone();
                     connections.spawn(async move {
+                        let slot = Slot::new(permit, None);
                         match tls {
-                            None => serve_overloaded(stream, peer, proxy).await,
+                            None => serve_overloaded(stream, peer, proxy, slot).await,
                             Some(acceptor) => {
                                 if let Some(stream) =
                                     tls_handshake(&acceptor, stream, peer, &proxy).await
                                 {
-                                    serve_overloaded(stream, peer, proxy).await;
+                                    serve_overloaded(stream, peer, proxy, slot).await;
                                 }
                             }
                         }
-                        drop(permit);
                     });
                 }
                 Err(_) => {
@@ -275,13 +273,13 @@ fn http1_builder(proxy: &Proxy) -> http1::Builder {
 }
 
 /// One client connection: HTTP/1.1 with upgrades, until it closes or the drain ends it.
-async fn serve_connection<S>(stream: S, peer: SocketAddr, proxy: Arc<Proxy>)
+async fn serve_connection<S>(stream: S, peer: SocketAddr, proxy: Arc<Proxy>, slot: Slot)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = {
         let proxy = proxy.clone();
-        service_fn(move |request| proxy.clone().handle(request, peer))
+        service_fn(move |request| proxy.clone().handle(request, peer, slot.clone()))
     };
     let connection = http1_builder(&proxy)
         .serve_connection(TokioIo::new(stream), service)
@@ -301,7 +299,7 @@ where
 }
 
 /// A connection over the limit: answer its first request with `overloaded`, then close.
-async fn serve_overloaded<S>(stream: S, peer: SocketAddr, proxy: Arc<Proxy>)
+async fn serve_overloaded<S>(stream: S, peer: SocketAddr, proxy: Arc<Proxy>, slot: Slot)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -309,13 +307,11 @@ where
     let service = {
         let proxy = proxy.clone();
         service_fn(move |request| {
-            let response = proxy.overloaded(request, peer);
+            let response = proxy.overloaded(request, peer, slot.clone());
             async move { Ok::<_, Infallible>(response) }
         })
     };
-    let mut builder = http1_builder(&proxy);
-    builder.keep_alive(false);
-    let connection = builder
+    let connection = http1_builder(&proxy)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     let _ = tokio::time::timeout(

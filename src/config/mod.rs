@@ -17,7 +17,7 @@ use std::time::Duration;
 use http::HeaderName;
 use jsonwebtoken::Algorithm;
 
-pub use secret::{Secret, SecretSource};
+pub use secret::{Secret, SecretSource, fingerprint};
 pub use validate::{ConfigError, ConfigErrors, Environment};
 
 /// The environment label that forbids the E2E bypass and `mint`.
@@ -154,7 +154,11 @@ pub enum KeySource {
     /// HMAC secret (HS*), at least 32 bytes, not PEM/JWK-looking.
     Secret { secret: Secret, kid: Option<String> },
     /// PEM public key (RSA, EC P-256/P-384, Ed25519).
-    PublicKeyFile { path: PathBuf, pem: Vec<u8>, kid: Option<String> },
+    PublicKeyFile {
+        path: PathBuf,
+        pem: Vec<u8>,
+        kid: Option<String>,
+    },
     /// A local JWKS document.
     JwksFile { path: PathBuf, json: Vec<u8> },
 }
