@@ -363,3 +363,55 @@ impl Direction {
         Poll::Ready(Ok(n))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+
+    use tokio::io::{AsyncWriteExt, duplex};
+
+    use super::super::frame::{Limits, Sender};
+    use super::*;
+
+    #[tokio::test]
+    async fn the_buffer_is_released_when_the_direction_goes_idle() {
+        let limits = Limits {
+            max_frame_bytes: 1 << 20,
+            max_message_bytes: 1 << 20,
+            extensions_negotiated: false,
+        };
+        let mut direction = Direction::new(Scanner::new(Sender::Upstream, limits), false);
+        let (mut peer, mut input) = duplex(64 * 1024);
+        let (mut output, _other_peer) = duplex(64 * 1024);
+        let mut cx = Context::from_waker(Waker::noop());
+
+        assert!(
+            direction
+                .poll(&mut cx, &mut input, &mut output)
+                .is_pending()
+        );
+        assert_eq!(direction.buf.capacity(), 0, "nothing allocated before data");
+
+        // A whole frame and the first byte of the next header.
+        peer.write_all(&[0x82, 0x03, 1, 2, 3, 0x82])
+            .await
+            .expect("write");
+        assert!(
+            direction
+                .poll(&mut cx, &mut input, &mut output)
+                .is_pending()
+        );
+        assert_eq!(direction.frames, 1);
+        assert_eq!(direction.bytes, 5);
+        assert_eq!(direction.buf.len(), BUFFER_SIZE, "a partial header is kept");
+
+        peer.write_all(&[0x00]).await.expect("write");
+        assert!(
+            direction
+                .poll(&mut cx, &mut input, &mut output)
+                .is_pending()
+        );
+        assert_eq!(direction.frames, 2);
+        assert_eq!(direction.buf.capacity(), 0, "released once idle");
+    }
+}
