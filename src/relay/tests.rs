@@ -879,3 +879,53 @@ fn a_session_future_is_small() {
     // Buffers are allocated only while bytes move; an idle session holds just this.
     assert!(size <= 2048, "relay future is {size} bytes");
 }
+
+#[tokio::test(start_paused = true)]
+async fn client_gone_mid_frame_cuts_the_upstream() {
+    let mut h = Harness::start(settings());
+    let frame = client_frame(true, BINARY, &[8u8; 500]);
+    h.client_sends(&frame[..100]).await;
+    assert_eq!(read_exactly(&mut h.upstream, 100).await, &frame[..100]);
+    h.client.shutdown().await.expect("client EOF");
+    // No close can follow half a frame: the upstream's connection just ends.
+    expect_end(&mut h.upstream).await;
+    let end = h.end().await;
+    assert_eq!(
+        (end.initiator, end.code, end.reason),
+        (Initiator::Client, None, None)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_offenders_close_waits_for_the_other_peers_frame_in_flight() {
+    let mut h = Harness::start(settings());
+    let frame = client_frame(true, BINARY, &[8u8; 500]);
+    h.client_sends(&frame[..100]).await;
+    assert_eq!(read_exactly(&mut h.upstream, 100).await, &frame[..100]);
+    h.upstream_sends(&client_frame(true, TEXT, b"masked by mistake"))
+        .await;
+    assert_eq!(read_frame(&mut h.client).await.close().0, 1001);
+    h.client_sends(&frame[100..]).await;
+    let rest = &frame[100..];
+    assert_eq!(read_exactly(&mut h.upstream, rest.len()).await, rest);
+    assert_eq!(read_frame(&mut h.upstream).await.close().0, 1002);
+    let end = h.reply_to_closes().await;
+    assert_eq!(end.code, Some(1002));
+}
+
+#[tokio::test(start_paused = true)]
+async fn upstream_data_after_its_close_is_dropped() {
+    let mut h = Harness::start(settings());
+    let close = upstream_frame(true, CLOSE, &close_body(1000, ""));
+    h.upstream_sends(&close).await;
+    h.upstream_sends(&upstream_frame(true, TEXT, b"late")).await;
+    assert_eq!(read_frame(&mut h.client).await.raw, close);
+    h.client_sends(&client_frame(true, CLOSE, &close_body(1000, "")))
+        .await;
+    expect_end(&mut h.client).await;
+    let end = h.end().await;
+    assert_eq!(
+        (end.initiator, end.frames_to_client),
+        (Initiator::Upstream, 1)
+    );
+}
