@@ -1,0 +1,417 @@
+//! One direction of the relay: reads one peer, scans frame boundaries, writes the other.
+//!
+//! The buffer holds, in order: bytes approved by the scanner but not yet written
+//! (`written..approved`), bytes skipped while draining (`approved..scanned`), and a short
+//! unscanned tail (`scanned..filled`): a partial header or a partial control frame. New
+//! bytes are read only once everything approved is written (backpressure), so the buffer
+//! never holds more than one read. It is allocated on the first byte and released when the
+//! direction goes idle with nothing pending, so an idle session holds no relay buffer.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::frame::{ControlFrame, Scan, Scanner, Skip, Violation};
+
+/// Read size and buffer size per active direction.
+pub(super) const BUFFER_SIZE: usize = 16 * 1024;
+/// A read into a stack buffer first, so a direction whose peer is quiet allocates nothing.
+const PROBE_SIZE: usize = 2 * 1024;
+/// Reads per poll before yielding to the other direction and the rest of the runtime.
+const READS_PER_POLL: u32 = 16;
+
+/// What happens to the bytes read from this direction's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// Scan strictly and relay.
+    Relay,
+    /// Relay only the rest of the frame in flight, then drain (a close waits to be injected).
+    Finish,
+    /// Relay nothing more; skip whole frames, watching for the peer's close.
+    Drain,
+    /// Relay and parse nothing more (the peer's close was seen, or the stream is lost).
+    Discard,
+}
+
+/// The state of this direction's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Output {
+    Open,
+    /// A close frame, relayed or wsgate's own, has been written; nothing more follows it.
+    CloseSent,
+    /// Writing failed or was cut off; nothing more is written.
+    Dead,
+}
+
+/// Something the session must decide about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Event {
+    /// The input peer's valid close frame was approved for relay.
+    Close { code: u16 },
+    /// The input peer broke a framing rule; nothing of the offending frame was relayed.
+    Violation(Violation),
+    /// EOF or a read error.
+    InputEnded,
+    /// A write or flush error.
+    OutputFailed,
+}
+
+#[derive(Debug)]
+pub(super) struct Direction {
+    scanner: Scanner,
+    mode: Mode,
+    /// Frames wsgate writes toward the upstream are masked.
+    mask_output: bool,
+    buf: Vec<u8>,
+    written: usize,
+    approved: usize,
+    scanned: usize,
+    filled: usize,
+    injected: Option<Box<ControlFrame>>,
+    injected_written: usize,
+    close_relayed: bool,
+    need_flush: bool,
+    activity: bool,
+    pub(super) input_done: bool,
+    /// The input peer sent a close frame (relayed, or seen while draining).
+    pub(super) peer_closed: bool,
+    pub(super) output: Output,
+    /// Frames relayed (wsgate's own close is not counted).
+    pub(super) frames: u64,
+    /// Relayed bytes written to the output.
+    pub(super) bytes: u64,
+}
+
+impl Direction {
+    pub(super) fn new(scanner: Scanner, mask_output: bool) -> Direction {
+        Direction {
+            scanner,
+            mode: Mode::Relay,
+            mask_output,
+            buf: Vec::new(),
+            written: 0,
+            approved: 0,
+            scanned: 0,
+            filled: 0,
+            injected: None,
+            injected_written: 0,
+            close_relayed: false,
+            need_flush: false,
+            activity: false,
+            input_done: false,
+            peer_closed: false,
+            output: Output::Open,
+            frames: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Moves bytes until something needs the session's decision (`Ready`) or nothing more
+    /// can happen before a wake-up (`Pending`, with every blocked operation registered).
+    pub(super) fn poll<R, W>(
+        &mut self,
+        cx: &mut Context<'_>,
+        reader: &mut R,
+        writer: &mut W,
+    ) -> Poll<Event>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let mut reads = 0;
+        loop {
+            if let Some(event) = self.scan_buffered() {
+                return Poll::Ready(event);
+            }
+            match self.poll_output(cx, writer) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => {
+                    self.cut_output();
+                    return Poll::Ready(Event::OutputFailed);
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+            self.compact();
+            if self.input_done {
+                return Poll::Pending;
+            }
+            if reads == READS_PER_POLL {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            match self.poll_fill(cx, reader) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                    self.input_done = true;
+                    return Poll::Ready(Event::InputEnded);
+                }
+                Poll::Ready(Ok(_)) => reads += 1,
+                Poll::Pending => {
+                    if self.filled == 0 {
+                        self.buf = Vec::new();
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    /// Queues wsgate's own close for the output, to be written at the next frame boundary.
+    /// Does nothing if the output already carries (or has queued) a close or is dead.
+    pub(super) fn inject_close(&mut self, code: u16, reason: &str) {
+        if self.output != Output::Open || self.close_relayed || self.injected.is_some() {
+            return;
+        }
+        self.injected = Some(Box::new(ControlFrame::close(
+            code,
+            reason,
+            self.mask_output,
+        )));
+        self.injected_written = 0;
+        if self.mode == Mode::Relay {
+            self.mode = Mode::Finish;
+        }
+    }
+
+    /// Stops relaying the input at once; frames are still skipped to notice a close.
+    pub(super) fn drain(&mut self) {
+        if matches!(self.mode, Mode::Relay | Mode::Finish) {
+            self.mode = Mode::Drain;
+        }
+    }
+
+    /// Stops relaying and parsing the input.
+    pub(super) fn discard(&mut self) {
+        self.mode = Mode::Discard;
+    }
+
+    /// Writes nothing more to the output (its peer is gone, or it cannot be finished).
+    pub(super) fn cut_output(&mut self) {
+        self.output = Output::Dead;
+        self.injected = None;
+        self.written = self.approved;
+    }
+
+    /// Part of a frame has been written to the output and the rest is still to come.
+    pub(super) fn mid_frame_on_output(&self) -> bool {
+        matches!(self.mode, Mode::Relay | Mode::Finish) && self.scanner.mid_frame()
+    }
+
+    /// Nothing more will be written to the output.
+    pub(super) fn output_settled(&self) -> bool {
+        match self.output {
+            Output::Dead => true,
+            Output::CloseSent => !self.need_flush && self.written == self.approved,
+            Output::Open => false,
+        }
+    }
+
+    /// Whether any bytes were relayed since the last call.
+    pub(super) fn take_activity(&mut self) -> bool {
+        std::mem::take(&mut self.activity)
+    }
+
+    fn scan_buffered(&mut self) -> Option<Event> {
+        loop {
+            let input = self.buf.get(self.scanned..self.filled).unwrap_or_default();
+            match self.mode {
+                Mode::Relay | Mode::Finish => {
+                    if self.mode == Mode::Finish && !self.scanner.mid_frame() {
+                        self.mode = Mode::Drain;
+                        continue;
+                    }
+                    match self.scanner.scan(input) {
+                        Scan::NeedMore => return None,
+                        Scan::Relay { len, new_frame } => {
+                            self.approve(len);
+                            self.frames += u64::from(new_frame);
+                        }
+                        Scan::Close { len, code } => {
+                            self.approve(len);
+                            self.frames += 1;
+                            self.close_relayed = true;
+                            self.peer_closed = true;
+                            // Data after a close is dropped (RFC 6455 §5.5.1).
+                            self.mode = Mode::Discard;
+                            return Some(Event::Close { code });
+                        }
+                        Scan::Violation(violation) => {
+                            self.mode = Mode::Drain;
+                            return Some(Event::Violation(violation));
+                        }
+                    }
+                }
+                Mode::Drain => match self.scanner.skip(input) {
+                    Skip::NeedMore => return None,
+                    Skip::Skipped { len, close } => {
+                        self.scanned += len;
+                        if close {
+                            self.peer_closed = true;
+                            self.mode = Mode::Discard;
+                        }
+                    }
+                    Skip::Lost => self.mode = Mode::Discard,
+                },
+                Mode::Discard => {
+                    self.scanned = self.filled;
+                    return None;
+                }
+            }
+        }
+    }
+
+    fn approve(&mut self, len: usize) {
+        self.approved += len;
+        self.scanned = self.approved;
+        self.activity = true;
+    }
+
+    /// Writes the approved bytes, then wsgate's close once at a frame boundary, then flushes.
+    fn poll_output<W>(&mut self, cx: &mut Context<'_>, writer: &mut W) -> Poll<io::Result<()>>
+    where
+        W: AsyncWrite + Unpin,
+    {
+        if self.output == Output::Dead {
+            self.written = self.approved;
+            return Poll::Ready(Ok(()));
+        }
+        while self.written < self.approved {
+            let pending = self
+                .buf
+                .get(self.written..self.approved)
+                .unwrap_or_default();
+            let n = ready!(Pin::new(&mut *writer).poll_write(cx, pending))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n;
+            self.bytes += n as u64;
+            self.need_flush = true;
+        }
+        if self.close_relayed {
+            self.output = Output::CloseSent;
+        }
+        let at_boundary = matches!(self.mode, Mode::Drain | Mode::Discard);
+        if self.output == Output::Open && at_boundary {
+            if let Some(frame) = self.injected.as_deref() {
+                let bytes = frame.as_bytes();
+                while let Some(rest) = bytes.get(self.injected_written..).filter(|r| !r.is_empty())
+                {
+                    let n = ready!(Pin::new(&mut *writer).poll_write(cx, rest))?;
+                    if n == 0 {
+                        return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                    }
+                    self.injected_written += n;
+                    self.need_flush = true;
+                }
+                self.injected = None;
+                self.output = Output::CloseSent;
+            }
+        }
+        if self.need_flush {
+            ready!(Pin::new(&mut *writer).poll_flush(cx))?;
+            self.need_flush = false;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Once everything approved is written, moves the unscanned tail to the front.
+    fn compact(&mut self) {
+        if self.written != self.approved || (self.written == 0 && self.scanned == 0) {
+            return;
+        }
+        let tail = self.scanned..self.filled;
+        self.filled = tail.len();
+        if !tail.is_empty() {
+            self.buf.copy_within(tail, 0);
+        }
+        self.written = 0;
+        self.approved = 0;
+        self.scanned = 0;
+    }
+
+    /// Reads more input. Called only after `compact`, so the buffer holds at most a short
+    /// tail and has room.
+    fn poll_fill<R>(&mut self, cx: &mut Context<'_>, reader: &mut R) -> Poll<io::Result<usize>>
+    where
+        R: AsyncRead + Unpin,
+    {
+        if self.buf.is_empty() {
+            let mut probe = [0u8; PROBE_SIZE];
+            let mut read_buf = ReadBuf::new(&mut probe);
+            ready!(Pin::new(&mut *reader).poll_read(cx, &mut read_buf))?;
+            let got = read_buf.filled();
+            if !got.is_empty() && self.mode != Mode::Discard {
+                let mut buf = vec![0; BUFFER_SIZE];
+                if let Some(start) = buf.get_mut(..got.len()) {
+                    start.copy_from_slice(got);
+                }
+                self.buf = buf;
+                self.filled = got.len();
+            }
+            return Poll::Ready(Ok(got.len()));
+        }
+        let Some(space) = self.buf.get_mut(self.filled..).filter(|s| !s.is_empty()) else {
+            // Unreachable while tails stay shorter than a control frame; fail closed.
+            return Poll::Ready(Err(io::ErrorKind::OutOfMemory.into()));
+        };
+        let mut read_buf = ReadBuf::new(space);
+        ready!(Pin::new(&mut *reader).poll_read(cx, &mut read_buf))?;
+        let n = read_buf.filled().len();
+        self.filled += n;
+        Poll::Ready(Ok(n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+
+    use tokio::io::{AsyncWriteExt, duplex};
+
+    use super::super::frame::{Limits, Sender};
+    use super::*;
+
+    #[tokio::test]
+    async fn the_buffer_is_released_when_the_direction_goes_idle() {
+        let limits = Limits {
+            max_frame_bytes: 1 << 20,
+            max_message_bytes: 1 << 20,
+            extensions_negotiated: false,
+        };
+        let mut direction = Direction::new(Scanner::new(Sender::Upstream, limits), false);
+        let (mut peer, mut input) = duplex(64 * 1024);
+        let (mut output, _other_peer) = duplex(64 * 1024);
+        let mut cx = Context::from_waker(Waker::noop());
+
+        assert!(
+            direction
+                .poll(&mut cx, &mut input, &mut output)
+                .is_pending()
+        );
+        assert_eq!(direction.buf.capacity(), 0, "nothing allocated before data");
+
+        // A whole frame and the first byte of the next header.
+        peer.write_all(&[0x82, 0x03, 1, 2, 3, 0x82])
+            .await
+            .expect("write");
+        assert!(
+            direction
+                .poll(&mut cx, &mut input, &mut output)
+                .is_pending()
+        );
+        assert_eq!(direction.frames, 1);
+        assert_eq!(direction.bytes, 5);
+        assert_eq!(direction.buf.len(), BUFFER_SIZE, "a partial header is kept");
+
+        peer.write_all(&[0x00]).await.expect("write");
+        assert!(
+            direction
+                .poll(&mut cx, &mut input, &mut output)
+                .is_pending()
+        );
+        assert_eq!(direction.frames, 2);
+        assert_eq!(direction.buf.capacity(), 0, "released once idle");
+    }
+}
