@@ -283,20 +283,14 @@ mod tests {
         for reason in Reason::ALL {
             assert!(seen.insert(reason.as_str()), "duplicate code {reason}");
             assert_eq!(Reason::from_code(reason.as_str()), Some(reason));
-            assert!(
-                reason.as_str().len() <= 123,
-                "close reason must fit a control frame"
-            );
+            assert!(reason.as_str().len() <= 123, "close reason must fit a control frame");
         }
     }
 
     #[test]
     fn refusals_before_the_handshake_are_client_or_gateway_errors() {
         assert_eq!(Reason::TokenMissing.status(), StatusCode::FORBIDDEN);
-        assert_eq!(
-            Reason::KeysUnavailable.status(),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
+        assert_eq!(Reason::KeysUnavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(Reason::UpstreamRejected.status(), StatusCode::BAD_GATEWAY);
         assert_eq!(Reason::Overloaded.close_code(), 1013);
         assert_eq!(Reason::UpstreamUnavailable.close_code(), 1014);

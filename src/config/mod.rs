@@ -150,11 +150,7 @@ pub enum KeySource {
     /// HMAC secret (HS*), at least 32 bytes, not PEM/JWK-looking.
     Secret { secret: Secret, kid: Option<String> },
     /// PEM public key (RSA, EC P-256/P-384, Ed25519).
-    PublicKeyFile {
-        path: PathBuf,
-        pem: Vec<u8>,
-        kid: Option<String>,
-    },
+    PublicKeyFile { path: PathBuf, pem: Vec<u8>, kid: Option<String> },
     /// A local JWKS document.
     JwksFile { path: PathBuf, json: Vec<u8> },
 }

@@ -86,10 +86,7 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_material() {
-        let secret = Secret::new(
-            SecretSource::Env("JWT_SECRET".into()),
-            b"hunter2hunter2".to_vec(),
-        );
+        let secret = Secret::new(SecretSource::Env("JWT_SECRET".into()), b"hunter2hunter2".to_vec());
         let shown = format!("{secret:?} {secret}");
         assert!(!shown.contains("hunter2"));
         assert!(shown.contains("JWT_SECRET"));

@@ -54,11 +54,7 @@ impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.errors.len();
         if self.origin.is_empty() {
-            writeln!(
-                f,
-                "invalid configuration ({n} problem{}):",
-                if n == 1 { "" } else { "s" }
-            )?;
+            writeln!(f, "invalid configuration ({n} problem{}):", if n == 1 { "" } else { "s" })?;
         } else {
             writeln!(
                 f,
