@@ -5,7 +5,8 @@
 //! unscanned tail (`scanned..filled`): a partial header or a partial control frame. New
 //! bytes are read only once everything approved is written (backpressure), so the buffer
 //! never holds more than one read. It is allocated on the first byte and released when the
-//! direction goes idle with nothing pending, so an idle session holds no relay buffer.
+//! direction goes idle with nothing pending, so an idle session holds no relay buffer. It
+//! starts at 2 KiB when the first read was short and grows to 16 KiB for bulk transfers.
 
 use std::io;
 use std::pin::Pin;
@@ -343,7 +344,13 @@ impl Direction {
             ready!(Pin::new(&mut *reader).poll_read(cx, &mut read_buf))?;
             let got = read_buf.filled();
             if !got.is_empty() && self.mode != Mode::Discard {
-                let mut buf = vec![0; BUFFER_SIZE];
+                // A short read means the peer's burst fit the probe: start small.
+                let size = if got.len() == PROBE_SIZE {
+                    BUFFER_SIZE
+                } else {
+                    PROBE_SIZE
+                };
+                let mut buf = vec![0; size];
                 if let Some(start) = buf.get_mut(..got.len()) {
                     start.copy_from_slice(got);
                 }
@@ -360,6 +367,10 @@ impl Direction {
         ready!(Pin::new(&mut *reader).poll_read(cx, &mut read_buf))?;
         let n = read_buf.filled().len();
         self.filled += n;
+        if self.filled == self.buf.len() && self.buf.len() < BUFFER_SIZE {
+            // The peer sends more than a probe's worth at a time: grow to the full size.
+            self.buf.resize(BUFFER_SIZE, 0);
+        }
         Poll::Ready(Ok(n))
     }
 }
@@ -403,7 +414,7 @@ mod tests {
         );
         assert_eq!(direction.frames, 1);
         assert_eq!(direction.bytes, 5);
-        assert_eq!(direction.buf.len(), BUFFER_SIZE, "a partial header is kept");
+        assert_eq!(direction.buf.len(), PROBE_SIZE, "a partial header is kept");
 
         peer.write_all(&[0x00]).await.expect("write");
         assert!(

@@ -20,10 +20,14 @@
 //!   says whose fault it was and matches the handshake-time code);
 //! - the client vanishes: the upstream gets 1001 `server_shutdown` (X12).
 //!
-//! After wsgate or a peer has sent a close, nothing more is relayed but the other peer's
-//! close reply; everything else waits at most `close_timeout`, after which the sockets are
-//! dropped. A close that must wait for a frame in flight to finish waits under the same
-//! deadline, and if the frame cannot be finished the TCP connection is cut instead.
+//! After a peer's close, whatever that peer sends next is dropped (RFC 6455 §5.5.1); the
+//! other peer's frames up to its close reply are still relayed. After wsgate's own close
+//! toward a peer, nothing more is relayed to it, and the peer's reply is consumed. The
+//! first close (or vanished peer) starts one deadline, `close_timeout`, for everything
+//! that follows: finishing a frame in flight before wsgate's close can be written, the
+//! replies, and the shutdown of both sockets; when it passes, the streams are dropped. A
+//! frame in flight whose sender has gone can never be finished, so that output is cut
+//! without a close.
 
 mod direction;
 mod frame;
