@@ -555,7 +555,7 @@ pub fn mint(args: &MintArgs) -> ExitCode {
             Ok(key) => (key, kid.clone()),
             Err(message) => return fail(message),
         },
-        (KeySource::JwksFile { .. }, Some(path)) => match private_key(path, algorithm) {
+        (KeySource::JwksFile { .. } | KeySource::Remote(_), Some(path)) => match private_key(path, algorithm) {
             Ok(key) => (key, None),
             Err(message) => return fail(message),
         },

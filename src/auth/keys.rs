@@ -90,6 +90,8 @@ pub fn load(issuer: &IssuerConfig) -> Result<IssuerKeys, Vec<String>> {
                 Err(errors) => Err(errors.into_iter().map(prefix).collect()),
             }
         }
+        // Fetched while serving (`auth/remote.rs`); nothing to parse at startup.
+        KeySource::Remote(_) => Ok(IssuerKeys::default()),
     }
 }
 

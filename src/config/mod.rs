@@ -161,6 +161,63 @@ pub enum KeySource {
     },
     /// A local JWKS document.
     JwksFile { path: PathBuf, json: Vec<u8> },
+    /// A JWKS fetched over HTTPS (`jwks_url` or `discovery_url`) and refreshed in the
+    /// background (`auth/remote.rs`).
+    Remote(RemoteSource),
+}
+
+/// Where and how often an issuer's remote key set is fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteSource {
+    pub location: RemoteLocation,
+    /// `jwks_refresh`: time between scheduled fetches after a success.
+    pub refresh: Duration,
+    /// `jwks_cooldown`: least time between two fetches triggered by an unknown `kid`.
+    pub cooldown: Duration,
+    /// `jwks_max_stale`: cached keys are dropped this long after the last successful fetch.
+    pub max_stale: Duration,
+    /// `jwks_timeout`: the whole fetch (discovery document included), connect to last byte.
+    pub timeout: Duration,
+}
+
+/// The configured URL: https, or http on a loopback host (tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteLocation {
+    /// `jwks_url`: the key set itself.
+    Jwks(url::Url),
+    /// `discovery_url`: an OpenID Provider configuration whose `jwks_uri` names the key set.
+    Discovery(url::Url),
+}
+
+impl RemoteLocation {
+    pub fn url(&self) -> &url::Url {
+        match self {
+            RemoteLocation::Jwks(url) | RemoteLocation::Discovery(url) => url,
+        }
+    }
+
+    /// The config key this location came from.
+    pub fn key(&self) -> &'static str {
+        match self {
+            RemoteLocation::Jwks(_) => "jwks_url",
+            RemoteLocation::Discovery(_) => "discovery_url",
+        }
+    }
+}
+
+/// `https`, or `http` to a loopback host (`localhost`, 127.0.0.0/8, `::1`): the only URLs
+/// wsgate fetches keys from. Also applied to a discovery document's `jwks_uri`.
+pub fn is_allowed_key_url(url: &url::Url) -> bool {
+    match url.scheme() {
+        "https" => url.host().is_some(),
+        "http" => match url.host() {
+            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        _ => false,
+    }
 }
 
 #[derive(Debug, Clone)]

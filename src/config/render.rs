@@ -248,6 +248,23 @@ fn write_issuer(out: &mut String, issuer: &IssuerConfig, environment: &str) -> s
             quote(&path.display().to_string()),
             material(issuer, json)
         )?,
+        KeySource::Remote(remote) => {
+            let note = if issuer.enabled {
+                "fetched while serving"
+            } else {
+                "not fetched while disabled"
+            };
+            writeln!(
+                out,
+                "{} = {}  # {note}",
+                remote.location.key(),
+                quote(remote.location.url().as_str())
+            )?;
+            writeln!(out, "jwks_refresh = {}", duration(remote.refresh))?;
+            writeln!(out, "jwks_cooldown = {}", duration(remote.cooldown))?;
+            writeln!(out, "jwks_max_stale = {}", duration(remote.max_stale))?;
+            writeln!(out, "jwks_timeout = {}", duration(remote.timeout))?;
+        }
     }
     if let Some(typ) = &issuer.typ {
         writeln!(out, "typ = {}", quote(typ))?;
@@ -423,5 +440,36 @@ mod tests {
         let parsed: toml::Table = toml::from_str(&shown).unwrap_or_else(|e| panic!("{e}\n{shown}"));
         assert_eq!(parsed["auth"]["issuers"].as_array().unwrap().len(), 2);
         assert_eq!(parsed["routes"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn remote_key_sets_show_their_url_and_timing() {
+        let text = r#"
+            environment = "staging"
+            [upstream]
+            url = "ws://127.0.0.1:8000"
+            [[auth.issuers]]
+            name = "idp"
+            issuer = "https://idp.example.com"
+            audiences = ["chat"]
+            algorithms = ["RS256"]
+            discovery_url = "https://idp.example.com/.well-known/openid-configuration"
+            jwks_cooldown = "1m"
+        "#;
+        let config = Config::parse(text, "test.toml", &|_| None, std::path::Path::new("/"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let shown = render(&config);
+        for expected in [
+            "discovery_url = \"https://idp.example.com/.well-known/openid-configuration\"  # fetched while serving",
+            "jwks_refresh = \"10m\"",
+            "jwks_cooldown = \"1m\"",
+            "jwks_max_stale = \"1day\"",
+            "jwks_timeout = \"5s\"",
+        ] {
+            assert!(shown.contains(expected), "missing {expected:?} in:\n{shown}");
+        }
+        let reparsed = Config::parse(&shown, "shown.toml", &|_| None, std::path::Path::new("/"))
+            .unwrap_or_else(|e| panic!("{e}\n{shown}"));
+        assert!(matches!(reparsed.auth.issuers[0].keys, KeySource::Remote(_)));
     }
 }

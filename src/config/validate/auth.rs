@@ -12,7 +12,8 @@ use super::Validator;
 use super::identity::is_reserved_header;
 use crate::config::raw::{RawAuth, RawIssuer, RawSecret};
 use crate::config::{
-    AuthConfig, DenyMode, IssuerConfig, KeySource, Secret, SecretSource, SessionExpiry, TokenSource,
+    AuthConfig, DenyMode, IssuerConfig, KeySource, RemoteLocation, RemoteSource, Secret,
+    SecretSource, SessionExpiry, TokenSource, is_allowed_key_url,
 };
 
 /// HS256 needs a key at least as long as its output (RFC 7518 §3.2).
@@ -341,6 +342,12 @@ impl Validator<'_> {
                 jwks_file: raw.jwks_file,
                 jwks_url: raw.jwks_url,
                 discovery_url: raw.discovery_url,
+                timing: RemoteTiming {
+                    refresh: raw.jwks_refresh,
+                    cooldown: raw.jwks_cooldown,
+                    max_stale: raw.jwks_max_stale,
+                    timeout: raw.jwks_timeout,
+                },
                 kid: kid.flatten(),
             },
             family,
@@ -444,7 +451,7 @@ impl Validator<'_> {
             [] => {
                 return self.error(
                     key,
-                    r#"has no key source; set exactly one of secret = { env = "VAR" }, public_key_file or jwks_file"#,
+                    r#"has no key source; set exactly one of secret = { env = "VAR" }, public_key_file, jwks_file, jwks_url or discovery_url"#,
                 );
             }
             [_] => {}
@@ -458,11 +465,16 @@ impl Validator<'_> {
                 );
             }
         }
-        if fields.jwks_url.is_some() || fields.discovery_url.is_some() {
-            return self.error(
-                format!("{key}.{}", given[0]),
-                "remote key sets are not supported yet; download the JWKS and use jwks_file",
-            );
+        let remote = fields.jwks_url.is_some() || fields.discovery_url.is_some();
+        if !remote {
+            for (name, set) in fields.timing.given() {
+                if set {
+                    self.error::<()>(
+                        format!("{key}.{name}"),
+                        "applies only to jwks_url and discovery_url; remove it",
+                    );
+                }
+            }
         }
         let hmac = family == Some(AlgorithmFamily::Hmac);
         if let Some(raw) = fields.secret {
@@ -512,13 +524,16 @@ impl Validator<'_> {
                 kid: fields.kid,
             });
         }
-        let path = fields.jwks_file?;
         if fields.kid.is_some() {
             return self.error(
                 format!("{key}.kid"),
                 "applies to secret and public_key_file; a JWKS names its own kids",
             );
         }
+        if remote {
+            return self.remote_source(key, fields);
+        }
+        let path = fields.jwks_file?;
         if !load {
             let path = self.resolve_path(&path);
             return Some(KeySource::JwksFile {
@@ -546,7 +561,123 @@ struct KeyFields {
     jwks_file: Option<String>,
     jwks_url: Option<String>,
     discovery_url: Option<String>,
+    timing: RemoteTiming,
     kid: Option<String>,
+}
+
+/// `jwks_refresh`, `jwks_cooldown`, `jwks_max_stale`, `jwks_timeout` as written.
+struct RemoteTiming {
+    refresh: Option<String>,
+    cooldown: Option<String>,
+    max_stale: Option<String>,
+    timeout: Option<String>,
+}
+
+impl RemoteTiming {
+    fn given(&self) -> [(&'static str, bool); 4] {
+        [
+            ("jwks_refresh", self.refresh.is_some()),
+            ("jwks_cooldown", self.cooldown.is_some()),
+            ("jwks_max_stale", self.max_stale.is_some()),
+            ("jwks_timeout", self.timeout.is_some()),
+        ]
+    }
+}
+
+/// A fetch may hold up the handshakes waiting for it; longer than this is a mistake.
+const MAX_JWKS_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Validator<'_> {
+    /// `jwks_url` or `discovery_url` with its timing keys. Nothing is fetched here: keys
+    /// arrive when the server runs (`auth/remote.rs`).
+    fn remote_source(&mut self, key: &str, fields: KeyFields) -> Option<KeySource> {
+        let (name, text, wrap): (_, _, fn(url::Url) -> RemoteLocation) =
+            match (fields.jwks_url, fields.discovery_url) {
+                (Some(text), _) => ("jwks_url", text, RemoteLocation::Jwks),
+                (None, Some(text)) => ("discovery_url", text, RemoteLocation::Discovery),
+                (None, None) => return None,
+            };
+        let location = self.key_url(&format!("{key}.{name}"), &text).map(wrap);
+        let timing = fields.timing;
+        let refresh = self.duration(
+            &format!("{key}.jwks_refresh"),
+            timing.refresh.as_deref(),
+            "10m",
+        );
+        let cooldown = self.duration(
+            &format!("{key}.jwks_cooldown"),
+            timing.cooldown.as_deref(),
+            "30s",
+        );
+        let max_stale = self.duration(
+            &format!("{key}.jwks_max_stale"),
+            timing.max_stale.as_deref(),
+            "24h",
+        );
+        let timeout = self.duration(
+            &format!("{key}.jwks_timeout"),
+            timing.timeout.as_deref(),
+            "5s",
+        );
+        if let (Some(refresh), Some(max_stale)) = (refresh, max_stale) {
+            if max_stale < refresh {
+                return self.error(
+                    format!("{key}.jwks_max_stale"),
+                    format!(
+                        "({}) is shorter than jwks_refresh ({}): cached keys would be dropped before the next refresh; raise jwks_max_stale or lower jwks_refresh",
+                        humantime::format_duration(max_stale),
+                        humantime::format_duration(refresh)
+                    ),
+                );
+            }
+        }
+        if timeout.is_some_and(|t| t > MAX_JWKS_TIMEOUT) {
+            return self.error(
+                format!("{key}.jwks_timeout"),
+                "is longer than 60s; handshakes that wait for a fetch wait this long, so keep it short (e.g. \"5s\")",
+            );
+        }
+        Some(KeySource::Remote(RemoteSource {
+            location: location?,
+            refresh: refresh?,
+            cooldown: cooldown?,
+            max_stale: max_stale?,
+            timeout: timeout?,
+        }))
+    }
+
+    /// An absolute https URL (http only for a loopback host), without credentials or
+    /// fragment.
+    fn key_url(&mut self, key: &str, text: &str) -> Option<url::Url> {
+        let url = match url::Url::parse(text) {
+            Ok(url) => url,
+            Err(err) => {
+                return self.error(
+                    key,
+                    format!("{text:?} is not a URL ({err}); write e.g. \"https://auth.example.com/.well-known/jwks.json\""),
+                );
+            }
+        };
+        if url.scheme() == "http" && !is_allowed_key_url(&url) {
+            return self.error(
+                key,
+                format!("{text:?} uses http; keys must come over https (plain http is accepted only for localhost and loopback addresses, for tests)"),
+            );
+        }
+        if !is_allowed_key_url(&url) {
+            return self.error(
+                key,
+                format!("{text:?} must be an https URL with a host, e.g. \"https://auth.example.com/.well-known/jwks.json\""),
+            );
+        }
+        if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
+            return self.error(
+                key,
+                format!("{text:?} must not carry credentials (user:password@) or a #fragment"),
+            );
+        }
+        Some(url)
+    }
 }
 
 /// Why `bytes` must not be an HMAC secret, phrased to follow the secret's source.
