@@ -402,7 +402,18 @@ pub fn explain(args: &ExplainArgs) -> ExitCode {
             });
         }
     }
-    let verdict = gate.decide(&view, now, &mut steps);
+    // The decision may fetch a remote key set, which needs a runtime.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let verdict = runtime.block_on(gate.decide(&view, now, &mut steps));
     print_explanation(&steps, &verdict, &config, args.json);
     match verdict {
         Ok(_) => ExitCode::SUCCESS,

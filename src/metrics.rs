@@ -107,7 +107,11 @@ pub enum BypassResult {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JwksRefreshResult {
     Success,
+    /// Network, timeout, TLS or a status other than 200 (redirects included).
     Error,
+    /// The body was not a usable JWKS (or discovery document): not JSON, no `keys`
+    /// array, no usable key, over the size cap, a mismatching discovery `issuer`.
+    Invalid,
 }
 
 /// How a config reload ended (`result` label).
@@ -518,6 +522,7 @@ impl JwksRefreshResult {
         match self {
             JwksRefreshResult::Success => "success",
             JwksRefreshResult::Error => "error",
+            JwksRefreshResult::Invalid => "invalid",
         }
     }
 }

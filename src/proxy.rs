@@ -177,7 +177,7 @@ impl Proxy {
             query: request.uri().query(),
             headers: request.headers(),
         };
-        let decision = gate.decide(&view, unix_now(), &mut NoTrace);
+        let decision = gate.decide(&view, unix_now(), &mut NoTrace).await;
         let route_index = match &decision {
             Ok(grant) => grant.route,
             Err(denial) => denial.route,

@@ -68,6 +68,7 @@ pub async fn serve(
     mut reloads: tokio::sync::mpsc::Receiver<Gate>,
 ) -> io::Result<()> {
     let config = gate.config().clone();
+    gate.start_key_refresh(metrics.clone());
     let health = Health::new();
     let admin_stop = CancellationToken::new();
     let admin_task = tokio::spawn(admin::serve(
@@ -109,7 +110,8 @@ pub async fn serve(
     let overflow = Arc::new(Semaphore::new(config.server.max_connections / 16 + 64));
     let stop_accepting = CancellationToken::new();
 
-    health.set_keys_loaded(true);
+    health.set_keys_loaded(proxy.policy().gate.keys_ready());
+    let key_readiness = tokio::spawn(track_key_readiness(proxy.clone(), health.clone()));
     health.set_listening(true);
     tracing::info!(
         listen = %listeners.proxy.local_addr()?,
@@ -162,6 +164,7 @@ pub async fn serve(
         ),
     }
     reloader.abort();
+    key_readiness.abort();
     admin_stop.cancel();
     let _ = admin_task.await;
     Ok(())
@@ -181,7 +184,11 @@ fn apply_reload(proxy: &Proxy, gate: Gate) {
     }
     match Policy::new(gate) {
         Ok(policy) => {
+            let previous = proxy.policy();
+            policy.gate.adopt_keys(&previous.gate);
+            policy.gate.start_key_refresh(proxy.metrics.clone());
             proxy.replace_policy(Arc::new(policy));
+            previous.gate.stop_key_refresh();
             crate::telemetry::record_config_reload(&proxy.metrics, ReloadResult::Success, None);
         }
         Err(error) => crate::telemetry::record_config_reload(
@@ -189,6 +196,19 @@ fn apply_reload(proxy: &Proxy, gate: Gate) {
             ReloadResult::Error,
             Some(&format!("upstream: {error}")),
         ),
+    }
+}
+
+/// Keeps `/readyz`'s key flag equal to the current gate's: false while an enabled remote
+/// issuer has no keys (before the first fetch, after `jwks_max_stale`).
+async fn track_key_readiness(proxy: Arc<Proxy>, health: Arc<Health>) {
+    loop {
+        let policy = proxy.policy();
+        let mut changed = policy.gate.watch_keys();
+        health.set_keys_loaded(policy.gate.keys_ready());
+        drop(policy);
+        // Err: the gate is gone (replaced by a reload); look at the new one.
+        let _ = changed.changed().await;
     }
 }
 

@@ -236,14 +236,25 @@ pub fn record_jwks_refresh(
         JwksRefreshResult::Success => {
             tracing::debug!(issuer, keys, result = result.as_str(), "jwks refreshed");
         }
-        JwksRefreshResult::Error => tracing::warn!(
+        JwksRefreshResult::Error | JwksRefreshResult::Invalid => tracing::warn!(
             issuer,
             keys,
             result = result.as_str(),
             problem,
-            "jwks refresh failed"
+            "jwks refresh failed; keeping the cached keys"
         ),
     }
+}
+
+/// The configured issuer `issuer`'s cached keys were dropped: no successful fetch for
+/// longer than `jwks_max_stale`. Handshakes for it now get `keys_unavailable`.
+pub fn record_jwks_expired(metrics: &Metrics, issuer: &str, max_stale: Duration) {
+    metrics.jwks_keys(issuer, 0);
+    tracing::error!(
+        issuer,
+        max_stale_s = max_stale.as_secs(),
+        "jwks keys dropped: no successful fetch within jwks_max_stale; refusing with keys_unavailable"
+    );
 }
 
 /// Milliseconds with microsecond precision, for `duration_ms` fields.

@@ -83,6 +83,20 @@ pub enum WebSocketOutcome {
     Refused(Response<Full<Bytes>>),
 }
 
+/// The client TLS settings wsgate dials out with (the upstream, remote key sets): ring,
+/// safe default protocol versions, the webpki roots, no client certificate.
+pub fn tls_client_config() -> io::Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(client))
+}
+
 /// Dials the configured upstream.
 pub struct Upstream {
     config: UpstreamConfig,
@@ -96,17 +110,9 @@ pub struct Upstream {
 impl Upstream {
     pub fn new(config: &UpstreamConfig) -> io::Result<Upstream> {
         let tls = if config.tls {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let client = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(io::Error::other)?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
             let name = rustls_pki_types::ServerName::try_from(config.host.clone())
                 .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
-            Some((tokio_rustls::TlsConnector::from(Arc::new(client)), name))
+            Some((tokio_rustls::TlsConnector::from(tls_client_config()?), name))
         } else {
             None
         };

@@ -46,6 +46,8 @@ mod self_test;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Borrow;
+
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde_json::{Map, Value};
 
@@ -71,11 +73,12 @@ pub struct VerifiedToken {
 }
 
 /// Verifies `token` against the enabled issuers of `auth`. `issuer_keys[i]` belongs to
-/// `auth.issuers[i]`; `now` is unix seconds (injectable for tests and `explain --at`).
-pub fn verify(
+/// `auth.issuers[i]` (owned sets, or `Arc`s: a snapshot of remote key sets); `now` is
+/// unix seconds (injectable for tests and `explain --at`).
+pub fn verify<K: Borrow<IssuerKeys>>(
     token: &str,
     auth: &AuthConfig,
-    issuer_keys: &[IssuerKeys],
+    issuer_keys: &[K],
     now: u64,
     trace: &mut dyn Trace,
 ) -> Result<VerifiedToken, Reason> {
@@ -151,7 +154,11 @@ pub fn verify(
     }
 
     // 8. Key.
-    let Some(keys) = issuer_keys.get(index).filter(|keys| !keys.keys.is_empty()) else {
+    let Some(keys) = issuer_keys
+        .get(index)
+        .map(Borrow::borrow)
+        .filter(|keys: &&IssuerKeys| !keys.keys.is_empty())
+    else {
         return Err(deny(trace, "key", Reason::KeysUnavailable, || {
             format!("issuer {:?} has no keys loaded", issuer.name)
         }));
@@ -191,6 +198,21 @@ pub fn verify(
         key_fingerprint: key.fingerprint.clone(),
         algorithm: key.algorithm,
     })
+}
+
+/// The index of the enabled issuer `token`'s `iss` names, if the token gets that far
+/// (size, compact form, header and payload parse). For the caller of [`verify`] that got
+/// `key_unknown` or `keys_unavailable` and wants to know whose keys to refresh.
+pub fn issuer_of(token: &str, auth: &AuthConfig) -> Option<usize> {
+    if token.len() > auth.max_token_bytes {
+        return None;
+    }
+    let compact = Compact::split(token).ok()?;
+    JoseHeader::parse(&compact.header).ok()?;
+    let payload = Payload::parse(&compact.payload).ok()?;
+    select_issuer(&payload.claims, auth, &mut trace::NoTrace)
+        .ok()
+        .map(|(index, _)| index)
 }
 
 /// Startup self-test: signs and verifies a known HS256 and RS256 token through the same

@@ -8,6 +8,7 @@ pub mod bypass;
 pub mod identity;
 pub mod jwt;
 pub mod keys;
+pub mod remote;
 pub mod token;
 pub mod trace;
 
@@ -17,9 +18,11 @@ use http::header::ORIGIN;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::{Config, ConfigError, ConfigErrors, RouteAuth, RouteConfig, TokenSource};
+use crate::metrics::Metrics;
 use crate::reason::Reason;
 use keys::IssuerKeys;
-use trace::{Outcome, Trace, step};
+use remote::{Refetch, RemoteSets};
+use trace::{NoTrace, Outcome, Step, Trace, step};
 
 /// How a caller got in; also the `X-Auth-Method` value and the metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,11 +88,14 @@ pub struct Denial {
     pub issuer: Option<usize>,
 }
 
-/// A compiled policy: the configuration plus parsed verification keys. Immutable; a
-/// reload builds a new one.
+/// A compiled policy: the configuration plus verification keys. The configuration and
+/// static keys are immutable (a reload builds a new gate); remote key sets (`jwks_url`,
+/// `discovery_url`) are refreshed in place, see [`remote`].
 pub struct Gate {
     config: Arc<Config>,
-    keys: Vec<IssuerKeys>,
+    /// Static keys per issuer; empty for remote issuers.
+    keys: Vec<Arc<IssuerKeys>>,
+    remote: RemoteSets,
 }
 
 impl Gate {
@@ -99,34 +105,85 @@ impl Gate {
         let mut errors = Vec::new();
         for (index, issuer) in config.auth.issuers.iter().enumerate() {
             match keys::load(issuer) {
-                Ok(loaded) => keys.push(loaded),
+                Ok(loaded) => keys.push(Arc::new(loaded)),
                 Err(problems) => {
                     for problem in problems {
                         errors.push(ConfigError::new(format!("auth.issuers[{index}]"), problem));
                     }
-                    keys.push(IssuerKeys {
-                        keys: Vec::new(),
-                        warnings: Vec::new(),
-                    });
                 }
             }
         }
-        if !errors.is_empty() {
-            return Err(ConfigErrors {
-                origin: String::new(),
-                errors,
-            });
-        }
-        Ok(Gate { config, keys })
+        let remote = RemoteSets::new(&config).map_err(|error| {
+            ConfigError::new(
+                "auth.issuers",
+                format!("cannot set up TLS for remote key sets: {error}"),
+            )
+        });
+        let remote = match remote {
+            Ok(remote) if errors.is_empty() => remote,
+            Ok(_) => {
+                return Err(ConfigErrors {
+                    origin: String::new(),
+                    errors,
+                });
+            }
+            Err(error) => {
+                errors.push(error);
+                return Err(ConfigErrors {
+                    origin: String::new(),
+                    errors,
+                });
+            }
+        };
+        Ok(Gate {
+            config,
+            keys,
+            remote,
+        })
     }
 
     pub fn config(&self) -> &Arc<Config> {
         &self.config
     }
 
-    /// Keys per issuer, parallel to `AuthConfig::issuers`.
-    pub fn keys(&self) -> &[IssuerKeys] {
-        &self.keys
+    /// The keys each issuer verifies with now, parallel to `AuthConfig::issuers`: static
+    /// keys, or the current remote set (empty before the first fetch and once stale).
+    pub fn keys(&self) -> Vec<Arc<IssuerKeys>> {
+        self.keys
+            .iter()
+            .enumerate()
+            .map(|(index, keys)| match self.remote.get(index) {
+                Some(remote) => remote.current(),
+                None => keys.clone(),
+            })
+            .collect()
+    }
+
+    /// Starts refreshing remote key sets in the background, counting fetches on
+    /// `metrics`. Needs a tokio runtime; later calls do nothing.
+    pub fn start_key_refresh(&self, metrics: Arc<Metrics>) {
+        self.remote.start(metrics);
+    }
+
+    /// Stops the background refresh (a reload replaced this gate); also happens on drop.
+    pub fn stop_key_refresh(&self) {
+        self.remote.stop();
+    }
+
+    /// Takes over `previous`'s fetched keys for unchanged remote issuers (on reload).
+    pub fn adopt_keys(&self, previous: &Gate) {
+        self.remote.adopt(&previous.remote);
+    }
+
+    /// Every issuer enabled here has keys (readiness).
+    pub fn keys_ready(&self) -> bool {
+        self.remote.ready()
+    }
+
+    /// Marked changed whenever [`Gate::keys_ready`] may have changed, and when the
+    /// refresh stops.
+    pub fn watch_keys(&self) -> tokio::sync::watch::Receiver<()> {
+        self.remote.subscribe()
     }
 
     /// The route a path falls under (the config always ends with a catch-all).
@@ -138,12 +195,13 @@ impl Gate {
             .unwrap_or(self.config.routes.len().saturating_sub(1))
     }
 
-    /// Judges one request at wall-clock time `now` (unix seconds).
-    pub fn decide(
+    /// Judges one request at wall-clock time `now` (unix seconds). Async because a token
+    /// for a remote issuer whose `kid` is not cached may wait for one JWKS fetch.
+    pub async fn decide(
         &self,
         request: &RequestView<'_>,
         now: u64,
-        trace: &mut dyn Trace,
+        trace: &mut (dyn Trace + Send),
     ) -> Result<Grant, Denial> {
         let route_index = self.route_index(request.path);
         let deny = |reason: Reason| Denial {
@@ -246,8 +304,10 @@ impl Gate {
             )
         });
 
-        let verified =
-            jwt::verify(&found.token, &self.config.auth, &self.keys, now, trace).map_err(deny)?;
+        let verified = self
+            .verify_token(&found.token, now, trace)
+            .await
+            .map_err(deny)?;
         let with_issuer = |reason: Reason| Denial {
             route: route_index,
             reason,
@@ -272,6 +332,52 @@ impl Gate {
             issuer: Some(verified.issuer),
             bypass_key: None,
         })
+    }
+
+    /// [`jwt::verify`] against the current keys. When a remote issuer has no key for the
+    /// token (`key_unknown`) or no keys at all (`keys_unavailable`), one refetch
+    /// (single-flight, within the cooldown) and one more verification. For `explain`, the
+    /// first attempt's steps are replaced by one `jwks` step when a refetch happened.
+    async fn verify_token(
+        &self,
+        token: &str,
+        now: u64,
+        trace: &mut (dyn Trace + Send),
+    ) -> Result<jwt::VerifiedToken, Reason> {
+        let auth = &self.config.auth;
+        let keys = self.keys();
+        let mut first_steps: Vec<Step> = Vec::new();
+        let first = if trace.enabled() {
+            jwt::verify(token, auth, &keys, now, &mut first_steps)
+        } else {
+            jwt::verify(token, auth, &keys, now, &mut NoTrace)
+        };
+        let retry = match first {
+            Err(reason @ (Reason::KeyUnknown | Reason::KeysUnavailable)) => {
+                jwt::issuer_of(token, auth).and_then(|index| {
+                    let remote = self.remote.get(index)?;
+                    Some((reason, remote, keys.get(index)?.clone()))
+                })
+            }
+            _ => None,
+        };
+        let Some((reason, remote, seen)) = retry else {
+            replay(trace, first_steps);
+            return first;
+        };
+        match remote.refetch(&seen).await {
+            Refetch::CoolingDown(detail) => {
+                replay(trace, first_steps);
+                step(trace, "jwks", Outcome::Info, || detail);
+                first
+            }
+            Refetch::Done(detail) => {
+                step(trace, "jwks", Outcome::Info, || {
+                    format!("{}: {detail}", reason.as_str())
+                });
+                jwt::verify(token, auth, &self.keys(), now, trace)
+            }
+        }
     }
 
     fn check_origin(&self, headers: &HeaderMap, trace: &mut dyn Trace) -> Result<(), Reason> {
@@ -345,6 +451,12 @@ impl Gate {
             issuer: None,
             bypass_key: Some(grant.key),
         })
+    }
+}
+
+fn replay(trace: &mut dyn Trace, steps: Vec<Step>) {
+    for recorded in steps {
+        trace.record(recorded);
     }
 }
 
