@@ -566,10 +566,12 @@ pub fn mint(args: &MintArgs) -> ExitCode {
             Ok(key) => (key, kid.clone()),
             Err(message) => return fail(message),
         },
-        (KeySource::JwksFile { .. } | KeySource::Remote(_), Some(path)) => match private_key(path, algorithm) {
-            Ok(key) => (key, None),
-            Err(message) => return fail(message),
-        },
+        (KeySource::JwksFile { .. } | KeySource::Remote(_), Some(path)) => {
+            match private_key(path, algorithm) {
+                Ok(key) => (key, None),
+                Err(message) => return fail(message),
+            }
+        }
         (_, None) => {
             return fail(format!(
                 "issuer {:?} verifies with a public key; pass --private-key FILE to sign",

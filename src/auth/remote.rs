@@ -42,6 +42,25 @@ use crate::metrics::{JwksRefreshResult, Metrics};
 
 pub use fetch::{Failure, Fetcher, MAX_BODY_BYTES};
 
+/// Where fetched key sets come from: [`Fetcher`] over the network, a script in tests.
+pub trait Fetch: Send + Sync {
+    fn fetch<'a>(
+        &'a self,
+        issuer: &'a IssuerConfig,
+        source: &'a RemoteSource,
+    ) -> BoxFuture<'a, Result<IssuerKeys, Failure>>;
+}
+
+impl Fetch for Fetcher {
+    fn fetch<'a>(
+        &'a self,
+        issuer: &'a IssuerConfig,
+        source: &'a RemoteSource,
+    ) -> BoxFuture<'a, Result<IssuerKeys, Failure>> {
+        Fetcher::fetch(self, issuer, source).boxed()
+    }
+}
+
 /// First retry delay after a failed fetch (before jitter); doubles per failure.
 const BACKOFF_START: Duration = Duration::from_secs(1);
 /// Longest retry delay after failed fetches.
@@ -62,33 +81,37 @@ impl RemoteSets {
     /// Prepares a cache per enabled remote issuer. Nothing is fetched until
     /// [`RemoteSets::start`] or a verification needs keys.
     pub fn new(config: &Config) -> io::Result<RemoteSets> {
+        let remote = config
+            .enabled_issuers()
+            .any(|issuer| matches!(issuer.keys, KeySource::Remote(_)));
+        if !remote {
+            return Ok(RemoteSets::with_fetcher(config, Arc::new(NoFetch)));
+        }
+        Ok(RemoteSets::with_fetcher(config, Arc::new(Fetcher::new()?)))
+    }
+
+    /// [`RemoteSets::new`] with the fetches going to `fetcher`.
+    pub fn with_fetcher(config: &Config, fetcher: Arc<dyn Fetch>) -> RemoteSets {
         let changed = Arc::new(watch::Sender::new(()));
-        let mut fetcher: Option<Arc<Fetcher>> = None;
         let mut issuers = Vec::with_capacity(config.auth.issuers.len());
         for issuer in &config.auth.issuers {
             let remote = match &issuer.keys {
-                KeySource::Remote(source) if issuer.enabled => {
-                    let fetcher = match &fetcher {
-                        Some(fetcher) => fetcher.clone(),
-                        None => fetcher.insert(Arc::new(Fetcher::new()?)).clone(),
-                    };
-                    Some(Arc::new(RemoteKeys::new(
-                        issuer.clone(),
-                        source.clone(),
-                        fetcher,
-                        changed.clone(),
-                    )))
-                }
+                KeySource::Remote(source) if issuer.enabled => Some(Arc::new(RemoteKeys::new(
+                    issuer.clone(),
+                    source.clone(),
+                    fetcher.clone(),
+                    changed.clone(),
+                ))),
                 _ => None,
             };
             issuers.push(remote);
         }
-        Ok(RemoteSets {
+        RemoteSets {
             issuers,
             stop: CancellationToken::new(),
             started: AtomicBool::new(false),
             changed,
-        })
+        }
     }
 
     /// The cache of issuer `index`, when its keys are remote.
@@ -139,7 +162,10 @@ impl RemoteSets {
 
     /// Every remote issuer holds keys (trivially true without remote issuers).
     pub fn ready(&self) -> bool {
-        self.issuers.iter().flatten().all(|remote| remote.held().is_some())
+        self.issuers
+            .iter()
+            .flatten()
+            .all(|remote| remote.held().is_some())
     }
 
     /// A receiver marked changed whenever [`RemoteSets::ready`] may have changed.
@@ -168,7 +194,7 @@ pub enum Refetch {
 pub struct RemoteKeys {
     issuer: IssuerConfig,
     source: RemoteSource,
-    fetcher: Arc<Fetcher>,
+    fetcher: Arc<dyn Fetch>,
     cached: RwLock<Cached>,
     flight: Mutex<Flight>,
     /// Returned while nothing usable is cached; one allocation, so it compares equal by
@@ -199,7 +225,7 @@ impl RemoteKeys {
     fn new(
         issuer: IssuerConfig,
         source: RemoteSource,
-        fetcher: Arc<Fetcher>,
+        fetcher: Arc<dyn Fetch>,
         changed: Arc<watch::Sender<()>>,
     ) -> RemoteKeys {
         let empty = Arc::new(IssuerKeys::default());
@@ -281,7 +307,10 @@ impl RemoteKeys {
     /// Spawns a fetch and registers it as the one under way. The task clears the
     /// registration when it ends, so a fetch that panics or is aborted cannot wedge the
     /// cache.
-    fn launch(self: &Arc<Self>, flight: &mut Flight) -> Shared<BoxFuture<'static, Result<usize, Failure>>> {
+    fn launch(
+        self: &Arc<Self>,
+        flight: &mut Flight,
+    ) -> Shared<BoxFuture<'static, Result<usize, Failure>>> {
         struct Landing(Arc<RemoteKeys>);
         impl Drop for Landing {
             fn drop(&mut self) {
@@ -314,7 +343,11 @@ impl RemoteKeys {
             Ok(keys) => {
                 let count = keys.keys.len();
                 for warning in &keys.warnings {
-                    tracing::warn!(issuer = name, warning = warning.as_str(), "jwks key skipped");
+                    tracing::warn!(
+                        issuer = name,
+                        warning = warning.as_str(),
+                        "jwks key skipped"
+                    );
                 }
                 *write(&self.cached) = Cached {
                     keys: Arc::new(keys),
@@ -397,14 +430,25 @@ impl RemoteKeys {
     }
 }
 
+/// The fetcher of a gate without remote issuers: never called.
+struct NoFetch;
+
+impl Fetch for NoFetch {
+    fn fetch<'a>(
+        &'a self,
+        _issuer: &'a IssuerConfig,
+        _source: &'a RemoteSource,
+    ) -> BoxFuture<'a, Result<IssuerKeys, Failure>> {
+        async { Err(Failure::Error("no remote key sets are configured".into())) }.boxed()
+    }
+}
+
 /// The wait before retry number `failures` (1-based): `BACKOFF_START` doubled per
 /// failure, capped at `BACKOFF_CAP`, then "equal jitter" (half fixed, half random) so
 /// replicas that failed together do not retry together.
 fn backoff(failures: u32) -> Duration {
     let exponent = failures.saturating_sub(1).min(16);
-    let base = BACKOFF_START
-        .saturating_mul(1 << exponent)
-        .min(BACKOFF_CAP);
+    let base = BACKOFF_START.saturating_mul(1 << exponent).min(BACKOFF_CAP);
     let random = std::hash::RandomState::new().build_hasher().finish();
     // A fraction in [0, 1) from the top 53 bits.
     let fraction = (random >> 11) as f64 / (1u64 << 53) as f64;

@@ -466,10 +466,16 @@ mod tests {
             "jwks_max_stale = \"1day\"",
             "jwks_timeout = \"5s\"",
         ] {
-            assert!(shown.contains(expected), "missing {expected:?} in:\n{shown}");
+            assert!(
+                shown.contains(expected),
+                "missing {expected:?} in:\n{shown}"
+            );
         }
         let reparsed = Config::parse(&shown, "shown.toml", &|_| None, std::path::Path::new("/"))
             .unwrap_or_else(|e| panic!("{e}\n{shown}"));
-        assert!(matches!(reparsed.auth.issuers[0].keys, KeySource::Remote(_)));
+        assert!(matches!(
+            reparsed.auth.issuers[0].keys,
+            KeySource::Remote(_)
+        ));
     }
 }

@@ -121,7 +121,11 @@ impl Fetcher {
                     issuer.issuer
                 )));
             }
-            _ => return Err(invalid("discovery document has no \"issuer\" string".into())),
+            _ => {
+                return Err(invalid(
+                    "discovery document has no \"issuer\" string".into(),
+                ));
+            }
         }
         let Some(jwks_uri) = document.get("jwks_uri").and_then(Value::as_str) else {
             return Err(invalid(
@@ -177,7 +181,10 @@ impl Fetcher {
             None => url.path().to_owned(),
         };
         let request = Request::get(target)
-            .header(HOST, &url[url::Position::BeforeHost..url::Position::AfterPort])
+            .header(
+                HOST,
+                &url[url::Position::BeforeHost..url::Position::AfterPort],
+            )
             .header(ACCEPT, "application/json")
             .header(USER_AGENT, concat!("wsgate/", env!("CARGO_PKG_VERSION")))
             .body(Empty::<Bytes>::new())

@@ -581,7 +581,11 @@ fn jwks_url_gets_default_timing() {
     let remote = remote_source("jwks_url = \"https://auth.example.com/.well-known/jwks.json\"");
     assert_eq!(
         remote.location,
-        RemoteLocation::Jwks("https://auth.example.com/.well-known/jwks.json".parse().unwrap())
+        RemoteLocation::Jwks(
+            "https://auth.example.com/.well-known/jwks.json"
+                .parse()
+                .unwrap()
+        )
     );
     assert_eq!(remote.refresh, Duration::from_secs(600));
     assert_eq!(remote.cooldown, Duration::from_secs(30));
@@ -601,7 +605,12 @@ fn discovery_url_and_timing_keys_are_read() {
         "https://auth.example.com/.well-known/openid-configuration"
     );
     assert_eq!(
-        (remote.refresh, remote.cooldown, remote.max_stale, remote.timeout),
+        (
+            remote.refresh,
+            remote.cooldown,
+            remote.max_stale,
+            remote.timeout
+        ),
         (
             Duration::from_secs(300),
             Duration::from_secs(10),
@@ -624,9 +633,14 @@ fn plain_http_key_urls_only_for_loopback() {
     for (field, url) in [
         ("jwks_url", "http://auth.example.com/jwks"),
         ("jwks_url", "http://10.0.0.1/jwks"),
-        ("discovery_url", "http://auth.example.com/.well-known/openid-configuration"),
+        (
+            "discovery_url",
+            "http://auth.example.com/.well-known/openid-configuration",
+        ),
     ] {
-        let errors = remote_issuer(&format!("{field} = \"{url}\"")).unwrap_err().errors;
+        let errors = remote_issuer(&format!("{field} = \"{url}\""))
+            .unwrap_err()
+            .errors;
         assert_has(&errors, &format!("auth.issuers[0].{field}"), "uses http");
     }
 }
@@ -634,18 +648,38 @@ fn plain_http_key_urls_only_for_loopback() {
 #[test]
 fn bad_key_urls_name_the_key() {
     let key = "auth.issuers[0].jwks_url";
-    let errors = |url: &str| remote_issuer(&format!("jwks_url = \"{url}\"")).unwrap_err().errors;
+    let errors = |url: &str| {
+        remote_issuer(&format!("jwks_url = \"{url}\""))
+            .unwrap_err()
+            .errors
+    };
     assert_has(&errors("not a url"), key, "is not a URL");
-    assert_has(&errors("ftp://auth.example.com/jwks"), key, "must be an https URL");
-    assert_has(&errors("file:///etc/jwks.json"), key, "must be an https URL");
-    assert_has(&errors("https://user:pw@auth.example.com/jwks"), key, "credentials");
+    assert_has(
+        &errors("ftp://auth.example.com/jwks"),
+        key,
+        "must be an https URL",
+    );
+    assert_has(
+        &errors("file:///etc/jwks.json"),
+        key,
+        "must be an https URL",
+    );
+    assert_has(
+        &errors("https://user:pw@auth.example.com/jwks"),
+        key,
+        "credentials",
+    );
     assert_has(&errors("https://auth.example.com/jwks#x"), key, "fragment");
 }
 
 #[test]
 fn remote_timing_is_checked() {
     let url = "jwks_url = \"https://auth.example.com/jwks\"";
-    let errors = |extra: &str| remote_issuer(&format!("{url}\n{extra}")).unwrap_err().errors;
+    let errors = |extra: &str| {
+        remote_issuer(&format!("{url}\n{extra}"))
+            .unwrap_err()
+            .errors
+    };
     assert_has(
         &errors("jwks_refresh = \"0s\""),
         "auth.issuers[0].jwks_refresh",
