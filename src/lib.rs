@@ -9,7 +9,8 @@
 //! Module map:
 //! - `config`: TOML → validated [`config::Config`]; `check` rendering.
 //! - `reason`: the closed set of refusal reasons and their status/close-code/label.
-//! - `auth`: the one decision path ([`auth::Gate::decide`]), token sources, JWT, keys, bypass.
+//! - `auth`: the one decision path ([`auth::Gate::decide`]), token sources, JWT, keys
+//!   (static, and remote key sets fetched and refreshed by `auth::remote`), bypass.
 //! - `handshake`: RFC 6455 request validation and `Sec-WebSocket-Accept`.
 //! - `upstream`: upstream connection, request rewriting (identity injection), 101 checks.
 //! - `proxy`: the per-request hyper service tying the above together; denials.

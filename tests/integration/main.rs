@@ -12,6 +12,8 @@
 //! - `plain_http`: REST requests proxied under the same policy.
 //! - `handshake_syntax`: RFC 6455 request checks.
 //! - `observability`: exact metric values after a known sequence; health endpoints.
+//! - `jwks`: remote key sets (`jwks_url`, `discovery_url`) against a fake JWKS server:
+//!   readiness, stale-while-error, failed fetches, rotation, single flight, no `jku`.
 //! - `harness`: the doubles and the config builder check themselves.
 //! - `binary`: the `wsgate` executable: `check`, `run` exit codes, SIGTERM drain, `demo`,
 //!   and logs that never contain a token.
@@ -23,6 +25,7 @@ mod binary;
 mod denials;
 mod handshake_syntax;
 mod harness;
+mod jwks;
 mod observability;
 mod plain_http;
 mod sessions;

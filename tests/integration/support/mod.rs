@@ -8,6 +8,7 @@
 #![allow(dead_code)] // each scenario file uses a different subset of the harness
 
 pub mod client;
+pub mod jwks;
 pub mod metrics;
 pub mod process;
 pub mod proxy;
