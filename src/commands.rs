@@ -245,6 +245,13 @@ pub fn check(path: &Path) -> ExitCode {
     println!();
     println!("# verification keys");
     for (issuer, keys) in config.auth.issuers.iter().zip(gate.keys()) {
+        if let (KeySource::Remote(remote), true) = (&issuer.keys, issuer.enabled) {
+            println!(
+                "# issuer {:?}: keys are fetched from {} when serving (check does not contact it)",
+                issuer.name,
+                remote.location.url()
+            );
+        }
         for key in &keys.keys {
             println!(
                 "# issuer {:?}: {:?} kid={} {} ({})",

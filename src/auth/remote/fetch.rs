@@ -133,6 +133,12 @@ impl Fetcher {
             ));
         };
         match Url::parse(jwks_uri) {
+            // Plain http (loopback, tests) only when the document itself came that way: a
+            // provider's https document never sends wsgate to a local plain-http port.
+            Ok(jwks) if jwks.scheme() == "http" && url.scheme() != "http" => Err(invalid(format!(
+                "jwks_uri {} is not an https URL",
+                shown(jwks_uri)
+            ))),
             Ok(jwks) if is_allowed_key_url(&jwks) => Ok(jwks),
             _ => Err(invalid(format!(
                 "jwks_uri {} is not an https URL",
