@@ -50,7 +50,7 @@ async fn the_echo_upstream_echoes_records_heads_and_closes_on_request() {
         Some(&b"chat"[..])
     );
     expect_echo(&mut session, "ping").await;
-    close_with(&mut session, 4001, "bye").await;
+    close_with(session, 4001, "bye").await;
 
     let seen = upstream.request(0).await;
     assert_eq!(seen.target, "/ws/x?y=1");

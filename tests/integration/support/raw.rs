@@ -72,7 +72,7 @@ pub async fn exchange(addr: SocketAddr, request: &[u8]) -> RawResponse {
         .await
         .expect("connect to proxy");
     stream.write_all(request).await.expect("write request");
-    let raw = read_to_close(&mut stream).await;
+    let raw = read_to_close_or_switch(&mut stream).await;
     parse(&raw).unwrap_or_else(|| {
         panic!(
             "no complete HTTP response in {:?}",
@@ -107,7 +107,9 @@ pub async fn exchange_head(addr: SocketAddr, request: &[u8]) -> (RawResponse, Tc
 }
 
 /// Reads until EOF (or a reset, which also ends the exchange), bounded by the patience.
-pub async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+/// Stops early at a `101` head: nothing HTTP follows it, and the caller's assertion on the
+/// status explains the failure better than a timeout would.
+async fn read_to_close_or_switch(stream: &mut TcpStream) -> Vec<u8> {
     let mut raw = Vec::new();
     let outcome = tokio::time::timeout(super::PATIENCE, async {
         let mut buf = [0u8; 8192];
@@ -115,6 +117,9 @@ pub async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
             match stream.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => raw.extend_from_slice(&buf[..n]),
+            }
+            if find_head_end(&raw).is_some() && raw.starts_with(b"HTTP/1.1 101") {
+                break;
             }
         }
     })
