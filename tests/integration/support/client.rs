@@ -84,6 +84,14 @@ impl Upgrade {
         self.header("Content-Length", &body.len().to_string())
     }
 
+    /// The `Sec-WebSocket-Key` this request carries (empty if removed).
+    pub fn key(&self) -> &str {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-key"))
+            .map_or("", |(_, v)| v.as_str())
+    }
+
     /// The request bytes, with `Host` set to `host`.
     pub fn to_bytes(&self, host: SocketAddr) -> Vec<u8> {
         let mut out = format!(
