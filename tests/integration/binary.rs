@@ -347,3 +347,37 @@ async fn tokens_never_appear_in_logs() {
         }
     }
 }
+
+#[tokio::test]
+async fn run_reads_wsgate_config_when_no_flag_is_given() {
+    let dir = TempDir::new();
+    let config = config_file(&dir, "ws://127.0.0.1:8000", "5s");
+    // The secret is unset, so a config that was found and read fails with 78.
+    let (status, stdout, stderr) = run_to_exit(&["run"], &[("WSGATE_CONFIG", &config)]).await;
+    assert_eq!(
+        status.code(),
+        Some(78),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        format!("{stdout}{stderr}").contains(SECRET_ENV),
+        "the problem names the variable"
+    );
+}
+
+#[tokio::test]
+async fn port_env_overrides_the_listen_port() {
+    let port = closed_port_addr().port();
+    let dir = TempDir::new();
+    let config = config_file(&dir, &format!("ws://{}", closed_port_addr()), "3s");
+    let port_text = port.to_string();
+    let mut process = WsgateProcess::spawn(
+        &["run", "--config", &config],
+        &[(SECRET_ENV, SECRET), ("PORT", &port_text)],
+    );
+    let (proxy, _admin) = bound_addresses(&mut process).await;
+    assert_eq!(proxy.port(), port, "Cloud Run's PORT wins over the file");
+    process.terminate();
+    let status = process.wait_exit(Duration::from_secs(8)).await;
+    assert_eq!(status.code(), Some(0), "output:\n{}", process.output());
+}
