@@ -15,11 +15,14 @@
 //! - `harness`: the doubles and the config builder check themselves.
 //! - `binary`: the `wsgate` executable: `check`, `run` exit codes, SIGTERM drain, `demo`,
 //!   and logs that never contain a token.
+//! - `bypass`: the keyed E2E bypass: near misses, disabled environments, test-marker
+//!   headers, rotation, the audit line and a key that never leaks.
 
 mod support;
 
 mod allowed;
 mod binary;
+mod bypass;
 mod denials;
 mod handshake_syntax;
 mod harness;
