@@ -204,11 +204,18 @@ impl Gate {
                             bypass.enabled,
                             bypass.allowed_environments
                         )
-                    } else {
+                    } else if reason == Reason::E2eKeyInvalid {
                         format!(
                             "{} header present but matches none of the configured keys {:?}",
                             bypass.header,
                             bypass.keys.iter().map(|k| &k.name).collect::<Vec<_>>()
+                        )
+                    } else {
+                        format!(
+                            "bypass key accepted, but the {} value is not a valid test identity \
+                             (1-{} visible ASCII characters, no spaces)",
+                            bypass.user_header,
+                            bypass::MAX_USER_BYTES
                         )
                     }
                 });

@@ -600,3 +600,23 @@ async fn the_bypass_is_not_consulted_on_a_route_without_auth_and_is_still_stripp
     assert_eq!(seen.one("X-Auth-Method"), "anonymous");
     assert_no_bypass_material(&seen, BYPASS_KEY);
 }
+
+/// A key file written with `echo` ends in a newline: the one trailing newline is not part
+/// of the key, so the key a test sends matches.
+#[tokio::test]
+async fn a_key_from_a_file_with_a_trailing_newline_matches() {
+    let upstream = EchoUpstream::start().await;
+    let dir = crate::support::TempDir::new();
+    let file = dir.write("bypass.key", &format!("{BYPASS_KEY}\n"));
+    let proxy = Policy::staging()
+        .bypass_key_file(&file)
+        .upstream(&upstream.url())
+        .start()
+        .await;
+    let (mut session, _) = Upgrade::to("/ws")
+        .header(HEADER, BYPASS_KEY)
+        .open(proxy.addr())
+        .await;
+    expect_echo(&mut session, "file key").await;
+    assert_eq!(upstream.request(0).await.one("X-Auth-Method"), "e2e-bypass");
+}

@@ -420,3 +420,35 @@ async fn path_selects_the_route_and_its_claim_rules() {
         .await
         .expect_code(0, "scope contains chat");
 }
+
+/// A correct key with an unusable test identity: the explanation must blame the identity
+/// header, not the key (a "wrong key" diagnosis would send the team rotating keys).
+#[tokio::test]
+async fn an_invalid_test_identity_is_blamed_on_the_user_header_not_the_key() {
+    let (_dir, config) = staging_config();
+    let key = format!("X-E2E-Bypass-Key: {BYPASS_KEY}");
+    let exit = explain(
+        &config,
+        &["--header", &key, "--header", "X-E2E-User: ci runner"],
+    )
+    .await;
+    exit.expect_code(1, "invalid X-E2E-User");
+    assert!(
+        verdict_line(&exit).contains("claim_invalid"),
+        "{}",
+        exit.stdout
+    );
+    let line = failing_line(&exit, "bypass");
+    assert!(
+        line.to_ascii_lowercase().contains("x-e2e-user"),
+        "names the identity header: {line}"
+    );
+    assert!(!line.contains("matches none"), "the key did match: {line}");
+    let exit = explain(
+        &config,
+        &["--header", &key, "--header", "X-E2E-User: ci-runner"],
+    )
+    .await;
+    exit.expect_code(0, "valid X-E2E-User");
+    assert!(verdict_line(&exit).contains("ci-runner"), "{}", exit.stdout);
+}

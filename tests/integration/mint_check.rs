@@ -477,3 +477,37 @@ async fn mint_refuses_an_issuer_disabled_in_this_environment() {
     exit.expect_mentions(&["staging-tests", "development"]);
     assert!(exit.stdout.trim().is_empty(), "no token: {}", exit.stdout);
 }
+
+/// Keys deployed as files (Kubernetes Secrets): a missing file or one holding only the
+/// newline `echo` adds is the same incident as an unset variable, named by its path.
+#[tokio::test]
+async fn a_bypass_key_file_that_is_missing_or_empty_refuses_to_start() {
+    let dir = TempDir::new();
+    let missing = dir.path().join("never-mounted.key");
+    let missing_text = missing.display().to_string();
+    refused_before_binding(
+        Policy::staging().bypass_key_file(&missing),
+        &all_secrets(),
+        &["e2e_bypass.keys[0].secret", &missing_text],
+    )
+    .await;
+    let newline_only = dir.write("empty.key", "\n");
+    let newline_text = newline_only.display().to_string();
+    refused_before_binding(
+        Policy::staging().bypass_key_file(&newline_only),
+        &all_secrets(),
+        &["e2e_bypass.keys[0].secret", &newline_text],
+    )
+    .await;
+}
+
+/// "Production" in another spelling must not escape the production protections.
+#[tokio::test]
+async fn production_spelled_differently_is_refused() {
+    refused_before_binding(
+        Policy::staging().environment("Production"),
+        &all_secrets(),
+        &["environment", "\"production\""],
+    )
+    .await;
+}

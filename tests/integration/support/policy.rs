@@ -84,7 +84,8 @@ pub struct Policy {
     primary_environments: Option<Vec<String>>,
     staging_issuer: bool,
     bypass_enabled: bool,
-    /// `keys = [...]` as (name, env var); ignored when `bypass_shorthand` is set.
+    /// `keys = [...]` as (name, secret as inline TOML); ignored when `bypass_shorthand`
+    /// is set.
     bypass_keys: Vec<(String, String)>,
     /// `key = { env = ... }`.
     bypass_shorthand: Option<String>,
@@ -106,7 +107,7 @@ impl Policy {
             primary_environments: None,
             staging_issuer: true,
             bypass_enabled: true,
-            bypass_keys: vec![("ci".to_owned(), BYPASS_ENV.to_owned())],
+            bypass_keys: vec![("ci".to_owned(), format!("{{ env = {BYPASS_ENV:?} }}"))],
             bypass_shorthand: None,
             allowed_environments: None,
         }
@@ -155,8 +156,16 @@ impl Policy {
     pub fn bypass_keys(mut self, keys: &[(&str, &str)]) -> Policy {
         self.bypass_keys = keys
             .iter()
-            .map(|(n, e)| ((*n).to_owned(), (*e).to_owned()))
+            .map(|(n, e)| ((*n).to_owned(), format!("{{ env = {e:?} }}")))
             .collect();
+        self.bypass_shorthand = None;
+        self
+    }
+
+    /// One key named `ci` read from `path` (`secret = { file = PATH }`).
+    pub fn bypass_key_file(mut self, path: &std::path::Path) -> Policy {
+        let path = path.display().to_string();
+        self.bypass_keys = vec![("ci".to_owned(), format!("{{ file = {path:?} }}"))];
         self.bypass_shorthand = None;
         self
     }
@@ -228,9 +237,7 @@ environments = ["staging", "test"]
                 "keys = [{}]",
                 self.bypass_keys
                     .iter()
-                    .map(|(name, env)| format!(
-                        "{{ name = {name:?}, secret = {{ env = {env:?} }} }}"
-                    ))
+                    .map(|(name, secret)| format!("{{ name = {name:?}, secret = {secret} }}"))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
