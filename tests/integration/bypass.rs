@@ -186,6 +186,23 @@ async fn a_validated_e2e_user_header_sets_the_identity_and_is_not_forwarded() {
         1,
         "only the valid identity got through"
     );
+
+    // Without the bypass header, X-E2E-User names nobody: a JWT caller stays who the
+    // token says, and the header is not forwarded.
+    let (mut session, _) = Upgrade::to("/ws")
+        .bearer(&alice())
+        .header("X-E2E-User", "admin")
+        .open(proxy.addr())
+        .await;
+    expect_echo(&mut session, "jwt caller claiming a test identity").await;
+    let seen = upstream.request(1).await;
+    assert_eq!(seen.one("X-Auth-User"), "alice");
+    assert_eq!(seen.one("X-Auth-Method"), "jwt");
+    assert!(
+        seen.aliases_of("X-E2E-User").is_empty(),
+        "{:#?}",
+        seen.headers
+    );
 }
 
 /// Every near miss of the key, each with a valid JWT beside it: the bypass header decides

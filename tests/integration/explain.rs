@@ -264,6 +264,10 @@ async fn the_token_can_come_from_stdin() {
 async fn usage_and_config_errors_exit_2() {
     let (dir, config) = staging_config();
     let missing = dir.path().join("absent.toml").display().to_string();
+    let broken = dir
+        .write("broken.toml", "environment = \"staging\"\n[server\n")
+        .display()
+        .to_string();
     let token = alice();
     type Case<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>);
     let cases: Vec<Case> = vec![
@@ -280,6 +284,11 @@ async fn usage_and_config_errors_exit_2() {
         (
             "no --config",
             vec!["explain", "--token", &token],
+            all_secrets(),
+        ),
+        (
+            "config not TOML",
+            vec!["explain", "--config", &broken, "--token", &token],
             all_secrets(),
         ),
         (
