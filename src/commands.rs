@@ -540,6 +540,14 @@ pub fn mint(args: &MintArgs) -> ExitCode {
             args.issuer
         ));
     };
+    if !issuer.enabled {
+        // Its secret was never read here: signing would use an empty key, and the proxy
+        // would answer issuer_unknown anyway.
+        return fail(format!(
+            "issuer {:?} is not enabled in environment {:?} (environments {:?}); its tokens would get issuer_unknown here",
+            issuer.name, config.environment, issuer.environments
+        ));
+    }
     let ttl = match humantime::parse_duration(&args.ttl) {
         Ok(ttl) => ttl,
         Err(error) => return fail(format!("--ttl {:?}: {error}", args.ttl)),

@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod metrics;
+pub mod policy;
 pub mod process;
 pub mod proxy;
 pub mod raw;
