@@ -140,6 +140,13 @@ impl Validator<'_> {
         let env_label = environment.clone().unwrap_or_default();
         let server = self.server(raw.server);
         let upstream = self.upstream(raw.upstream);
+        // Judged from the raw issuers so a problem elsewhere in [auth] cannot hide it.
+        let issuer_enabled_here = raw.auth.issuers.iter().any(|issuer| {
+            issuer
+                .environments
+                .as_ref()
+                .is_none_or(|envs| envs.is_empty() || envs.iter().any(|e| *e == env_label))
+        });
         let auth = self.auth(raw.auth, &env_label);
         let identity = self.identity(raw.identity);
         let e2e_bypass = self.bypass(raw.e2e_bypass, &env_label);
@@ -148,10 +155,11 @@ impl Validator<'_> {
         if let (Some(auth), Some(identity), Some(bypass)) = (&auth, &identity, &e2e_bypass) {
             self.check_header_collisions(auth, identity, bypass);
         }
-        if let (Some(auth), Some(bypass), Some(routes), Some(environment)) =
-            (&auth, &e2e_bypass, &routes, &environment)
-        {
-            self.check_routes_can_authenticate(routes, auth, bypass, environment);
+        if let (Some(routes), Some(environment)) = (&routes, &environment) {
+            let bypass_active = e2e_bypass.as_ref().is_some_and(|b| b.active);
+            if !issuer_enabled_here && !bypass_active {
+                self.check_routes_can_authenticate(routes, environment);
+            }
         }
 
         Some(Config {
@@ -474,16 +482,7 @@ impl Validator<'_> {
     }
 
     /// A route that wants a caller's identity needs something that can provide one.
-    fn check_routes_can_authenticate(
-        &mut self,
-        routes: &[RouteConfig],
-        auth: &super::AuthConfig,
-        bypass: &super::BypassConfig,
-        environment: &str,
-    ) {
-        if auth.issuers.iter().any(|i| i.enabled) || bypass.active {
-            return;
-        }
+    fn check_routes_can_authenticate(&mut self, routes: &[RouteConfig], environment: &str) {
         for (index, route) in routes.iter().enumerate() {
             if route.auth == RouteAuth::None {
                 continue;

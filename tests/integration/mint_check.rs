@@ -219,7 +219,6 @@ async fn several_problems_are_all_listed_at_once() {
 /// The route rule is a problem of its own: another problem elsewhere in `[auth]` must not
 /// hide it (otherwise the operator meets it only after the next deploy).
 #[tokio::test]
-#[ignore = "product bug: validate.rs runs check_routes_can_authenticate only when [auth] and [e2e_bypass] validated cleanly, so their problems hide this one"]
 async fn an_unauthenticatable_route_is_listed_beside_an_auth_problem() {
     let dir = TempDir::new();
     let config = Policy::production()
