@@ -145,7 +145,7 @@ impl Validator<'_> {
             issuer
                 .environments
                 .as_ref()
-                .is_none_or(|envs| envs.is_empty() || envs.iter().any(|e| *e == env_label))
+                .is_none_or(|envs| envs.is_empty() || envs.contains(&env_label))
         });
         let auth = self.auth(raw.auth, &env_label);
         let identity = self.identity(raw.identity);
