@@ -313,9 +313,9 @@ def main() -> int:
         if not args.include:
             for case in sorted(set(known_here) - set(direct), key=sort_key):
                 problems.append(f"{mode} {case}: listed in {KNOWN.name} but not run")
-    log(f"logs, configs and full results in {work}")
 
     if args.update:
+        log(f"logs, configs and full results in {work}")
         if problems:
             for p in problems:
                 log(p)
@@ -351,9 +351,12 @@ def main() -> int:
     if problems:
         for p in problems:
             log(p)
+        log(f"logs, configs and full results in {work}")
         log(f"FAILED: {len(problems)} problem(s)")
         return 1
-    if not args.out:
+    if args.out:
+        log(f"logs, configs and full results in {work}")
+    else:
         shutil.rmtree(work, ignore_errors=True)  # kept on failure, for the logs
     total = sum(len(c) for c in recorded.values())
     log(f"OK: {total} case runs per target; wsgate matches direct except the listed "
