@@ -265,6 +265,7 @@ pub fn check(path: &Path) -> ExitCode {
 
 #[derive(clap::Args)]
 pub struct ExplainArgs {
+    /// Config file (TOML): the same one the proxy runs with.
     #[arg(long, env = "WSGATE_CONFIG")]
     pub config: PathBuf,
     /// The token; `-` reads it from stdin. Placed in the first configured token source.
@@ -488,6 +489,7 @@ fn parse_time(text: &str) -> Result<u64, String> {
 
 #[derive(clap::Args)]
 pub struct MintArgs {
+    /// Config file (TOML).
     #[arg(long, env = "WSGATE_CONFIG")]
     pub config: PathBuf,
     /// The configured issuer name (`[[auth.issuers]] name`).

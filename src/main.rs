@@ -30,6 +30,7 @@ enum Command {
     },
     /// Validate a config and print the effective policy (secrets as fingerprints).
     Check {
+        /// Config file (TOML).
         #[arg(long, env = "WSGATE_CONFIG")]
         config: PathBuf,
     },
