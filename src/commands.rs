@@ -272,6 +272,7 @@ pub fn check(path: &Path) -> ExitCode {
 
 #[derive(clap::Args)]
 pub struct ExplainArgs {
+    /// Config file (TOML): the same one the proxy runs with.
     #[arg(long, env = "WSGATE_CONFIG")]
     pub config: PathBuf,
     /// The token; `-` reads it from stdin. Placed in the first configured token source.
@@ -506,6 +507,7 @@ fn parse_time(text: &str) -> Result<u64, String> {
 
 #[derive(clap::Args)]
 pub struct MintArgs {
+    /// Config file (TOML).
     #[arg(long, env = "WSGATE_CONFIG")]
     pub config: PathBuf,
     /// The configured issuer name (`[[auth.issuers]] name`).
@@ -558,6 +560,14 @@ pub fn mint(args: &MintArgs) -> ExitCode {
             args.issuer
         ));
     };
+    if !issuer.enabled {
+        // Its secret was never read here: signing would use an empty key, and the proxy
+        // would answer issuer_unknown anyway.
+        return fail(format!(
+            "issuer {:?} is not enabled in environment {:?} (environments {:?}); its tokens would get issuer_unknown here",
+            issuer.name, config.environment, issuer.environments
+        ));
+    }
     let ttl = match humantime::parse_duration(&args.ttl) {
         Ok(ttl) => ttl,
         Err(error) => return fail(format!("--ttl {:?}: {error}", args.ttl)),

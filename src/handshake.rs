@@ -36,18 +36,43 @@ pub enum HandshakeError {
     Key,
     /// The upgrade request carries a body.
     Body,
+    /// `CONNECT`: wsgate never opens tunnels.
+    Connect,
+    /// A path a backend could resolve differently from wsgate's route match
+    /// (`..`, `.`, `//`, `\`, `;`, encoded `.` `/` `\`).
+    AmbiguousPath,
 }
 
 impl HandshakeError {
     pub fn status(self) -> StatusCode {
         match self {
-            HandshakeError::Method => StatusCode::METHOD_NOT_ALLOWED,
+            HandshakeError::Method | HandshakeError::Connect => StatusCode::METHOD_NOT_ALLOWED,
             HandshakeError::WebSocketVersion => StatusCode::UPGRADE_REQUIRED,
             HandshakeError::Version
             | HandshakeError::Host
             | HandshakeError::UpgradeHeaders
             | HandshakeError::Key
-            | HandshakeError::Body => StatusCode::BAD_REQUEST,
+            | HandshakeError::Body
+            | HandshakeError::AmbiguousPath => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// A sentence for the response body. Never echoes the request.
+    pub fn message(self) -> &'static str {
+        match self {
+            HandshakeError::Method => "a WebSocket upgrade must use GET",
+            HandshakeError::Connect => "CONNECT is not supported",
+            HandshakeError::Version => "a WebSocket upgrade needs HTTP/1.1",
+            HandshakeError::Host => "exactly one Host header is required",
+            HandshakeError::UpgradeHeaders => {
+                "only Upgrade: websocket with Connection: upgrade is accepted"
+            }
+            HandshakeError::WebSocketVersion => "Sec-WebSocket-Version must be 13",
+            HandshakeError::Key => "Sec-WebSocket-Key must be 16 bytes of base64",
+            HandshakeError::Body => "a WebSocket upgrade request must not carry a body",
+            HandshakeError::AmbiguousPath => {
+                "the path contains dot segments, empty segments, ';' or encoded '.', '/' or '\\'"
+            }
         }
     }
 
@@ -61,6 +86,8 @@ impl HandshakeError {
             HandshakeError::WebSocketVersion => "unsupported_websocket_version",
             HandshakeError::Key => "bad_websocket_key",
             HandshakeError::Body => "upgrade_with_body",
+            HandshakeError::Connect => "method_not_allowed",
+            HandshakeError::AmbiguousPath => "ambiguous_path",
         }
     }
 }
@@ -69,8 +96,15 @@ impl HandshakeError {
 pub fn classify(
     method: &Method,
     version: Version,
+    path: &str,
     headers: &HeaderMap,
 ) -> Result<Option<WebSocketRequest>, HandshakeError> {
+    if method == Method::CONNECT {
+        return Err(HandshakeError::Connect);
+    }
+    if is_ambiguous_path(path) {
+        return Err(HandshakeError::AmbiguousPath);
+    }
     let wants_upgrade = headers.contains_key(UPGRADE)
         || headers.contains_key(SEC_WEBSOCKET_KEY)
         || headers.contains_key(SEC_WEBSOCKET_VERSION);
@@ -117,6 +151,27 @@ pub fn classify(
         }
     }
     Ok(Some(WebSocketRequest { key: key.clone() }))
+}
+
+/// Routes match the raw path and the raw path is forwarded, so a path that a backend
+/// would normalise (dot segments, merged slashes, `;` parameters, encoded `.` `/` `\`)
+/// could be judged under one route and served under another. Such paths are refused,
+/// as Envoy does with `path_with_escaped_slashes_action: REJECT_REQUEST`.
+pub fn is_ambiguous_path(path: &str) -> bool {
+    if !path.starts_with('/') {
+        return path != "*";
+    }
+    let lower = path.to_ascii_lowercase();
+    lower.contains("%2e")
+        || lower.contains("%2f")
+        || lower.contains("%5c")
+        || lower.contains("%00")
+        || path.contains('\\')
+        || path.contains("//")
+        || path.contains(';')
+        || path
+            .split('/')
+            .any(|segment| segment == "." || segment == "..")
 }
 
 /// `Sec-WebSocket-Accept` for a key (RFC 6455 §4.2.2).
@@ -175,7 +230,7 @@ mod tests {
         let mut h = ws_headers();
         h.insert(UPGRADE, HeaderValue::from_static("WebSocket"));
         assert!(
-            classify(&Method::GET, Version::HTTP_11, &h)
+            classify(&Method::GET, Version::HTTP_11, "/ws", &h)
                 .unwrap()
                 .is_some()
         );
@@ -186,9 +241,37 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(HOST, HeaderValue::from_static("example.com"));
         assert!(
-            classify(&Method::GET, Version::HTTP_11, &h)
+            classify(&Method::GET, Version::HTTP_11, "/ws", &h)
                 .unwrap()
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn ambiguous_paths_are_refused() {
+        for path in [
+            "/public/../ws",
+            "/ws/./x",
+            "//ws",
+            "/ws;x=1",
+            "/a%2e%2e/ws",
+            "/a%2Fws",
+            "/a\\b",
+            "/x/..",
+        ] {
+            assert!(is_ambiguous_path(path), "{path}");
+        }
+        for path in ["/ws", "/ws/room-1", "/a.b/c..d", "/"] {
+            assert!(!is_ambiguous_path(path), "{path}");
+        }
+        let h = ws_headers();
+        assert_eq!(
+            classify(&Method::GET, Version::HTTP_11, "/public/../ws", &h).unwrap_err(),
+            HandshakeError::AmbiguousPath
+        );
+        assert_eq!(
+            classify(&Method::CONNECT, Version::HTTP_11, "/ws", &h).unwrap_err(),
+            HandshakeError::Connect
         );
     }
 
@@ -305,7 +388,7 @@ mod tests {
             let mut h = ws_headers();
             mutate(&mut h);
             assert_eq!(
-                classify(&method, version, &h).unwrap_err(),
+                classify(&method, version, "/ws", &h).unwrap_err(),
                 expected,
                 "case {i}"
             );

@@ -13,7 +13,10 @@ use wsgate::commands;
 #[command(
     name = "wsgate",
     version,
-    about = "WebSocket authentication reverse proxy"
+    about = "WebSocket authentication reverse proxy",
+    after_help = "Exit codes: 0 ok; 1 check found problems, explain denied, or a runtime failure; \
+                  2 usage error; 78 run refused its configuration (before binding any port).\n\
+                  Logs: one JSON line per event on stdout; WSGATE_LOG sets the filter (e.g. debug)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -30,6 +33,7 @@ enum Command {
     },
     /// Validate a config and print the effective policy (secrets as fingerprints).
     Check {
+        /// Config file (TOML).
         #[arg(long, env = "WSGATE_CONFIG")]
         config: PathBuf,
     },

@@ -147,11 +147,15 @@ impl Proxy {
     ) -> Result<Response<Body>, Infallible> {
         let started = Instant::now();
         let on_upgrade = hyper::upgrade::on(&mut request);
-        let websocket =
-            match handshake::classify(request.method(), request.version(), request.headers()) {
-                Ok(ws) => ws,
-                Err(error) => return Ok(handshake_refusal(error)),
-            };
+        let websocket = match handshake::classify(
+            request.method(),
+            request.version(),
+            request.uri().path(),
+            request.headers(),
+        ) {
+            Ok(ws) => ws,
+            Err(error) => return Ok(handshake_refusal(error)),
+        };
         let policy = self.policy();
         let gate = &policy.gate;
         if self.shutdown.is_cancelled() {
@@ -227,7 +231,12 @@ impl Proxy {
         let on_upgrade = hyper::upgrade::on(&mut request);
         let policy = self.policy();
         let gate = &policy.gate;
-        match handshake::classify(request.method(), request.version(), request.headers()) {
+        match handshake::classify(
+            request.method(),
+            request.version(),
+            request.uri().path(),
+            request.headers(),
+        ) {
             Err(error) => handshake_refusal(error),
             Ok(ws) => {
                 let denial = Denial {
@@ -570,7 +579,8 @@ fn relay_settings(gate: &Gate, grant: &Grant, extensions_negotiated: bool) -> Re
         (SessionExpiry::Close, Some(exp)) => {
             let deadline = exp.saturating_add(config.auth.leeway.as_secs());
             let remaining = deadline.saturating_sub(unix_now());
-            Some(tokio::time::Instant::now() + Duration::from_secs(remaining))
+            // An absurdly distant exp (K5) is as good as no deadline.
+            tokio::time::Instant::now().checked_add(Duration::from_secs(remaining))
         }
         (SessionExpiry::Close, None) | (SessionExpiry::Keep, _) => None,
     };
@@ -725,7 +735,7 @@ pub fn denial_response(reason: Reason) -> Response<Body> {
 fn handshake_refusal(error: HandshakeError) -> Response<Body> {
     let body = serde_json::json!({
         "error": error.as_str(),
-        "message": "not a valid WebSocket opening handshake (RFC 6455 section 4.2.1)",
+        "message": error.message(),
     });
     let mut response = Response::new(full(body.to_string()));
     *response.status_mut() = error.status();
@@ -745,6 +755,11 @@ fn handshake_refusal(error: HandshakeError) -> Response<Body> {
     if error == HandshakeError::Method {
         headers.insert(header::ALLOW, HeaderValue::from_static("GET"));
     }
+    tracing::info!(
+        error = error.as_str(),
+        status = error.status().as_u16(),
+        "request refused before authentication"
+    );
     response
 }
 

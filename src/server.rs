@@ -120,7 +120,7 @@ pub async fn serve(
         "wsgate serving"
     );
 
-    let accept = accept_loop(
+    let mut accept = Box::pin(accept_loop(
         listeners.proxy,
         tls,
         proxy.clone(),
@@ -128,12 +128,14 @@ pub async fn serve(
         overflow,
         connections.clone(),
         stop_accepting.clone(),
-    );
-    tokio::pin!(accept);
+    ));
     tokio::select! {
         () = &mut accept => {}
         () = shutdown => {}
     }
+    // Dropping the loop closes the listening socket now, so new clients are refused at
+    // once instead of waiting in the kernel's backlog for the whole drain.
+    drop(accept);
 
     // Tell.
     tracing::info!(

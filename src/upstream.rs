@@ -244,9 +244,9 @@ impl Upstream {
             .await
             .map_err(UpstreamError::Protocol)?;
         tokio::spawn(connection);
-        sender
-            .send_request(request)
+        tokio::time::timeout(self.config.response_timeout, sender.send_request(request))
             .await
+            .map_err(|_| UpstreamError::Timeout)?
             .map_err(UpstreamError::Protocol)
     }
 }
@@ -330,20 +330,53 @@ pub fn upstream_headers(
         header::HOST,
         host.unwrap_or_else(|| upstream.authority().clone()),
     );
-    if let Ok(ip) = HeaderValue::from_str(&forwarding.client.ip().to_string()) {
-        out.insert(HeaderName::from_static("x-forwarded-for"), ip);
-    }
-    out.insert(
-        HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static(if forwarding.secure { "https" } else { "http" }),
-    );
-    if let Some(host) = client.get(header::HOST) {
-        out.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
-    }
+    forwarded_headers(config, client, forwarding, &mut out);
     for (name, value) in &forwarding.grant.headers {
         out.insert(name.clone(), value.clone());
     }
     out
+}
+
+/// `X-Forwarded-For/Proto/Host`: what wsgate saw, or (behind a trusted front end, with
+/// `server.trust_forwarded_headers`) the front end's values extended with the peer.
+fn forwarded_headers(
+    config: &Config,
+    client: &HeaderMap,
+    forwarding: &Forwarding<'_>,
+    out: &mut HeaderMap,
+) {
+    let trusted = |name: &str| {
+        if !config.server.trust_forwarded_headers {
+            return None;
+        }
+        let mut values = client.get_all(name).iter();
+        let first = values.next()?;
+        values
+            .next()
+            .is_none()
+            .then(|| first.to_str().ok())
+            .flatten()
+    };
+    let peer = forwarding.client.ip().to_string();
+    let for_value = match trusted("x-forwarded-for") {
+        Some(chain) if !chain.trim().is_empty() => format!("{}, {peer}", chain.trim()),
+        _ => peer,
+    };
+    if let Ok(value) = HeaderValue::from_str(&for_value) {
+        out.insert(HeaderName::from_static("x-forwarded-for"), value);
+    }
+    let proto = trusted("x-forwarded-proto")
+        .filter(|p| matches!(*p, "http" | "https"))
+        .unwrap_or(if forwarding.secure { "https" } else { "http" });
+    if let Ok(value) = HeaderValue::from_str(proto) {
+        out.insert(HeaderName::from_static("x-forwarded-proto"), value);
+    }
+    let host = trusted("x-forwarded-host")
+        .and_then(|h| HeaderValue::from_str(h).ok())
+        .or_else(|| client.get(header::HOST).cloned());
+    if let Some(host) = host {
+        out.insert(HeaderName::from_static("x-forwarded-host"), host);
+    }
 }
 
 /// The path and query sent upstream: the upstream URL's base path, then the client's

@@ -80,7 +80,10 @@ pub fn from_claims(
     }
     step(trace, "identity", Outcome::Pass, || {
         let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
-        format!("user {user:?}; upstream headers {names:?}")
+        format!(
+            "user {}; upstream headers {names:?}",
+            user.as_deref().unwrap_or("(none)")
+        )
     });
     Ok(Identity { user, headers })
 }

@@ -104,6 +104,12 @@ impl Gate {
         let mut keys = Vec::with_capacity(config.auth.issuers.len());
         let mut errors = Vec::new();
         for (index, issuer) in config.auth.issuers.iter().enumerate() {
+            // An issuer scoped to other environments is off here: its material was never
+            // read (config validation leaves it empty), so there is nothing to parse.
+            if !issuer.enabled {
+                keys.push(Arc::new(IssuerKeys::default()));
+                continue;
+            }
             match keys::load(issuer) {
                 Ok(loaded) => keys.push(Arc::new(loaded)),
                 Err(problems) => {
@@ -256,11 +262,18 @@ impl Gate {
                             bypass.enabled,
                             bypass.allowed_environments
                         )
-                    } else {
+                    } else if reason == Reason::E2eKeyInvalid {
                         format!(
                             "{} header present but matches none of the configured keys {:?}",
                             bypass.header,
                             bypass.keys.iter().map(|k| &k.name).collect::<Vec<_>>()
+                        )
+                    } else {
+                        format!(
+                            "bypass key accepted, but the {} value is not a valid test identity \
+                             (1-{} visible ASCII characters, no spaces)",
+                            bypass.user_header,
+                            bypass::MAX_USER_BYTES
                         )
                     }
                 });

@@ -56,6 +56,9 @@ pub struct ServerConfig {
     pub max_frame_bytes: u64,
     pub max_message_bytes: u64,
     pub tls: Option<TlsFiles>,
+    /// Keep and extend the client's `X-Forwarded-*` (behind a trusted front end such as
+    /// Cloud Run's or an ingress) instead of replacing them.
+    pub trust_forwarded_headers: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +78,8 @@ pub struct UpstreamConfig {
     /// The path prefix taken from the URL, without a trailing slash ("" for `/`).
     pub base_path: String,
     pub connect_timeout: Duration,
+    /// Plain HTTP: time from sending the request to the upstream's response headers.
+    pub response_timeout: Duration,
     /// Forward the client's `Host` header instead of the upstream's authority.
     pub preserve_host: bool,
 }

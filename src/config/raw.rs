@@ -40,6 +40,7 @@ pub(super) struct RawServer {
     pub max_frame_bytes: Option<i64>,
     pub max_message_bytes: Option<i64>,
     pub tls: Option<RawTls>,
+    pub trust_forwarded_headers: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,6 +55,7 @@ pub(super) struct RawTls {
 pub(super) struct RawUpstream {
     pub url: Option<String>,
     pub connect_timeout: Option<String>,
+    pub response_timeout: Option<String>,
     pub preserve_host: Option<bool>,
 }
 

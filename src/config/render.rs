@@ -69,6 +69,12 @@ fn write_config(out: &mut String, config: &Config) -> std::fmt::Result {
         )?,
     }
 
+    writeln!(
+        out,
+        "trust_forwarded_headers = {}",
+        server.trust_forwarded_headers
+    )?;
+
     let upstream = &config.upstream;
     writeln!(out, "\n[upstream]")?;
     writeln!(out, "url = {}", quote(upstream.url.as_str()))?;
@@ -76,6 +82,11 @@ fn write_config(out: &mut String, config: &Config) -> std::fmt::Result {
         out,
         "connect_timeout = {}",
         duration(upstream.connect_timeout)
+    )?;
+    writeln!(
+        out,
+        "response_timeout = {}",
+        duration(upstream.response_timeout)
     )?;
     writeln!(out, "preserve_host = {}", upstream.preserve_host)?;
 

@@ -140,6 +140,13 @@ impl Validator<'_> {
         let env_label = environment.clone().unwrap_or_default();
         let server = self.server(raw.server);
         let upstream = self.upstream(raw.upstream);
+        // Judged from the raw issuers so a problem elsewhere in [auth] cannot hide it.
+        let issuer_enabled_here = raw.auth.issuers.iter().any(|issuer| {
+            issuer
+                .environments
+                .as_ref()
+                .is_none_or(|envs| envs.is_empty() || envs.contains(&env_label))
+        });
         let auth = self.auth(raw.auth, &env_label);
         let identity = self.identity(raw.identity);
         let e2e_bypass = self.bypass(raw.e2e_bypass, &env_label);
@@ -148,10 +155,11 @@ impl Validator<'_> {
         if let (Some(auth), Some(identity), Some(bypass)) = (&auth, &identity, &e2e_bypass) {
             self.check_header_collisions(auth, identity, bypass);
         }
-        if let (Some(auth), Some(bypass), Some(routes), Some(environment)) =
-            (&auth, &e2e_bypass, &routes, &environment)
-        {
-            self.check_routes_can_authenticate(routes, auth, bypass, environment);
+        if let (Some(routes), Some(environment)) = (&routes, &environment) {
+            let bypass_active = e2e_bypass.as_ref().is_some_and(|b| b.active);
+            if !issuer_enabled_here && !bypass_active {
+                self.check_routes_can_authenticate(routes, environment);
+            }
         }
 
         Some(Config {
@@ -286,6 +294,7 @@ impl Validator<'_> {
             max_frame_bytes: max_frame_bytes?,
             max_message_bytes: max_message_bytes?,
             tls: tls?,
+            trust_forwarded_headers: raw.trust_forwarded_headers.unwrap_or(false),
         })
     }
 
@@ -323,6 +332,11 @@ impl Validator<'_> {
             raw.connect_timeout.as_deref(),
             "5s",
         );
+        let response_timeout = self.duration(
+            "upstream.response_timeout",
+            raw.response_timeout.as_deref(),
+            "60s",
+        );
         let Some(text) = raw.url else {
             return self.error(
                 "upstream.url",
@@ -332,9 +346,10 @@ impl Validator<'_> {
         let url = match url::Url::parse(&text) {
             Ok(url) => url,
             Err(err) => {
+                // The text is not quoted: a malformed URL may still carry credentials.
                 return self.error(
                     "upstream.url",
-                    format!("{text:?} is not a URL ({err}); write e.g. \"ws://127.0.0.1:8000\""),
+                    format!("is not a URL ({err}); write e.g. \"ws://127.0.0.1:8000\""),
                 );
             }
         };
@@ -366,7 +381,8 @@ impl Validator<'_> {
         }
         if !problems.is_empty() {
             for problem in problems {
-                self.error::<()>("upstream.url", format!("{text:?} {problem}"));
+                // Never quote the URL itself: it may carry a password.
+                self.error::<()>("upstream.url", problem);
             }
             return None;
         }
@@ -380,6 +396,7 @@ impl Validator<'_> {
             base_path,
             url,
             connect_timeout: connect_timeout?,
+            response_timeout: response_timeout?,
             preserve_host: raw.preserve_host.unwrap_or(false),
         })
     }
@@ -465,16 +482,7 @@ impl Validator<'_> {
     }
 
     /// A route that wants a caller's identity needs something that can provide one.
-    fn check_routes_can_authenticate(
-        &mut self,
-        routes: &[RouteConfig],
-        auth: &super::AuthConfig,
-        bypass: &super::BypassConfig,
-        environment: &str,
-    ) {
-        if auth.issuers.iter().any(|i| i.enabled) || bypass.active {
-            return;
-        }
+    fn check_routes_can_authenticate(&mut self, routes: &[RouteConfig], environment: &str) {
         for (index, route) in routes.iter().enumerate() {
             if route.auth == RouteAuth::None {
                 continue;
@@ -637,6 +645,11 @@ impl Validator<'_> {
 
     fn duration_allow_zero(&mut self, key: &str, text: &str) -> Option<Duration> {
         match humantime::parse_duration(text) {
+            // Deadlines are `Instant + duration`: an absurd value would overflow the clock.
+            Ok(duration) if duration > MAX_DURATION => self.error(
+                key,
+                format!("{text:?} is longer than the 366-day maximum; use \"none\" for no limit where allowed"),
+            ),
             Ok(duration) => Some(duration),
             Err(err) => self.error(
                 key,
@@ -669,6 +682,9 @@ impl Validator<'_> {
     }
 }
 
+/// Longest accepted duration: a year and a day.
+const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// A TOML syntax or shape error, located by line and column. The offending line itself is
 /// not quoted: it could hold a literal secret.
 fn toml_error(text: &str, err: &toml::de::Error) -> ConfigError {
@@ -692,9 +708,20 @@ fn toml_error(text: &str, err: &toml::de::Error) -> ConfigError {
         Some(field) => format!("{key}.{field}"),
         None => key,
     };
-    let is_secret = key.ends_with("secret") || key.ends_with("key");
+    let is_secret = key.ends_with("secret") || key.ends_with("key") || key.contains("keys");
     if is_secret && message.starts_with("invalid type") {
         message = r#"must be { env = "VAR" } or { file = "PATH" }"#.to_owned();
+    }
+    // serde quotes the offending string value; any value may be a misplaced secret.
+    for prefix in ["invalid type: string ", "invalid value: string "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let expected = rest.find(", expected").map_or("", |i| &rest[i..]);
+            message = format!(
+                "{}a string{expected}",
+                &prefix[..prefix.len() - "string ".len()]
+            );
+            break;
+        }
     }
     let message = match err.span() {
         Some(span) => {

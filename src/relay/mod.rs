@@ -195,7 +195,9 @@ impl Session {
             to_client: Direction::new(Scanner::new(Sender::Upstream, limits), false),
             stage: Stage::Running,
             ended: None,
-            max_age_at: settings.max_session_duration.map(|d| now + d),
+            max_age_at: settings
+                .max_session_duration
+                .and_then(|d| now.checked_add(d)),
             last_activity: now,
             armed: None,
             client_shut: false,
@@ -382,7 +384,9 @@ impl Session {
     }
 
     fn idle_at(&self) -> Option<Instant> {
-        self.settings.idle_timeout.map(|d| self.last_activity + d)
+        self.settings
+            .idle_timeout
+            .and_then(|d| self.last_activity.checked_add(d))
     }
 
     fn running_deadline(&self) -> Option<Instant> {

@@ -7,11 +7,14 @@
 
 use jsonwebtoken::Algorithm;
 use serde_json::json;
+use tokio::io::AsyncWriteExt;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
+use crate::support::raw;
 use crate::support::tokens::{self, OTHER_SECRET, SECRET, alice};
 use crate::support::{
     Claims, EchoUpstream, RawResponse, ScriptedUpstream, TestProxy, TestProxyBuilder, Upgrade,
-    closed_port_addr, expect_close, expect_echo,
+    closed_port_addr, expect_echo,
 };
 
 /// One row of the contract's reason table.
@@ -109,17 +112,30 @@ pub fn assert_http_refusal(response: &RawResponse, expected: Refusal) {
     }
 }
 
-/// Asserts a close-mode refusal: wsgate's own 101, then the table's close code with the
-/// reason code as text.
+/// Asserts a close-mode refusal: wsgate's own valid 101, then an unmasked close frame
+/// with the table's code and the reason code as text, then TCP closed once the client
+/// answers. Read raw: tungstenite turns codes it does not know (1014) into 1002.
 pub async fn assert_close_refusal(proxy: &TestProxy, request: &Upgrade, expected: Refusal) {
-    let (mut session, response) = request.open(proxy.addr()).await;
-    assert_eq!(response.status(), 101);
-    let (code, reason) = expect_close(&mut session).await;
+    let (head, mut stream) = request.send_head(proxy.addr()).await;
+    assert_eq!(head.status, 101, "close mode answers 101 first: {head:?}");
     assert_eq!(
-        (code, reason.as_str()),
-        (expected.close_code, expected.reason),
+        head.header("sec-websocket-accept"),
+        Some(derive_accept_key(request.key().as_bytes()).as_str()),
+        "a valid 101, so the client reads the close frame"
+    );
+    let mut buffered = head.after_head().to_vec();
+    let frame = raw::read_frame(&mut stream, &mut buffered).await;
+    assert!(!frame.masked, "server frames are unmasked");
+    assert_eq!(
+        frame.close_code_and_reason(),
+        Some((expected.close_code, expected.reason.to_owned())),
         "close frame in close mode"
     );
+    // The proxy may already have closed TCP; answering is a courtesy.
+    let _ = stream
+        .write_all(&raw::masked_close(expected.close_code, ""))
+        .await;
+    raw::read_to_close_or_switch(&mut stream).await;
 }
 
 /// Runs `request` against a fresh proxy in each deny mode (the proxy built by `configure`

@@ -7,6 +7,7 @@ use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::client::close_with;
+use crate::support::raw;
 use crate::support::tokens::{SECRET, SECRET_ENV};
 use crate::support::{
     EchoUpstream, ScriptedUpstream, TestProxy, Upgrade, expect_close, expect_echo,
@@ -50,7 +51,7 @@ async fn the_echo_upstream_echoes_records_heads_and_closes_on_request() {
         Some(&b"chat"[..])
     );
     expect_echo(&mut session, "ping").await;
-    close_with(&mut session, 4001, "bye").await;
+    close_with(session, 4001, "bye").await;
 
     let seen = upstream.request(0).await;
     assert_eq!(seen.target, "/ws/x?y=1");
@@ -96,4 +97,24 @@ async fn the_scripted_upstream_records_every_byte_until_the_peer_closes() {
     let connection = upstream.finished_connection(0).await;
     assert!(connection.received_text().contains("smuggled"));
     assert_eq!(connection.request.target, "/ws");
+}
+
+#[tokio::test]
+async fn the_raw_frame_reader_sees_codes_tungstenite_would_rewrite() {
+    // tungstenite turns a received 1014 into 1002 "Protocol violation"; the raw reader
+    // used for close-mode refusals reports what was sent.
+    let upstream = EchoUpstream::start().await;
+    let request = Upgrade::to("/ws");
+    let (head, mut stream) = request.send_head(upstream.addr()).await;
+    assert_eq!(head.status, 101);
+    stream
+        .write_all(&raw::masked_frame(0x1, b"close:1014:upstream_unavailable"))
+        .await
+        .expect("write");
+    let mut buffered = head.after_head().to_vec();
+    let frame = raw::read_frame(&mut stream, &mut buffered).await;
+    assert_eq!(
+        frame.close_code_and_reason(),
+        Some((1014, "upstream_unavailable".to_owned()))
+    );
 }

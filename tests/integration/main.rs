@@ -17,15 +17,23 @@
 //! - `harness`: the doubles and the config builder check themselves.
 //! - `binary`: the `wsgate` executable: `check`, `run` exit codes, SIGTERM drain, `demo`,
 //!   and logs that never contain a token.
+//! - `bypass`: the keyed E2E bypass: near misses, disabled environments, test-marker
+//!   headers, rotation, the audit line and a key that never leaks.
+//! - `explain`: `wsgate explain` on the incidents: reason codes, fingerprints, clock, JSON.
+//! - `mint_check`: configs that cannot work refused before binding; environment-scoped
+//!   issuers; `wsgate mint`.
 
 mod support;
 
 mod allowed;
 mod binary;
+mod bypass;
 mod denials;
+mod explain;
 mod handshake_syntax;
 mod harness;
 mod jwks;
+mod mint_check;
 mod observability;
 mod plain_http;
 mod sessions;

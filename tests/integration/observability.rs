@@ -44,7 +44,7 @@ async fn metrics_count_a_known_sequence_exactly() {
         .await; // claim_mismatch
     let (mut session, _) = Upgrade::to("/ws").bearer(&alice()).open(proxy.addr()).await;
     expect_echo(&mut session, "counted").await;
-    close_with(&mut session, 1000, "done").await;
+    close_with(session, 1000, "done").await;
 
     let text = scrape_when_idle(&proxy, "/ws").await;
     let denied = "wsgate_auth_denied_total";
@@ -135,14 +135,15 @@ async fn sessions_closed_counts_the_initiator_and_folds_private_codes() {
     let upstream = EchoUpstream::start().await;
     let proxy = TestProxy::builder().upstream(&upstream.url()).start().await;
 
-    let (mut by_client, _) = Upgrade::to("/ws").bearer(&alice()).open(proxy.addr()).await;
-    close_with(&mut by_client, 4001, "private").await;
+    let (by_client, _) = Upgrade::to("/ws").bearer(&alice()).open(proxy.addr()).await;
+    close_with(by_client, 4001, "private").await;
     let (mut by_upstream, _) = Upgrade::to("/ws").bearer(&alice()).open(proxy.addr()).await;
     by_upstream
         .send(Message::text("close:1000:finished"))
         .await
         .expect("ask upstream to close");
     expect_close(&mut by_upstream).await;
+    drop(by_upstream);
 
     let text = eventually("two closed sessions counted", || async {
         let text = proxy.metrics().await;
@@ -196,8 +197,8 @@ async fn sessions_active_tracks_open_sessions() {
         "{}",
         series_of(&text, "wsgate_sessions_active").join("\n")
     );
-    close_with(&mut first, 1000, "bye").await;
-    close_with(&mut second, 1000, "bye").await;
+    close_with(first, 1000, "bye").await;
+    close_with(second, 1000, "bye").await;
     scrape_when_idle(&proxy, "/ws").await;
 }
 

@@ -23,7 +23,7 @@ async fn client_close_code_and_reason_reach_the_upstream() {
     {
         let (mut session, _) = Upgrade::to("/ws").bearer(&alice()).open(proxy.addr()).await;
         expect_echo(&mut session, "before closing").await;
-        close_with(&mut session, code, reason).await;
+        close_with(session, code, reason).await;
         assert_eq!(
             upstream.close_received(index).await,
             Some((code, reason.to_owned())),
@@ -92,7 +92,7 @@ async fn concurrent_sessions_are_relayed_independently() {
                 for round in 0..5 {
                     expect_echo(&mut session, &format!("session {i} round {round}")).await;
                 }
-                close_with(&mut session, 1000, "bye").await;
+                close_with(session, 1000, "bye").await;
             })
         })
         .collect();

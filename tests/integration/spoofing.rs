@@ -146,3 +146,39 @@ async fn token_missing_is_not_confused_by_an_empty_query_parameter() {
     assert_http_refusal(&response, TOKEN_MISSING);
     assert_eq!(upstream.connections(), 0);
 }
+
+/// Routes match the raw path and the raw path is forwarded, so a path a backend would
+/// normalise differently (`/public/../scoped`) must never be judged under one route and
+/// served under another: wsgate refuses it before any policy or upstream work.
+#[tokio::test]
+async fn paths_a_backend_would_normalise_never_bypass_route_policy() {
+    let upstream = EchoUpstream::start().await;
+    let proxy = TestProxy::builder().upstream(&upstream.url()).start().await;
+    for path in [
+        "/public/../scoped",
+        "/public/%2e%2e/scoped",
+        "/public/..%2fscoped",
+        "/ws/../scoped",
+        "//scoped",
+        "/public;/../scoped",
+        "/public/./x",
+    ] {
+        let response = Upgrade::to(path).bearer(&alice()).send(proxy.addr()).await;
+        assert_eq!(response.status, 400, "{path}: {response:?}");
+        let plain = Upgrade::plain_get(path).send(proxy.addr()).await;
+        assert_eq!(plain.status, 400, "{path} (plain HTTP): {plain:?}");
+    }
+    assert_eq!(upstream.connections(), 0, "nothing reached the upstream");
+}
+
+#[tokio::test]
+async fn connect_is_never_forwarded() {
+    let upstream = EchoUpstream::start().await;
+    let proxy = TestProxy::builder().upstream(&upstream.url()).start().await;
+    let response = Upgrade::plain_get("/public")
+        .method("CONNECT")
+        .send(proxy.addr())
+        .await;
+    assert_eq!(response.status, 405, "{response:?}");
+    assert_eq!(upstream.connections(), 0);
+}

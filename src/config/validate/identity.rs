@@ -215,6 +215,10 @@ impl Validator<'_> {
                     format!("{key}.name"),
                     format!("{name:?} must be 1-64 characters of a-z, 0-9, _ and -"),
                 ),
+                Some(name) if name == "none" => self.error(
+                    format!("{key}.name"),
+                    r#""none" is reserved: it labels failed bypass attempts in wsgate_e2e_bypass_total"#,
+                ),
                 Some(name) if out.iter().any(|(_, n, _)| *n == name) => self.error(
                     format!("{key}.name"),
                     format!("{name:?} is used by another key; names must be unique"),

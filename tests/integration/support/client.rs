@@ -84,6 +84,14 @@ impl Upgrade {
         self.header("Content-Length", &body.len().to_string())
     }
 
+    /// The `Sec-WebSocket-Key` this request carries (empty if removed).
+    pub fn key(&self) -> &str {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-key"))
+            .map_or("", |(_, v)| v.as_str())
+    }
+
     /// The request bytes, with `Host` set to `host`.
     pub fn to_bytes(&self, host: SocketAddr) -> Vec<u8> {
         let mut out = format!(
@@ -191,8 +199,9 @@ pub async fn expect_close(session: &mut Session) -> (u16, String) {
     .await
 }
 
-/// Initiates a close with `code` and `reason`, and waits for the peer's close reply.
-pub async fn close_with(session: &mut Session, code: u16, reason: &str) -> (u16, String) {
+/// Initiates a close with `code` and `reason`, waits for the peer's close reply, then
+/// drops the connection as a real client does once the close handshake is complete.
+pub async fn close_with(mut session: Session, code: u16, reason: &str) -> (u16, String) {
     session
         .close(Some(CloseFrame {
             code: CloseCode::from(code),
@@ -200,5 +209,22 @@ pub async fn close_with(session: &mut Session, code: u16, reason: &str) -> (u16,
         }))
         .await
         .expect("send close");
-    expect_close(session).await
+    expect_close(&mut session).await
+}
+
+/// Sends `text` and waits until a message with the same text comes back, skipping any
+/// other messages (a greeting, a banner).
+pub async fn expect_echo_among_others(session: &mut Session, text: &str) {
+    session
+        .send(Message::text(text))
+        .await
+        .expect("send a message");
+    within("the echoed message", async {
+        loop {
+            if next_data(session).await == Message::text(text) {
+                return;
+            }
+        }
+    })
+    .await;
 }

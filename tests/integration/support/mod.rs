@@ -10,6 +10,7 @@
 pub mod client;
 pub mod jwks;
 pub mod metrics;
+pub mod policy;
 pub mod process;
 pub mod proxy;
 pub mod raw;

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -121,6 +122,17 @@ impl Drop for TestProxy {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        // If `run` already failed (a scenario then sees resets or refused connections),
+        // say why in the failing test's output.
+        if let Some(task) = self.task.take() {
+            if task.is_finished() {
+                match task.now_or_never() {
+                    Some(Ok(Err(err))) => eprintln!("wsgate::run returned an error: {err}"),
+                    Some(Err(err)) => eprintln!("wsgate::run panicked: {err}"),
+                    _ => {}
+                }
+            }
         }
     }
 }

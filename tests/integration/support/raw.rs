@@ -72,7 +72,7 @@ pub async fn exchange(addr: SocketAddr, request: &[u8]) -> RawResponse {
         .await
         .expect("connect to proxy");
     stream.write_all(request).await.expect("write request");
-    let raw = read_to_close(&mut stream).await;
+    let raw = read_to_close_or_switch(&mut stream).await;
     parse(&raw).unwrap_or_else(|| {
         panic!(
             "no complete HTTP response in {:?}",
@@ -107,7 +107,9 @@ pub async fn exchange_head(addr: SocketAddr, request: &[u8]) -> (RawResponse, Tc
 }
 
 /// Reads until EOF (or a reset, which also ends the exchange), bounded by the patience.
-pub async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+/// Stops early at a `101` head: nothing HTTP follows it, and the caller's assertion on the
+/// status explains the failure better than a timeout would.
+pub async fn read_to_close_or_switch(stream: &mut TcpStream) -> Vec<u8> {
     let mut raw = Vec::new();
     let outcome = tokio::time::timeout(super::PATIENCE, async {
         let mut buf = [0u8; 8192];
@@ -115,6 +117,9 @@ pub async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
             match stream.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => raw.extend_from_slice(&buf[..n]),
+            }
+            if find_head_end(&raw).is_some() && raw.starts_with(b"HTTP/1.1 101") {
+                break;
             }
         }
     })
@@ -203,4 +208,120 @@ fn dechunk(mut rest: &[u8]) -> Vec<u8> {
         body.extend_from_slice(&rest[..size]);
         rest = rest.get(size + 2..).unwrap_or(&[]);
     }
+}
+
+impl RawResponse {
+    /// Bytes read past the response head (for a `101`: the first WebSocket frames).
+    pub fn after_head(&self) -> &[u8] {
+        find_head_end(&self.raw).map_or(&[], |end| &self.raw[end..])
+    }
+}
+
+/// One WebSocket frame as read off the wire.
+#[derive(Debug, Clone)]
+pub struct RawFrame {
+    pub fin: bool,
+    pub opcode: u8,
+    pub masked: bool,
+    pub payload: Vec<u8>,
+}
+
+impl RawFrame {
+    /// `(code, reason)` of a close frame; `None` for a bodyless one.
+    pub fn close_code_and_reason(&self) -> Option<(u16, String)> {
+        assert_eq!(self.opcode, 0x8, "expected a close frame, got {self:?}");
+        let code = self.payload.get(..2)?;
+        Some((
+            u16::from_be_bytes([code[0], code[1]]),
+            String::from_utf8_lossy(&self.payload[2..]).into_owned(),
+        ))
+    }
+}
+
+/// Reads one frame from `stream`, consuming `buffered` (bytes already read) first.
+/// Independent of any WebSocket library, so codes a library would reject (1014) arrive
+/// as sent.
+pub async fn read_frame(stream: &mut TcpStream, buffered: &mut Vec<u8>) -> RawFrame {
+    within("a WebSocket frame", async {
+        loop {
+            if let Some((frame, used)) = parse_frame(buffered) {
+                buffered.drain(..used);
+                return frame;
+            }
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).await.expect("read a frame");
+            assert!(
+                n > 0,
+                "connection closed before a complete frame: {buffered:?}"
+            );
+            buffered.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+}
+
+fn parse_frame(bytes: &[u8]) -> Option<(RawFrame, usize)> {
+    let (first, second) = (*bytes.first()?, *bytes.get(1)?);
+    let masked = second & 0x80 != 0;
+    let mut at = 2;
+    let length = match second & 0x7f {
+        126 => {
+            let ext = bytes.get(2..4)?;
+            at = 4;
+            usize::from(u16::from_be_bytes([ext[0], ext[1]]))
+        }
+        127 => {
+            let ext = bytes.get(2..10)?;
+            at = 10;
+            usize::try_from(u64::from_be_bytes(ext.try_into().ok()?)).ok()?
+        }
+        n => usize::from(n),
+    };
+    let mask = if masked {
+        let mask = bytes.get(at..at + 4)?.to_vec();
+        at += 4;
+        Some(mask)
+    } else {
+        None
+    };
+    let mut payload = bytes.get(at..at + length)?.to_vec();
+    if let Some(mask) = mask {
+        for (i, byte) in payload.iter_mut().enumerate() {
+            *byte ^= mask[i % 4];
+        }
+    }
+    Some((
+        RawFrame {
+            fin: first & 0x80 != 0,
+            opcode: first & 0x0f,
+            masked,
+            payload,
+        },
+        at + length,
+    ))
+}
+
+/// A client (masked) close frame.
+pub fn masked_close(code: u16, reason: &str) -> Vec<u8> {
+    let mut payload = code.to_be_bytes().to_vec();
+    payload.extend_from_slice(reason.as_bytes());
+    assert!(payload.len() <= 125, "control frame payload fits 125 bytes");
+    masked_frame(0x8, &payload)
+}
+
+/// A final client (masked) frame with `opcode` and a payload under 64 KiB.
+pub fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![0x80 | opcode];
+    match u16::try_from(payload.len()) {
+        Ok(len) if len <= 125 => frame.push(0x80 | u8::try_from(len).expect("<= 125")),
+        Ok(len) => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&len.to_be_bytes());
+        }
+        Err(_) => panic!("test frames stay under 64 KiB"),
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
 }
