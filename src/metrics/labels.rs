@@ -1,0 +1,216 @@
+//! The closed label sets of wsgate's metrics: every label value comes from one of these
+//! enums (or from configuration), never from a request.
+
+use crate::reason::Reason;
+
+/// How an allowed caller was let in (`method` label; also the `X-Auth-Method` idea).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthMethodLabel {
+    Jwt,
+    E2eBypass,
+    Anonymous,
+}
+
+/// Which side ended a session (`initiator` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InitiatorLabel {
+    /// The client sent the first close frame or dropped the connection.
+    Client,
+    /// The upstream sent the first close frame or dropped the connection.
+    Upstream,
+    /// wsgate ended it: token expiry, limits, idle timeout, shutdown, protocol error.
+    Proxy,
+}
+
+/// How a handshake ended (`outcome` label of the duration histogram).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HandshakeOutcome {
+    /// The upstream accepted and the client got its 101 (or the plain request was proxied).
+    Allowed,
+    /// wsgate refused the caller (any [`Reason`] before the upstream was dialled).
+    Denied,
+    /// The upstream could not be reached: refused, timed out, TLS failed.
+    UpstreamError,
+    /// The upstream's 101 was invalid (bad accept key, unoffered extension or protocol).
+    UpstreamRejected,
+    /// The upstream answered with a status other than 101, which was relayed as is.
+    UpstreamDeclined,
+}
+
+/// Why an upstream connection failed (`kind` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UpstreamErrorKind {
+    Connect,
+    Timeout,
+    Tls,
+    Rejected,
+}
+
+/// What happened to a request carrying the E2E bypass header (`result` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BypassResult {
+    Accepted,
+    Invalid,
+    Disabled,
+}
+
+/// How a JWKS fetch ended (`result` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JwksRefreshResult {
+    Success,
+    /// Network, timeout, TLS or a status other than 200 (redirects included).
+    Error,
+    /// The body was not a usable JWKS (or discovery document): not JSON, no `keys`
+    /// array, no usable key, over the size cap, a mismatching discovery `issuer`.
+    Invalid,
+}
+
+/// How a config reload ended (`result` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReloadResult {
+    Success,
+    Error,
+}
+
+/// The `code` label for a session's close code.
+///
+/// Registered codes (RFC 6455 §7.4.1 and the IANA registry) keep their number; 1005 ("no
+/// status received") is kept because it says the peer closed without a code. Everything
+/// else, including private 4000–4999 codes, becomes `other`, so a peer cannot grow the
+/// label set; `None` (no close frame at all) is `none`.
+pub fn close_code_label(code: Option<u16>) -> &'static str {
+    match code {
+        None => "none",
+        Some(1000) => "1000",
+        Some(1001) => "1001",
+        Some(1002) => "1002",
+        Some(1003) => "1003",
+        Some(1005) => "1005",
+        Some(1007) => "1007",
+        Some(1008) => "1008",
+        Some(1009) => "1009",
+        Some(1010) => "1010",
+        Some(1011) => "1011",
+        Some(1012) => "1012",
+        Some(1013) => "1013",
+        Some(1014) => "1014",
+        Some(_) => "other",
+    }
+}
+
+impl AuthMethodLabel {
+    pub const ALL: [AuthMethodLabel; 3] = [
+        AuthMethodLabel::Jwt,
+        AuthMethodLabel::E2eBypass,
+        AuthMethodLabel::Anonymous,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethodLabel::Jwt => "jwt",
+            AuthMethodLabel::E2eBypass => "e2e_bypass",
+            AuthMethodLabel::Anonymous => "anonymous",
+        }
+    }
+}
+
+impl InitiatorLabel {
+    pub const ALL: [InitiatorLabel; 3] = [
+        InitiatorLabel::Client,
+        InitiatorLabel::Upstream,
+        InitiatorLabel::Proxy,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InitiatorLabel::Client => "client",
+            InitiatorLabel::Upstream => "upstream",
+            InitiatorLabel::Proxy => "proxy",
+        }
+    }
+}
+
+impl HandshakeOutcome {
+    pub const ALL: [HandshakeOutcome; 5] = [
+        HandshakeOutcome::Allowed,
+        HandshakeOutcome::Denied,
+        HandshakeOutcome::UpstreamError,
+        HandshakeOutcome::UpstreamRejected,
+        HandshakeOutcome::UpstreamDeclined,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandshakeOutcome::Allowed => "allowed",
+            HandshakeOutcome::Denied => "denied",
+            HandshakeOutcome::UpstreamError => "upstream_error",
+            HandshakeOutcome::UpstreamRejected => "upstream_rejected",
+            HandshakeOutcome::UpstreamDeclined => "upstream_declined",
+        }
+    }
+}
+
+impl UpstreamErrorKind {
+    pub const ALL: [UpstreamErrorKind; 4] = [
+        UpstreamErrorKind::Connect,
+        UpstreamErrorKind::Timeout,
+        UpstreamErrorKind::Tls,
+        UpstreamErrorKind::Rejected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamErrorKind::Connect => "connect",
+            UpstreamErrorKind::Timeout => "timeout",
+            UpstreamErrorKind::Tls => "tls",
+            UpstreamErrorKind::Rejected => "rejected",
+        }
+    }
+
+    /// The reason code the caller is refused with when the upstream fails this way.
+    pub fn reason(self) -> Reason {
+        match self {
+            UpstreamErrorKind::Connect | UpstreamErrorKind::Timeout | UpstreamErrorKind::Tls => {
+                Reason::UpstreamUnavailable
+            }
+            UpstreamErrorKind::Rejected => Reason::UpstreamRejected,
+        }
+    }
+}
+
+impl BypassResult {
+    pub const ALL: [BypassResult; 3] = [
+        BypassResult::Accepted,
+        BypassResult::Invalid,
+        BypassResult::Disabled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BypassResult::Accepted => "accepted",
+            BypassResult::Invalid => "invalid",
+            BypassResult::Disabled => "disabled",
+        }
+    }
+}
+
+impl JwksRefreshResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JwksRefreshResult::Success => "success",
+            JwksRefreshResult::Error => "error",
+            JwksRefreshResult::Invalid => "invalid",
+        }
+    }
+}
+
+impl ReloadResult {
+    pub const ALL: [ReloadResult; 2] = [ReloadResult::Success, ReloadResult::Error];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReloadResult::Success => "success",
+            ReloadResult::Error => "error",
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! The Prometheus metrics wsgate exports, as one owned struct.
+//!
+//! [`Metrics`] is built on a `prometheus::Registry` that the caller passes in (never a
+//! global), so every test gets its own registry and can assert exact values. Methods are
+//! named for what happened (`denied`, `session_closed`) and every label value comes from a
+//! closed set: a [`Reason`], one of the enums below, a configured route path, a configured
+//! issuer name or a configured bypass key name. Nothing here ever sees a token, a user id
+//! or a raw close code. `docs/metrics.md` lists every series this file produces.
+
+use prometheus::{
+    GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::reason::Reason;
+
+mod labels;
+
+pub use labels::{
+    AuthMethodLabel, BypassResult, HandshakeOutcome, InitiatorLabel, JwksRefreshResult,
+    ReloadResult, UpstreamErrorKind, close_code_label,
+};
+
+/// Handshake-duration buckets, in seconds: a local JWT check takes well under a
+/// millisecond, a JWKS refetch or a slow upstream dial takes seconds.
+const HANDSHAKE_BUCKETS: [f64; 15] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// Every wsgate metric, registered on one registry.
+#[derive(Clone)]
+pub struct Metrics {
+    auth_denied: IntCounterVec,
+    auth_allowed: IntCounterVec,
+    sessions_active: IntGaugeVec,
+    sessions_closed: IntCounterVec,
+    handshake_duration: HistogramVec,
+    relayed_frames: IntCounterVec,
+    relayed_bytes: IntCounterVec,
+    upstream_errors: IntCounterVec,
+    jwks_refresh: IntCounterVec,
+    jwks_keys: IntGaugeVec,
+    jwks_last_success: GaugeVec,
+    e2e_bypass: IntCounterVec,
+    config_reloads: IntCounterVec,
+    connections_active: IntGauge,
+    connections_rejected: IntCounterVec,
+    draining: IntGauge,
+}
+
+/// The live counters a relay bumps per frame, for both directions.
+///
+/// Cloned handles: incrementing one is a single atomic add, no label lookup per frame.
+#[derive(Clone, Debug)]
+pub struct RelayCounterHandles {
+    pub frames_to_upstream: IntCounter,
+    pub bytes_to_upstream: IntCounter,
+    pub frames_to_client: IntCounter,
+    pub bytes_to_client: IntCounter,
+}
+
+impl Metrics {
+    /// Creates every collector and registers it on `registry`.
+    ///
+    /// # Panics
+    /// When `registry` already holds wsgate metrics: registering twice is a programming
+    /// error (one `Metrics` per registry), not a runtime condition.
+    pub fn new(registry: &Registry) -> Metrics {
+        let metrics = Metrics {
+            auth_denied: counter_vec(
+                registry,
+                "wsgate_auth_denied_total",
+                "Requests refused before the handshake, by route and reason code.",
+                &["route", "reason"],
+            ),
+            auth_allowed: counter_vec(
+                registry,
+                "wsgate_auth_allowed_total",
+                "Requests let through, by route and authentication method.",
+                &["route", "method"],
+            ),
+            sessions_active: gauge_vec(
+                registry,
+                "wsgate_sessions_active",
+                "WebSocket sessions currently relayed, by route.",
+                &["route"],
+            ),
+            sessions_closed: counter_vec(
+                registry,
+                "wsgate_sessions_closed_total",
+                "WebSocket sessions ended, by route, the side that ended them and close code.",
+                &["route", "initiator", "code"],
+            ),
+            handshake_duration: register(
+                registry,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "wsgate_handshake_duration_seconds",
+                        "Time from the request's arrival to the handshake's outcome.",
+                    )
+                    .buckets(HANDSHAKE_BUCKETS.to_vec()),
+                    &["route", "outcome"],
+                ),
+            ),
+            relayed_frames: counter_vec(
+                registry,
+                "wsgate_relayed_frames_total",
+                "WebSocket frames relayed, by direction.",
+                &["direction"],
+            ),
+            relayed_bytes: counter_vec(
+                registry,
+                "wsgate_relayed_bytes_total",
+                "WebSocket payload bytes relayed, by direction.",
+                &["direction"],
+            ),
+            upstream_errors: counter_vec(
+                registry,
+                "wsgate_upstream_errors_total",
+                "Failed upstream connections, by kind.",
+                &["kind"],
+            ),
+            jwks_refresh: counter_vec(
+                registry,
+                "wsgate_jwks_refresh_total",
+                "JWKS fetches, by configured issuer name and result.",
+                &["issuer", "result"],
+            ),
+            jwks_keys: gauge_vec(
+                registry,
+                "wsgate_jwks_keys",
+                "Keys currently usable, by configured issuer name.",
+                &["issuer"],
+            ),
+            jwks_last_success: register(
+                registry,
+                GaugeVec::new(
+                    Opts::new(
+                        "wsgate_jwks_last_success_timestamp_seconds",
+                        "Unix time of the last successful JWKS fetch, by configured issuer name.",
+                    ),
+                    &["issuer"],
+                ),
+            ),
+            e2e_bypass: counter_vec(
+                registry,
+                "wsgate_e2e_bypass_total",
+                "Requests carrying the E2E bypass header, by configured key name and result.",
+                &["key", "result"],
+            ),
+            config_reloads: counter_vec(
+                registry,
+                "wsgate_config_reloads_total",
+                "Config reloads, by result.",
+                &["result"],
+            ),
+            connections_active: register(
+                registry,
+                IntGauge::new(
+                    "wsgate_connections_active",
+                    "TCP connections currently open on the proxy listener.",
+                ),
+            ),
+            connections_rejected: counter_vec(
+                registry,
+                "wsgate_connections_rejected_total",
+                "TCP connections refused before any request was read, by reason code.",
+                &["reason"],
+            ),
+            draining: register(
+                registry,
+                IntGauge::new(
+                    "wsgate_draining",
+                    "1 while a graceful shutdown drain is under way, else 0.",
+                ),
+            ),
+        };
+
+        let build_info = gauge_vec(
+            registry,
+            "wsgate_build_info",
+            "Always 1; the version label says which wsgate is running.",
+            &["version"],
+        );
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+
+        // Series with small fixed label sets exist from the start, so `rate()` and
+        // alerts see a 0 instead of an absent series.
+        for kind in UpstreamErrorKind::ALL {
+            metrics.upstream_errors.with_label_values(&[kind.as_str()]);
+        }
+        for result in ReloadResult::ALL {
+            metrics.config_reloads.with_label_values(&[result.as_str()]);
+        }
+        metrics
+            .connections_rejected
+            .with_label_values(&[Reason::Overloaded.as_str()]);
+        metrics.relay_counters();
+
+        metrics
+    }
+
+    /// A request on `route` was refused for `reason`.
+    pub fn denied(&self, route: &str, reason: Reason) {
+        self.auth_denied
+            .with_label_values(&[route, reason.as_str()])
+            .inc();
+    }
+
+    /// A request on `route` was let through by `method`.
+    pub fn allowed(&self, route: &str, method: AuthMethodLabel) {
+        self.auth_allowed
+            .with_label_values(&[route, method.as_str()])
+            .inc();
+    }
+
+    /// A WebSocket session on `route` started relaying.
+    pub fn session_opened(&self, route: &str) {
+        self.sessions_active.with_label_values(&[route]).inc();
+    }
+
+    /// A WebSocket session on `route` ended. `code` is the close code of the first close
+    /// frame, `None` when the connection ended without one.
+    pub fn session_closed(&self, route: &str, initiator: InitiatorLabel, code: Option<u16>) {
+        self.sessions_active.with_label_values(&[route]).dec();
+        self.sessions_closed
+            .with_label_values(&[route, initiator.as_str(), close_code_label(code)])
+            .inc();
+    }
+
+    /// A handshake on `route` reached `outcome` after `seconds`.
+    pub fn handshake(&self, route: &str, outcome: HandshakeOutcome, seconds: f64) {
+        self.handshake_duration
+            .with_label_values(&[route, outcome.as_str()])
+            .observe(seconds);
+    }
+
+    /// An upstream connection attempt failed.
+    pub fn upstream_error(&self, kind: UpstreamErrorKind) {
+        self.upstream_errors
+            .with_label_values(&[kind.as_str()])
+            .inc();
+    }
+
+    /// Handles for the relay's per-frame counters.
+    pub fn relay_counters(&self) -> RelayCounterHandles {
+        let to_upstream = [Direction::ToUpstream.as_str()];
+        let to_client = [Direction::ToClient.as_str()];
+        RelayCounterHandles {
+            frames_to_upstream: self.relayed_frames.with_label_values(&to_upstream),
+            bytes_to_upstream: self.relayed_bytes.with_label_values(&to_upstream),
+            frames_to_client: self.relayed_frames.with_label_values(&to_client),
+            bytes_to_client: self.relayed_bytes.with_label_values(&to_client),
+        }
+    }
+
+    /// A request carried the E2E bypass header.
+    ///
+    /// `key` is the configured name of the key that matched. It is only used for
+    /// [`BypassResult::Accepted`]; other results are labelled `key="none"`, because no
+    /// configured key matched and the presented value must never become a label.
+    pub fn e2e_bypass(&self, key: &str, result: BypassResult) {
+        let key = match result {
+            BypassResult::Accepted => key,
+            BypassResult::Invalid | BypassResult::Disabled => "none",
+        };
+        self.e2e_bypass
+            .with_label_values(&[key, result.as_str()])
+            .inc();
+    }
+
+    /// A config reload finished.
+    pub fn config_reload(&self, result: ReloadResult) {
+        self.config_reloads
+            .with_label_values(&[result.as_str()])
+            .inc();
+    }
+
+    /// A JWKS fetch for the configured issuer `issuer` finished.
+    pub fn jwks_refreshed(&self, issuer: &str, result: JwksRefreshResult) {
+        self.jwks_refresh
+            .with_label_values(&[issuer, result.as_str()])
+            .inc();
+        if result == JwksRefreshResult::Success {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |since| since.as_secs_f64());
+            self.jwks_last_success.with_label_values(&[issuer]).set(now);
+        }
+    }
+
+    /// The configured issuer `issuer` now has `count` usable keys.
+    pub fn jwks_keys(&self, issuer: &str, count: usize) {
+        self.jwks_keys
+            .with_label_values(&[issuer])
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// A TCP connection was accepted on the proxy listener.
+    pub fn connection_opened(&self) {
+        self.connections_active.inc();
+    }
+
+    /// A TCP connection on the proxy listener ended.
+    pub fn connection_closed(&self) {
+        self.connections_active.dec();
+    }
+
+    /// A TCP connection was refused because `max_connections` was reached.
+    pub fn connection_rejected_overloaded(&self) {
+        self.connections_rejected
+            .with_label_values(&[Reason::Overloaded.as_str()])
+            .inc();
+    }
+
+    /// A graceful-shutdown drain started (`true`) or the process is serving (`false`).
+    pub fn set_draining(&self, draining: bool) {
+        self.draining.set(i64::from(draining));
+    }
+}
+
+/// The Prometheus text exposition of everything in `registry`.
+pub fn render(registry: &Registry) -> String {
+    let mut text = String::new();
+    // Encoding our own well-formed families into a String cannot fail; if it ever did, a
+    // partial scrape is better than none, so the error is dropped.
+    let _ = TextEncoder::new().encode_utf8(&registry.gather(), &mut text);
+    text
+}
+
+/// The `Content-Type` of [`render`]'s output.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The `direction` label of the relay counters.
+#[derive(Debug, Clone, Copy)]
+enum Direction {
+    ToUpstream,
+    ToClient,
+}
+
+impl Direction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Direction::ToUpstream => "to_upstream",
+            Direction::ToClient => "to_client",
+        }
+    }
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    register(registry, IntCounterVec::new(Opts::new(name, help), labels))
+}
+
+fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    register(registry, IntGaugeVec::new(Opts::new(name, help), labels))
+}
+
+/// Registers one collector. The names, help texts and label names are constants of this
+/// file, so creation only fails on a programming error (a bad name, a double
+/// registration); that is a panic at startup, never mid-traffic.
+fn register<C>(registry: &Registry, collector: prometheus::Result<C>) -> C
+where
+    C: prometheus::core::Collector + Clone + 'static,
+{
+    let collector = collector.expect("metric definitions in metrics.rs are valid");
+    registry
+        .register(Box::new(collector.clone()))
+        .expect("wsgate metrics are registered once per registry");
+    collector
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

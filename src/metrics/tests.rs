@@ -1,0 +1,282 @@
+//! Each method moves exactly the series it names.
+
+use std::collections::BTreeMap;
+
+use prometheus::proto::MetricType;
+
+use super::*;
+
+/// Every series in `registry` as `name{k="v",…}` → value (histograms: sample count).
+pub(crate) fn snapshot(registry: &Registry) -> BTreeMap<String, f64> {
+    let mut series = BTreeMap::new();
+    for family in registry.gather() {
+        for metric in family.get_metric() {
+            let mut labels: Vec<String> = metric
+                .get_label()
+                .iter()
+                .map(|pair| format!("{}=\"{}\"", pair.name(), pair.value()))
+                .collect();
+            labels.sort();
+            let value = match family.get_field_type() {
+                MetricType::COUNTER => metric.get_counter().get_value(),
+                MetricType::GAUGE => metric.get_gauge().get_value(),
+                _ => metric.get_histogram().get_sample_count() as f64,
+            };
+            series.insert(format!("{}{{{}}}", family.name(), labels.join(",")), value);
+        }
+    }
+    series
+}
+
+/// Runs `action` and returns the series whose value changed, with the change.
+pub(crate) fn changes(registry: &Registry, action: impl FnOnce()) -> BTreeMap<String, f64> {
+    let before = snapshot(registry);
+    action();
+    let after = snapshot(registry);
+    after
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let delta = value - before.get(&key).copied().unwrap_or(0.0);
+            (delta != 0.0).then_some((key, delta))
+        })
+        .collect()
+}
+
+fn one(key: &str, delta: f64) -> BTreeMap<String, f64> {
+    BTreeMap::from([(key.to_owned(), delta)])
+}
+
+fn fresh() -> (Registry, Metrics) {
+    let registry = Registry::new();
+    let metrics = Metrics::new(&registry);
+    (registry, metrics)
+}
+
+#[test]
+fn build_info_carries_the_crate_version() {
+    let (registry, _metrics) = fresh();
+    let key = format!(
+        "wsgate_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(snapshot(&registry).get(&key), Some(&1.0));
+    assert!(render(&registry).contains("wsgate_build_info{version="));
+}
+
+#[test]
+fn denied_counts_route_and_reason() {
+    let (registry, metrics) = fresh();
+    let moved = changes(&registry, || metrics.denied("/ws", Reason::TokenExpired));
+    assert_eq!(
+        moved,
+        one(
+            "wsgate_auth_denied_total{reason=\"token_expired\",route=\"/ws\"}",
+            1.0
+        )
+    );
+}
+
+#[test]
+fn allowed_counts_route_and_method() {
+    let (registry, metrics) = fresh();
+    let moved = changes(&registry, || {
+        metrics.allowed("/ws", AuthMethodLabel::E2eBypass)
+    });
+    assert_eq!(
+        moved,
+        one(
+            "wsgate_auth_allowed_total{method=\"e2e_bypass\",route=\"/ws\"}",
+            1.0
+        )
+    );
+}
+
+#[test]
+fn sessions_open_and_close() {
+    let (registry, metrics) = fresh();
+    let moved = changes(&registry, || metrics.session_opened("/ws"));
+    assert_eq!(moved, one("wsgate_sessions_active{route=\"/ws\"}", 1.0));
+
+    let moved = changes(&registry, || {
+        metrics.session_closed("/ws", InitiatorLabel::Upstream, Some(1000))
+    });
+    assert_eq!(
+        moved,
+        BTreeMap::from([
+            ("wsgate_sessions_active{route=\"/ws\"}".to_owned(), -1.0),
+            (
+                "wsgate_sessions_closed_total{code=\"1000\",initiator=\"upstream\",route=\"/ws\"}"
+                    .to_owned(),
+                1.0
+            ),
+        ])
+    );
+}
+
+#[test]
+fn private_and_unregistered_close_codes_are_other() {
+    assert_eq!(close_code_label(Some(4001)), "other");
+    assert_eq!(close_code_label(Some(1006)), "other");
+    assert_eq!(close_code_label(Some(1004)), "other");
+    assert_eq!(close_code_label(Some(1015)), "other");
+    assert_eq!(close_code_label(Some(1005)), "1005");
+    assert_eq!(close_code_label(Some(1014)), "1014");
+    assert_eq!(close_code_label(None), "none");
+
+    let (registry, metrics) = fresh();
+    metrics.session_opened("/ws");
+    let moved = changes(&registry, || {
+        metrics.session_closed("/ws", InitiatorLabel::Client, Some(4001))
+    });
+    assert!(moved.contains_key(
+        "wsgate_sessions_closed_total{code=\"other\",initiator=\"client\",route=\"/ws\"}"
+    ));
+}
+
+#[test]
+fn handshake_observes_one_sample_in_the_right_series() {
+    let (registry, metrics) = fresh();
+    let moved = changes(&registry, || {
+        metrics.handshake("/ws", HandshakeOutcome::UpstreamError, 0.003)
+    });
+    assert_eq!(
+        moved,
+        one(
+            "wsgate_handshake_duration_seconds{outcome=\"upstream_error\",route=\"/ws\"}",
+            1.0
+        )
+    );
+    let text = render(&registry);
+    assert!(text.contains("le=\"0.0005\""), "{text}");
+    assert!(text.contains("le=\"10\""), "{text}");
+}
+
+#[test]
+fn upstream_errors_count_by_kind_and_start_at_zero() {
+    let (registry, metrics) = fresh();
+    for kind in UpstreamErrorKind::ALL {
+        let key = format!("wsgate_upstream_errors_total{{kind=\"{}\"}}", kind.as_str());
+        assert_eq!(snapshot(&registry).get(&key), Some(&0.0));
+    }
+    let moved = changes(&registry, || metrics.upstream_error(UpstreamErrorKind::Tls));
+    assert_eq!(
+        moved,
+        one("wsgate_upstream_errors_total{kind=\"tls\"}", 1.0)
+    );
+}
+
+#[test]
+fn relay_handles_feed_the_direction_series() {
+    let (registry, metrics) = fresh();
+    let handles = metrics.relay_counters();
+    let moved = changes(&registry, || {
+        handles.frames_to_upstream.inc();
+        handles.bytes_to_upstream.inc_by(10);
+        handles.frames_to_client.inc_by(2);
+        handles.bytes_to_client.inc_by(30);
+    });
+    assert_eq!(
+        moved,
+        BTreeMap::from([
+            (
+                "wsgate_relayed_bytes_total{direction=\"to_client\"}".to_owned(),
+                30.0
+            ),
+            (
+                "wsgate_relayed_bytes_total{direction=\"to_upstream\"}".to_owned(),
+                10.0
+            ),
+            (
+                "wsgate_relayed_frames_total{direction=\"to_client\"}".to_owned(),
+                2.0
+            ),
+            (
+                "wsgate_relayed_frames_total{direction=\"to_upstream\"}".to_owned(),
+                1.0
+            ),
+        ])
+    );
+}
+
+#[test]
+fn e2e_bypass_names_only_matched_keys() {
+    let (registry, metrics) = fresh();
+    let moved = changes(&registry, || {
+        metrics.e2e_bypass("ci", BypassResult::Accepted)
+    });
+    assert_eq!(
+        moved,
+        one(
+            "wsgate_e2e_bypass_total{key=\"ci\",result=\"accepted\"}",
+            1.0
+        )
+    );
+    let moved = changes(&registry, || {
+        metrics.e2e_bypass("presented-garbage", BypassResult::Invalid)
+    });
+    assert_eq!(
+        moved,
+        one(
+            "wsgate_e2e_bypass_total{key=\"none\",result=\"invalid\"}",
+            1.0
+        )
+    );
+}
+
+#[test]
+fn config_reload_and_jwks_series() {
+    let (registry, metrics) = fresh();
+    let moved = changes(&registry, || metrics.config_reload(ReloadResult::Error));
+    assert_eq!(
+        moved,
+        one("wsgate_config_reloads_total{result=\"error\"}", 1.0)
+    );
+
+    let moved = changes(&registry, || {
+        metrics.jwks_refreshed("primary", JwksRefreshResult::Error)
+    });
+    assert_eq!(
+        moved,
+        one(
+            "wsgate_jwks_refresh_total{issuer=\"primary\",result=\"error\"}",
+            1.0
+        )
+    );
+    metrics.jwks_refreshed("primary", JwksRefreshResult::Success);
+    metrics.jwks_keys("primary", 3);
+    let now = snapshot(&registry);
+    assert_eq!(now["wsgate_jwks_keys{issuer=\"primary\"}"], 3.0);
+    assert!(now["wsgate_jwks_last_success_timestamp_seconds{issuer=\"primary\"}"] > 1.7e9);
+}
+
+#[test]
+fn connection_and_drain_gauges() {
+    let (registry, metrics) = fresh();
+    let moved = changes(&registry, || metrics.connection_opened());
+    assert_eq!(moved, one("wsgate_connections_active{}", 1.0));
+    let moved = changes(&registry, || metrics.connection_closed());
+    assert_eq!(moved, one("wsgate_connections_active{}", -1.0));
+    let moved = changes(&registry, || metrics.connection_rejected_overloaded());
+    assert_eq!(
+        moved,
+        one(
+            "wsgate_connections_rejected_total{reason=\"overloaded\"}",
+            1.0
+        )
+    );
+    let moved = changes(&registry, || metrics.set_draining(true));
+    assert_eq!(moved, one("wsgate_draining{}", 1.0));
+}
+
+#[test]
+fn label_values_are_unique_per_enum() {
+    let methods: Vec<_> = AuthMethodLabel::ALL.iter().map(|m| m.as_str()).collect();
+    assert_eq!(methods, ["jwt", "e2e_bypass", "anonymous"]);
+    let initiators: Vec<_> = InitiatorLabel::ALL.iter().map(|i| i.as_str()).collect();
+    assert_eq!(initiators, ["client", "upstream", "proxy"]);
+    let outcomes: std::collections::HashSet<_> =
+        HandshakeOutcome::ALL.iter().map(|o| o.as_str()).collect();
+    assert_eq!(outcomes.len(), HandshakeOutcome::ALL.len());
+    let results: Vec<_> = BypassResult::ALL.iter().map(|r| r.as_str()).collect();
+    assert_eq!(results, ["accepted", "invalid", "disabled"]);
+}

@@ -1,0 +1,215 @@
+//! wsgate's own answers: the client's 101, refusals (HTTP or close mode), and the
+//! close-mode session that sends a close frame and waits for the reply.
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::{Body, CLOSE_TIMEOUT};
+use crate::handshake::{self, HandshakeError, WebSocketRequest};
+use crate::reason::Reason;
+
+/// The client's 101.
+pub(super) fn switching_protocols(
+    ws: &WebSocketRequest,
+    protocol: Option<HeaderValue>,
+    extensions: Option<HeaderValue>,
+) -> Response<Body> {
+    let mut response = Response::new(empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(accept) = HeaderValue::from_str(&handshake::accept_key(ws.key.as_bytes())) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    if let Some(protocol) = protocol {
+        headers.insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
+    }
+    if let Some(extensions) = extensions {
+        headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, extensions);
+    }
+    response
+}
+
+/// `deny = "close"`: after wsgate's own 101, send the close, discard the client's frames
+/// until its close reply (or the timeout), then close TCP. The upstream is never touched.
+pub(super) async fn close_after_upgrade(on_upgrade: hyper::upgrade::OnUpgrade, reason: Reason) {
+    let Ok(upgraded) = on_upgrade.await else {
+        return;
+    };
+    let mut io = TokioIo::new(upgraded);
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, close_and_wait(&mut io, reason)).await;
+    let _ = io.shutdown().await;
+}
+
+async fn close_and_wait<S: AsyncRead + AsyncWrite + Unpin>(io: &mut S, reason: Reason) {
+    if io.write_all(&close_frame(reason)).await.is_err() || io.flush().await.is_err() {
+        return;
+    }
+    let _ = discard_until_close(io).await;
+}
+
+/// An unmasked server close frame carrying `reason`'s code and text.
+pub fn close_frame(reason: Reason) -> Vec<u8> {
+    let text = reason.as_str().as_bytes();
+    let mut frame = Vec::with_capacity(4 + text.len());
+    frame.push(0x88);
+    frame.push((2 + text.len()) as u8);
+    frame.extend_from_slice(&reason.close_code().to_be_bytes());
+    frame.extend_from_slice(text);
+    frame
+}
+
+/// Reads frames, skipping payloads, until a close frame or EOF.
+async fn discard_until_close<S: AsyncRead + Unpin>(io: &mut S) -> std::io::Result<()> {
+    let mut header = [0u8; 2];
+    let mut scratch = [0u8; 4096];
+    loop {
+        io.read_exact(&mut header).await?;
+        let opcode = header[0] & 0x0f;
+        let masked = header[1] & 0x80 != 0;
+        let mut length = u64::from(header[1] & 0x7f);
+        if length == 126 {
+            let mut ext = [0u8; 2];
+            io.read_exact(&mut ext).await?;
+            length = u64::from(u16::from_be_bytes(ext));
+        } else if length == 127 {
+            let mut ext = [0u8; 8];
+            io.read_exact(&mut ext).await?;
+            length = u64::from_be_bytes(ext);
+        }
+        if masked {
+            let mut mask = [0u8; 4];
+            io.read_exact(&mut mask).await?;
+        }
+        if opcode == 0x8 {
+            return Ok(());
+        }
+        while length > 0 {
+            let chunk = length.min(scratch.len() as u64) as usize;
+            let n = io.read(&mut scratch[..chunk]).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            length -= n as u64;
+        }
+    }
+}
+
+/// `{"error": CODE, "message": ...}` with `X-Wsgate-Reason` and, for token problems,
+/// `WWW-Authenticate`. Nothing from the request is echoed.
+pub fn denial_response(reason: Reason) -> Response<Body> {
+    let body = serde_json::json!({ "error": reason.as_str(), "message": reason.message() });
+    let mut response = Response::new(full(body.to_string()));
+    *response.status_mut() = reason.status();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert("x-wsgate-reason", HeaderValue::from_static(reason.as_str()));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(bearer) = reason.bearer_error() {
+        if let Ok(value) = HeaderValue::from_str(&bearer.challenge(reason)) {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+    }
+    if reason.status() == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+pub(super) fn handshake_refusal(error: HandshakeError) -> Response<Body> {
+    let body = serde_json::json!({
+        "error": error.as_str(),
+        "message": error.message(),
+    });
+    let mut response = Response::new(full(body.to_string()));
+    *response.status_mut() = error.status();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    if error == HandshakeError::WebSocketVersion {
+        headers.insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    }
+    if error == HandshakeError::Method {
+        headers.insert(header::ALLOW, HeaderValue::from_static("GET"));
+    }
+    tracing::info!(
+        error = error.as_str(),
+        status = error.status().as_u16(),
+        "request refused before authentication"
+    );
+    response
+}
+
+pub(super) fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .collect();
+    for name in named {
+        headers.remove(name.as_str());
+    }
+    for name in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ] {
+        headers.remove(name);
+    }
+}
+
+pub(super) fn full(text: String) -> Body {
+    Full::new(Bytes::from(text))
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+pub(super) fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_frame_carries_code_and_reason() {
+        let frame = close_frame(Reason::TokenExpired);
+        assert_eq!(frame[0], 0x88);
+        assert_eq!(usize::from(frame[1]), 2 + "token_expired".len());
+        assert_eq!(u16::from_be_bytes([frame[2], frame[3]]), 1008);
+        assert_eq!(&frame[4..], b"token_expired");
+    }
+
+    #[tokio::test]
+    async fn discard_stops_at_the_clients_close() {
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        // A masked text frame, then a masked close.
+        let mut bytes = vec![0x81, 0x83, 1, 2, 3, 4, b'a' ^ 1, b'b' ^ 2, b'c' ^ 3];
+        bytes.extend_from_slice(&[0x88, 0x80, 9, 9, 9, 9]);
+        b.write_all(&bytes).await.unwrap();
+        discard_until_close(&mut a).await.unwrap();
+    }
+}
