@@ -1,0 +1,249 @@
+//! `wsgate explain`: the proxy's own decision code on a token given on the command line,
+//! every step printed. Exit 0 allowed, 1 denied, 2 usage or config error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::auth::trace::{Outcome, Step};
+use crate::auth::{RequestView, describe_source};
+use crate::config::{Config, TokenSource};
+
+use super::load_gate;
+
+#[derive(clap::Args)]
+pub struct ExplainArgs {
+    /// Config file (TOML): the same one the proxy runs with.
+    #[arg(long, env = "WSGATE_CONFIG")]
+    pub config: PathBuf,
+    /// The token; `-` reads it from stdin. Placed in the first configured token source.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Extra request header, `Name: value` (repeatable), e.g. the bypass header.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Request path (default: the first route's path).
+    #[arg(long)]
+    pub path: Option<String>,
+    /// Origin header.
+    #[arg(long)]
+    pub origin: Option<String>,
+    /// Judge at this time: RFC 3339 (`2026-01-02T03:04:05Z`) or unix seconds.
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `wsgate explain`: exit 0 allowed, 1 denied, 2 usage or config error.
+pub fn explain(args: &ExplainArgs) -> ExitCode {
+    let usage = |message: String| {
+        eprintln!("wsgate explain: {message}");
+        ExitCode::from(2)
+    };
+    let gate = match load_gate(&args.config) {
+        Ok(gate) => gate,
+        Err(errors) => {
+            eprint!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = gate.config().clone();
+    let now = match args.at.as_deref().map(parse_time).transpose() {
+        Ok(at) => at.unwrap_or_else(crate::proxy::unix_now),
+        Err(message) => return usage(message),
+    };
+    let token = match args.token.as_deref() {
+        Some("-") => {
+            let mut text = String::new();
+            if let Err(error) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
+                return usage(format!("cannot read the token from stdin: {error}"));
+            }
+            Some(text.trim().to_owned())
+        }
+        Some(token) => Some(token.trim().to_owned()),
+        None => None,
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::HOST,
+        HeaderValue::from_static("wsgate.explain"),
+    );
+    for line in &args.headers {
+        let Some((name, value)) = line.split_once(':') else {
+            return usage(format!("--header {line:?} is not `Name: value`"));
+        };
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.trim().as_bytes()),
+            HeaderValue::from_str(value.trim()),
+        ) else {
+            return usage(format!("--header {line:?} is not a valid header"));
+        };
+        headers.append(name, value);
+    }
+    if let Some(origin) = &args.origin {
+        match HeaderValue::from_str(origin) {
+            Ok(value) => {
+                headers.insert(http::header::ORIGIN, value);
+            }
+            Err(_) => return usage("--origin is not a valid header value".into()),
+        }
+    }
+    let mut query = None;
+    if let Some(token) = &token {
+        let source = config.auth.token_sources.first();
+        let placed = match source {
+            Some(TokenSource::Header(name)) if name == http::header::AUTHORIZATION => {
+                HeaderValue::from_str(&format!("Bearer {token}"))
+                    .map(|v| headers.insert(name.clone(), v))
+            }
+            Some(TokenSource::Header(name)) => {
+                HeaderValue::from_str(token).map(|v| headers.insert(name.clone(), v))
+            }
+            Some(TokenSource::Protocol(marker)) => {
+                HeaderValue::from_str(&format!("{marker}, {token}"))
+                    .map(|v| headers.insert(http::header::SEC_WEBSOCKET_PROTOCOL, v))
+            }
+            Some(TokenSource::Cookie(name)) => HeaderValue::from_str(&format!("{name}={token}"))
+                .map(|v| headers.insert(http::header::COOKIE, v)),
+            Some(TokenSource::Query(name)) => {
+                query = Some(
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair(name, token)
+                        .finish(),
+                );
+                Ok(None)
+            }
+            None => Ok(None),
+        };
+        if placed.is_err() {
+            return usage("the token contains bytes that cannot travel in a header".into());
+        }
+    }
+    let path = args
+        .path
+        .clone()
+        .or_else(|| config.routes.first().map(|r| r.path.clone()))
+        .unwrap_or_else(|| "/".into());
+    let view = RequestView {
+        path: &path,
+        query: query.as_deref(),
+        headers: &headers,
+    };
+    let mut steps: Vec<Step> = Vec::new();
+    steps.push(Step {
+        name: "clock",
+        outcome: Outcome::Info,
+        detail: format!(
+            "judging at {now} ({}), leeway {}s, environment {:?}",
+            humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(now)),
+            config.auth.leeway.as_secs(),
+            config.environment
+        ),
+    });
+    if let Some(source) = config.auth.token_sources.first() {
+        if token.is_some() {
+            steps.push(Step {
+                name: "input",
+                outcome: Outcome::Info,
+                detail: format!("token placed in {}", describe_source(source)),
+            });
+        }
+    }
+    // The decision may fetch a remote key set, which needs a runtime.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let verdict = runtime.block_on(gate.decide(&view, now, &mut steps));
+    print_explanation(&steps, &verdict, &config, args.json);
+    match verdict {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+fn print_explanation(
+    steps: &[Step],
+    verdict: &Result<crate::auth::Grant, crate::auth::Denial>,
+    config: &Config,
+    json: bool,
+) {
+    if json {
+        let steps: Vec<serde_json::Value> = steps
+            .iter()
+            .map(|s| {
+                let (outcome, reason) = match &s.outcome {
+                    Outcome::Pass => ("pass", None),
+                    Outcome::Info => ("info", None),
+                    Outcome::Fail(r) => ("fail", Some(r.as_str())),
+                };
+                serde_json::json!({"step": s.name, "outcome": outcome, "reason": reason, "detail": s.detail})
+            })
+            .collect();
+        let verdict = match verdict {
+            Ok(grant) => serde_json::json!({
+                "allowed": true,
+                "method": grant.method.header_value(),
+                "user": grant.user,
+                "route": config.routes[grant.route].path,
+                "issuer": grant.issuer.map(|i| config.auth.issuers[i].name.clone()),
+            }),
+            Err(denial) => serde_json::json!({
+                "allowed": false,
+                "reason": denial.reason.as_str(),
+                "message": denial.reason.message(),
+                "status": denial.reason.status().as_u16(),
+                "close_code": denial.reason.close_code(),
+                "route": config.routes[denial.route].path,
+            }),
+        };
+        println!(
+            "{}",
+            serde_json::json!({"steps": steps, "verdict": verdict})
+        );
+        return;
+    }
+    for step in steps {
+        let mark = match &step.outcome {
+            Outcome::Pass => "ok  ".to_owned(),
+            Outcome::Info => "    ".to_owned(),
+            Outcome::Fail(_) => "FAIL".to_owned(),
+        };
+        println!("{mark} {:<13} {}", step.name, step.detail);
+    }
+    match verdict {
+        Ok(grant) => println!(
+            "verdict: ALLOWED ({}, user {})",
+            grant.method.header_value(),
+            grant.user.as_deref().unwrap_or("-")
+        ),
+        Err(denial) => println!(
+            "verdict: DENIED {} — {} (HTTP {}, close {})",
+            denial.reason.as_str(),
+            denial.reason.message(),
+            denial.reason.status().as_u16(),
+            denial.reason.close_code()
+        ),
+    }
+}
+
+fn parse_time(text: &str) -> Result<u64, String> {
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(seconds);
+    }
+    humantime::parse_rfc3339_weak(text)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .ok_or_else(|| format!("--at {text:?} is neither RFC 3339 nor unix seconds"))
+}

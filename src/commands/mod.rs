@@ -1,0 +1,273 @@
+//! The subcommands behind `main.rs`: `run`, `check`, `explain`, `mint`.
+//!
+//! Each returns the process exit code; nothing here panics on bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::Gate;
+use crate::config::{Config, ConfigErrors, KeySource};
+use crate::metrics::Metrics;
+use crate::server::{self, Listeners};
+
+mod explain;
+mod mint;
+
+pub use explain::{ExplainArgs, explain};
+pub use mint::{MintArgs, mint};
+
+/// EX_CONFIG from sysexits.h: the configuration is unusable.
+pub const EXIT_CONFIG: u8 = 78;
+/// EX_SOFTWARE: the startup self-test failed (a broken build, not a bad config).
+pub const EXIT_SOFTWARE: u8 = 70;
+
+/// `wsgate run`: refuse a bad config before binding anything, then serve until SIGTERM.
+pub fn run(path: &Path) -> ExitCode {
+    crate::telemetry::init_logging();
+    let gate = match load_gate(path) {
+        Ok(gate) => gate,
+        Err(errors) => {
+            eprint!("{errors}");
+            tracing::error!(config = %path.display(), problems = errors.errors.len(), "configuration refused; not starting");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if let Err(error) = crate::auth::jwt::self_test() {
+        eprintln!("startup self-test failed: {error}");
+        tracing::error!(%error, "startup self-test failed: the JWT crypto backend does not work");
+        return ExitCode::from(EXIT_SOFTWARE);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let config = gate.config().clone();
+        let shutdown = shutdown_signal();
+        let listeners = match bind(&config).await {
+            Ok(listeners) => listeners,
+            Err(error) => {
+                eprintln!("{error}");
+                tracing::error!(%error, "cannot bind");
+                return ExitCode::FAILURE;
+            }
+        };
+        let registry = prometheus::Registry::new();
+        let metrics = Arc::new(Metrics::new(&registry));
+        let (reload_tx, reloads) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(watch_config(path.to_owned(), reload_tx, metrics.clone()));
+        let result = server::serve(gate, listeners, registry, metrics, shutdown, reloads).await;
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                tracing::error!(%error, "server failed");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Config, keys and TLS material: everything that can be wrong with the files.
+fn load_gate(path: &Path) -> Result<Gate, ConfigErrors> {
+    let config = Config::load(path)?;
+    let gate = Gate::new(Arc::new(config)).map_err(|mut errors| {
+        errors.origin = path.display().to_string();
+        errors
+    })?;
+    if let Some(files) = &gate.config().server.tls {
+        if let Err(error) = server::tls_acceptor(files) {
+            return Err(ConfigErrors {
+                origin: path.display().to_string(),
+                errors: vec![crate::config::ConfigError::new(
+                    "server.tls",
+                    error.to_string(),
+                )],
+            });
+        }
+    }
+    Ok(gate)
+}
+
+async fn bind(config: &Config) -> std::io::Result<Listeners> {
+    let proxy = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("server.listen {}: {e}", config.server.listen),
+            )
+        })?;
+    let admin = tokio::net::TcpListener::bind(config.server.admin_listen)
+        .await
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("server.admin_listen {}: {e}", config.server.admin_listen),
+            )
+        })?;
+    tracing::info!(
+        listen = %proxy.local_addr()?,
+        admin_listen = %admin.local_addr()?,
+        "listening"
+    );
+    Ok(Listeners { proxy, admin })
+}
+
+/// How often the config file is compared with what was loaded (catches edits and
+/// Kubernetes' ConfigMap symlink swap, which inotify on the file itself misses).
+const CONFIG_POLL: Duration = Duration::from_secs(2);
+
+/// Reloads on SIGHUP and whenever the file's content changes. An invalid new file keeps
+/// the old policy; the log line and `wsgate_config_reloads_total{result="error"}` say why.
+async fn watch_config(
+    path: PathBuf,
+    reloads: tokio::sync::mpsc::Sender<Gate>,
+    metrics: Arc<Metrics>,
+) {
+    let mut last = std::fs::read(&path).ok();
+    let mut tick = tokio::time::interval(CONFIG_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let forced = tokio::select! {
+            _ = tick.tick() => false,
+            Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
+        };
+        #[cfg(not(unix))]
+        let forced = {
+            tick.tick().await;
+            false
+        };
+        let current = std::fs::read(&path).ok();
+        if !forced && current == last {
+            continue;
+        }
+        last = current;
+        tracing::info!(config = %path.display(), signal = forced, "reloading configuration");
+        match load_gate(&path) {
+            Ok(gate) => {
+                if reloads.send(gate).await.is_err() {
+                    return;
+                }
+            }
+            Err(errors) => {
+                let problems: Vec<String> = errors.errors.iter().map(ToString::to_string).collect();
+                crate::telemetry::record_config_reload(
+                    &metrics,
+                    crate::metrics::ReloadResult::Error,
+                    Some(&problems.join("; ")),
+                );
+            }
+        }
+    }
+}
+
+/// Registers SIGTERM/SIGINT handlers now (so a signal that arrives right after the
+/// "listening" line is never lost to the default action) and returns a future that
+/// completes on the first one; a second one exits at once.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    let mut signals = Signals::register();
+    async move {
+        signals.recv().await;
+        tracing::info!("shutdown signal received; a second signal exits immediately");
+        tokio::spawn(async move {
+            signals.recv().await;
+            tracing::warn!("second shutdown signal: exiting without waiting for the drain");
+            std::process::exit(1);
+        });
+    }
+}
+
+struct Signals {
+    #[cfg(unix)]
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn register() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let streams = match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(term), Ok(int)) => Some((term, int)),
+                (Err(error), _) | (_, Err(error)) => {
+                    tracing::error!(%error, "cannot install SIGTERM/SIGINT handlers");
+                    None
+                }
+            };
+            Signals { streams }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        match &mut self.streams {
+            Some((term, int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            // Without handlers we cannot drain on request: never complete.
+            None => std::future::pending::<()>().await,
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// `wsgate check`: exit 0 and print the effective policy, or exit 1 listing every problem.
+pub fn check(path: &Path) -> ExitCode {
+    let gate = match load_gate(path) {
+        Ok(gate) => gate,
+        Err(errors) => {
+            eprint!("{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = gate.config().clone();
+    print!("{}", crate::config::render::render(&config));
+    println!();
+    println!("# verification keys");
+    for (issuer, keys) in config.auth.issuers.iter().zip(gate.keys()) {
+        if let (KeySource::Remote(remote), true) = (&issuer.keys, issuer.enabled) {
+            println!(
+                "# issuer {:?}: keys are fetched from {} when serving (check does not contact it)",
+                issuer.name,
+                remote.location.url()
+            );
+        }
+        for key in &keys.keys {
+            println!(
+                "# issuer {:?}: {:?} kid={} {} ({})",
+                issuer.name,
+                key.algorithm,
+                key.kid.as_deref().unwrap_or("-"),
+                key.fingerprint,
+                key.description
+            );
+        }
+        for warning in &keys.warnings {
+            println!("# warning: issuer {:?}: {warning}", issuer.name);
+        }
+    }
+    println!("# configuration OK: {}", path.display());
+    ExitCode::SUCCESS
+}

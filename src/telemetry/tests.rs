@@ -1,0 +1,273 @@
+//! Log lines and the metrics they move, together.
+
+use std::sync::{Arc, Mutex};
+
+use prometheus::Registry;
+
+use super::*;
+use crate::metrics::tests::changes;
+
+/// A `MakeWriter` appending to a shared buffer.
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Buffer {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .expect("no test panicked while logging")
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Buffer {
+    type Writer = Buffer;
+
+    fn make_writer(&'a self) -> Buffer {
+        self.clone()
+    }
+}
+
+/// Runs `action` under the JSON subscriber and returns the lines it logged, parsed.
+fn captured(filter: &str, action: impl FnOnce()) -> Vec<serde_json::Map<String, Value>> {
+    let buffer = Buffer::default();
+    let subscriber = json_subscriber(EnvFilter::new(filter), buffer.clone());
+    tracing::subscriber::with_default(subscriber, action);
+    let bytes = buffer
+        .0
+        .lock()
+        .expect("no test panicked while logging")
+        .clone();
+    String::from_utf8(bytes)
+        .expect("log output is UTF-8")
+        .lines()
+        .map(|line| match serde_json::from_str(line) {
+            Ok(Value::Object(map)) => map,
+            other => panic!("not a JSON object: {line:?} ({other:?})"),
+        })
+        .collect()
+}
+
+fn client() -> SocketAddr {
+    "203.0.113.7:51234".parse().expect("literal address")
+}
+
+fn denial() -> Decision<'static> {
+    Decision {
+        route: "/ws",
+        client: client(),
+        websocket: true,
+        method: None,
+        user: None,
+        issuer: Some("primary"),
+        reason: Some(Reason::TokenExpired),
+        duration: Duration::from_micros(1500),
+    }
+}
+
+#[test]
+fn denial_logs_one_cloud_logging_line_and_counts() {
+    let registry = Registry::new();
+    let metrics = Metrics::new(&registry);
+    let mut lines = Vec::new();
+    let moved = changes(&registry, || {
+        lines = captured("info", || record_denied(&metrics, &denial()));
+    });
+
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = &lines[0];
+    assert_eq!(line["severity"], "INFO");
+    assert_eq!(line["message"], "request denied");
+    assert_eq!(line["reason"], "token_expired");
+    assert_eq!(line["route"], "/ws");
+    assert_eq!(line["client"], "203.0.113.7:51234");
+    assert_eq!(line["issuer"], "primary");
+    assert_eq!(line["websocket"], true);
+    assert_eq!(line["status"], 403);
+    assert_eq!(line["duration_ms"], 1.5);
+    assert_eq!(line["target"], "wsgate::telemetry");
+    assert!(
+        !line.contains_key("user"),
+        "absent user is omitted: {line:?}"
+    );
+    assert!(
+        !line.contains_key("fields"),
+        "fields are flattened: {line:?}"
+    );
+    let timestamp = line["timestamp"].as_str().expect("timestamp is a string");
+    humantime::parse_rfc3339(timestamp).expect("timestamp is RFC 3339");
+    assert!(
+        timestamp.ends_with('Z') && timestamp.len() == 24,
+        "{timestamp}"
+    );
+
+    assert_eq!(
+        moved.get("wsgate_auth_denied_total{reason=\"token_expired\",route=\"/ws\"}"),
+        Some(&1.0)
+    );
+    assert_eq!(
+        moved.get("wsgate_handshake_duration_seconds{outcome=\"denied\",route=\"/ws\"}"),
+        Some(&1.0)
+    );
+    assert_eq!(moved.len(), 2, "{moved:?}");
+}
+
+#[test]
+fn server_side_denials_are_warnings() {
+    let registry = Registry::new();
+    let metrics = Metrics::new(&registry);
+    let decision = Decision {
+        reason: Some(Reason::KeysUnavailable),
+        ..denial()
+    };
+    let lines = captured("info", || record_denied(&metrics, &decision));
+    assert_eq!(lines[0]["severity"], "WARNING");
+    assert_eq!(lines[0]["status"], 503);
+}
+
+#[test]
+fn allowed_logs_and_counts_method() {
+    let registry = Registry::new();
+    let metrics = Metrics::new(&registry);
+    let decision = Decision {
+        method: Some(AuthMethodLabel::Jwt),
+        user: Some("alice"),
+        reason: None,
+        ..denial()
+    };
+    let mut lines = Vec::new();
+    let moved = changes(&registry, || {
+        lines = captured("info", || record_allowed(&metrics, &decision));
+    });
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["message"], "request allowed");
+    assert_eq!(lines[0]["method"], "jwt");
+    assert_eq!(lines[0]["user"], "alice");
+    assert!(!lines[0].contains_key("reason"));
+    assert_eq!(
+        moved,
+        [(
+            "wsgate_auth_allowed_total{method=\"jwt\",route=\"/ws\"}".to_owned(),
+            1.0
+        )]
+        .into()
+    );
+}
+
+#[test]
+fn session_closed_logs_totals_and_counts_close_code() {
+    let registry = Registry::new();
+    let metrics = Metrics::new(&registry);
+    metrics.session_opened("/ws");
+    let summary = SessionSummary {
+        route: "/ws",
+        client: client(),
+        user: Some("alice"),
+        initiator: InitiatorLabel::Client,
+        code: Some(4001),
+        reason: None,
+        duration: Duration::from_secs(2),
+        frames_to_upstream: 3,
+        frames_to_client: 4,
+        bytes_to_upstream: 30,
+        bytes_to_client: 40,
+    };
+    let mut lines = Vec::new();
+    let moved = changes(&registry, || {
+        lines = captured("info", || record_session_closed(&metrics, &summary));
+    });
+    let line = &lines[0];
+    assert_eq!(line["message"], "session closed");
+    assert_eq!(line["code"], 4001);
+    assert_eq!(line["initiator"], "client");
+    assert_eq!(line["frames_to_client"], 4);
+    assert_eq!(line["bytes_to_upstream"], 30);
+    assert_eq!(line["duration_ms"], 2000.0);
+    assert_eq!(
+        moved
+            .get("wsgate_sessions_closed_total{code=\"other\",initiator=\"client\",route=\"/ws\"}"),
+        Some(&1.0)
+    );
+    assert_eq!(
+        moved.get("wsgate_sessions_active{route=\"/ws\"}"),
+        Some(&-1.0)
+    );
+}
+
+#[test]
+fn upstream_error_logs_reason_and_counts_kind() {
+    let registry = Registry::new();
+    let metrics = Metrics::new(&registry);
+    let mut lines = Vec::new();
+    let moved = changes(&registry, || {
+        lines = captured("info", || {
+            record_upstream_error(
+                &metrics,
+                UpstreamErrorKind::Timeout,
+                "/ws",
+                client(),
+                "connect timed out after 5s",
+            )
+        });
+    });
+    let line = &lines[0];
+    assert_eq!(line["severity"], "WARNING");
+    assert_eq!(line["message"], "upstream error");
+    assert_eq!(line["kind"], "timeout");
+    assert_eq!(line["reason"], "upstream_unavailable");
+    assert_eq!(line["detail"], "connect timed out after 5s");
+    assert_eq!(
+        moved,
+        [(
+            "wsgate_upstream_errors_total{kind=\"timeout\"}".to_owned(),
+            1.0
+        )]
+        .into()
+    );
+}
+
+#[test]
+fn span_fields_are_flattened_and_reserved_names_kept_apart() {
+    let lines = captured("debug", || {
+        let span = tracing::info_span!("connection", conn = 7_u64);
+        let _entered = span.enter();
+        tracing::debug!(severity = "spoofed", n = 1.25, "hello");
+    });
+    let line = &lines[0];
+    assert_eq!(line["severity"], "DEBUG");
+    assert_eq!(line["message"], "hello");
+    assert_eq!(line["conn"], 7);
+    assert_eq!(line["n"], 1.25);
+    assert_eq!(line["fields.severity"], "spoofed");
+}
+
+#[test]
+fn the_filter_applies() {
+    let lines = captured("warn", || {
+        tracing::info!("dropped");
+        tracing::warn!("kept");
+    });
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["message"], "kept");
+}
+
+#[test]
+fn filter_spec_falls_back_to_info() {
+    assert!(filter_from(None).1.is_none());
+    assert!(filter_from(Some("  ")).1.is_none());
+    assert!(filter_from(Some("wsgate=debug,info")).1.is_none());
+    assert!(filter_from(Some("wsgate=[")).1.is_some());
+}
+
+#[test]
+fn installing_twice_is_harmless() {
+    // `TestWriter` goes through libtest's output capture, unlike stdout.
+    install(tracing_subscriber::fmt::TestWriter::new);
+    install(tracing_subscriber::fmt::TestWriter::new);
+    tracing::info!("logging still works");
+}
