@@ -1,12 +1,13 @@
 //! One direction of the relay: reads one peer, scans frame boundaries, writes the other.
 //!
 //! The buffer holds, in order: bytes approved by the scanner but not yet written
-//! (`written..approved`), bytes skipped while draining (`approved..scanned`), and a short
-//! unscanned tail (`scanned..filled`): a partial header or a partial control frame. New
-//! bytes are read only once everything approved is written (backpressure), so the buffer
-//! never holds more than one read. It is allocated on the first byte and released when the
-//! direction goes idle with nothing pending, so an idle session holds no relay buffer. It
-//! starts at 2 KiB when the first read was short and grows to 16 KiB for bulk transfers.
+//! (`written..approved`), bytes skipped (while draining, or a peer's close replaced by
+//! wsgate's own: `approved..scanned`), and a short unscanned tail (`scanned..filled`): a
+//! partial header or a partial control frame. New bytes are read only once everything
+//! approved is written (backpressure), so the buffer never holds more than one read. It is
+//! allocated on the first byte and released when the direction goes idle with nothing
+//! pending, so an idle session holds no relay buffer. It starts at 2 KiB when the first
+//! read was short and grows to 16 KiB for bulk transfers.
 
 use std::io;
 use std::pin::Pin;
@@ -28,6 +29,9 @@ const READS_PER_POLL: u32 = 16;
 pub(super) enum Mode {
     /// Scan strictly and relay.
     Relay,
+    /// Relay like `Relay` while wsgate's close waits to be written in place of the peer's
+    /// own close (or until the input ends, breaks a rule or is drained, or on release).
+    Hold,
     /// Relay only the rest of the frame in flight, then drain (a close waits to be injected).
     Finish,
     /// Relay nothing more; skip whole frames, watching for the peer's close.
@@ -175,9 +179,32 @@ impl Direction {
         }
     }
 
+    /// Queues wsgate's own close for the output like `inject_close`, but keeps relaying the
+    /// input meanwhile: the close is written in place of the input peer's own close, or
+    /// once the input ends, breaks a rule or is drained, or after `release_close`.
+    pub(super) fn hold_close(&mut self, code: u16, reason: &str) {
+        let relaying = self.mode == Mode::Relay;
+        self.inject_close(code, reason);
+        if relaying && self.mode == Mode::Finish {
+            self.mode = Mode::Hold;
+        }
+    }
+
+    /// A close queued by `hold_close` is still waiting for the input peer's close.
+    pub(super) fn holds_close(&self) -> bool {
+        self.mode == Mode::Hold && self.injected.is_some()
+    }
+
+    /// Sends the held close after the frame in flight; nothing more is relayed after it.
+    pub(super) fn release_close(&mut self) {
+        if self.mode == Mode::Hold {
+            self.mode = Mode::Finish;
+        }
+    }
+
     /// Stops relaying the input at once; frames are still skipped to notice a close.
     pub(super) fn drain(&mut self) {
-        if matches!(self.mode, Mode::Relay | Mode::Finish) {
+        if matches!(self.mode, Mode::Relay | Mode::Hold | Mode::Finish) {
             self.mode = Mode::Drain;
         }
     }
@@ -196,7 +223,7 @@ impl Direction {
 
     /// Part of a frame has been written to the output and the rest is still to come.
     pub(super) fn mid_frame_on_output(&self) -> bool {
-        matches!(self.mode, Mode::Relay | Mode::Finish) && self.scanner.mid_frame()
+        matches!(self.mode, Mode::Relay | Mode::Hold | Mode::Finish) && self.scanner.mid_frame()
     }
 
     /// Nothing more will be written to the output.
@@ -217,7 +244,7 @@ impl Direction {
         loop {
             let input = self.buf.get(self.scanned..self.filled).unwrap_or_default();
             match self.mode {
-                Mode::Relay | Mode::Finish => {
+                Mode::Relay | Mode::Hold | Mode::Finish => {
                     if self.mode == Mode::Finish && !self.scanner.mid_frame() {
                         self.mode = Mode::Drain;
                         continue;
@@ -227,6 +254,12 @@ impl Direction {
                         Scan::Relay { len, new_frame } => {
                             self.approve(len);
                             self.frames += u64::from(new_frame);
+                        }
+                        Scan::Close { len, code: _ } if self.mode == Mode::Hold => {
+                            // wsgate's held close goes out in place of the peer's.
+                            self.scanned += len;
+                            self.peer_closed = true;
+                            self.mode = Mode::Discard;
                         }
                         Scan::Close { len, code } => {
                             self.approve(len);

@@ -12,7 +12,14 @@
 //!   sockets are shut down (`initiator` is that peer, `code` its close code, 1005 when
 //!   bodyless);
 //! - a framing violation: the offender gets 1002 (1007 for a non-UTF-8 close reason,
-//!   1009 over a size limit), the other side 1001, reason text the reason code;
+//!   1009 over a size limit), the other side 1001, reason text the reason code. The
+//!   offending frame and everything after it are never relayed. When the client is the
+//!   offender, the upstream gets its 1001 at once, but the client's close is held back:
+//!   the upstream's frames still in flight (say, the echo of the message the client sent
+//!   just before the bad frame) are relayed to the client until the upstream's close reply
+//!   arrives, and wsgate's close goes to the client in its place, as if the upstream had
+//!   failed the connection itself. If the upstream does not reply within `close_timeout`
+//!   (or vanishes, or breaks a rule), the client gets its close then;
 //! - idle timeout, maximum age, shutdown: 1001 to both; token expiry: 1008 to the
 //!   client and 1001 to the upstream;
 //! - the upstream vanishes without a close (EOF, RST): the client gets 1014
@@ -25,9 +32,11 @@
 //! toward a peer, nothing more is relayed to it, and the peer's reply is consumed. The
 //! first close (or vanished peer) starts one deadline, `close_timeout`, for everything
 //! that follows: finishing a frame in flight before wsgate's close can be written, the
-//! replies, and the shutdown of both sockets; when it passes, the streams are dropped. A
-//! frame in flight whose sender has gone can never be finished, so that output is cut
-//! without a close.
+//! replies, and the shutdown of both sockets; when it passes, the streams are dropped.
+//! The one exception is a held close to the client: releasing it restarts the deadline,
+//! so the client has a whole `close_timeout` to reply, and such a session ends within
+//! twice `close_timeout`. A frame in flight whose sender has gone can never be finished,
+//! so that output is cut without a close.
 
 mod direction;
 mod frame;
@@ -181,6 +190,9 @@ struct Session {
     armed: Option<Instant>,
     client_shut: bool,
     upstream_shut: bool,
+    /// wsgate's close to the client is held back until the upstream's reply (see
+    /// `Direction::hold_close`); when it is released, the close deadline restarts.
+    client_close_held: bool,
 }
 
 impl Session {
@@ -202,6 +214,7 @@ impl Session {
             armed: None,
             client_shut: false,
             upstream_shut: false,
+            client_close_held: false,
             settings,
         };
         session.armed = session.running_deadline();
@@ -250,6 +263,14 @@ impl Session {
                     if self.to_upstream.take_activity() | self.to_client.take_activity() {
                         self.last_activity = Instant::now();
                     }
+                    if self.client_close_held && !self.to_client.holds_close() {
+                        self.client_close_held = false;
+                        if self.to_client.output != Output::Dead {
+                            // wsgate's close is on its way to the client: its reply gets
+                            // a whole close timeout.
+                            self.armed = Some(Instant::now() + self.settings.close_timeout);
+                        }
+                    }
                     if self.ended.is_some()
                         && self.settled(Side::Client)
                         && self.settled(Side::Upstream)
@@ -274,6 +295,11 @@ impl Session {
 
     fn on_timer(&mut self, now: Instant) {
         if self.ended.is_some() {
+            if self.to_client.holds_close() {
+                // The upstream never replied: the client gets its close now.
+                self.to_client.release_close();
+                return;
+            }
             // The close deadline: whatever is unfinished is cut by dropping the streams.
             self.stage = Stage::Done;
             return;
@@ -297,9 +323,17 @@ impl Session {
                 let code = violation.close_code();
                 let reason = violation.reason();
                 self.begin_end(Initiator::Proxy, Some(code), Some(reason));
-                self.toward(from).inject_close(code, reason.as_str());
                 self.from(from)
                     .inject_close(Reason::ServerShutdown.close_code(), reason.as_str());
+                match from {
+                    // The upstream's frames in flight still reach the client, up to the
+                    // upstream's close reply, which wsgate's close to the client replaces.
+                    Side::Client => {
+                        self.to_client.hold_close(code, reason.as_str());
+                        self.client_close_held = self.to_client.holds_close();
+                    }
+                    Side::Upstream => self.to_upstream.inject_close(code, reason.as_str()),
+                }
             }
             Event::InputEnded => {
                 if !self.from(from).peer_closed {
