@@ -9,7 +9,9 @@
 # every server to core 1, runs each scenario alternating targets, and writes
 # bench/out/<time>/{machine.txt,results.jsonl,results.md} plus each server's log.
 # Environment: BENCH_OUT (output dir), BENCH_TARGETS (e.g. "direct,wsgate"),
-# WSGATE_LOG (wsgate's log filter, default "info" as in production).
+# WSGATE_LOG (wsgate's log filter, default "info" as in production), BENCH_WSGATE_WRAP (a
+# command prefix for wsgate, e.g. "valgrind --tool=callgrind" or "strace -c -f -o FILE":
+# profiling runs, whose timings mean nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -41,7 +43,7 @@ cleanup() {
 trap cleanup EXIT
 
 wait_port() {
-    for _ in $(seq 100); do
+    for _ in $(seq 300); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
         sleep 0.1
     done
@@ -67,7 +69,8 @@ has direct && ARGS+=(--target "direct=ws://127.0.0.1:$ECHO_PORT/ws,server=$ECHO_
 if has wsgate; then
     fill bench/peers/wsgate.toml.in "$RUN/wsgate.toml" LISTEN="127.0.0.1:$WSGATE_PORT" \
         ADMIN="127.0.0.1:$ADMIN_PORT" UPSTREAM="127.0.0.1:$ECHO_PORT" RSA_PUB="$RSA_PUB"
-    WSGATE_LOG=${WSGATE_LOG:-info} taskset -c "$SERVER_CPU" target/release/wsgate run \
+    # shellcheck disable=SC2086 # the wrapper is a command line
+    WSGATE_LOG=${WSGATE_LOG:-info} taskset -c "$SERVER_CPU" ${BENCH_WSGATE_WRAP:-} target/release/wsgate run \
         --config "$RUN/wsgate.toml" >"$RUN/wsgate.log" 2>&1 &
     WSGATE_PID=$!; PIDS+=("$WSGATE_PID")
     wait_port "$WSGATE_PORT"

@@ -5,7 +5,7 @@
 //!
 //! Any path, any headers are accepted (wsgate's injected identity headers are ignored).
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -39,16 +39,24 @@ async fn session(stream: TcpStream) {
     let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
         return;
     };
+    // Replies are queued and flushed once nothing more is already buffered, so a pipelined
+    // burst costs one write, not one per message (the proxies under test coalesce too).
     while let Some(Ok(message)) = ws.next().await {
-        match message {
-            Message::Binary(_) | Message::Text(_) => {
-                if ws.send(message).await.is_err() {
-                    return;
-                }
+        let mut next = Some(message);
+        while let Some(message) = next.take() {
+            if matches!(message, Message::Binary(_) | Message::Text(_))
+                && ws.feed(message).await.is_err()
+            {
+                return;
             }
             // Pongs and the close reply are queued by tungstenite and written on the next
-            // read; the stream ends once the close handshake is done.
-            _ => {}
+            // read or flush; the stream ends once the close handshake is done.
+            if let Some(Some(Ok(message))) = ws.next().now_or_never() {
+                next = Some(message);
+            }
+        }
+        if ws.flush().await.is_err() {
+            return;
         }
     }
 }

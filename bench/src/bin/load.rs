@@ -226,8 +226,8 @@ fn die(message: &str) -> ! {
 // ---------------------------------------------------------------------------------------
 // /proc
 
-/// utime + stime of a whole process (live and exited threads), in microseconds.
-fn cpu_us(pid: u32) -> Option<f64> {
+/// utime and stime of a whole process (live and exited threads), in microseconds.
+fn cpu_us(pid: u32) -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces: fields start after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
@@ -236,7 +236,7 @@ fn cpu_us(pid: u32) -> Option<f64> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     let hz = 100.0; // sysconf(_SC_CLK_TCK) on Linux x86_64
-    Some((utime + stime) * 1e6 / hz)
+    Some((utime * 1e6 / hz, stime * 1e6 / hz))
 }
 
 /// Resident set size in KiB (VmRSS).
@@ -487,6 +487,8 @@ struct RunResult {
     p99_us: f64,
     p999_us: f64,
     proxy_cpu_us_per_op: Option<f64>,
+    /// The kernel's share (stime) of `proxy_cpu_us_per_op`.
+    proxy_sys_us_per_op: Option<f64>,
     server_cpu_us_per_op: Option<f64>,
     errors: u64,
     first_error: Option<String>,
@@ -567,8 +569,12 @@ async fn run_one(
     let ops = shared.ops.get();
     let mut latencies = std::mem::take(&mut *shared.latencies.borrow_mut());
     latencies.sort_unstable();
-    let per_op = |a: Option<f64>, b: Option<f64>| match (a, b) {
-        (Some(a), Some(b)) if ops > 0 => Some((b - a) / ops as f64),
+    let per_op = |a: Option<(f64, f64)>, b: Option<(f64, f64)>| match (a, b) {
+        (Some(a), Some(b)) if ops > 0 => Some((b.0 + b.1 - a.0 - a.1) / ops as f64),
+        _ => None,
+    };
+    let sys_per_op = |a: Option<(f64, f64)>, b: Option<(f64, f64)>| match (a, b) {
+        (Some(a), Some(b)) if ops > 0 => Some((b.1 - a.1) / ops as f64),
         _ => None,
     };
     let result = RunResult {
@@ -583,6 +589,7 @@ async fn run_one(
         p99_us: percentile(&latencies, 0.99),
         p999_us: percentile(&latencies, 0.999),
         proxy_cpu_us_per_op: per_op(proxy0, proxy1),
+        proxy_sys_us_per_op: sys_per_op(proxy0, proxy1),
         server_cpu_us_per_op: per_op(server0, server1),
         errors: shared.errors.get(),
         first_error: shared.first_error.borrow().clone(),
@@ -764,21 +771,21 @@ fn report(results: &[RunResult], idle: &[IdleResult], targets: &[Target]) -> Str
             Kind::Handshake => {
                 let _ = writeln!(
                     out,
-                    "| target | handshakes/s | vs direct | p50 ms | p99 ms | proxy CPU µs/op | echo CPU µs/op | errors |"
+                    "| target | handshakes/s | vs direct | p50 ms | p99 ms | proxy CPU µs/op (of it sys) | echo CPU µs/op | errors |"
                 );
                 let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
             }
             Kind::RoundTrip => {
                 let _ = writeln!(
                     out,
-                    "| target | round trips/s | p50 µs | p99 µs | p99 vs direct | p999 µs | proxy CPU µs/op | echo CPU µs/op | errors |"
+                    "| target | round trips/s | p50 µs | p99 µs | p99 vs direct | p999 µs | proxy CPU µs/op (of it sys) | echo CPU µs/op | errors |"
                 );
                 let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
             }
             Kind::Throughput => {
                 let _ = writeln!(
                     out,
-                    "| target | messages/s | MB/s (echoed) | vs direct | proxy CPU µs/op | echo CPU µs/op | errors |"
+                    "| target | messages/s | MB/s (echoed) | vs direct | proxy CPU µs/op (of it sys) | echo CPU µs/op | errors |"
                 );
                 let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
             }
@@ -792,6 +799,14 @@ fn report(results: &[RunResult], idle: &[IdleResult], targets: &[Target]) -> Str
             }
             let errors: u64 = by_target[t].iter().map(|r| r.errors).sum();
             let proxy = med(t, &|r| r.proxy_cpu_us_per_op.unwrap_or(f64::NAN));
+            let sys = med(t, &|r| r.proxy_sys_us_per_op.unwrap_or(f64::NAN));
+            let proxy_cell = |digits: usize| {
+                if proxy.is_finite() {
+                    format!("{} ({} sys)", fmt(proxy, digits), fmt(sys, digits))
+                } else {
+                    "–".to_owned()
+                }
+            };
             let server = med(t, &|r| r.server_cpu_us_per_op.unwrap_or(f64::NAN));
             match scenario.kind {
                 Kind::Handshake => {
@@ -802,7 +817,7 @@ fn report(results: &[RunResult], idle: &[IdleResult], targets: &[Target]) -> Str
                         ratio(med(t, &|r| r.rate), base_rate),
                         fmt(med(t, &|r| r.p50_us) / 1000.0, 2),
                         fmt(med(t, &|r| r.p99_us) / 1000.0, 2),
-                        fmt(proxy, 1),
+                        proxy_cell(1),
                         fmt(server, 1)
                     );
                 }
@@ -815,7 +830,7 @@ fn report(results: &[RunResult], idle: &[IdleResult], targets: &[Target]) -> Str
                         fmt(med(t, &|r| r.p99_us), 1),
                         ratio(med(t, &|r| r.p99_us), base_p99),
                         fmt(med(t, &|r| r.p999_us), 1),
-                        fmt(proxy, 2),
+                        proxy_cell(1),
                         fmt(server, 2)
                     );
                 }
@@ -826,7 +841,7 @@ fn report(results: &[RunResult], idle: &[IdleResult], targets: &[Target]) -> Str
                         fmt(med(t, &|r| r.rate), 0),
                         fmt(med(t, &|r| r.mbps), 0),
                         ratio(med(t, &|r| r.mbps), base_mbps),
-                        fmt(proxy, 2),
+                        proxy_cell(1),
                         fmt(server, 2)
                     );
                 }
@@ -905,7 +920,9 @@ fn main() {
                     eprintln!(
                         "  r{round} {:>7}: {:>9.0} ops/s {:>8.1} MB/s p50 {:>8.1} µs p99 {:>8.1} µs p999 {:>8.1} µs proxy {:>7} µs/op echo {:>6} µs/op errors {}{}",
                         r.target, r.rate, r.mbps, r.p50_us, r.p99_us, r.p999_us,
-                        r.proxy_cpu_us_per_op.map(|v| format!("{v:.2}")).unwrap_or("–".into()),
+                        r.proxy_cpu_us_per_op
+                            .map(|v| format!("{v:.2} ({:.2} sys)", r.proxy_sys_us_per_op.unwrap_or(f64::NAN)))
+                            .unwrap_or("–".into()),
                         r.server_cpu_us_per_op.map(|v| format!("{v:.2}")).unwrap_or("–".into()),
                         r.errors,
                         r.first_error.as_ref().map(|e| format!(" (first: {e})")).unwrap_or_default()
@@ -913,7 +930,7 @@ fn main() {
                     if let Some(f) = json_out.as_mut() {
                         let v = json!({"scenario": r.scenario, "target": r.target, "round": r.round, "ops": r.ops, "secs": r.secs,
                             "rate": r.rate, "mbps": r.mbps, "p50_us": r.p50_us, "p99_us": r.p99_us, "p999_us": r.p999_us,
-                            "proxy_cpu_us_per_op": r.proxy_cpu_us_per_op, "server_cpu_us_per_op": r.server_cpu_us_per_op,
+                            "proxy_cpu_us_per_op": r.proxy_cpu_us_per_op, "proxy_sys_us_per_op": r.proxy_sys_us_per_op, "server_cpu_us_per_op": r.server_cpu_us_per_op,
                             "errors": r.errors, "first_error": r.first_error});
                         let _ = writeln!(f, "{v}");
                     }
