@@ -11,7 +11,8 @@
 # Environment: BENCH_OUT (output dir), BENCH_TARGETS (e.g. "direct,wsgate"),
 # WSGATE_LOG (wsgate's log filter, default "info" as in production), BENCH_WSGATE_WRAP (a
 # command prefix for wsgate, e.g. "valgrind --tool=callgrind" or "strace -c -f -o FILE":
-# profiling runs, whose timings mean nothing).
+# profiling runs, whose timings mean nothing), BENCH_WSGATE_B (another wsgate binary, e.g.
+# a patched build, run with the same config as target "wsgate-b": an A/B in one run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -75,6 +76,16 @@ if has wsgate; then
     WSGATE_PID=$!; PIDS+=("$WSGATE_PID")
     wait_port "$WSGATE_PORT"
     ARGS+=(--target "wsgate=ws://127.0.0.1:$WSGATE_PORT/ws,proxy=$WSGATE_PID,server=$ECHO_PID")
+fi
+
+if [[ -n ${BENCH_WSGATE_B:-} ]]; then
+    fill bench/peers/wsgate.toml.in "$RUN/wsgate-b.toml" LISTEN="127.0.0.1:19005" \
+        ADMIN="127.0.0.1:19015" UPSTREAM="127.0.0.1:$ECHO_PORT" RSA_PUB="$RSA_PUB"
+    WSGATE_LOG=${WSGATE_LOG:-info} taskset -c "$SERVER_CPU" "$BENCH_WSGATE_B" run \
+        --config "$RUN/wsgate-b.toml" >"$RUN/wsgate-b.log" 2>&1 &
+    WSGATE_B_PID=$!; PIDS+=("$WSGATE_B_PID")
+    wait_port 19005
+    ARGS+=(--target "wsgate-b=ws://127.0.0.1:19005/ws,proxy=$WSGATE_B_PID,server=$ECHO_PID")
 fi
 
 if has nginx && command -v nginx >/dev/null; then
