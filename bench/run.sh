@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# One command for the side-by-side benchmark (docs/performance.md):
+#
+#   bench/run.sh                         # every scenario, every installed target
+#   bench/run.sh --scenarios rtt64,tp16k --rounds 3 --duration 5   # passed to `load`
+#
+# Builds release binaries (nice'd), starts the echo upstream, wsgate, and nginx / HAProxy
+# when installed (`apt-get install nginx haproxy`), pins the load generator to core 0 and
+# every server to core 1, runs each scenario alternating targets, and writes
+# bench/out/<time>/{machine.txt,results.jsonl,results.md} plus each server's log.
+# Environment: BENCH_OUT (output dir), BENCH_TARGETS (e.g. "direct,wsgate"),
+# WSGATE_LOG (wsgate's log filter, default "info" as in production), BENCH_WSGATE_WRAP (a
+# command prefix for wsgate, e.g. "valgrind --tool=callgrind" or "strace -c -f -o FILE":
+# profiling runs, whose timings mean nothing), BENCH_WSGATE_B (another wsgate binary, e.g.
+# a patched build, run with the same config as target "wsgate-b": an A/B in one run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+LOAD_CPU=${BENCH_LOAD_CPU:-0}
+SERVER_CPU=${BENCH_SERVER_CPU:-1}
+ECHO_PORT=19001 WSGATE_PORT=19002 NGINX_PORT=19003 HAPROXY_PORT=19004 ADMIN_PORT=19012
+TARGETS=${BENCH_TARGETS:-direct,wsgate,nginx,haproxy}
+RUN=${BENCH_OUT:-$ROOT/bench/out/$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$RUN"
+
+echo "building (release, nice'd)..." >&2
+nice cargo build --release --quiet --bin wsgate
+nice cargo build --release --quiet --manifest-path bench/Cargo.toml
+
+# Every server holds two descriptors per proxied session.
+ulimit -n "$(ulimit -Hn)"
+NOFILE=$(ulimit -n)
+IDLE_MAX=$(( (NOFILE - 100) / 2 )); (( IDLE_MAX > 10000 )) && IDLE_MAX=10000
+export BENCH_HS_SECRET="bench-only-HMAC-secret-at-least-32-bytes"
+export BENCH_RSA_KEY=$ROOT/tests/fixtures/rsa2048.key.pem
+RSA_PUB=$ROOT/tests/fixtures/rsa2048.pub.pem
+
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+wait_port() {
+    for _ in $(seq 300); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    echo "nothing listening on port $1" >&2
+    return 1
+}
+
+fill() { # template output KEY=VALUE...
+    local template=$1 output=$2; shift 2
+    local text; text=$(<"$template")
+    for pair in "$@"; do text=${text//@${pair%%=*}@/${pair#*=}}; done
+    printf '%s\n' "$text" >"$output"
+}
+
+has() { [[ ",$TARGETS," == *",$1,"* ]]; }
+
+taskset -c "$SERVER_CPU" bench/target/release/echo "127.0.0.1:$ECHO_PORT" 2>"$RUN/echo.log" &
+ECHO_PID=$!; PIDS+=("$ECHO_PID")
+wait_port "$ECHO_PORT"
+ARGS=()
+has direct && ARGS+=(--target "direct=ws://127.0.0.1:$ECHO_PORT/ws,server=$ECHO_PID")
+
+if has wsgate; then
+    fill bench/peers/wsgate.toml.in "$RUN/wsgate.toml" LISTEN="127.0.0.1:$WSGATE_PORT" \
+        ADMIN="127.0.0.1:$ADMIN_PORT" UPSTREAM="127.0.0.1:$ECHO_PORT" RSA_PUB="$RSA_PUB"
+    # shellcheck disable=SC2086 # the wrapper is a command line
+    WSGATE_LOG=${WSGATE_LOG:-info} taskset -c "$SERVER_CPU" ${BENCH_WSGATE_WRAP:-} target/release/wsgate run \
+        --config "$RUN/wsgate.toml" >"$RUN/wsgate.log" 2>&1 &
+    WSGATE_PID=$!; PIDS+=("$WSGATE_PID")
+    wait_port "$WSGATE_PORT"
+    ARGS+=(--target "wsgate=ws://127.0.0.1:$WSGATE_PORT/ws,proxy=$WSGATE_PID,server=$ECHO_PID")
+fi
+
+if [[ -n ${BENCH_WSGATE_B:-} ]]; then
+    fill bench/peers/wsgate.toml.in "$RUN/wsgate-b.toml" LISTEN="127.0.0.1:19005" \
+        ADMIN="127.0.0.1:19015" UPSTREAM="127.0.0.1:$ECHO_PORT" RSA_PUB="$RSA_PUB"
+    WSGATE_LOG=${WSGATE_LOG:-info} taskset -c "$SERVER_CPU" "$BENCH_WSGATE_B" run \
+        --config "$RUN/wsgate-b.toml" >"$RUN/wsgate-b.log" 2>&1 &
+    WSGATE_B_PID=$!; PIDS+=("$WSGATE_B_PID")
+    wait_port 19005
+    ARGS+=(--target "wsgate-b=ws://127.0.0.1:19005/ws,proxy=$WSGATE_B_PID,server=$ECHO_PID")
+fi
+
+if has nginx && command -v nginx >/dev/null; then
+    mkdir -p "$RUN/nginx"
+    fill bench/peers/nginx.conf.in "$RUN/nginx.conf" RUN="$RUN/nginx" \
+        LISTEN="127.0.0.1:$NGINX_PORT" UPSTREAM="127.0.0.1:$ECHO_PORT"
+    taskset -c "$SERVER_CPU" nginx -c "$RUN/nginx.conf" -p "$RUN/nginx" -e "$RUN/nginx/error.log" 2>"$RUN/nginx.log" &
+    NGINX_PID=$!; PIDS+=("$NGINX_PID")
+    wait_port "$NGINX_PORT"
+    ARGS+=(--target "nginx=ws://127.0.0.1:$NGINX_PORT/ws,proxy=$NGINX_PID,server=$ECHO_PID")
+elif has nginx; then
+    echo "nginx not installed: skipped (apt-get install nginx)" >&2
+fi
+
+if has haproxy && command -v haproxy >/dev/null; then
+    version=$(haproxy -v | sed -n 's/^HAProxy version \([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+    read -r major minor <<<"$version"
+    if (( major > 2 || (major == 2 && minor >= 5) )); then
+        fill bench/peers/haproxy.cfg.in "$RUN/haproxy.cfg" LISTEN="127.0.0.1:$HAPROXY_PORT" \
+            UPSTREAM="127.0.0.1:$ECHO_PORT" HS_SECRET="$BENCH_HS_SECRET" RSA_PUB="$RSA_PUB" \
+            MAXCONN="$(( (NOFILE - 100) / 2 ))"
+        taskset -c "$SERVER_CPU" haproxy -db -f "$RUN/haproxy.cfg" 2>"$RUN/haproxy.log" &
+        HAPROXY_PID=$!; PIDS+=("$HAPROXY_PID")
+        wait_port "$HAPROXY_PORT"
+        ARGS+=(--target "haproxy=ws://127.0.0.1:$HAPROXY_PORT/ws,proxy=$HAPROXY_PID,server=$ECHO_PID")
+    else
+        echo "HAProxy $major.$minor has no jwt_verify (needs >= 2.5): skipped" >&2
+    fi
+elif has haproxy; then
+    echo "haproxy not installed: skipped (apt-get install haproxy)" >&2
+fi
+
+{
+    echo "date: $(date -u +%FT%TZ)"
+    echo "command: bench/run.sh $*"
+    echo "kernel: $(uname -srvm)"
+    echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "nofile: $NOFILE (idle steps up to $IDLE_MAX sessions)"
+    echo "wsgate: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet -- src 2>/dev/null || echo ' + uncommitted src changes')"
+    command -v nginx >/dev/null && echo "nginx: $(nginx -v 2>&1)"
+    command -v haproxy >/dev/null && echo "haproxy: $(haproxy -v | head -1)"
+    echo "rustc: $(rustc --version)"
+    lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|Socket|L[123]|Hypervisor)'
+} >"$RUN/machine.txt"
+cat "$RUN/machine.txt" >&2
+
+taskset -c "$LOAD_CPU" bench/target/release/load "${ARGS[@]}" --idle "5000,$IDLE_MAX" \
+    --json "$RUN/results.jsonl" --markdown "$RUN/results.md" "$@"
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RUN/machine.txt" >&2
+echo "results: $RUN/results.md" >&2
