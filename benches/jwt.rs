@@ -140,7 +140,7 @@ fn tokens() -> Vec<(&'static str, String)> {
 fn bench_verify(c: &mut Criterion) {
     let gate = gate();
     let auth = &gate.config().auth;
-    let keys = gate.keys();
+    let keys = &gate.keys()[..];
     let now = now();
     let tokens = tokens();
     let mut group = c.benchmark_group("jwt_verify");

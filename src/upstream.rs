@@ -296,7 +296,8 @@ pub fn upstream_headers(
         if is_hop_by_hop(name)
             || hop.contains(lower)
             || !is_plain_token(lower)
-            || protected.contains(&fold(lower))
+            // A plain-token name (checked just above) is its own fold: no allocation.
+            || protected.contains(lower)
             || is_forwarding(lower)
             || is_websocket_internal(lower)
             || name == header::HOST
