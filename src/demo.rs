@@ -32,7 +32,7 @@ pub struct DemoArgs {
 }
 
 pub fn main(args: &DemoArgs) -> ExitCode {
-    crate::telemetry::init_logging();
+    let _logs = crate::telemetry::init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -25,7 +25,7 @@ pub const EXIT_SOFTWARE: u8 = 70;
 
 /// `wsgate run`: refuse a bad config before binding anything, then serve until SIGTERM.
 pub fn run(path: &Path) -> ExitCode {
-    crate::telemetry::init_logging();
+    let _logs = crate::telemetry::init_logging();
     let gate = match load_gate(path) {
         Ok(gate) => gate,
         Err(errors) => {
