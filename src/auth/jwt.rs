@@ -52,9 +52,12 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde_json::{Map, Value};
 
 use crate::auth::keys::{IssuerKeys, VerifyKey};
+
+mod signature;
 use crate::auth::trace::{self, Outcome, Trace};
 use crate::config::{AuthConfig, IssuerConfig};
 use crate::reason::Reason;
+use signature::verify_signature;
 
 use claims::{check_claims, json_type};
 use jose::{Compact, JoseHeader, Payload, typ_matches};
@@ -166,13 +169,7 @@ pub fn verify<K: Borrow<IssuerKeys>>(
     let key = select_key(&keys.keys, &header, trace)?;
 
     // 9. Signature.
-    let verified = jsonwebtoken::crypto::verify(
-        compact.signature,
-        compact.signing_input.as_bytes(),
-        &key.key,
-        key.algorithm,
-    );
-    if !matches!(verified, Ok(true)) {
+    if !verify_signature(key, compact.signing_input.as_bytes(), compact.signature) {
         return Err(deny(trace, "signature", Reason::SignatureInvalid, || {
             let mut detail = format!(
                 "signature does not verify with {} {:?} ({}); this was the only key tried",
