@@ -1,0 +1,171 @@
+//! Close handshakes, EOFs and dropped peers.
+
+use super::*;
+
+#[tokio::test(start_paused = true)]
+async fn client_close_is_relayed_and_the_reply_returns() {
+    let mut h = Harness::start(settings());
+    let close = client_frame(true, CLOSE, &close_body(1000, "done"));
+    h.client_sends(&close).await;
+    // F12: data after a close is dropped.
+    h.client_sends(&client_frame(true, TEXT, b"late")).await;
+    assert_eq!(read_frame(&mut h.upstream).await.raw, close);
+    // The upstream may still send data before its reply.
+    let data = upstream_frame(true, TEXT, b"last words");
+    let reply = upstream_frame(true, CLOSE, &close_body(1000, "done"));
+    h.upstream_sends(&data).await;
+    h.upstream_sends(&reply).await;
+    assert_eq!(read_frame(&mut h.client).await.raw, data);
+    assert_eq!(read_frame(&mut h.client).await.raw, reply);
+    expect_end(&mut h.client).await;
+    expect_end(&mut h.upstream).await;
+    let end = h.end().await;
+    assert_eq!(
+        (end.initiator, end.code, end.reason),
+        (Initiator::Client, Some(1000), None)
+    );
+    assert_eq!(end.frames_to_upstream, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn bodyless_close_is_relayed_bodyless() {
+    let mut h = Harness::start(settings());
+    let close = client_frame(true, CLOSE, b"");
+    h.client_sends(&close).await;
+    assert_eq!(read_frame(&mut h.upstream).await.raw, close);
+    let reply = upstream_frame(true, CLOSE, b"");
+    h.upstream_sends(&reply).await;
+    assert_eq!(read_frame(&mut h.client).await.raw, reply);
+    let end = h.end().await;
+    assert_eq!((end.initiator, end.code), (Initiator::Client, Some(1005)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn upstream_4xxx_close_is_relayed_unchanged() {
+    let mut h = Harness::start(settings());
+    let close = upstream_frame(true, CLOSE, &close_body(4403, "kicked"));
+    h.upstream_sends(&close).await;
+    assert_eq!(read_frame(&mut h.client).await.raw, close);
+    let reply = client_frame(true, CLOSE, &close_body(4403, "kicked"));
+    h.client_sends(&reply).await;
+    assert_eq!(read_frame(&mut h.upstream).await.raw, reply);
+    expect_end(&mut h.client).await;
+    expect_end(&mut h.upstream).await;
+    let end = h.end().await;
+    assert_eq!(
+        (end.initiator, end.code, end.reason),
+        (Initiator::Upstream, Some(4403), None)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_handshake_without_a_reply_ends_after_close_timeout() {
+    let mut h = Harness::start(settings());
+    h.client_sends(&client_frame(true, CLOSE, &close_body(1000, "")))
+        .await;
+    read_frame(&mut h.upstream).await;
+    let started = Instant::now();
+    let end = h.end().await;
+    assert_eq!(started.elapsed(), CLOSE_TIMEOUT);
+    assert_eq!(end.initiator, Initiator::Client);
+}
+
+#[tokio::test(start_paused = true)]
+async fn upstream_eof_sends_1014_to_the_client() {
+    let mut h = Harness::start(settings());
+    h.upstream_sends(&upstream_frame(true, TEXT, b"bye")).await;
+    h.upstream.shutdown().await.expect("upstream EOF");
+    assert_eq!(read_frame(&mut h.client).await.payload, b"bye");
+    let close = read_frame(&mut h.client).await;
+    assert_eq!(close.close(), (1014, "upstream_unavailable".into()));
+    h.client_sends(&client_frame(true, CLOSE, &close_body(1014, "")))
+        .await;
+    expect_end(&mut h.client).await;
+    let end = h.end().await;
+    assert_eq!(
+        (end.initiator, end.code, end.reason),
+        (Initiator::Upstream, None, Some(Reason::UpstreamUnavailable))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn upstream_dropped_sends_1014_to_the_client() {
+    let Harness {
+        mut client,
+        upstream,
+        task,
+        ..
+    } = Harness::start(settings());
+    drop(upstream);
+    assert_eq!(read_frame(&mut client).await.close().0, 1014);
+    drop(client);
+    let end = task.await.expect("relay task");
+    assert_eq!(end.reason, Some(Reason::UpstreamUnavailable));
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_eof_sends_1001_to_the_upstream() {
+    let mut h = Harness::start(settings());
+    h.client.shutdown().await.expect("client EOF");
+    let close = read_frame(&mut h.upstream).await;
+    assert!(close.masked);
+    assert_eq!(close.close(), (1001, "server_shutdown".into()));
+    h.upstream_sends(&upstream_frame(true, CLOSE, &close_body(1001, "")))
+        .await;
+    expect_end(&mut h.upstream).await;
+    let end = h.end().await;
+    assert_eq!(
+        (end.initiator, end.code, end.reason),
+        (Initiator::Client, None, None)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_gone_mid_frame_cuts_the_upstream() {
+    let mut h = Harness::start(settings());
+    let frame = client_frame(true, BINARY, &[8u8; 500]);
+    h.client_sends(&frame[..100]).await;
+    assert_eq!(read_exactly(&mut h.upstream, 100).await, &frame[..100]);
+    h.client.shutdown().await.expect("client EOF");
+    // No close can follow half a frame: the upstream's connection just ends.
+    expect_end(&mut h.upstream).await;
+    let end = h.end().await;
+    assert_eq!(
+        (end.initiator, end.code, end.reason),
+        (Initiator::Client, None, None)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_offenders_close_waits_for_the_other_peers_frame_in_flight() {
+    let mut h = Harness::start(settings());
+    let frame = client_frame(true, BINARY, &[8u8; 500]);
+    h.client_sends(&frame[..100]).await;
+    assert_eq!(read_exactly(&mut h.upstream, 100).await, &frame[..100]);
+    h.upstream_sends(&client_frame(true, TEXT, b"masked by mistake"))
+        .await;
+    assert_eq!(read_frame(&mut h.client).await.close().0, 1001);
+    h.client_sends(&frame[100..]).await;
+    let rest = &frame[100..];
+    assert_eq!(read_exactly(&mut h.upstream, rest.len()).await, rest);
+    assert_eq!(read_frame(&mut h.upstream).await.close().0, 1002);
+    let end = h.reply_to_closes().await;
+    assert_eq!(end.code, Some(1002));
+}
+
+#[tokio::test(start_paused = true)]
+async fn upstream_data_after_its_close_is_dropped() {
+    let mut h = Harness::start(settings());
+    let close = upstream_frame(true, CLOSE, &close_body(1000, ""));
+    h.upstream_sends(&close).await;
+    h.upstream_sends(&upstream_frame(true, TEXT, b"late")).await;
+    assert_eq!(read_frame(&mut h.client).await.raw, close);
+    h.client_sends(&client_frame(true, CLOSE, &close_body(1000, "")))
+        .await;
+    expect_end(&mut h.client).await;
+    let end = h.end().await;
+    assert_eq!(
+        (end.initiator, end.frames_to_client),
+        (Initiator::Upstream, 1)
+    );
+}
