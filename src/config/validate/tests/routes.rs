@@ -1,0 +1,83 @@
+//! Routes.
+
+use super::*;
+
+#[test]
+fn implicit_catch_all_route_is_appended() {
+    let config = parse(&format!(
+        "{MINIMAL}\n[[routes]]\npath = \"/ws\"\nauth = \"optional\"\nclaims = {{ scope = \"chat\" }}"
+    ));
+    assert_eq!(config.routes.len(), 2);
+    assert_eq!(config.routes[0].auth, RouteAuth::Optional);
+    assert_eq!(
+        config.routes[0].claims,
+        [("scope".to_owned(), "chat".to_owned())]
+    );
+    let implicit = &config.routes[1];
+    assert_eq!(
+        (implicit.path.as_str(), implicit.auth, implicit.implicit),
+        ("/", RouteAuth::Required, true)
+    );
+    assert_eq!(config.route("/api/x").unwrap().path, "/");
+
+    let config = parse(&format!(
+        "{MINIMAL}\n[[routes]]\npath = \"/ws\"\n[[routes]]\npath = \"/\"\nauth = \"none\""
+    ));
+    assert_eq!(config.routes.len(), 2);
+    assert!(!config.routes[1].implicit);
+}
+
+#[test]
+fn route_problems_are_named() {
+    let errors = problems(
+        "[[routes]]\npath = \"/ws\"\n[[routes]]\npath = \"/ws\"\n[[routes]]\npath = \"/ws/chat\"\n[[routes]]\npath = \"api\"\n[[routes]]\npath = \"/x\"\nauth = \"maybe\"\n[[routes]]\npath = \"/y\"\nauth = \"none\"\nclaims = { a = \"b\" }\n[[routes]]\nauth = \"none\"",
+    );
+    assert_has(&errors, "routes[1].path", "duplicates routes[0]");
+    assert_has(&errors, "routes[2].path", "never reached");
+    assert_has(&errors, "routes[3].path", "must start with \"/\"");
+    assert_has(&errors, "routes[4].auth", "\"maybe\"");
+    assert_has(&errors, "routes[5].claims", "auth = \"none\"");
+    assert_has(&errors, "routes[6].path", "is required");
+}
+
+#[test]
+fn routes_needing_auth_need_an_issuer_or_the_bypass() {
+    let no_issuer = "environment = \"test\"\n[upstream]\nurl = \"ws://u\"\n[[routes]]\npath = \"/ws\"\n[[routes]]\npath = \"/open\"\nauth = \"none\"";
+    let errors = parse_env(no_issuer, &[]).unwrap_err().errors;
+    assert_has(
+        &errors,
+        "routes[0].auth",
+        "route \"/ws\" needs authentication",
+    );
+    assert_has(&errors, "routes", "implicit catch-all");
+    assert!(!errors.iter().any(|e| e.key == "routes[1].auth"));
+
+    let with_bypass = format!("{no_issuer}\n{BYPASS}");
+    parse_env(&with_bypass, &[("E2E_KEY", KEY)]).unwrap();
+}
+
+#[test]
+fn route_matching_respects_segments() {
+    let route = |path: &str| RouteConfig {
+        path: path.to_owned(),
+        auth: RouteAuth::Required,
+        claims: Vec::new(),
+        implicit: false,
+    };
+    let ws = route("/ws");
+    assert!(ws.matches("/ws"));
+    assert!(ws.matches("/ws/room/1"));
+    assert!(!ws.matches("/wsx"));
+    assert!(!ws.matches("/w"));
+    assert!(!ws.matches("/api/ws"));
+    let dir = route("/api/");
+    assert!(dir.matches("/api/x"));
+    assert!(!dir.matches("/api"));
+    assert!(route("/").matches("/anything"));
+
+    let config = parse(&format!(
+        "{MINIMAL}\n[[routes]]\npath = \"/ws\"\nauth = \"none\""
+    ));
+    assert_eq!(config.route("/ws/1").unwrap().auth, RouteAuth::None);
+    assert_eq!(config.route("/wsx").unwrap().auth, RouteAuth::Required);
+}
