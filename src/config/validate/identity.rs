@@ -7,7 +7,8 @@
 use http::HeaderName;
 
 use super::Validator;
-use super::auth::{is_label, weak_secret_problem};
+use super::auth::is_label;
+use super::issuers::weak_secret_problem;
 use crate::config::raw::{RawBypass, RawIdentity, RawSecret};
 use crate::config::{AuthConfig, BypassConfig, BypassKey, IdentityConfig, PRODUCTION, TokenSource};
 
