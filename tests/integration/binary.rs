@@ -14,45 +14,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::client::expect_echo_among_others;
-use crate::support::process::run_to_exit;
+use crate::support::process::{bound_addresses, run_to_exit};
 use crate::support::tokens::{self, SECRET, SECRET_ENV, alice};
 use crate::support::{
     Claims, EchoUpstream, TempDir, TestProxy, Upgrade, WsgateProcess, closed_port_addr, eventually,
     expect_close, expect_echo,
 };
-
-/// `"key":"value"` (optionally with spaces) in a log line.
-fn json_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let needle = format!("\"{key}\"");
-    let mut rest = line;
-    while let Some(at) = rest.find(&needle) {
-        let after = rest[at + needle.len()..].trim_start();
-        if let Some(value) = after.strip_prefix(':') {
-            if let Some(value) = value.trim_start().strip_prefix('"') {
-                return value.split('"').next();
-            }
-        }
-        rest = &rest[at + needle.len()..];
-    }
-    None
-}
-
-/// Waits for the startup line(s) naming the bound proxy and admin addresses.
-async fn bound_addresses(process: &mut WsgateProcess) -> (SocketAddr, SocketAddr) {
-    let mut proxy = None;
-    let mut admin = None;
-    process
-        .wait_for_line("the bound listen and admin_listen addresses", |line| {
-            if let Some(addr) = json_field(line, "listen").and_then(|v| v.parse().ok()) {
-                proxy = Some(addr);
-            }
-            if let Some(addr) = json_field(line, "admin_listen").and_then(|v| v.parse().ok()) {
-                admin = Some(addr);
-            }
-            proxy.zip(admin)
-        })
-        .await
-}
 
 /// The status of `GET path`, or `None` if nothing answers.
 async fn status_of(addr: SocketAddr, path: &str) -> Option<u16> {

@@ -17,8 +17,9 @@ use std::time::Duration;
 use crate::denials::{Refusal, TOKEN_MISSING, assert_close_refusal, assert_http_refusal};
 use crate::support::metrics::series_of;
 use crate::support::policy::{
-    BYPASS_ENV, BYPASS_KEY, DEFAULT_USER, NEXT_BYPASS_ENV, NEXT_BYPASS_KEY, Policy, bound_addresses,
+    BYPASS_ENV, BYPASS_KEY, DEFAULT_USER, NEXT_BYPASS_ENV, NEXT_BYPASS_KEY, Policy,
 };
+use crate::support::process::bound_addresses;
 use crate::support::tokens::{OTHER_SECRET, alice};
 use crate::support::{
     Claims, EchoUpstream, Seen, TestProxy, Upgrade, WsgateProcess, expect_echo, metric_value,

@@ -15,9 +15,10 @@ use std::net::SocketAddr;
 
 use crate::denials::{CLAIM_MISMATCH, ISSUER_UNKNOWN, assert_http_refusal};
 use crate::support::policy::{
-    BYPASS_ENV, Exit, NEXT_BYPASS_ENV, Policy, STAGING_SECRET_ENV, all_secrets, bound_addresses,
-    secrets_with, secrets_without, staging_token, wsgate,
+    BYPASS_ENV, Exit, NEXT_BYPASS_ENV, Policy, STAGING_SECRET_ENV, all_secrets, secrets_with,
+    secrets_without, staging_token, wsgate,
 };
+use crate::support::process::bound_addresses;
 use crate::support::tokens::{SECRET_ENV, alice};
 use crate::support::{
     EchoUpstream, TempDir, Upgrade, WsgateProcess, closed_port_addr, expect_echo,

@@ -12,7 +12,6 @@ use std::net::SocketAddr;
 use jsonwebtoken::Algorithm;
 use sha2::{Digest, Sha256};
 
-use super::process::WsgateProcess;
 use super::tokens::{Claims, ISSUER, SECRET, SECRET_ENV};
 use super::{TempDir, TestProxy};
 
@@ -321,39 +320,6 @@ auth = "none"
     pub async fn start(&self) -> TestProxy {
         self.start_with(&all_secrets()).await
     }
-}
-
-/// `"key":"value"` (optionally with spaces) in a JSON log line.
-pub fn json_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let needle = format!("\"{key}\"");
-    let mut rest = line;
-    while let Some(at) = rest.find(&needle) {
-        let after = rest[at + needle.len()..].trim_start();
-        if let Some(value) = after.strip_prefix(':') {
-            if let Some(value) = value.trim_start().strip_prefix('"') {
-                return value.split('"').next();
-            }
-        }
-        rest = &rest[at + needle.len()..];
-    }
-    None
-}
-
-/// Waits for the startup line(s) naming the bound proxy and admin addresses.
-pub async fn bound_addresses(process: &mut WsgateProcess) -> (SocketAddr, SocketAddr) {
-    let mut proxy = None;
-    let mut admin = None;
-    process
-        .wait_for_line("the bound listen and admin_listen addresses", |line| {
-            if let Some(addr) = json_field(line, "listen").and_then(|v| v.parse().ok()) {
-                proxy = Some(addr);
-            }
-            if let Some(addr) = json_field(line, "admin_listen").and_then(|v| v.parse().ok()) {
-                admin = Some(addr);
-            }
-            proxy.zip(admin)
-        })
-        .await
 }
 
 /// Runs `wsgate ARGS` to completion (bounded) with exactly the secrets in `env` (every

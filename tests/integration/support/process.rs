@@ -1,6 +1,7 @@
 //! The `wsgate` binary as a child process: its output captured line by line (stdout and
 //! stderr merged, each line tagged), waits on log lines and exit, and SIGTERM via `kill`.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
@@ -192,4 +193,37 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
     }
+}
+
+/// `"key":"value"` (optionally with spaces) in a JSON log line.
+pub fn json_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let needle = format!("\"{key}\"");
+    let mut rest = line;
+    while let Some(at) = rest.find(&needle) {
+        let after = rest[at + needle.len()..].trim_start();
+        if let Some(value) = after.strip_prefix(':') {
+            if let Some(value) = value.trim_start().strip_prefix('"') {
+                return value.split('"').next();
+            }
+        }
+        rest = &rest[at + needle.len()..];
+    }
+    None
+}
+
+/// Waits for the startup line(s) naming the bound proxy and admin addresses.
+pub async fn bound_addresses(process: &mut WsgateProcess) -> (SocketAddr, SocketAddr) {
+    let mut proxy = None;
+    let mut admin = None;
+    process
+        .wait_for_line("the bound listen and admin_listen addresses", |line| {
+            if let Some(addr) = json_field(line, "listen").and_then(|v| v.parse().ok()) {
+                proxy = Some(addr);
+            }
+            if let Some(addr) = json_field(line, "admin_listen").and_then(|v| v.parse().ok()) {
+                admin = Some(addr);
+            }
+            proxy.zip(admin)
+        })
+        .await
 }
