@@ -29,6 +29,9 @@ pub struct VerifyKey {
     /// ONE alg per key, from config/JWK, never from a token.
     pub algorithm: Algorithm,
     pub key: DecodingKey,
+    /// For HS256/384/512: the secret as a ready `ring` HMAC key. Its inner and outer pads
+    /// are hashed once here rather than once per token.
+    pub hmac: Option<ring::hmac::Key>,
     /// `sha256:` + 12 hex. HS: over the secret bytes; asymmetric: over the RFC 7638 JWK
     /// thumbprint input, so the PEM and the JWKS form of one key agree.
     pub fingerprint: String,
@@ -186,6 +189,7 @@ fn from_secret(
             kid: kid.map(str::to_owned),
             algorithm,
             key: DecodingKey::from_secret(bytes),
+            hmac: hmac_key(algorithm, bytes),
             fingerprint: secret.fingerprint(),
             description: format!("HMAC secret from {}", secret.source()),
         });
@@ -366,10 +370,22 @@ fn oct_keys(
             kid: kid.map(str::to_owned),
             algorithm,
             key: DecodingKey::from_secret(&secret),
+            hmac: hmac_key(algorithm, &secret),
             fingerprint: fingerprint(&secret),
             description: format!("HMAC key{} from {origin}", kid_suffix(kid)),
         })
         .collect())
+}
+
+/// The `ring` HMAC key for an HS algorithm; `None` for any other algorithm.
+fn hmac_key(algorithm: Algorithm, secret: &[u8]) -> Option<ring::hmac::Key> {
+    let algorithm = match algorithm {
+        Algorithm::HS256 => ring::hmac::HMAC_SHA256,
+        Algorithm::HS384 => ring::hmac::HMAC_SHA384,
+        Algorithm::HS512 => ring::hmac::HMAC_SHA512,
+        _ => return None,
+    };
+    Some(ring::hmac::Key::new(algorithm, secret))
 }
 
 /// PEM armour, or a JSON object with a `kty` member.

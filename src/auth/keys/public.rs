@@ -161,6 +161,7 @@ impl PublicKey {
             kid: kid.map(str::to_owned),
             algorithm,
             key: self.decoding_key(),
+            hmac: None,
             fingerprint: fingerprint(self.thumbprint_input().as_bytes()),
             description: format!(
                 "{} public key{} from {origin}",
