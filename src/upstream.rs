@@ -7,7 +7,6 @@
 //! `Sec-WebSocket-Accept` and nothing the client did not offer, so a refused upgrade can
 //! never become a tunnel.
 
-use std::collections::HashSet;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -23,7 +22,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::auth::identity::fold;
+use crate::auth::identity::folds_to;
 use crate::auth::token::offered_protocols;
 use crate::auth::{Grant, describe_source};
 use crate::config::{Config, TokenSource, UpstreamConfig};
@@ -260,9 +259,11 @@ async fn refusal(response: Response<Incoming>) -> Response<Full<Bytes>> {
     };
     let mut out = Response::new(Full::new(body));
     *out.status_mut() = parts.status;
-    let hop = connection_named(&parts.headers);
     for (name, value) in &parts.headers {
-        if is_hop_by_hop(name) || hop.contains(name.as_str()) || name == header::CONTENT_LENGTH {
+        if is_hop_by_hop(name)
+            || named_in_connection(&parts.headers, name.as_str())
+            || name == header::CONTENT_LENGTH
+        {
             continue;
         }
         out.headers_mut().append(name.clone(), value.clone());
@@ -288,16 +289,14 @@ pub fn upstream_headers(
     client: &HeaderMap,
     forwarding: &Forwarding<'_>,
 ) -> HeaderMap {
-    let protected = protected_names(config);
-    let hop = connection_named(client);
     let mut out = HeaderMap::with_capacity(client.len() + 8);
     for (name, value) in client {
         let lower = name.as_str();
         if is_hop_by_hop(name)
-            || hop.contains(lower)
+            || named_in_connection(client, lower)
             || !is_plain_token(lower)
-            // A plain-token name (checked just above) is its own fold: no allocation.
-            || protected.contains(lower)
+            // A plain-token name (checked just above) is its own fold.
+            || is_protected(config, lower)
             || is_forwarding(lower)
             || is_websocket_internal(lower)
             || name == header::HOST
@@ -420,21 +419,20 @@ pub fn upstream_path(config: &Config, path: &str, query: Option<&str>) -> String
     out
 }
 
-/// Folded names a client may never send upstream: identity, method and claim headers, the
-/// bypass header and the bypass user header.
-fn protected_names(config: &Config) -> HashSet<String> {
+/// Whether `name` (a plain-token name, so its own fold) folds to a header a client may never
+/// send upstream: the identity, method and claim headers, the bypass header and the bypass
+/// user header. Compared byte by byte: no allocation per request header.
+fn is_protected(config: &Config, name: &str) -> bool {
     let identity = &config.identity;
-    let mut names: HashSet<String> = [
+    [
         identity.user_header.as_str(),
         identity.method_header.as_str(),
         config.e2e_bypass.header.as_str(),
         config.e2e_bypass.user_header.as_str(),
     ]
     .into_iter()
-    .map(fold)
-    .collect();
-    names.extend(identity.claim_headers.iter().map(|(h, _)| fold(h.as_str())));
-    names
+    .chain(identity.claim_headers.iter().map(|(h, _)| h.as_str()))
+    .any(|protected| folds_to(protected, name))
 }
 
 fn is_token_header(config: &Config, name: &HeaderName) -> bool {
@@ -500,16 +498,15 @@ fn strip_protocol_token(config: &Config, client: &HeaderMap) -> Option<HeaderVal
     HeaderValue::from_str(&kept.join(", ")).ok()
 }
 
-/// Names listed in `Connection` (hop-by-hop by declaration, RFC 9110 §7.6.1), lowercase.
-fn connection_named(headers: &HeaderMap) -> HashSet<String> {
+/// Whether `Connection` names `name` (hop-by-hop by declaration, RFC 9110 §7.6.1).
+/// `name` is lowercase (a `HeaderName`); the listed tokens are compared ignoring case.
+fn named_in_connection(headers: &HeaderMap, name: &str) -> bool {
     headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty())
-        .collect()
+        .any(|token| token.trim().eq_ignore_ascii_case(name))
 }
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {

@@ -24,15 +24,24 @@ pub struct Identity {
 
 /// Lowercase, with every byte that is not a letter or digit turned into `-`.
 pub fn fold(name: &str) -> String {
-    name.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                b.to_ascii_lowercase() as char
-            } else {
-                '-'
-            }
-        })
-        .collect()
+    name.bytes().map(|b| char::from(fold_byte(b))).collect()
+}
+
+/// Whether `name` folds to `folded`, without allocating.
+pub fn folds_to(name: &str, folded: &str) -> bool {
+    name.len() == folded.len()
+        && name
+            .bytes()
+            .zip(folded.bytes())
+            .all(|(a, b)| fold_byte(a) == b)
+}
+
+fn fold_byte(b: u8) -> u8 {
+    if b.is_ascii_alphanumeric() {
+        b.to_ascii_lowercase()
+    } else {
+        b'-'
+    }
 }
 
 /// Builds the user and claim headers from verified claims. A claim value that cannot be a
@@ -170,7 +179,11 @@ mod tests {
             "x!auth!user",
         ] {
             assert_eq!(fold(alias), "x-auth-user", "{alias}");
+            assert!(folds_to(alias, "x-auth-user"), "{alias}");
         }
+        assert!(!folds_to("x-auth-users", "x-auth-user"));
+        assert!(!folds_to("x-auth-use", "x-auth-user"));
+        assert!(!folds_to("x-auth-usar", "x-auth-user"));
     }
 
     #[test]
