@@ -168,67 +168,31 @@ impl Upstream {
             .collect();
         let offered_extensions = extension_names(request.headers());
         let stream = self.connect().await?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(UpstreamError::Protocol)?;
-        tokio::spawn(connection.with_upgrades());
-        let mut response = sender
-            .send_request(request)
-            .await
-            .map_err(UpstreamError::Protocol)?;
-        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-            return Ok(WebSocketOutcome::Refused(refusal(response).await));
-        }
-        let headers = response.headers();
-        let upgrade_ok = headers
-            .get(header::UPGRADE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"));
-        if !upgrade_ok || !handshake::has_token(headers, header::CONNECTION, "upgrade") {
-            return Err(UpstreamError::Rejected(
-                "missing Upgrade: websocket or Connection: upgrade",
-            ));
-        }
-        let expected = handshake::accept_key(key.as_bytes());
-        let mut accepts = headers.get_all(header::SEC_WEBSOCKET_ACCEPT).iter();
-        match (accepts.next(), accepts.next()) {
-            (Some(accept), None) if accept.as_bytes().trim_ascii() == expected.as_bytes() => {}
-            _ => {
-                return Err(UpstreamError::Rejected(
-                    "wrong or missing Sec-WebSocket-Accept",
-                ));
+        // The connection is driven here, beside the exchange, rather than in a task of its
+        // own: one request, one answer, and no task spawned or woken across tasks for it
+        // (docs/performance.md). Once the exchange is over the connection has either
+        // handed its stream to the upgrade or is not needed (a refusal is relayed with
+        // `Connection: close`), so it is dropped.
+        let mut connection = std::pin::pin!(connection.with_upgrades());
+        let mut connection_done = false;
+        let mut exchange = std::pin::pin!(exchange(
+            sender,
+            request,
+            key,
+            offered_protocols,
+            offered_extensions
+        ));
+        std::future::poll_fn(|cx| {
+            if !connection_done {
+                // An error also fails the exchange, which reports it.
+                connection_done = connection.as_mut().poll(cx).is_ready();
             }
-        }
-        let mut protocols = headers.get_all(header::SEC_WEBSOCKET_PROTOCOL).iter();
-        let protocol = match (protocols.next(), protocols.next()) {
-            (None, _) => None,
-            (Some(chosen), None) => {
-                let name = chosen.to_str().unwrap_or("").trim();
-                if !offered_protocols.iter().any(|p| p == name) {
-                    return Err(UpstreamError::Rejected("subprotocol that was not offered"));
-                }
-                Some(chosen.clone())
-            }
-            (Some(_), Some(_)) => {
-                return Err(UpstreamError::Rejected("more than one subprotocol"));
-            }
-        };
-        let accepted_extensions = extension_names(headers);
-        if accepted_extensions
-            .iter()
-            .any(|e| !offered_extensions.contains(e))
-        {
-            return Err(UpstreamError::Rejected("extension that was not offered"));
-        }
-        let extensions = join_values(headers, header::SEC_WEBSOCKET_EXTENSIONS);
-        let upgraded = hyper::upgrade::on(&mut response)
-            .await
-            .map_err(UpstreamError::Protocol)?;
-        Ok(WebSocketOutcome::Upgraded {
-            io: TokioIo::new(upgraded),
-            protocol,
-            extensions,
+            exchange.as_mut().poll(cx)
         })
+        .await
     }
 
     /// Forwards a plain HTTP request on a fresh connection.
@@ -248,6 +212,75 @@ impl Upstream {
             .map_err(|_| UpstreamError::Timeout)?
             .map_err(UpstreamError::Protocol)
     }
+}
+
+/// The upstream opening handshake's exchange: send the upgrade request, then check the
+/// `101` (accept key; only an offered subprotocol or extension) and take the upgraded
+/// stream, or read a refusal.
+async fn exchange(
+    mut sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+    request: Request<Empty<Bytes>>,
+    key: &str,
+    offered_protocols: Vec<String>,
+    offered_extensions: Vec<String>,
+) -> Result<WebSocketOutcome, UpstreamError> {
+    let response = sender.send_request(request).await;
+    // No second request: the connection may end once this answer is read.
+    drop(sender);
+    let mut response = response.map_err(UpstreamError::Protocol)?;
+    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        return Ok(WebSocketOutcome::Refused(refusal(response).await));
+    }
+    let headers = response.headers();
+    let upgrade_ok = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"));
+    if !upgrade_ok || !handshake::has_token(headers, header::CONNECTION, "upgrade") {
+        return Err(UpstreamError::Rejected(
+            "missing Upgrade: websocket or Connection: upgrade",
+        ));
+    }
+    let expected = handshake::accept_key(key.as_bytes());
+    let mut accepts = headers.get_all(header::SEC_WEBSOCKET_ACCEPT).iter();
+    match (accepts.next(), accepts.next()) {
+        (Some(accept), None) if accept.as_bytes().trim_ascii() == expected.as_bytes() => {}
+        _ => {
+            return Err(UpstreamError::Rejected(
+                "wrong or missing Sec-WebSocket-Accept",
+            ));
+        }
+    }
+    let mut protocols = headers.get_all(header::SEC_WEBSOCKET_PROTOCOL).iter();
+    let protocol = match (protocols.next(), protocols.next()) {
+        (None, _) => None,
+        (Some(chosen), None) => {
+            let name = chosen.to_str().unwrap_or("").trim();
+            if !offered_protocols.iter().any(|p| p == name) {
+                return Err(UpstreamError::Rejected("subprotocol that was not offered"));
+            }
+            Some(chosen.clone())
+        }
+        (Some(_), Some(_)) => {
+            return Err(UpstreamError::Rejected("more than one subprotocol"));
+        }
+    };
+    let accepted_extensions = extension_names(headers);
+    if accepted_extensions
+        .iter()
+        .any(|e| !offered_extensions.contains(e))
+    {
+        return Err(UpstreamError::Rejected("extension that was not offered"));
+    }
+    let extensions = join_values(headers, header::SEC_WEBSOCKET_EXTENSIONS);
+    let upgraded = hyper::upgrade::on(&mut response)
+        .await
+        .map_err(UpstreamError::Protocol)?;
+    Ok(WebSocketOutcome::Upgraded {
+        io: TokioIo::new(upgraded),
+        protocol,
+        extensions,
+    })
 }
 
 /// Reads a refusal's body (bounded) and relays status, end-to-end headers and body.
