@@ -31,7 +31,7 @@ use crate::admin::{self, Health};
 use crate::auth::Gate;
 use crate::config::{Config, TlsFiles};
 use crate::metrics::{Metrics, ReloadResult};
-use crate::proxy::{Policy, Proxy, Slot};
+use crate::proxy::{ClientConn, Policy, Proxy, Slot};
 use crate::relay::RelayCounters;
 
 /// Largest request head (request line plus headers) accepted; beyond it hyper answers 431.
@@ -244,14 +244,14 @@ async fn accept_loop(
                 let proxy = proxy.clone();
                 let tls = tls.clone();
                 connections.spawn(async move {
-                    let slot = Slot::new(permit, Some(proxy.metrics.clone()));
+                    let conn = ClientConn::new(Slot::new(permit, Some(proxy.metrics.clone())));
                     match tls {
-                        None => serve_connection(stream, peer, proxy.clone(), slot).await,
+                        None => serve_connection(stream, peer, proxy.clone(), conn).await,
                         Some(acceptor) => {
                             if let Some(stream) =
                                 tls_handshake(&acceptor, stream, peer, &proxy).await
                             {
-                                serve_connection(stream, peer, proxy.clone(), slot).await;
+                                serve_connection(stream, peer, proxy.clone(), conn).await;
                             }
                         }
                     }
@@ -262,14 +262,14 @@ async fn accept_loop(
                     let proxy = proxy.clone();
                     let tls = tls.clone();
                     connections.spawn(async move {
-                        let slot = Slot::new(permit, None);
+                        let conn = ClientConn::new(Slot::new(permit, None));
                         match tls {
-                            None => serve_overloaded(stream, peer, proxy, slot).await,
+                            None => serve_overloaded(stream, peer, proxy, conn).await,
                             Some(acceptor) => {
                                 if let Some(stream) =
                                     tls_handshake(&acceptor, stream, peer, &proxy).await
                                 {
-                                    serve_overloaded(stream, peer, proxy, slot).await;
+                                    serve_overloaded(stream, peer, proxy, conn).await;
                                 }
                             }
                         }
@@ -294,14 +294,16 @@ fn http1_builder(proxy: &Proxy) -> http1::Builder {
     builder
 }
 
-/// One client connection: HTTP/1.1 with upgrades, until it closes or the drain ends it.
-async fn serve_connection<S>(stream: S, peer: SocketAddr, proxy: Arc<Proxy>, slot: Slot)
+/// One client connection: HTTP/1.1 with upgrades, until it closes or the drain ends it;
+/// then, in the same task, whatever its upgrade started (the session's relay).
+async fn serve_connection<S>(stream: S, peer: SocketAddr, proxy: Arc<Proxy>, conn: ClientConn)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let after_upgrade = conn.after_upgrade.clone();
     let service = {
         let proxy = proxy.clone();
-        service_fn(move |request| proxy.clone().handle(request, peer, slot.clone()))
+        service_fn(move |request| proxy.clone().handle(request, peer, conn.clone()))
     };
     let connection = http1_builder(&proxy)
         .serve_connection(TokioIo::new(stream), service)
@@ -318,18 +320,22 @@ where
             let _ = connection.await;
         }
     }
+    if let Some(session) = after_upgrade.take() {
+        session.await;
+    }
 }
 
 /// A connection over the limit: answer its first request with `overloaded`, then close.
-async fn serve_overloaded<S>(stream: S, peer: SocketAddr, proxy: Arc<Proxy>, slot: Slot)
+async fn serve_overloaded<S>(stream: S, peer: SocketAddr, proxy: Arc<Proxy>, conn: ClientConn)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let after_upgrade = conn.after_upgrade.clone();
     crate::telemetry::record_connection_rejected_overloaded(&proxy.metrics, peer);
     let service = {
         let proxy = proxy.clone();
         service_fn(move |request| {
-            let response = proxy.overloaded(request, peer, slot.clone());
+            let response = proxy.overloaded(request, peer, conn.clone());
             async move { Ok::<_, Infallible>(response) }
         })
     };
@@ -341,6 +347,9 @@ where
         connection,
     )
     .await;
+    if let Some(refusal) = after_upgrade.take() {
+        refusal.await;
+    }
 }
 
 /// Builds the client-facing TLS acceptor (HTTP/1.1 only: ALPN offers `http/1.1`).

@@ -75,6 +75,58 @@ impl Drop for SlotInner {
     }
 }
 
+/// One client connection as requests see it: its place under `max_connections`, and the
+/// work that continues on it once hyper hands over the upgraded stream.
+#[derive(Clone)]
+pub struct ClientConn {
+    pub slot: Slot,
+    pub after_upgrade: AfterUpgrade,
+}
+
+impl ClientConn {
+    pub fn new(slot: Slot) -> ClientConn {
+        ClientConn {
+            slot,
+            after_upgrade: AfterUpgrade::default(),
+        }
+    }
+}
+
+type UpgradeWork = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What runs on a connection after its upgrade: the relay, or a close-mode refusal.
+///
+/// The connection's own task runs it once the HTTP connection future has handed the
+/// stream over (`take`), instead of a task spawned per session: one task spawn and one
+/// cross-task wake-up fewer per handshake (docs/performance.md). It must not hold the
+/// `ClientConn` (a cycle); it holds the `Slot`.
+#[derive(Clone, Default)]
+pub struct AfterUpgrade(Arc<std::sync::Mutex<Option<UpgradeWork>>>);
+
+impl AfterUpgrade {
+    /// Queues `work` for the connection's task. A connection upgrades at most once; should
+    /// a second piece of work ever arrive, it runs in a task of its own.
+    fn run(&self, work: impl Future<Output = ()> + Send + 'static) {
+        let mut queued = match self.0.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if queued.is_some() {
+            tokio::spawn(work);
+        } else {
+            *queued = Some(Box::pin(work));
+        }
+    }
+
+    /// The queued work, if any.
+    pub fn take(&self) -> Option<UpgradeWork> {
+        match self.0.lock() {
+            Ok(mut guard) => guard.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        }
+    }
+}
+
 /// What a reload replaces as one unit: the decision policy and the upstream it guards.
 /// A request takes one `Arc<Policy>` at its start and uses it to the end, so no handshake
 /// ever sees half of an old config and half of a new one.
@@ -147,7 +199,7 @@ impl Proxy {
         self: Arc<Self>,
         mut request: Request<Incoming>,
         client: SocketAddr,
-        slot: Slot,
+        conn: ClientConn,
     ) -> Result<Response<Body>, Infallible> {
         let started = Instant::now();
         let on_upgrade = hyper::upgrade::on(&mut request);
@@ -176,7 +228,7 @@ impl Proxy {
                 &request,
                 on_upgrade,
                 denial.reason,
-                &slot,
+                &conn,
             ));
         }
         let config = gate.config();
@@ -217,7 +269,7 @@ impl Proxy {
                     &request,
                     on_upgrade,
                     denial.reason,
-                    &slot,
+                    &conn,
                 ))
             }
             Ok(grant) => {
@@ -232,7 +284,7 @@ impl Proxy {
                             on_upgrade,
                             client,
                             started,
-                            slot,
+                            conn,
                         )
                         .await),
                     None => Ok(self.forward(&policy, grant, request, client).await),
@@ -246,7 +298,7 @@ impl Proxy {
         &self,
         mut request: Request<Incoming>,
         client: SocketAddr,
-        slot: Slot,
+        conn: ClientConn,
     ) -> Response<Body> {
         let started = Instant::now();
         let on_upgrade = hyper::upgrade::on(&mut request);
@@ -273,7 +325,7 @@ impl Proxy {
                     &request,
                     on_upgrade,
                     Reason::Overloaded,
-                    &slot,
+                    &conn,
                 )
             }
         }
@@ -287,16 +339,17 @@ impl Proxy {
         request: &Request<Incoming>,
         on_upgrade: hyper::upgrade::OnUpgrade,
         reason: Reason,
-        slot: &Slot,
+        conn: &ClientConn,
     ) -> Response<Body> {
         match websocket {
             Some(ws) if gate.config().auth.deny == DenyMode::Close => {
                 let protocol = close_mode_protocol(gate, request);
-                let slot = slot.clone();
-                self.sessions.spawn(async move {
-                    close_after_upgrade(on_upgrade, reason).await;
-                    drop(slot);
-                });
+                let slot = conn.slot.clone();
+                conn.after_upgrade
+                    .run(self.sessions.track_future(async move {
+                        close_after_upgrade(on_upgrade, reason).await;
+                        drop(slot);
+                    }));
                 switching_protocols(ws, protocol, None)
             }
             _ => denial_response(reason),
@@ -313,7 +366,7 @@ impl Proxy {
         on_upgrade: hyper::upgrade::OnUpgrade,
         client: SocketAddr,
         started: Instant,
-        slot: Slot,
+        conn: ClientConn,
     ) -> Response<Body> {
         let gate = &policy.gate;
         let config = gate.config();
@@ -404,7 +457,7 @@ impl Proxy {
                     HandshakeOutcome::UpstreamError
                 };
                 self.metrics.handshake(&route, outcome, elapsed);
-                return self.refuse(gate, Some(&ws), &request, on_upgrade, reason, &slot);
+                return self.refuse(gate, Some(&ws), &request, on_upgrade, reason, &conn);
             }
         };
         self.metrics
@@ -414,42 +467,44 @@ impl Proxy {
         let protocol = protocol.or_else(|| marker_offered(gate, &request));
         let settings = relay_settings(gate, &grant, extensions.is_some());
         let proxy = self.clone();
-        self.sessions.spawn(async move {
-            let _slot = slot;
-            let Ok(upgraded) = on_upgrade.await else {
-                return;
-            };
-            let started = Instant::now();
-            proxy.metrics.session_opened(&route);
-            let end = relay::relay(
-                TokioIo::new(upgraded),
-                io,
-                settings,
-                &proxy.counters,
-                proxy.shutdown.clone(),
-            )
-            .await;
-            telemetry::record_session_closed(
-                &proxy.metrics,
-                &SessionSummary {
-                    route: &route,
-                    client,
-                    user: grant.user.as_deref(),
-                    initiator: match end.initiator {
-                        relay::Initiator::Client => crate::metrics::InitiatorLabel::Client,
-                        relay::Initiator::Upstream => crate::metrics::InitiatorLabel::Upstream,
-                        relay::Initiator::Proxy => crate::metrics::InitiatorLabel::Proxy,
+        let slot = conn.slot.clone();
+        conn.after_upgrade
+            .run(self.sessions.track_future(async move {
+                let _slot = slot;
+                let Ok(upgraded) = on_upgrade.await else {
+                    return;
+                };
+                let started = Instant::now();
+                proxy.metrics.session_opened(&route);
+                let end = relay::relay(
+                    TokioIo::new(upgraded),
+                    io,
+                    settings,
+                    &proxy.counters,
+                    proxy.shutdown.clone(),
+                )
+                .await;
+                telemetry::record_session_closed(
+                    &proxy.metrics,
+                    &SessionSummary {
+                        route: &route,
+                        client,
+                        user: grant.user.as_deref(),
+                        initiator: match end.initiator {
+                            relay::Initiator::Client => crate::metrics::InitiatorLabel::Client,
+                            relay::Initiator::Upstream => crate::metrics::InitiatorLabel::Upstream,
+                            relay::Initiator::Proxy => crate::metrics::InitiatorLabel::Proxy,
+                        },
+                        code: end.code,
+                        reason: end.reason,
+                        duration: started.elapsed(),
+                        frames_to_upstream: end.frames_to_upstream,
+                        frames_to_client: end.frames_to_client,
+                        bytes_to_upstream: end.bytes_to_upstream,
+                        bytes_to_client: end.bytes_to_client,
                     },
-                    code: end.code,
-                    reason: end.reason,
-                    duration: started.elapsed(),
-                    frames_to_upstream: end.frames_to_upstream,
-                    frames_to_client: end.frames_to_client,
-                    bytes_to_upstream: end.bytes_to_upstream,
-                    bytes_to_client: end.bytes_to_client,
-                },
-            );
-        });
+                );
+            }));
         switching_protocols(&ws, protocol, extensions)
     }
 
