@@ -9,7 +9,9 @@
 //! pending, so an idle session holds no relay buffer. It starts at 2 KiB when the first
 //! read was short and grows to 16 KiB for bulk transfers.
 
+use std::cell::RefCell;
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -27,6 +29,34 @@ pub(super) const BULK_BUFFER_SIZE: usize = 64 * 1024;
 const PROBE_SIZE: usize = 2 * 1024;
 /// Reads per poll before yielding to the other direction and the rest of the runtime.
 const READS_PER_POLL: u32 = 16;
+/// Released probe-sized buffers kept per thread for the next direction that gets data.
+const SPARE_BUFFERS: usize = 64;
+
+thread_local! {
+    /// Probe-sized buffers released by directions that went idle. Sessions exchanging
+    /// small messages go idle after every message, and a fresh 2 KiB buffer per message
+    /// and direction (zeroed, then freed) was a visible share of the relay's own CPU
+    /// (docs/performance.md): glibc serves 2 KiB from its slower bins, not its per-thread
+    /// cache. At most `SPARE_BUFFERS` (128 KiB) per thread are kept; a buffer's old
+    /// contents are never read (only `..filled` is).
+    static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A spare probe-sized buffer, if this thread has one.
+fn take_spare() -> Option<Vec<u8>> {
+    SPARE.with_borrow_mut(Vec::pop)
+}
+
+/// Keeps `buf` for reuse if it is probe-sized and there is room; else frees it.
+fn release(buf: Vec<u8>) {
+    if buf.len() == PROBE_SIZE {
+        SPARE.with_borrow_mut(|spare| {
+            if spare.len() < SPARE_BUFFERS {
+                spare.push(buf);
+            }
+        });
+    }
+}
 
 /// What happens to the bytes read from this direction's input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,7 +188,7 @@ impl Direction {
                 Poll::Ready(Ok(_)) => reads += 1,
                 Poll::Pending => {
                     if self.filled == 0 {
-                        self.buf = Vec::new();
+                        release(std::mem::take(&mut self.buf));
                     }
                     return Poll::Pending;
                 }
@@ -375,9 +405,15 @@ impl Direction {
     where
         R: AsyncRead + Unpin,
     {
+        if self.buf.is_empty() && self.mode != Mode::Discard {
+            // Read straight into a spare buffer when there is one: no allocation, no copy.
+            if let Some(spare) = take_spare() {
+                self.buf = spare;
+            }
+        }
         if self.buf.is_empty() {
-            let mut probe = [0u8; PROBE_SIZE];
-            let mut read_buf = ReadBuf::new(&mut probe);
+            let mut probe = [MaybeUninit::<u8>::uninit(); PROBE_SIZE];
+            let mut read_buf = ReadBuf::uninit(&mut probe);
             ready!(Pin::new(&mut *reader).poll_read(cx, &mut read_buf))?;
             let got = read_buf.filled();
             if !got.is_empty() && self.mode != Mode::Discard {
@@ -422,7 +458,7 @@ impl Direction {
 mod tests {
     use std::task::Waker;
 
-    use tokio::io::{AsyncWriteExt, duplex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
 
     use super::super::frame::{Limits, Sender};
     use super::*;
@@ -467,5 +503,45 @@ mod tests {
         );
         assert_eq!(direction.frames, 2);
         assert_eq!(direction.buf.capacity(), 0, "released once idle");
+    }
+
+    #[tokio::test]
+    async fn a_released_buffer_is_reused_by_the_next_burst() {
+        let limits = Limits {
+            max_frame_bytes: 1 << 20,
+            max_message_bytes: 1 << 20,
+            extensions_negotiated: false,
+        };
+        let mut direction = Direction::new(Scanner::new(Sender::Upstream, limits), false);
+        let (mut peer, mut input) = duplex(64 * 1024);
+        let (mut output, mut other_peer) = duplex(64 * 1024);
+        let mut cx = Context::from_waker(Waker::noop());
+        let spares = || SPARE.with_borrow(Vec::len);
+
+        peer.write_all(&[0x82, 0x01, 7]).await.expect("write");
+        assert!(
+            direction
+                .poll(&mut cx, &mut input, &mut output)
+                .is_pending()
+        );
+        assert_eq!(direction.buf.capacity(), 0, "released once idle");
+        let kept = spares();
+        assert!(kept >= 1, "the idle direction's buffer is kept for reuse");
+
+        peer.write_all(&[0x82, 0x01, 8]).await.expect("write");
+        assert!(
+            direction
+                .poll(&mut cx, &mut input, &mut output)
+                .is_pending()
+        );
+        assert_eq!(direction.frames, 2);
+        assert_eq!(
+            spares(),
+            kept,
+            "the next burst took a spare and gave it back"
+        );
+        let mut relayed = [0u8; 6];
+        other_peer.read_exact(&mut relayed).await.expect("read");
+        assert_eq!(relayed, [0x82, 0x01, 7, 0x82, 0x01, 8], "relayed verbatim");
     }
 }
