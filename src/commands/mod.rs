@@ -172,6 +172,11 @@ async fn watch_config(
     }
 }
 
+/// How long a second shutdown signal waits for the queued log lines to be written before
+/// exiting: long enough for a healthy stdout, short enough that it still exits "at once"
+/// when the output is stuck.
+const EXIT_FLUSH_PATIENCE: Duration = Duration::from_secs(1);
+
 /// Registers SIGTERM/SIGINT handlers now (so a signal that arrives right after the
 /// "listening" line is never lost to the default action) and returns a future that
 /// completes on the first one; a second one exits at once.
@@ -183,6 +188,8 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
         tokio::spawn(async move {
             signals.recv().await;
             tracing::warn!("second shutdown signal: exiting without waiting for the drain");
+            // `exit` skips the log guard's drop: write the queued lines (this one too) first.
+            crate::telemetry::flush_logs(EXIT_FLUSH_PATIENCE);
             std::process::exit(1);
         });
     }

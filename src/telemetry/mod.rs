@@ -6,19 +6,19 @@
 //! one JSON object per line with Cloud Logging's field names (`severity`, `message`,
 //! `timestamp`) and the event's own fields at the top level, so `jq` and Cloud Logging
 //! queries see `reason`, `route`, … directly. Nothing here receives a token or a secret.
+//!
+//! `format` writes the lines (without building `serde_json` values), `writer` batches
+//! them to stdout from a background thread; both are on every handshake's path.
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use serde_json::Value;
-use tracing::field::{Field, Visit};
-use tracing::{Event, Level, Subscriber};
+use tracing::{Level, Subscriber};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::format::{JsonFields, Writer};
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::metrics::{
@@ -26,6 +26,12 @@ use crate::metrics::{
     UpstreamErrorKind,
 };
 use crate::reason::Reason;
+
+mod format;
+mod writer;
+
+use format::{ClientAddr, CloudLoggingFormat};
+pub use writer::{LogGuard, flush as flush_logs};
 
 /// The environment variable holding the log filter (`EnvFilter` syntax).
 pub const LOG_FILTER_ENV: &str = "WSGATE_LOG";
@@ -37,24 +43,22 @@ pub const LOG_FILTER_ENV: &str = "WSGATE_LOG";
 ///
 /// Lines go to stdout through a background writer that batches them (one `write(2)` per
 /// burst instead of one per line: on the handshake path this was a third of wsgate's own
-/// CPU, docs/performance.md). Keep the returned guard alive until exit: dropping it
-/// flushes what is still queued.
+/// CPU, docs/performance.md): a log call only appends its line to a shared buffer, and the
+/// "wsgate-log" thread writes what gathered a few milliseconds later. Keep the returned
+/// guard alive until exit: dropping it writes what is still queued. Paths that end the
+/// process with `std::process::exit` call [`flush_logs`] first.
 #[must_use = "dropping the guard stops the log writer"]
 pub fn init_logging() -> LogGuard {
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("wsgate-log")
-        .finish(io::BufWriter::with_capacity(64 * 1024, io::stdout()));
-    install(writer);
-    LogGuard(guard)
+    let (writer, guard) = writer::coalescing(Box::new(io::stdout()), writer::Limits::DEFAULT);
+    if install(writer.clone()) {
+        writer::set_installed(writer);
+    }
+    guard
 }
 
-/// Flushes queued log lines when dropped.
-pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
-
 /// Installs the JSON logger writing to `writer` as the global subscriber, unless one is
-/// already installed.
-fn install<W>(writer: W)
+/// already installed; returns whether it was.
+fn install<W>(writer: W) -> bool
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
@@ -68,6 +72,7 @@ where
             "invalid log filter, using \"info\""
         );
     }
+    installed
 }
 
 /// The one decision made about one request.
@@ -115,7 +120,7 @@ pub fn record_denied(metrics: &Metrics, d: &Decision<'_>) {
     let Some(reason) = d.reason else {
         tracing::error!(
             route = d.route,
-            client = %d.client,
+            client = %ClientAddr(d.client),
             "request denied without a reason code (bug)"
         );
         return;
@@ -129,7 +134,7 @@ pub fn record_denied(metrics: &Metrics, d: &Decision<'_>) {
                 $level,
                 reason = reason.as_str(),
                 route = d.route,
-                client = %d.client,
+                client = %ClientAddr(d.client),
                 websocket = d.websocket,
                 method = d.method.map(AuthMethodLabel::as_str),
                 user = d.user,
@@ -158,7 +163,7 @@ pub fn record_allowed(metrics: &Metrics, d: &Decision<'_>) {
     metrics.allowed(d.route, method);
     tracing::info!(
         route = d.route,
-        client = %d.client,
+        client = %ClientAddr(d.client),
         websocket = d.websocket,
         method = method.as_str(),
         user = d.user,
@@ -174,7 +179,7 @@ pub fn record_session_closed(metrics: &Metrics, s: &SessionSummary<'_>) {
     metrics.session_closed(s.route, s.initiator, s.code);
     tracing::info!(
         route = s.route,
-        client = %s.client,
+        client = %ClientAddr(s.client),
         user = s.user,
         initiator = s.initiator.as_str(),
         code = s.code,
@@ -203,7 +208,7 @@ pub fn record_upstream_error(
         kind = kind.as_str(),
         reason = kind.reason().as_str(),
         route,
-        client = %client,
+        client = %ClientAddr(client),
         detail,
         "upstream error"
     );
@@ -215,7 +220,7 @@ pub fn record_connection_rejected_overloaded(metrics: &Metrics, client: SocketAd
     metrics.connection_rejected_overloaded();
     tracing::warn!(
         reason = Reason::Overloaded.as_str(),
-        client = %client,
+        client = %ClientAddr(client),
         "connection rejected"
     );
 }
@@ -299,155 +304,6 @@ where
         .event_format(CloudLoggingFormat)
         .with_writer(writer);
     tracing_subscriber::registry().with(filter).with(layer)
-}
-
-/// Formats an event as one JSON object in Cloud Logging's structured-log shape.
-struct CloudLoggingFormat;
-
-/// Keys the format itself writes; an event field with one of these names is renamed
-/// `fields.NAME` instead of silently overwriting it.
-const RESERVED: [&str; 4] = ["severity", "timestamp", "message", "target"];
-
-impl<S, N> FormatEvent<S, N> for CloudLoggingFormat
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
-{
-    fn format_event(
-        &self,
-        ctx: &FmtContext<'_, S, N>,
-        mut writer: Writer<'_>,
-        event: &Event<'_>,
-    ) -> std::fmt::Result {
-        let mut fields = OrderedFields::default();
-        // Fields of enclosing spans first (outermost first), so the event's own win.
-        if let Some(scope) = ctx.event_scope() {
-            for span in scope.from_root() {
-                let extensions = span.extensions();
-                let Some(formatted) = extensions.get::<FormattedFields<N>>() else {
-                    continue;
-                };
-                if let Ok(Value::Object(map)) = serde_json::from_str(&formatted.fields) {
-                    for (name, value) in map {
-                        fields.insert(name, value);
-                    }
-                }
-            }
-        }
-        let mut message = None;
-        event.record(&mut JsonVisitor {
-            fields: &mut fields,
-            message: &mut message,
-        });
-
-        let metadata = event.metadata();
-        let mut line = serde_json::Map::new();
-        line.insert("severity".into(), severity(*metadata.level()).into());
-        line.insert(
-            "timestamp".into(),
-            humantime::format_rfc3339_millis(SystemTime::now())
-                .to_string()
-                .into(),
-        );
-        line.insert("message".into(), message.unwrap_or_default().into());
-        line.insert("target".into(), metadata.target().into());
-        let mut text = serde_json::to_string(&line).map_err(|_| std::fmt::Error)?;
-        // Append the fields in the order they were recorded rather than serde_json's
-        // sorted map order, after the four fixed keys.
-        text.pop(); // the closing '}'
-        for (name, value) in fields.0 {
-            let name = if RESERVED.contains(&name.as_str()) {
-                format!("fields.{name}")
-            } else {
-                name
-            };
-            let name = serde_json::to_string(&name).map_err(|_| std::fmt::Error)?;
-            let value = serde_json::to_string(&value).map_err(|_| std::fmt::Error)?;
-            text.push(',');
-            text.push_str(&name);
-            text.push(':');
-            text.push_str(&value);
-        }
-        text.push('}');
-        writeln!(writer, "{text}")
-    }
-}
-
-/// Cloud Logging's `LogSeverity` names.
-fn severity(level: Level) -> &'static str {
-    match level {
-        Level::ERROR => "ERROR",
-        Level::WARN => "WARNING",
-        Level::INFO => "INFO",
-        Level::DEBUG | Level::TRACE => "DEBUG",
-    }
-}
-
-/// Field name → value, in first-recorded order, a later value replacing an earlier one.
-#[derive(Default)]
-struct OrderedFields(Vec<(String, Value)>);
-
-impl OrderedFields {
-    fn insert(&mut self, name: String, value: Value) {
-        match self.0.iter_mut().find(|(existing, _)| *existing == name) {
-            Some(slot) => slot.1 = value,
-            None => self.0.push((name, value)),
-        }
-    }
-}
-
-/// Records an event's fields as JSON values; `message` is kept apart.
-struct JsonVisitor<'a> {
-    fields: &'a mut OrderedFields,
-    message: &'a mut Option<String>,
-}
-
-impl JsonVisitor<'_> {
-    fn record(&mut self, field: &Field, value: Value) {
-        let name = field.name();
-        if name == "message" {
-            *self.message = Some(match value {
-                Value::String(text) => text,
-                other => other.to_string(),
-            });
-            return;
-        }
-        let name = name.strip_prefix("r#").unwrap_or(name);
-        self.fields.insert(name.to_owned(), value);
-    }
-}
-
-impl Visit for JsonVisitor<'_> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        // NaN and infinities are not JSON numbers.
-        let value = serde_json::Number::from_f64(value)
-            .map_or_else(|| Value::String(value.to_string()), Value::Number);
-        self.record(field, value);
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.record(field, value.into());
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.record(field, value.into());
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.record(field, value.into());
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.record(field, value.into());
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.record(field, value.to_string().into());
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.record(field, format!("{value:?}").into());
-    }
 }
 
 #[cfg(test)]
