@@ -120,7 +120,12 @@ pub async fn serve(
         "wsgate serving"
     );
 
-    let mut accept = Box::pin(accept_loop(
+    // The accept loop is a task of its own, so it runs on a runtime worker like the
+    // connections it spawns. Polled here it would run wherever `serve` is awaited, which
+    // for `wsgate run` is the main thread inside `block_on`: every new connection was then
+    // handed from that thread to a worker (a futex wake-up and a context switch each,
+    // docs/performance.md).
+    let mut accept = tokio::spawn(accept_loop(
         listeners.proxy,
         tls,
         proxy.clone(),
@@ -130,12 +135,14 @@ pub async fn serve(
         stop_accepting.clone(),
     ));
     tokio::select! {
-        () = &mut accept => {}
+        _ = &mut accept => {}
         () = shutdown => {}
     }
-    // Dropping the loop closes the listening socket now, so new clients are refused at
-    // once instead of waiting in the kernel's backlog for the whole drain.
-    drop(accept);
+    // Ending the loop closes the listening socket now, so new clients are refused at once
+    // instead of waiting in the kernel's backlog for the whole drain. An aborted task's
+    // future is dropped before its handle resolves.
+    accept.abort();
+    let _ = accept.await;
 
     // Tell.
     tracing::info!(
