@@ -250,19 +250,8 @@ async fn accept_loop(
             Ok(permit) => {
                 let proxy = proxy.clone();
                 let tls = tls.clone();
-                connections.spawn(async move {
-                    let conn = ClientConn::new(Slot::new(permit, Some(proxy.metrics.clone())));
-                    match tls {
-                        None => serve_connection(stream, peer, proxy.clone(), conn).await,
-                        Some(acceptor) => {
-                            if let Some(stream) =
-                                tls_handshake(&acceptor, stream, peer, &proxy).await
-                            {
-                                serve_connection(stream, peer, proxy.clone(), conn).await;
-                            }
-                        }
-                    }
-                });
+                let conn = ClientConn::new(Slot::new(permit, Some(proxy.metrics.clone())));
+                connections.spawn(serve_client(stream, peer, proxy, tls, conn));
             }
             Err(_) => match overflow.clone().try_acquire_owned() {
                 Ok(permit) => {
@@ -301,13 +290,41 @@ fn http1_builder(proxy: &Proxy) -> http1::Builder {
     builder
 }
 
-/// One client connection: HTTP/1.1 with upgrades, until it closes or the drain ends it;
-/// then, in the same task, whatever its upgrade started (the session's relay).
+/// One client connection's task: the TLS handshake (on a TLS listener), HTTP/1.1 with
+/// upgrades until the connection closes or the drain ends it, then, in the same task,
+/// whatever its upgrade started (the session's relay).
+///
+/// The TLS and HTTP stages are boxed and freed when they end: this task lives as long as
+/// the session, and inline they would size its allocation for the whole session (measured:
+/// idle sessions grew from 3.2 to 7.6 KiB each).
+async fn serve_client(
+    stream: TcpStream,
+    peer: SocketAddr,
+    proxy: Arc<Proxy>,
+    tls: Option<TlsAcceptor>,
+    conn: ClientConn,
+) {
+    let after_upgrade = conn.after_upgrade.clone();
+    match tls {
+        None => Box::pin(serve_connection(stream, peer, proxy, conn)).await,
+        Some(acceptor) => {
+            let Some(stream) = Box::pin(tls_handshake(&acceptor, stream, peer, &proxy)).await
+            else {
+                return;
+            };
+            Box::pin(serve_connection(stream, peer, proxy, conn)).await;
+        }
+    }
+    if let Some(session) = after_upgrade.take() {
+        session.await;
+    }
+}
+
+/// One client connection: HTTP/1.1 with upgrades, until it closes or the drain ends it.
 async fn serve_connection<S>(stream: S, peer: SocketAddr, proxy: Arc<Proxy>, conn: ClientConn)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let after_upgrade = conn.after_upgrade.clone();
     let service = {
         let proxy = proxy.clone();
         service_fn(move |request| proxy.clone().handle(request, peer, conn.clone()))
@@ -326,9 +343,6 @@ where
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
         }
-    }
-    if let Some(session) = after_upgrade.take() {
-        session.await;
     }
 }
 

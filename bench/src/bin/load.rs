@@ -710,6 +710,24 @@ async fn run_idle(target: &Target, tokens: &Tokens, steps: &[usize]) -> Vec<Idle
 // ---------------------------------------------------------------------------------------
 // report
 
+/// Row `row` of a Williams Latin square of order `n`: the first row is 0, n-1, 1, n-2, 2,
+/// …, and each later row adds 1 (mod n). For even `n`, `n` rows balance both the position
+/// of each target and which target precedes it; for odd `n` only the position.
+fn williams_row(n: usize, row: usize) -> Vec<usize> {
+    let mut first = Vec::with_capacity(n);
+    let (mut low, mut high) = (0, n);
+    for i in 0..n {
+        if i % 2 == 0 {
+            first.push(low);
+            low += 1;
+        } else {
+            high -= 1;
+            first.push(high);
+        }
+    }
+    first.into_iter().map(|t| (t + row) % n.max(1)).collect()
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.retain(|v| v.is_finite());
     if values.is_empty() {
@@ -915,14 +933,15 @@ fn main() {
             };
             eprintln!("== {} ({})", scenario.title, scenario.name);
             for round in 1..=args.rounds {
-                // Each round starts one target later, so no target always runs right after
-                // the same one (an A/A run showed the slot after a busy run measuring up to
-                // ~20 % more CPU per operation: TIME_WAIT and the echo's cleanup of the
-                // previous run land there). With as many rounds as targets every target
-                // runs once in every slot.
-                let n = args.targets.len();
-                for i in 0..n {
-                    let target = &args.targets[(i + round - 1) % n];
+                // A run pays for what the run before it left behind: an A/A run (one
+                // binary as two targets) and a full run measured the target that followed
+                // `direct` (45k connections in 4 s: TIME_WAIT on the echo's port, the
+                // echo's cleanup) 10-30 % higher in CPU per handshake. So the order is a
+                // Williams design: over as many rounds as targets (even count), every
+                // target runs once in every position and follows every other target once.
+                let order = williams_row(args.targets.len(), round - 1);
+                for &index in &order {
+                    let target = &args.targets[index];
                     let r = run_one(&scenario, target, &tokens, round, args.warmup, args.duration).await;
                     eprintln!(
                         "  r{round} {:>7}: {:>9.0} ops/s {:>8.1} MB/s p50 {:>8.1} µs p99 {:>8.1} µs p999 {:>8.1} µs proxy {:>7} µs/op echo {:>6} µs/op errors {}{}",
