@@ -7,6 +7,7 @@
 //! `Sec-WebSocket-Accept` and nothing the client did not offer, so a refused upgrade can
 //! never become a tunnel.
 
+use std::collections::HashSet;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -292,11 +293,9 @@ async fn refusal(response: Response<Incoming>) -> Response<Full<Bytes>> {
     };
     let mut out = Response::new(Full::new(body));
     *out.status_mut() = parts.status;
+    let hop = connection_named(&parts.headers);
     for (name, value) in &parts.headers {
-        if is_hop_by_hop(name)
-            || named_in_connection(&parts.headers, name.as_str())
-            || name == header::CONTENT_LENGTH
-        {
+        if is_hop_by_hop(name) || hop.contains(name.as_str()) || name == header::CONTENT_LENGTH {
             continue;
         }
         out.headers_mut().append(name.clone(), value.clone());
@@ -322,11 +321,12 @@ pub fn upstream_headers(
     client: &HeaderMap,
     forwarding: &Forwarding<'_>,
 ) -> HeaderMap {
+    let hop = connection_named(client);
     let mut out = HeaderMap::with_capacity(client.len() + 8);
     for (name, value) in client {
         let lower = name.as_str();
         if is_hop_by_hop(name)
-            || named_in_connection(client, lower)
+            || hop.contains(lower)
             || !is_plain_token(lower)
             // A plain-token name (checked just above) is its own fold.
             || is_protected(config, lower)
@@ -531,15 +531,24 @@ fn strip_protocol_token(config: &Config, client: &HeaderMap) -> Option<HeaderVal
     HeaderValue::from_str(&kept.join(", ")).ok()
 }
 
-/// Whether `Connection` names `name` (hop-by-hop by declaration, RFC 9110 §7.6.1).
-/// `name` is lowercase (a `HeaderName`); the listed tokens are compared ignoring case.
-fn named_in_connection(headers: &HeaderMap, name: &str) -> bool {
+/// The names `Connection` lists (hop-by-hop by declaration, RFC 9110 §7.6.1), lowercase,
+/// other than `upgrade` and `keep-alive`, which `is_hop_by_hop` drops anyway: for the
+/// usual `Upgrade` / `keep-alive, Upgrade` the set is empty and nothing is allocated.
+/// Built once per message, so a long list costs one pass, not one per header.
+fn connection_named(headers: &HeaderMap) -> HashSet<String> {
     headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case(name))
+        .map(str::trim)
+        .filter(|t| {
+            !t.is_empty()
+                && !t.eq_ignore_ascii_case("upgrade")
+                && !t.eq_ignore_ascii_case("keep-alive")
+        })
+        .map(str::to_ascii_lowercase)
+        .collect()
 }
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {

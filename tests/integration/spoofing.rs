@@ -182,3 +182,24 @@ async fn connect_is_never_forwarded() {
     assert_eq!(response.status, 405, "{response:?}");
     assert_eq!(upstream.connections(), 0);
 }
+
+#[tokio::test]
+async fn headers_the_client_lists_in_connection_never_reach_the_upstream() {
+    let upstream = EchoUpstream::start().await;
+    let proxy = TestProxy::builder().upstream(&upstream.url()).start().await;
+
+    // RFC 9110 §7.6.1: a field named in Connection is for this hop only, in any case.
+    let request = Upgrade::to("/ws")
+        .bearer(&alice())
+        .header("X-Internal-Debug", "1")
+        .header("Close", "not a real header")
+        .header("X-Request-Id", "r-1")
+        .replace("Connection", "keep-alive, Upgrade, x-INTERNAL-debug, close");
+    let (head, _stream) = request.send_head(proxy.addr()).await;
+    assert_eq!(head.status, 101, "a valid token is admitted: {head:?}");
+
+    let seen = upstream.request(0).await;
+    assert!(seen.aliases_of("X-Internal-Debug").is_empty(), "{seen:?}");
+    assert!(seen.aliases_of("Close").is_empty(), "{seen:?}");
+    assert_eq!(seen.aliases_of("X-Request-Id").len(), 1, "{seen:?}");
+}
