@@ -4,7 +4,13 @@
 //! Life of a request (docs/architecture.md): `handshake::classify` (400/405/426) →
 //! `Gate::decide` (deny → 403/503 with a reason, or 101 + close in `deny = "close"` mode)
 //! → upstream handshake (502 when unreachable or invalid; its own status when it refuses)
-//! → 101 to the client → a session task runs `relay::relay` until the session ends.
+//! → 101 to the client → the client connection's task runs `relay::relay` until the
+//! session ends.
+//!
+//! Here: the service itself, refusals and plain-HTTP forwarding; `session.rs` opens an
+//! admitted WebSocket session; `conn.rs` holds what a client connection carries across
+//! requests (its `max_connections` slot, the work its upgrade starts); `respond.rs` builds
+//! the responses and close frames.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -32,7 +38,11 @@ use crate::relay::{self, RelayCounters, RelaySettings};
 use crate::telemetry::{self, Decision, SessionSummary};
 use crate::upstream::{self, Forwarding, Upstream, UpstreamError, WebSocketOutcome};
 
+mod conn;
 mod respond;
+mod session;
+
+pub use conn::{AfterUpgrade, ClientConn, Slot};
 
 use respond::{close_after_upgrade, handshake_refusal, strip_hop_by_hop, switching_protocols};
 pub use respond::{close_frame, denial_response};
@@ -42,90 +52,6 @@ pub type Body = BoxBody<Bytes, hyper::Error>;
 
 /// How long wsgate waits for the peer's reply after sending its own close frame.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// A connection's place under `max_connections`. Cloned into whatever outlives the HTTP
-/// connection (a session, a close-mode refusal), so the slot is freed only when the last
-/// of them ends: an upgraded session keeps counting against the limit.
-#[derive(Clone)]
-pub struct Slot(#[allow(dead_code)] Arc<SlotInner>);
-
-struct SlotInner {
-    _permit: tokio::sync::OwnedSemaphorePermit,
-    /// Set for slots under the limit: they are what `wsgate_connections_active` counts.
-    metrics: Option<Arc<Metrics>>,
-}
-
-impl Slot {
-    pub fn new(permit: tokio::sync::OwnedSemaphorePermit, metrics: Option<Arc<Metrics>>) -> Slot {
-        if let Some(metrics) = &metrics {
-            metrics.connection_opened();
-        }
-        Slot(Arc::new(SlotInner {
-            _permit: permit,
-            metrics,
-        }))
-    }
-}
-
-impl Drop for SlotInner {
-    fn drop(&mut self) {
-        if let Some(metrics) = &self.metrics {
-            metrics.connection_closed();
-        }
-    }
-}
-
-/// One client connection as requests see it: its place under `max_connections`, and the
-/// work that continues on it once hyper hands over the upgraded stream.
-#[derive(Clone)]
-pub struct ClientConn {
-    pub slot: Slot,
-    pub after_upgrade: AfterUpgrade,
-}
-
-impl ClientConn {
-    pub fn new(slot: Slot) -> ClientConn {
-        ClientConn {
-            slot,
-            after_upgrade: AfterUpgrade::default(),
-        }
-    }
-}
-
-type UpgradeWork = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// What runs on a connection after its upgrade: the relay, or a close-mode refusal.
-///
-/// The connection's own task runs it once the HTTP connection future has handed the
-/// stream over (`take`), instead of a task spawned per session: one task spawn and one
-/// cross-task wake-up fewer per handshake (docs/performance.md). It must not hold the
-/// `ClientConn` (a cycle); it holds the `Slot`.
-#[derive(Clone, Default)]
-pub struct AfterUpgrade(Arc<std::sync::Mutex<Option<UpgradeWork>>>);
-
-impl AfterUpgrade {
-    /// Queues `work` for the connection's task. A connection upgrades at most once; should
-    /// a second piece of work ever arrive, it runs in a task of its own.
-    fn run(&self, work: impl Future<Output = ()> + Send + 'static) {
-        let mut queued = match self.0.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if queued.is_some() {
-            tokio::spawn(work);
-        } else {
-            *queued = Some(Box::pin(work));
-        }
-    }
-
-    /// The queued work, if any.
-    pub fn take(&self) -> Option<UpgradeWork> {
-        match self.0.lock() {
-            Ok(mut guard) => guard.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        }
-    }
-}
 
 /// What a reload replaces as one unit: the decision policy and the upstream it guards.
 /// A request takes one `Arc<Policy>` at its start and uses it to the end, so no handshake
@@ -356,158 +282,6 @@ impl Proxy {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn open_session(
-        self: Arc<Self>,
-        policy: Arc<Policy>,
-        grant: Grant,
-        ws: WebSocketRequest,
-        request: Request<Incoming>,
-        on_upgrade: hyper::upgrade::OnUpgrade,
-        client: SocketAddr,
-        started: Instant,
-        conn: ClientConn,
-    ) -> Response<Body> {
-        let gate = &policy.gate;
-        let config = gate.config();
-        let route = config.routes[grant.route].path.clone();
-        let key = handshake::new_key();
-        let mut upstream_request = Request::builder()
-            .method(http::Method::GET)
-            .uri(upstream::upstream_path(
-                config,
-                request.uri().path(),
-                request.uri().query(),
-            ))
-            .version(Version::HTTP_11)
-            .body(Empty::<Bytes>::new())
-            .unwrap_or_default();
-        *upstream_request.headers_mut() = upstream::upstream_headers(
-            config,
-            &policy.upstream,
-            request.headers(),
-            &Forwarding {
-                client,
-                secure: self.secure,
-                websocket: true,
-                grant: &grant,
-            },
-        );
-        let headers = upstream_request.headers_mut();
-        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        headers.insert(
-            header::SEC_WEBSOCKET_VERSION,
-            HeaderValue::from_static("13"),
-        );
-        if let Ok(value) = HeaderValue::from_str(&key) {
-            headers.insert(header::SEC_WEBSOCKET_KEY, value);
-        }
-
-        let budget = config
-            .server
-            .handshake_timeout
-            .saturating_sub(started.elapsed());
-        let outcome = match tokio::time::timeout(
-            budget,
-            policy.upstream.open_websocket(upstream_request, &key),
-        )
-        .await
-        {
-            Ok(result) => result,
-            Err(_) => Err(UpstreamError::Timeout),
-        };
-        let elapsed = started.elapsed().as_secs_f64();
-        let (io, protocol, extensions) = match outcome {
-            Ok(WebSocketOutcome::Upgraded {
-                io,
-                protocol,
-                extensions,
-            }) => (io, protocol, extensions),
-            Ok(WebSocketOutcome::Refused(response)) => {
-                self.metrics
-                    .handshake(&route, HandshakeOutcome::UpstreamDeclined, elapsed);
-                tracing::info!(
-                    route = route.as_str(),
-                    client = %client,
-                    status = response.status().as_u16(),
-                    "upstream refused the upgrade; relayed its answer with Connection: close"
-                );
-                return response.map(|b| b.map_err(|never| match never {}).boxed());
-            }
-            Err(error) => {
-                let reason = match error {
-                    UpstreamError::Rejected(_) => Reason::UpstreamRejected,
-                    UpstreamError::Connect(_)
-                    | UpstreamError::Timeout
-                    | UpstreamError::Tls(_)
-                    | UpstreamError::Protocol(_) => Reason::UpstreamUnavailable,
-                };
-                let kind = upstream_kind(&error);
-                telemetry::record_upstream_error(
-                    &self.metrics,
-                    kind,
-                    &route,
-                    client,
-                    &error.to_string(),
-                );
-                let outcome = if reason == Reason::UpstreamRejected {
-                    HandshakeOutcome::UpstreamRejected
-                } else {
-                    HandshakeOutcome::UpstreamError
-                };
-                self.metrics.handshake(&route, outcome, elapsed);
-                return self.refuse(gate, Some(&ws), &request, on_upgrade, reason, &conn);
-            }
-        };
-        self.metrics
-            .handshake(&route, HandshakeOutcome::Allowed, elapsed);
-
-        // The client offered `MARKER, <token>`: a browser needs one of its offers echoed.
-        let protocol = protocol.or_else(|| marker_offered(gate, &request));
-        let settings = relay_settings(gate, &grant, extensions.is_some());
-        let proxy = self.clone();
-        let slot = conn.slot.clone();
-        conn.after_upgrade
-            .run(self.sessions.track_future(async move {
-                let _slot = slot;
-                let Ok(upgraded) = on_upgrade.await else {
-                    return;
-                };
-                let started = Instant::now();
-                proxy.metrics.session_opened(&route);
-                let end = relay::relay(
-                    TokioIo::new(upgraded),
-                    io,
-                    settings,
-                    &proxy.counters,
-                    proxy.shutdown.clone(),
-                )
-                .await;
-                telemetry::record_session_closed(
-                    &proxy.metrics,
-                    &SessionSummary {
-                        route: &route,
-                        client,
-                        user: grant.user.as_deref(),
-                        initiator: match end.initiator {
-                            relay::Initiator::Client => crate::metrics::InitiatorLabel::Client,
-                            relay::Initiator::Upstream => crate::metrics::InitiatorLabel::Upstream,
-                            relay::Initiator::Proxy => crate::metrics::InitiatorLabel::Proxy,
-                        },
-                        code: end.code,
-                        reason: end.reason,
-                        duration: started.elapsed(),
-                        frames_to_upstream: end.frames_to_upstream,
-                        frames_to_client: end.frames_to_client,
-                        bytes_to_upstream: end.bytes_to_upstream,
-                        bytes_to_client: end.bytes_to_client,
-                    },
-                );
-            }));
-        switching_protocols(&ws, protocol, extensions)
-    }
-
     /// Plain HTTP under the same policy, streamed both ways.
     async fn forward(
         &self,
@@ -646,28 +420,6 @@ fn upstream_kind(error: &UpstreamError) -> UpstreamErrorKind {
         UpstreamError::Timeout => UpstreamErrorKind::Timeout,
         UpstreamError::Tls(_) => UpstreamErrorKind::Tls,
         UpstreamError::Rejected(_) => UpstreamErrorKind::Rejected,
-    }
-}
-
-fn relay_settings(gate: &Gate, grant: &Grant, extensions_negotiated: bool) -> RelaySettings {
-    let config = gate.config();
-    let expires_at = match (config.auth.session_expiry, grant.expires_at) {
-        (SessionExpiry::Close, Some(exp)) => {
-            let deadline = exp.saturating_add(config.auth.leeway.as_secs());
-            let remaining = deadline.saturating_sub(unix_now());
-            // An absurdly distant exp (K5) is as good as no deadline.
-            tokio::time::Instant::now().checked_add(Duration::from_secs(remaining))
-        }
-        (SessionExpiry::Close, None) | (SessionExpiry::Keep, _) => None,
-    };
-    RelaySettings {
-        max_frame_bytes: config.server.max_frame_bytes,
-        max_message_bytes: config.server.max_message_bytes,
-        idle_timeout: config.server.idle_timeout,
-        max_session_duration: config.server.max_session_duration,
-        expires_at,
-        extensions_negotiated,
-        close_timeout: CLOSE_TIMEOUT,
     }
 }
 
