@@ -66,6 +66,8 @@ fn settings() -> RelaySettings {
         expires_at: None,
         extensions_negotiated: false,
         close_timeout: Duration::from_secs(1),
+        send_timeout: Some(Duration::from_secs(30)),
+        max_pings_per_second: 20,
     }
 }
 

@@ -36,6 +36,8 @@ pub enum Reason {
     MessageTooBig,
     IdleTimeout,
     ProtocolError,
+    SlowConsumer,
+    RateLimited,
 }
 
 /// Which part of a token problem a `WWW-Authenticate` challenge describes (RFC 6750 §3.1).
@@ -50,7 +52,7 @@ pub enum BearerError {
 
 impl Reason {
     /// Every reason, in the order of the contract table.
-    pub const ALL: [Reason; 26] = [
+    pub const ALL: [Reason; 28] = [
         Reason::TokenMissing,
         Reason::TokenMalformed,
         Reason::TokenTooLarge,
@@ -77,6 +79,8 @@ impl Reason {
         Reason::MessageTooBig,
         Reason::IdleTimeout,
         Reason::ProtocolError,
+        Reason::SlowConsumer,
+        Reason::RateLimited,
     ];
 
     /// The stable, machine-readable code.
@@ -108,6 +112,8 @@ impl Reason {
             Reason::MessageTooBig => "message_too_big",
             Reason::IdleTimeout => "idle_timeout",
             Reason::ProtocolError => "protocol_error",
+            Reason::SlowConsumer => "slow_consumer",
+            Reason::RateLimited => "rate_limited",
         }
     }
 
@@ -147,6 +153,10 @@ impl Reason {
             Reason::MessageTooBig => "a frame or message exceeded the configured limit",
             Reason::IdleTimeout => "no frame in either direction within the idle timeout",
             Reason::ProtocolError => "a WebSocket framing violation",
+            Reason::SlowConsumer => {
+                "a peer accepted none of the relayed bytes within the send timeout"
+            }
+            Reason::RateLimited => "the client sent pings faster than the configured rate",
         }
     }
 
@@ -178,7 +188,9 @@ impl Reason {
             Reason::SessionMaxAge
             | Reason::MessageTooBig
             | Reason::IdleTimeout
-            | Reason::ProtocolError => StatusCode::INTERNAL_SERVER_ERROR,
+            | Reason::ProtocolError
+            | Reason::SlowConsumer
+            | Reason::RateLimited => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -201,7 +213,9 @@ impl Reason {
             | Reason::ClaimMismatch
             | Reason::OriginNotAllowed
             | Reason::E2eKeyInvalid
-            | Reason::E2eBypassDisabled => 1008,
+            | Reason::E2eBypassDisabled
+            | Reason::SlowConsumer
+            | Reason::RateLimited => 1008,
             Reason::KeysUnavailable => 1011,
             Reason::UpstreamUnavailable | Reason::UpstreamRejected => 1014,
             Reason::Overloaded => 1013,
@@ -241,7 +255,9 @@ impl Reason {
             | Reason::SessionMaxAge
             | Reason::MessageTooBig
             | Reason::IdleTimeout
-            | Reason::ProtocolError => None,
+            | Reason::ProtocolError
+            | Reason::SlowConsumer
+            | Reason::RateLimited => None,
         }
     }
 }

@@ -55,6 +55,12 @@ pub struct ServerConfig {
     pub idle_timeout: Option<Duration>,
     pub max_frame_bytes: u64,
     pub max_message_bytes: u64,
+    /// A peer that accepts none of the bytes waiting for it for this long is a slow
+    /// consumer: 1008 `slow_consumer`. `None` means no limit (backpressure still holds).
+    pub send_timeout: Option<Duration>,
+    /// Pings a client may send per second (bursts up to the same number); one more ends
+    /// the session with 1008 `rate_limited`.
+    pub max_pings_per_second: u32,
     pub tls: Option<TlsFiles>,
     /// Keep and extend the client's `X-Forwarded-*` (behind a trusted front end such as
     /// Cloud Run's or an ingress) instead of replacing them.

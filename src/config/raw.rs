@@ -39,6 +39,8 @@ pub(super) struct RawServer {
     pub idle_timeout: Option<String>,
     pub max_frame_bytes: Option<i64>,
     pub max_message_bytes: Option<i64>,
+    pub send_timeout: Option<String>,
+    pub max_pings_per_second: Option<i64>,
     pub tls: Option<RawTls>,
     pub trust_forwarded_headers: Option<bool>,
 }

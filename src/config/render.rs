@@ -56,6 +56,16 @@ fn write_config(out: &mut String, config: &Config) -> std::fmt::Result {
     )?;
     writeln!(out, "max_frame_bytes = {}", server.max_frame_bytes)?;
     writeln!(out, "max_message_bytes = {}", server.max_message_bytes)?;
+    writeln!(
+        out,
+        "send_timeout = {}",
+        optional_duration(server.send_timeout)
+    )?;
+    writeln!(
+        out,
+        "max_pings_per_second = {}",
+        server.max_pings_per_second
+    )?;
     match &server.tls {
         Some(tls) => writeln!(
             out,
@@ -424,6 +434,8 @@ mod tests {
             "handshake_timeout = \"10s\"",
             "max_session_duration = \"none\"  # unlimited",
             "idle_timeout = \"10m\"",
+            "send_timeout = \"30s\"",
+            "max_pings_per_second = 20",
             "url = \"ws://127.0.0.1:8000/app\"",
             "token_sources = [\"header:authorization\", \"query:access_token\"]",
             "allowed_origins = []  # Origin is not checked",

@@ -176,5 +176,7 @@ fn relay_settings(gate: &Gate, grant: &Grant, extensions_negotiated: bool) -> Re
         expires_at,
         extensions_negotiated,
         close_timeout: CLOSE_TIMEOUT,
+        send_timeout: config.server.send_timeout,
+        max_pings_per_second: config.server.max_pings_per_second,
     }
 }

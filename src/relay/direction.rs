@@ -16,6 +16,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
 
 use super::frame::{ControlFrame, Scan, Scanner, Skip, Violation};
 
@@ -56,6 +57,22 @@ fn release(buf: Vec<u8>) {
             }
         });
     }
+}
+
+/// Notes whether an output moved: a `Pending` write starts (or continues) a stall, anything
+/// else ends it. Time is read only when a stall starts.
+fn note_progress<T>(
+    stalled_since: &mut Option<Instant>,
+    polled: Poll<io::Result<T>>,
+) -> Poll<io::Result<T>> {
+    if polled.is_pending() {
+        if stalled_since.is_none() {
+            *stalled_since = Some(Instant::now());
+        }
+    } else {
+        *stalled_since = None;
+    }
+    polled
 }
 
 /// What happens to the bytes read from this direction's input.
@@ -113,6 +130,9 @@ pub(super) struct Direction {
     close_relayed: bool,
     need_flush: bool,
     activity: bool,
+    /// Since when the output has accepted nothing while bytes wait for it (the peer does
+    /// not read); cleared by any progress. The session ends a stall at `send_timeout`.
+    pub(super) stalled_since: Option<Instant>,
     pub(super) input_done: bool,
     /// The input peer sent a close frame (relayed, or seen while draining).
     pub(super) peer_closed: bool,
@@ -139,6 +159,7 @@ impl Direction {
             close_relayed: false,
             need_flush: false,
             activity: false,
+            stalled_since: None,
             input_done: false,
             peer_closed: false,
             output: Output::Open,
@@ -253,6 +274,7 @@ impl Direction {
         self.output = Output::Dead;
         self.injected = None;
         self.written = self.approved;
+        self.stalled_since = None;
     }
 
     /// Part of a frame has been written to the output and the rest is still to come.
@@ -349,7 +371,8 @@ impl Direction {
                 .buf
                 .get(self.written..self.approved)
                 .unwrap_or_default();
-            let n = ready!(Pin::new(&mut *writer).poll_write(cx, pending))?;
+            let polled = Pin::new(&mut *writer).poll_write(cx, pending);
+            let n = ready!(note_progress(&mut self.stalled_since, polled))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -366,7 +389,8 @@ impl Direction {
                 let bytes = frame.as_bytes();
                 while let Some(rest) = bytes.get(self.injected_written..).filter(|r| !r.is_empty())
                 {
-                    let n = ready!(Pin::new(&mut *writer).poll_write(cx, rest))?;
+                    let polled = Pin::new(&mut *writer).poll_write(cx, rest);
+                    let n = ready!(note_progress(&mut self.stalled_since, polled))?;
                     if n == 0 {
                         return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                     }
@@ -378,7 +402,8 @@ impl Direction {
             }
         }
         if self.need_flush {
-            ready!(Pin::new(&mut *writer).poll_flush(cx))?;
+            let polled = Pin::new(&mut *writer).poll_flush(cx);
+            ready!(note_progress(&mut self.stalled_since, polled))?;
             self.need_flush = false;
         }
         Poll::Ready(Ok(()))

@@ -10,6 +10,8 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use tokio::time::Instant;
+
 use crate::reason::Reason;
 
 /// Longest control-frame payload (RFC 6455 §5.5).
@@ -81,6 +83,8 @@ pub(super) enum Violation {
     CloseReasonNotUtf8,
     /// A frame or message over the configured limit: close 1009.
     TooBig,
+    /// A ping over the client's ping budget (SECURITY-CASES F10): close 1008.
+    RateLimited,
 }
 
 impl Violation {
@@ -90,6 +94,7 @@ impl Violation {
             Violation::Protocol => Reason::ProtocolError.close_code(),
             Violation::CloseReasonNotUtf8 => 1007,
             Violation::TooBig => Reason::MessageTooBig.close_code(),
+            Violation::RateLimited => Reason::RateLimited.close_code(),
         }
     }
 
@@ -97,6 +102,43 @@ impl Violation {
         match self {
             Violation::Protocol | Violation::CloseReasonNotUtf8 => Reason::ProtocolError,
             Violation::TooBig => Reason::MessageTooBig,
+            Violation::RateLimited => Reason::RateLimited,
+        }
+    }
+}
+
+/// A token bucket for one client's pings: `per_second` tokens a second, holding at most
+/// `per_second`, so a burst of one second's worth is allowed. Time is read only when a
+/// ping arrives; nothing runs between pings.
+#[derive(Debug)]
+pub(super) struct PingBudget {
+    per_second: f64,
+    tokens: f64,
+    refilled_at: Option<Instant>,
+}
+
+impl PingBudget {
+    pub(super) fn new(per_second: u32) -> PingBudget {
+        let per_second = f64::from(per_second.max(1));
+        PingBudget {
+            per_second,
+            tokens: per_second,
+            refilled_at: None,
+        }
+    }
+
+    /// Spends a token for a ping arriving at `now`; `false` when none is left.
+    pub(super) fn take(&mut self, now: Instant) -> bool {
+        if let Some(at) = self.refilled_at {
+            let earned = now.saturating_duration_since(at).as_secs_f64() * self.per_second;
+            self.tokens = (self.tokens + earned).min(self.per_second);
+        }
+        self.refilled_at = Some(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
         }
     }
 }
@@ -112,6 +154,8 @@ pub(super) struct Scanner {
     in_message: bool,
     /// Payload bytes of the open fragmented message so far.
     message_bytes: u64,
+    /// The sender's ping budget, when its pings are limited.
+    pings: Option<PingBudget>,
 }
 
 impl Scanner {
@@ -122,7 +166,15 @@ impl Scanner {
             remaining: 0,
             in_message: false,
             message_bytes: 0,
+            pings: None,
         }
+    }
+
+    /// Limits the sender's pings to `per_second` (bursts up to the same number): a ping
+    /// over the budget is a `RateLimited` violation.
+    pub(super) fn with_ping_limit(mut self, per_second: u32) -> Scanner {
+        self.pings = Some(PingBudget::new(per_second));
+        self
     }
 
     /// Part of a frame has been passed on and the rest has not: the output is mid-frame.
@@ -155,6 +207,13 @@ impl Scanner {
             let Some(frame) = input.get(..len) else {
                 return Scan::NeedMore;
             };
+            if header.opcode == OPCODE_PING {
+                if let Some(budget) = &mut self.pings {
+                    if !budget.take(Instant::now()) {
+                        return Scan::Violation(Violation::RateLimited);
+                    }
+                }
+            }
             if header.opcode != OPCODE_CLOSE {
                 return Scan::Relay {
                     len,
@@ -463,6 +522,51 @@ mod tests {
             }
         );
         assert!(!scanner.mid_frame());
+    }
+
+    #[test]
+    fn ping_budget_allows_a_one_second_burst_then_the_rate() {
+        let start = Instant::now();
+        let mut budget = PingBudget::new(10);
+        for i in 0..10 {
+            assert!(budget.take(start), "ping {i} of the burst");
+        }
+        assert!(!budget.take(start), "the 11th ping in the same instant");
+        // One token back every 100 ms.
+        assert!(budget.take(start + std::time::Duration::from_millis(100)));
+        assert!(!budget.take(start + std::time::Duration::from_millis(150)));
+        // A long pause refills to the burst, never beyond it.
+        let later = start + std::time::Duration::from_secs(3600);
+        for i in 0..10 {
+            assert!(budget.take(later), "ping {i} after a pause");
+        }
+        assert!(!budget.take(later));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ping_over_the_budget_is_rate_limited_and_not_consumed() {
+        let mut scanner = client().with_ping_limit(2);
+        let ping = [0x89, 0x80, 1, 2, 3, 4];
+        for _ in 0..2 {
+            assert_eq!(
+                scanner.scan(&ping),
+                Scan::Relay {
+                    len: 6,
+                    new_frame: true
+                }
+            );
+        }
+        assert_eq!(scanner.scan(&ping), Scan::Violation(Violation::RateLimited));
+        // Pongs and data are not pings.
+        let pong = [0x8A, 0x80, 1, 2, 3, 4];
+        assert!(matches!(scanner.scan(&pong), Scan::Relay { .. }));
+        tokio::time::advance(std::time::Duration::from_millis(500)).await;
+        assert!(matches!(scanner.scan(&ping), Scan::Relay { .. }));
+        // An upstream's pings are not limited.
+        let mut upstream = Scanner::new(Sender::Upstream, LIMITS);
+        for _ in 0..1000 {
+            assert!(matches!(upstream.scan(&[0x89, 0x00]), Scan::Relay { .. }));
+        }
     }
 
     #[test]

@@ -22,6 +22,13 @@
 //!   (or vanishes, or breaks a rule), the client gets its close then;
 //! - idle timeout, maximum age, shutdown: 1001 to both; token expiry: 1008 to the
 //!   client and 1001 to the upstream;
+//! - a client pinging faster than `max_pings_per_second` breaks a rule like a framing
+//!   violation: 1008 `rate_limited` to it, 1001 to the upstream (SECURITY-CASES F10);
+//! - a slow consumer, a peer that accepts none of the bytes waiting for it for
+//!   `send_timeout` (R4, R5): the other side gets 1001 `slow_consumer` at once; the slow
+//!   peer gets 1008 `slow_consumer` if its output reaches a frame boundary within the close
+//!   timeout, and is cut then otherwise. Memory stays bounded meanwhile: a direction reads
+//!   nothing more until its output drains;
 //! - the upstream vanishes without a close (EOF, RST): the client gets 1014
 //!   `upstream_unavailable` (SECURITY-CASES X10 allows 1014 or 1011; 1014 "bad gateway"
 //!   says whose fault it was and matches the handshake-time code);
@@ -73,6 +80,13 @@ pub struct RelaySettings {
     /// How long to wait for close replies (and for a frame in flight to finish) once a
     /// close has been sent.
     pub close_timeout: Duration,
+    /// A peer that accepts none of the bytes waiting for it for this long: it gets 1008
+    /// `slow_consumer` (if its output ever reaches a frame boundary in time), the other
+    /// side 1001 `slow_consumer`.
+    pub send_timeout: Option<Duration>,
+    /// The client's pings per second (bursts up to the same number); one more is a
+    /// violation: 1008 `rate_limited` to the client, 1001 to the upstream.
+    pub max_pings_per_second: u32,
 }
 
 /// The relayed-traffic counters (`wsgate_relayed_frames_total`, `wsgate_relayed_bytes_total`).
@@ -203,7 +217,10 @@ impl Session {
             extensions_negotiated: settings.extensions_negotiated,
         };
         let mut session = Session {
-            to_upstream: Direction::new(Scanner::new(Sender::Client, limits), true),
+            to_upstream: Direction::new(
+                Scanner::new(Sender::Client, limits).with_ping_limit(settings.max_pings_per_second),
+                true,
+            ),
             to_client: Direction::new(Scanner::new(Sender::Upstream, limits), false),
             stage: Stage::Running,
             ended: None,
@@ -263,6 +280,14 @@ impl Session {
                     if self.to_upstream.take_activity() | self.to_client.take_activity() {
                         self.last_activity = Instant::now();
                     }
+                    if self.ended.is_none() {
+                        // A stall that began in this poll may end before anything armed.
+                        if let Some(at) = self.stall_deadline() {
+                            if self.armed.is_none_or(|armed| at < armed) {
+                                self.armed = Some(at);
+                            }
+                        }
+                    }
                     if self.client_close_held && !self.to_client.holds_close() {
                         self.client_close_held = false;
                         if self.to_client.output != Output::Dead {
@@ -311,6 +336,10 @@ impl Session {
             self.close_by_proxy(Reason::SessionMaxAge);
         } else if expired(self.idle_at()) {
             self.close_by_proxy(Reason::IdleTimeout);
+        } else if expired(self.stalled_at(Side::Client)) {
+            self.slow_consumer(Side::Client);
+        } else if expired(self.stalled_at(Side::Upstream)) {
+            self.slow_consumer(Side::Upstream);
         } else {
             self.armed = self.running_deadline();
         }
@@ -390,6 +419,18 @@ impl Session {
             .inject_close(Reason::ServerShutdown.close_code(), reason.as_str());
     }
 
+    /// `peer` has read none of the bytes waiting for it for `send_timeout`: it gets 1008
+    /// `slow_consumer` should its output reach a frame boundary within the close timeout
+    /// (else its connection is cut then), and the other side 1001 `slow_consumer`.
+    fn slow_consumer(&mut self, peer: Side) {
+        let reason = Reason::SlowConsumer;
+        self.begin_end(Initiator::Proxy, Some(reason.close_code()), Some(reason));
+        self.toward(peer)
+            .inject_close(reason.close_code(), reason.as_str());
+        self.from(peer)
+            .inject_close(Reason::ServerShutdown.close_code(), reason.as_str());
+    }
+
     /// Records the first ending and starts the close deadline.
     fn begin_end(&mut self, initiator: Initiator, code: Option<u16>, reason: Option<Reason>) {
         if self.ended.is_some() {
@@ -423,11 +464,36 @@ impl Session {
             .and_then(|d| self.last_activity.checked_add(d))
     }
 
+    /// When the stall of the output toward `peer`, if any, becomes a slow consumer.
+    fn stalled_at(&self, peer: Side) -> Option<Instant> {
+        let toward = match peer {
+            Side::Client => &self.to_client,
+            Side::Upstream => &self.to_upstream,
+        };
+        let since = toward.stalled_since?;
+        since.checked_add(self.settings.send_timeout?)
+    }
+
+    fn stall_deadline(&self) -> Option<Instant> {
+        match (
+            self.stalled_at(Side::Client),
+            self.stalled_at(Side::Upstream),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     fn running_deadline(&self) -> Option<Instant> {
-        [self.settings.expires_at, self.max_age_at, self.idle_at()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.settings.expires_at,
+            self.max_age_at,
+            self.idle_at(),
+            self.stall_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The direction that reads `peer`.

@@ -36,6 +36,7 @@ mod jwks;
 mod mint_check;
 mod observability;
 mod plain_http;
+mod session_limits;
 mod sessions;
 mod spoofing;
 mod upstream_handshake;

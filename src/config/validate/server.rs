@@ -76,6 +76,17 @@ impl Validator<'_> {
                 );
             }
         }
+        let send_timeout = self.optional_duration(
+            "server.send_timeout",
+            raw.send_timeout.as_deref().unwrap_or("30s"),
+        );
+        let max_pings_per_second = self.integer(
+            "server.max_pings_per_second",
+            raw.max_pings_per_second,
+            20,
+            1,
+            1_000_000,
+        );
         let tls = match raw.tls {
             None => Some(None),
             Some(tls) => {
@@ -101,6 +112,8 @@ impl Validator<'_> {
             idle_timeout: idle_timeout?,
             max_frame_bytes: max_frame_bytes?,
             max_message_bytes: max_message_bytes?,
+            send_timeout: send_timeout?,
+            max_pings_per_second: u32::try_from(max_pings_per_second?).ok()?,
             tls: tls?,
             trust_forwarded_headers: raw.trust_forwarded_headers.unwrap_or(false),
         })

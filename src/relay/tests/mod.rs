@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 
+mod abuse;
 mod closes;
 mod interop;
 mod limits;
@@ -38,6 +39,8 @@ fn settings() -> RelaySettings {
         expires_at: None,
         extensions_negotiated: false,
         close_timeout: CLOSE_TIMEOUT,
+        send_timeout: None,
+        max_pings_per_second: 1_000_000,
     }
 }
 

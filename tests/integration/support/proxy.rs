@@ -160,6 +160,8 @@ pub struct TestProxyBuilder {
     max_token_bytes: Option<usize>,
     drain_timeout: &'static str,
     forward_token: bool,
+    /// Extra `key = value` lines for `[server]`.
+    server_lines: Vec<String>,
 }
 
 impl Default for TestProxyBuilder {
@@ -177,6 +179,7 @@ impl Default for TestProxyBuilder {
             max_token_bytes: None,
             drain_timeout: "5s",
             forward_token: false,
+            server_lines: Vec::new(),
         }
     }
 }
@@ -224,6 +227,12 @@ impl TestProxyBuilder {
         self
     }
 
+    /// Adds a `key = value` line to `[server]`.
+    pub fn server_setting(mut self, line: &str) -> Self {
+        self.server_lines.push(line.to_owned());
+        self
+    }
+
     /// The TOML this builder describes.
     pub fn toml(&self) -> String {
         let quoted = |items: &[String]| {
@@ -246,7 +255,7 @@ admin_listen = "127.0.0.1:0"
 max_connections = {max_connections}
 handshake_timeout = "10s"
 drain_timeout = "{drain_timeout}"
-
+{server_lines}
 [upstream]
 url = "{upstream}"
 connect_timeout = "2s"
@@ -293,6 +302,11 @@ auth = "required"
 "#,
             max_connections = self.max_connections,
             drain_timeout = self.drain_timeout,
+            server_lines = self
+                .server_lines
+                .iter()
+                .map(|line| format!("{line}\n"))
+                .collect::<String>(),
             upstream = self.upstream,
             deny = self.deny,
             sources = quoted(&self.token_sources),
