@@ -435,7 +435,7 @@ mod tests {
             "max_session_duration = \"none\"  # unlimited",
             "idle_timeout = \"10m\"",
             "send_timeout = \"30s\"",
-            "max_pings_per_second = 20",
+            "max_pings_per_second = 100",
             "url = \"ws://127.0.0.1:8000/app\"",
             "token_sources = [\"header:authorization\", \"query:access_token\"]",
             "allowed_origins = []  # Origin is not checked",

@@ -162,3 +162,44 @@ async fn a_client_that_stops_reading_is_closed_as_a_slow_consumer() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_fragmented_message_with_a_ping_between_every_fragment_passes_the_default_limit() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::{Frame, FrameHeader};
+
+    let upstream = EchoUpstream::start().await;
+    let proxy = TestProxy::builder().upstream(&upstream.url()).start().await;
+    let (mut session, _) = Upgrade::to("/ws").bearer(&alice()).open(proxy.addr()).await;
+    let fragments = 60;
+    for index in 0..fragments {
+        let header = FrameHeader {
+            is_final: index == fragments - 1,
+            opcode: OpCode::Data(if index == 0 {
+                Data::Text
+            } else {
+                Data::Continue
+            }),
+            ..FrameHeader::default()
+        };
+        let frame = Frame::from_payload(header, format!("{index:02}").into_bytes().into());
+        session
+            .send(Message::Frame(frame))
+            .await
+            .expect("send a fragment");
+        session
+            .send(Message::Ping(vec![index].into()))
+            .await
+            .expect("send a ping");
+    }
+    let expected: String = (0..fragments).map(|i| format!("{i:02}")).collect();
+    let (mut pongs, mut echoed) = (0, None);
+    while pongs < fragments || echoed.is_none() {
+        match within("pongs and the echo", session.next()).await {
+            Some(Ok(Message::Pong(_))) => pongs += 1,
+            Some(Ok(Message::Text(text))) => echoed = Some(text.to_string()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(echoed.as_deref(), Some(expected.as_str()));
+}
