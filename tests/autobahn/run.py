@@ -42,15 +42,26 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 EXPECTED = HERE / "expected.json"
 KNOWN = HERE / "known-differences.json"
-MODES = ("close", "drop")
+MODES = ("close", "drop", "deflate")
+DEFLATE_ECHO = HERE / "deflate_echo.py"
 
 # Every case kosoku knows (1.* .. 13.*), 9.x performance cases included: the whole
 # suite takes well under a minute per run on loopback.
-# 12.x/13.x (permessage-deflate) come out UNIMPLEMENTED: the tungstenite echo does not
-# negotiate the extension, so kosoku's offer is declined (both direct and through wsgate,
-# which forwards the offer and the upstream's answer verbatim).
+# 12.x/13.x (permessage-deflate) come out UNIMPLEMENTED with the tungstenite echo, which
+# does not negotiate the extension (both direct and through wsgate, which forwards the
+# offer and the upstream's answer verbatim).
 INCLUDE: list[str] | None = None
 EXCLUDE: list[str] = []
+# The `deflate` mode: a Python `websockets` echo that negotiates permessage-deflate, for
+# the compression cases, 12.1-12.5 and 13.1-13.7, messages of 16 B to 8 KiB (x.y.1-x.y.6).
+# About 15 s per run; the larger sizes (to 128 KiB) add minutes in the Python echo and
+# take the same code path in wsgate.
+DEFLATE_INCLUDE = [
+    f"{section}.{group}.{size}"
+    for section, groups in ((12, range(1, 6)), (13, range(1, 8)))
+    for group in groups
+    for size in range(1, 7)
+]
 
 # Fields of a result that must be reproducible run after run.
 FIELDS = ("behavior", "behaviorClose", "remoteCloseCode")
@@ -215,7 +226,10 @@ def run_mode(args, mode: str, work: Path, env: dict[str, str]) -> dict[str, dict
     work.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen] = []
     try:
-        echo = start([args.echo, "127.0.0.1:0", mode], work / "echo.log")
+        if mode == "deflate":
+            echo = start([sys.executable, str(DEFLATE_ECHO), "127.0.0.1:0"], work / "echo.log")
+        else:
+            echo = start([args.echo, "127.0.0.1:0", mode], work / "echo.log")
         procs.append(echo)
         line = wait_line(echo, work / "echo.log", "listening on ", 10)
         echo_addr = line.split("listening on ", 1)[1].strip()
@@ -235,7 +249,7 @@ def run_mode(args, mode: str, work: Path, env: dict[str, str]) -> dict[str, dict
         if not gate_addr:
             raise SystemExit(f"cannot read wsgate's address from {line!r}")
 
-        include = args.include or INCLUDE
+        include = args.include or (DEFLATE_INCLUDE if mode == "deflate" else INCLUDE)
         runs = {}
         for name, url in (
             ("direct", f"ws://{echo_addr}/"),
@@ -274,6 +288,12 @@ def main() -> int:
         if not os.access(binary, os.X_OK):
             log(f"{binary} missing: cargo build --release && "
                 "cargo build --release --example autobahn_echo")
+            return 2
+    if "deflate" in (args.mode or MODES):
+        try:
+            import websockets  # noqa: F401  (the deflate mode's echo)
+        except ImportError:
+            log("Python websockets missing: python3 -m pip install websockets==17.4")
             return 2
     if args.update and (args.include or args.mode):
         log("--update needs the whole suite (no --include, no --mode)")
