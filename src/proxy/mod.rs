@@ -18,10 +18,10 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
+use http::header::HeaderValue;
 use http::{Request, Response, Version};
+use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio_util::sync::CancellationToken;
@@ -36,7 +36,9 @@ use crate::metrics::{AuthMethodLabel, BypassResult, HandshakeOutcome, Metrics, U
 use crate::reason::Reason;
 use crate::relay::{self, RelayCounters, RelaySettings};
 use crate::telemetry::{self, Decision, SessionSummary};
-use crate::upstream::{self, Forwarding, Upstream, UpstreamError, WebSocketOutcome};
+use crate::upstream::{
+    self, Forwarding, UpgradeRequest, Upstream, UpstreamError, WebSocketOutcome,
+};
 
 mod conn;
 mod respond;

@@ -20,19 +20,10 @@ impl Proxy {
         let config = gate.config();
         let route = config.routes[grant.route].path.clone();
         let key = handshake::new_key();
-        let mut upstream_request = Request::builder()
-            .method(http::Method::GET)
-            .uri(upstream::upstream_path(
-                config,
-                request.uri().path(),
-                request.uri().query(),
-            ))
-            .version(Version::HTTP_11)
-            .body(Empty::<Bytes>::new())
-            .unwrap_or_default();
-        *upstream_request.headers_mut() = upstream::upstream_headers(
+        let upgrade = UpgradeRequest::new(
             config,
             &policy.upstream,
+            &upstream::upstream_path(config, request.uri().path(), request.uri().query()),
             request.headers(),
             &Forwarding {
                 client,
@@ -40,30 +31,20 @@ impl Proxy {
                 websocket: true,
                 grant: &grant,
             },
+            &key,
         );
-        let headers = upstream_request.headers_mut();
-        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        headers.insert(
-            header::SEC_WEBSOCKET_VERSION,
-            HeaderValue::from_static("13"),
-        );
-        if let Ok(value) = HeaderValue::from_str(&key) {
-            headers.insert(header::SEC_WEBSOCKET_KEY, value);
-        }
-
         let budget = config
             .server
             .handshake_timeout
             .saturating_sub(started.elapsed());
-        let outcome = match tokio::time::timeout(
-            budget,
-            policy.upstream.open_websocket(upstream_request, &key),
-        )
-        .await
-        {
-            Ok(result) => result,
-            Err(_) => Err(UpstreamError::Timeout),
+        let outcome = match upgrade {
+            Ok(upgrade) => {
+                match tokio::time::timeout(budget, policy.upstream.open_websocket(upgrade)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(UpstreamError::Timeout),
+                }
+            }
+            Err(error) => Err(error),
         };
         let elapsed = started.elapsed().as_secs_f64();
         let (io, protocol, extensions) = match outcome {

@@ -84,6 +84,31 @@ async fn upstream_403_is_relayed_and_never_a_tunnel() {
     refused_upgrade_is_relayed_and_never_a_tunnel("403 Forbidden", "", "backend says no").await;
 }
 
+#[tokio::test]
+async fn chunked_refusal_is_relayed_decoded_and_never_a_tunnel() {
+    let upstream = ScriptedUpstream::answering(
+        "HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\nRetry-After: 5\r\n\r\n8;ext=1\r\ndraining\r\n6\r\n, bye!\r\n0\r\n\r\n",
+    )
+    .await;
+    let proxy = TestProxy::builder().upstream(&upstream.url()).start().await;
+    let mut bytes = Upgrade::to("/ws").bearer(&alice()).to_bytes(proxy.addr());
+    bytes.extend_from_slice(SMUGGLED.as_bytes());
+    let response = raw::exchange(proxy.addr(), &bytes).await;
+
+    assert_eq!(response.status, 503, "{response:?}");
+    assert_eq!(
+        response.body_text(),
+        "draining, bye!",
+        "decoded, not re-chunked"
+    );
+    assert_eq!(response.header("retry-after"), Some("5"));
+    assert_eq!(response.header("transfer-encoding"), None, "{response:?}");
+    assert!(response.says_connection_close(), "{response:?}");
+    assert_eq!(response.response_count(), 1);
+    let connection = upstream.finished_connection(0).await;
+    assert!(!connection.received_text().contains("smuggled"));
+}
+
 /// The upstream answers 101 with `response`; the client gets 502 `upstream_rejected`
 /// and its pipelined request never reaches the upstream.
 async fn invalid_101_is_rejected(upstream: ScriptedUpstream, request: Upgrade) {

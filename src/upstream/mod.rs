@@ -1,0 +1,299 @@
+//! The upstream side: dialling, the rewritten request, and checking the upstream's answer.
+//!
+//! The upstream request is built fresh, never edited in place: client headers are copied
+//! only when their name is a plain token (letters, digits, `-`), is not hop-by-hop, not
+//! named in `Connection`, and does not fold to an identity header; then wsgate's own
+//! identity and `X-Forwarded-*` headers are inserted. A 101 is accepted only with the right
+//! `Sec-WebSocket-Accept` and nothing the client did not offer, so a refused upgrade can
+//! never become a tunnel.
+//!
+//! Here: errors, the dialler and the stream type; `headers.rs` builds the request headers;
+//! `upgrade.rs` performs the opening handshake by hand (the request written as bytes, the
+//! 101 checked, the connection handed to the relay); `response.rs` reads the answer's head
+//! and a refusal's body. Plain HTTP forwarding goes through hyper's client.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::HeaderValue;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::auth::describe_source;
+use crate::config::{Config, UpstreamConfig};
+
+mod headers;
+mod response;
+mod upgrade;
+
+#[cfg(test)]
+mod tests;
+
+pub use headers::{Forwarding, upstream_headers, upstream_path};
+pub use upgrade::{UpgradeRequest, Upgraded};
+
+/// Why the upstream could not be used.
+#[derive(Debug)]
+pub enum UpstreamError {
+    /// TCP connect failed (refused, unreachable, DNS).
+    Connect(io::Error),
+    /// Connect or handshake took longer than allowed.
+    Timeout,
+    /// The TLS handshake failed (certificate, name, protocol).
+    Tls(io::Error),
+    /// The upstream answered with an invalid 101 (detail is safe to log).
+    Rejected(&'static str),
+    /// The upstream's HTTP was unreadable or the connection broke mid-exchange.
+    Protocol(ProtocolError),
+}
+
+impl UpstreamError {
+    /// The `kind` label of `wsgate_upstream_errors_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UpstreamError::Connect(_) | UpstreamError::Protocol(_) => "connect",
+            UpstreamError::Timeout => "timeout",
+            UpstreamError::Tls(_) => "tls",
+            UpstreamError::Rejected(_) => "rejected",
+        }
+    }
+}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamError::Connect(err) => write!(f, "connect failed: {err}"),
+            UpstreamError::Timeout => f.write_str("timed out"),
+            UpstreamError::Tls(err) => write!(f, "TLS handshake failed: {err}"),
+            UpstreamError::Rejected(why) => write!(f, "invalid 101 response: {why}"),
+            UpstreamError::Protocol(err) => write!(f, "HTTP exchange failed: {err}"),
+        }
+    }
+}
+
+impl From<ProtocolError> for UpstreamError {
+    fn from(err: ProtocolError) -> UpstreamError {
+        UpstreamError::Protocol(err)
+    }
+}
+
+/// What went wrong in an HTTP exchange with the upstream.
+#[derive(Debug)]
+pub enum ProtocolError {
+    /// hyper's client failed (plain HTTP forwarding).
+    Http(hyper::Error),
+    /// Writing the upgrade request or reading the answer failed.
+    Io(io::Error),
+    /// The answer's head is not HTTP/1.1 (`httparse`'s verdict).
+    Parse(httparse::Error),
+    /// The answer broke a limit or a framing rule (detail is safe to log).
+    Malformed(&'static str),
+}
+
+impl std::fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProtocolError::Http(err) => write!(f, "{err}"),
+            ProtocolError::Io(err) => write!(f, "{err}"),
+            ProtocolError::Parse(err) => write!(f, "unreadable response head: {err}"),
+            ProtocolError::Malformed(why) => f.write_str(why),
+        }
+    }
+}
+
+/// The outcome of the upstream WebSocket handshake.
+pub enum WebSocketOutcome {
+    /// A valid 101: the upgraded stream and the headers to pass to the client.
+    Upgraded {
+        io: Upgraded,
+        protocol: Option<HeaderValue>,
+        extensions: Option<HeaderValue>,
+    },
+    /// Any other status: relay it to the client with `Connection: close`.
+    Refused(Response<Full<Bytes>>),
+}
+
+/// The client TLS settings wsgate dials out with (the upstream, remote key sets): ring,
+/// safe default protocol versions, the webpki roots, no client certificate.
+pub fn tls_client_config() -> io::Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(client))
+}
+
+/// Dials the configured upstream.
+pub struct Upstream {
+    config: UpstreamConfig,
+    tls: Option<(
+        tokio_rustls::TlsConnector,
+        rustls_pki_types::ServerName<'static>,
+    )>,
+    authority: HeaderValue,
+}
+
+impl Upstream {
+    pub fn new(config: &UpstreamConfig) -> io::Result<Upstream> {
+        let tls = if config.tls {
+            let name = rustls_pki_types::ServerName::try_from(config.host.clone())
+                .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
+            Some((tokio_rustls::TlsConnector::from(tls_client_config()?), name))
+        } else {
+            None
+        };
+        let default_port = if config.tls { 443 } else { 80 };
+        let authority = if config.port == default_port {
+            config.host.clone()
+        } else {
+            format!("{}:{}", config.host, config.port)
+        };
+        let authority = HeaderValue::from_str(&authority)
+            .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
+        Ok(Upstream {
+            config: config.clone(),
+            tls,
+            authority,
+        })
+    }
+
+    /// `host[:port]` as sent in `Host` unless `preserve_host`.
+    pub fn authority(&self) -> &HeaderValue {
+        &self.authority
+    }
+
+    /// Opens TCP (and TLS for `wss`/`https`) within `connect_timeout`.
+    pub async fn connect(&self) -> Result<Stream, UpstreamError> {
+        let dial = async {
+            let tcp = TcpStream::connect((self.config.host.as_str(), self.config.port))
+                .await
+                .map_err(UpstreamError::Connect)?;
+            let _ = tcp.set_nodelay(true);
+            match &self.tls {
+                None => Ok(Stream::Plain(tcp)),
+                Some((connector, name)) => connector
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map(|tls| Stream::Tls(Box::new(tls)))
+                    .map_err(UpstreamError::Tls),
+            }
+        };
+        tokio::time::timeout(self.config.connect_timeout, dial)
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+    }
+
+    /// Performs the upstream opening handshake (`upgrade.rs`): dials, sends `request`,
+    /// and checks the answer.
+    pub async fn open_websocket(
+        &self,
+        request: UpgradeRequest,
+    ) -> Result<WebSocketOutcome, UpstreamError> {
+        let stream = self.connect().await?;
+        upgrade::exchange(stream, request).await
+    }
+
+    /// Forwards a plain HTTP request on a fresh connection.
+    pub async fn forward<B>(&self, request: Request<B>) -> Result<Response<Incoming>, UpstreamError>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let stream = self.connect().await?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|err| UpstreamError::Protocol(ProtocolError::Http(err)))?;
+        tokio::spawn(connection);
+        tokio::time::timeout(self.config.response_timeout, sender.send_request(request))
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+            .map_err(|err| UpstreamError::Protocol(ProtocolError::Http(err)))
+    }
+}
+
+/// Describes token sources for logs (no values).
+pub fn describe(config: &Config) -> String {
+    config
+        .auth
+        .token_sources
+        .iter()
+        .map(describe_source)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A plain or TLS upstream stream.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+}

@@ -1,0 +1,356 @@
+//! The upstream opening handshake, by hand: the upgrade request serialized straight into
+//! bytes, the answer's head read with `httparse`, the 101 checked, and the connection
+//! handed to the relay with whatever the upstream sent right behind its 101.
+//!
+//! This replaces hyper's HTTP/1.1 client for the one request on the handshake path
+//! (docs/performance.md): no `HeaderMap` built only to be encoded again, no client
+//! connection state machine, and no boxed `Upgraded` between the relay and the socket.
+//! Plain HTTP forwarding still uses hyper (`Upstream::forward`).
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Response, StatusCode};
+use http_body_util::Full;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+use super::headers::{
+    Forwarding, HeaderSink, connection_named, is_hop_by_hop, put_upstream_headers,
+};
+use super::response::{self, Framing, Head, text};
+use super::{ProtocolError, Stream, Upstream, UpstreamError, WebSocketOutcome};
+use crate::config::Config;
+use crate::handshake;
+
+/// What the read buffer starts with: a 101 and a first frame fit many times over.
+const INITIAL_READ: usize = 1024;
+
+/// The upgrade request as it goes on the wire, and what it offered (the 101 may select
+/// only from that).
+pub struct UpgradeRequest {
+    head: Vec<u8>,
+    key: String,
+    offered_protocols: Vec<HeaderValue>,
+    offered_extensions: Vec<HeaderValue>,
+}
+
+impl UpgradeRequest {
+    /// `GET <path> HTTP/1.1`, the headers `upstream_headers` decides, then wsgate's own
+    /// `Connection`, `Upgrade`, `Sec-WebSocket-Version` and `Sec-WebSocket-Key: key`.
+    pub fn new(
+        config: &Config,
+        upstream: &Upstream,
+        path: &str,
+        client: &HeaderMap,
+        forwarding: &Forwarding<'_>,
+        key: &str,
+    ) -> Result<UpgradeRequest, UpstreamError> {
+        // A request-target with a space or control byte would change the request line:
+        // the path comes from a parsed URI and the validated base path, so this never
+        // fires, but it is checked where the bytes are written.
+        if path.is_empty() || path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return Err(UpstreamError::Protocol(ProtocolError::Malformed(
+                "upstream request-target is not a valid path",
+            )));
+        }
+        if !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+        {
+            return Err(UpstreamError::Protocol(ProtocolError::Malformed(
+                "Sec-WebSocket-Key is not base64",
+            )));
+        }
+        let client_bytes: usize = client
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum();
+        let mut request = UpgradeRequest {
+            head: Vec::with_capacity(path.len() + client_bytes + 320),
+            key: key.to_owned(),
+            offered_protocols: Vec::new(),
+            offered_extensions: Vec::new(),
+        };
+        request.head.extend_from_slice(b"GET ");
+        request.head.extend_from_slice(path.as_bytes());
+        request.head.extend_from_slice(b" HTTP/1.1\r\n");
+        put_upstream_headers(config, upstream, client, forwarding, &mut request);
+        request.head.extend_from_slice(
+            b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ",
+        );
+        request.head.extend_from_slice(key.as_bytes());
+        request.head.extend_from_slice(b"\r\n\r\n");
+        Ok(request)
+    }
+
+    /// The request as written to the upstream.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.head
+    }
+}
+
+impl HeaderSink for UpgradeRequest {
+    fn append(&mut self, name: &HeaderName, value: &HeaderValue) {
+        // `HeaderValue` already excludes CR and LF, but unchecked constructors exist: check
+        // again where the bytes go on the wire rather than trust every producer.
+        if value.as_bytes().iter().any(|&b| b == b'\r' || b == b'\n') {
+            return;
+        }
+        if name == header::SEC_WEBSOCKET_PROTOCOL {
+            self.offered_protocols.push(value.clone());
+        } else if name == header::SEC_WEBSOCKET_EXTENSIONS {
+            self.offered_extensions.push(value.clone());
+        }
+        self.head.extend_from_slice(name.as_str().as_bytes());
+        self.head.extend_from_slice(b": ");
+        self.head.extend_from_slice(value.as_bytes());
+        self.head.extend_from_slice(b"\r\n");
+    }
+
+    fn set(&mut self, name: &HeaderName, value: &HeaderValue) {
+        self.append(name, value);
+    }
+}
+
+/// Sends the upgrade request on `io` and reads the answer: a checked 101 and the
+/// connection, or a refusal to relay.
+pub(super) async fn exchange(
+    mut io: Stream,
+    request: UpgradeRequest,
+) -> Result<WebSocketOutcome, UpstreamError> {
+    let broken = |err| UpstreamError::Protocol(ProtocolError::Io(err));
+    io.write_all(&request.head).await.map_err(broken)?;
+    io.flush().await.map_err(broken)?;
+    let mut buf = Vec::with_capacity(INITIAL_READ);
+    let (answer, head_len) = response::read_head(&mut io, &mut buf, |head| {
+        if head.status == 101 {
+            check_switch(head, &request)
+        } else {
+            let status = StatusCode::from_u16(head.status)
+                .map_err(|_| ProtocolError::Malformed("invalid status code"))?;
+            let headers = head.header_map()?;
+            let framing = Framing::of(status, &headers)?;
+            Ok(Answer::Refused {
+                status,
+                headers,
+                framing,
+            })
+        }
+    })
+    .await
+    .map_err(UpstreamError::Protocol)?;
+    match answer? {
+        Answer::Switched {
+            protocol,
+            extensions,
+        } => Ok(WebSocketOutcome::Upgraded {
+            io: Upgraded::new(io, &buf[head_len..]),
+            protocol,
+            extensions,
+        }),
+        Answer::Refused {
+            status,
+            headers,
+            framing,
+        } => {
+            let body = response::read_body(&mut io, buf, head_len, framing)
+                .await
+                .unwrap_or_default();
+            Ok(WebSocketOutcome::Refused(refusal(status, &headers, body)))
+        }
+    }
+}
+
+/// The upstream's answer, read from its head.
+enum Answer {
+    /// A valid 101: the headers to pass to the client.
+    Switched {
+        protocol: Option<HeaderValue>,
+        extensions: Option<HeaderValue>,
+    },
+    Refused {
+        status: StatusCode,
+        headers: HeaderMap,
+        framing: Framing,
+    },
+}
+
+/// A 101 is accepted only with `Upgrade: websocket`, `Connection: upgrade`, exactly one
+/// right `Sec-WebSocket-Accept`, at most one subprotocol and only offered subprotocols and
+/// extensions.
+/// Returns `Answer::Switched` with the subprotocol and extensions to pass on.
+fn check_switch(head: &Head<'_>, request: &UpgradeRequest) -> Result<Answer, UpstreamError> {
+    let upgrade_ok = head
+        .values("upgrade")
+        .next()
+        .and_then(text)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"));
+    let connection_ok = head
+        .values("connection")
+        .filter_map(text)
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    if !upgrade_ok || !connection_ok {
+        return Err(UpstreamError::Rejected(
+            "missing Upgrade: websocket or Connection: upgrade",
+        ));
+    }
+    let expected = handshake::accept_key(request.key.as_bytes());
+    let mut accepts = head.values("sec-websocket-accept");
+    match (accepts.next(), accepts.next()) {
+        (Some(accept), None) if accept.trim_ascii() == expected.as_bytes() => {}
+        _ => {
+            return Err(UpstreamError::Rejected(
+                "wrong or missing Sec-WebSocket-Accept",
+            ));
+        }
+    }
+    let mut protocols = head.values("sec-websocket-protocol");
+    let protocol = match (protocols.next(), protocols.next()) {
+        (None, _) => None,
+        (Some(chosen), None) => {
+            let name = text(chosen).unwrap_or("").trim();
+            let offered = request
+                .offered_protocols
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .any(|p| p.trim() == name && !name.is_empty());
+            if !offered {
+                return Err(UpstreamError::Rejected("subprotocol that was not offered"));
+            }
+            Some(
+                HeaderValue::from_bytes(chosen)
+                    .map_err(|_| ProtocolError::Malformed("invalid response header value"))?,
+            )
+        }
+        (Some(_), Some(_)) => {
+            return Err(UpstreamError::Rejected("more than one subprotocol"));
+        }
+    };
+    let unoffered = extension_names(head.values("sec-websocket-extensions")).any(|name| {
+        !extension_names(request.offered_extensions.iter().map(|v| v.as_bytes()))
+            .any(|o| o.eq_ignore_ascii_case(name))
+    });
+    if unoffered {
+        return Err(UpstreamError::Rejected("extension that was not offered"));
+    }
+    let extensions = join_values(head.values("sec-websocket-extensions"));
+    Ok(Answer::Switched {
+        protocol,
+        extensions,
+    })
+}
+
+/// Extension names (before `;` parameters) across every value, empty ones left out.
+fn extension_names<'a>(values: impl Iterator<Item = &'a [u8]>) -> impl Iterator<Item = &'a str> {
+    values
+        .filter_map(text)
+        .flat_map(|v| v.split(','))
+        .filter_map(|ext| ext.split(';').next())
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+}
+
+/// Every textual value joined with `", "`; `None` when there is none.
+fn join_values<'a>(mut values: impl Iterator<Item = &'a [u8]>) -> Option<HeaderValue> {
+    let first = values.by_ref().find_map(text)?;
+    let mut joined = first.to_owned();
+    for value in values.filter_map(text) {
+        joined.push_str(", ");
+        joined.push_str(value);
+    }
+    HeaderValue::from_str(&joined).ok()
+}
+
+/// The refusal as relayed: its status, end-to-end headers and body, `Connection: close`.
+fn refusal(status: StatusCode, headers: &HeaderMap, body: Bytes) -> Response<Full<Bytes>> {
+    let mut out = Response::new(Full::new(body));
+    *out.status_mut() = status;
+    let hop = connection_named(headers);
+    for (name, value) in headers {
+        if is_hop_by_hop(name) || hop.contains(name.as_str()) || name == header::CONTENT_LENGTH {
+            continue;
+        }
+        out.headers_mut().append(name.clone(), value.clone());
+    }
+    out.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    out
+}
+
+/// The upstream connection after a valid 101: first the bytes the upstream sent right
+/// behind its head (often its first frame, in the same segment), then the connection.
+/// Writes go straight through.
+pub struct Upgraded {
+    io: Stream,
+    /// Read past the 101's head and not yet handed out; freed once empty, so an idle
+    /// session holds no buffer.
+    leftover: Vec<u8>,
+    position: usize,
+}
+
+impl Upgraded {
+    fn new(io: Stream, leftover: &[u8]) -> Upgraded {
+        Upgraded {
+            io,
+            leftover: leftover.to_vec(),
+            position: 0,
+        }
+    }
+}
+
+impl AsyncRead for Upgraded {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.position < this.leftover.len() {
+            let rest = &this.leftover[this.position..];
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            this.position += n;
+            if this.position == this.leftover.len() {
+                this.leftover = Vec::new();
+                this.position = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Upgraded {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
