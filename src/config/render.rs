@@ -434,7 +434,7 @@ mod tests {
             "handshake_timeout = \"10s\"",
             "max_session_duration = \"none\"  # unlimited",
             "idle_timeout = \"10m\"",
-            "send_timeout = \"30s\"",
+            "send_timeout = \"none\"  # unlimited",
             "max_pings_per_second = 100",
             "url = \"ws://127.0.0.1:8000/app\"",
             "token_sources = [\"header:authorization\", \"query:access_token\"]",

@@ -28,7 +28,11 @@
 //!   `send_timeout` (R4, R5): the other side gets 1001 `slow_consumer` at once; the slow
 //!   peer gets 1008 `slow_consumer` if its output reaches a frame boundary within the close
 //!   timeout, and is cut then otherwise. Memory stays bounded meanwhile: a direction reads
-//!   nothing more until its output drains;
+//!   nothing more until its output drains. "Accepts" is what the stream reports: a write
+//!   or flush that completes. The kernel reports a full socket writable only once about a
+//!   third of its send buffer has drained, and a TLS stream's flush stays pending until its
+//!   whole buffer is out, so a steady slow reader can show no progress for a while; hence
+//!   the setting is off by default and meant to be generous;
 //! - the upstream vanishes without a close (EOF, RST): the client gets 1014
 //!   `upstream_unavailable` (SECURITY-CASES X10 allows 1014 or 1011; 1014 "bad gateway"
 //!   says whose fault it was and matches the handshake-time code);

@@ -13,8 +13,9 @@ use super::ProtocolError;
 
 /// Largest response head (status line and headers, with any skipped 1xx heads before it).
 pub(super) const MAX_HEAD: usize = 16 * 1024;
-/// Most header lines in one response head.
-pub(super) const MAX_HEADERS: usize = 64;
+/// Most header lines in one response head: hyper's client default, which the upstream
+/// handshake used before it was written by hand.
+pub(super) const MAX_HEADERS: usize = 100;
 /// Largest upstream refusal body relayed to the client.
 pub(super) const MAX_REFUSAL_BODY: usize = 64 * 1024;
 /// Most bytes read for a chunked refusal body, framing included: a body whose chunk
@@ -100,7 +101,7 @@ where
             Ok(httparse::Status::Partial) => {}
             Err(httparse::Error::TooManyHeaders) => {
                 return Err(ProtocolError::Malformed(
-                    "more than 64 header lines in the response head",
+                    "more than 100 header lines in the response head",
                 ));
             }
             Err(err) => return Err(ProtocolError::Parse(err)),
@@ -239,7 +240,9 @@ where
         if size == 0 {
             return Some(body);
         }
-        if body.len() + size > MAX_REFUSAL_BODY {
+        // `body` never exceeds the cap, so this cannot underflow, and `size` is bounded
+        // before any offset is computed from it (no overflow on 32-bit targets either).
+        if size > MAX_REFUSAL_BODY - body.len() {
             return None;
         }
         let data = line_end + 2;

@@ -78,7 +78,7 @@ impl Validator<'_> {
         }
         let send_timeout = self.optional_duration(
             "server.send_timeout",
-            raw.send_timeout.as_deref().unwrap_or("30s"),
+            raw.send_timeout.as_deref().unwrap_or("none"),
         );
         let max_pings_per_second = self.integer(
             "server.max_pings_per_second",
