@@ -203,3 +203,26 @@ async fn a_fragmented_message_with_a_ping_between_every_fragment_passes_the_defa
     }
     assert_eq!(echoed.as_deref(), Some(expected.as_str()));
 }
+
+#[tokio::test]
+async fn a_token_expiring_mid_session_closes_1008_to_the_client_and_1001_upstream() {
+    use crate::support::tokens::{Claims, now};
+
+    let upstream = EchoUpstream::start().await;
+    let proxy = TestProxy::builder().upstream(&upstream.url()).start().await;
+    // The test proxy allows 5 s of leeway: 1 s past `exp`, the token still opens a
+    // session, which must end about 4 s later.
+    let token = Claims::valid_for("erin").set("exp", now() - 1).sign();
+    let (mut session, _) = Upgrade::to("/ws").bearer(&token).open(proxy.addr()).await;
+    crate::support::expect_echo(&mut session, "before expiry").await;
+    assert_eq!(
+        expect_close(&mut session).await,
+        (1008, "token_expired".to_owned()),
+        "the client is told its token expired"
+    );
+    assert_eq!(
+        upstream.close_received(0).await,
+        Some((1001, "token_expired".to_owned())),
+        "the upstream is told why the session ended"
+    );
+}
