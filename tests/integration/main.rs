@@ -39,4 +39,5 @@ mod plain_http;
 mod session_limits;
 mod sessions;
 mod spoofing;
+mod tls;
 mod upstream_handshake;
