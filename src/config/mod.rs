@@ -88,6 +88,9 @@ pub struct UpstreamConfig {
     pub response_timeout: Duration,
     /// Forward the client's `Host` header instead of the upstream's authority.
     pub preserve_host: bool,
+    /// `wss`/`https` only: trust exactly the certificates in this PEM file (a private CA,
+    /// or the upstream's own self-signed certificate) instead of the public web roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

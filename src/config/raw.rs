@@ -59,6 +59,7 @@ pub(super) struct RawUpstream {
     pub connect_timeout: Option<String>,
     pub response_timeout: Option<String>,
     pub preserve_host: Option<bool>,
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -99,6 +99,13 @@ fn write_config(out: &mut String, config: &Config) -> std::fmt::Result {
         duration(upstream.response_timeout)
     )?;
     writeln!(out, "preserve_host = {}", upstream.preserve_host)?;
+    if let Some(ca_file) = &upstream.ca_file {
+        writeln!(
+            out,
+            "ca_file = {}  # trusted instead of the public roots",
+            quote(&ca_file.display().to_string())
+        )?;
+    }
 
     let auth = &config.auth;
     writeln!(out, "\n[auth]")?;

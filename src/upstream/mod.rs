@@ -125,6 +125,32 @@ pub enum WebSocketOutcome {
 pub fn tls_client_config() -> io::Result<Arc<rustls::ClientConfig>> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    tls_client_config_with(roots)
+}
+
+/// Like [`tls_client_config`], trusting exactly the certificates in `ca_file` (PEM).
+fn tls_client_config_trusting(ca_file: &std::path::Path) -> io::Result<Arc<rustls::ClientConfig>> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let invalid = |err: &dyn std::fmt::Display| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("upstream.ca_file {}: {err}", ca_file.display()),
+        )
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| invalid(&e))? {
+        roots
+            .add(cert.map_err(|e| invalid(&e))?)
+            .map_err(|e| invalid(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(invalid(&"holds no PEM certificate"));
+    }
+    tls_client_config_with(roots)
+}
+
+fn tls_client_config_with(roots: rustls::RootCertStore) -> io::Result<Arc<rustls::ClientConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let client = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -149,7 +175,11 @@ impl Upstream {
         let tls = if config.tls {
             let name = rustls_pki_types::ServerName::try_from(config.host.clone())
                 .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
-            Some((tokio_rustls::TlsConnector::from(tls_client_config()?), name))
+            let client = match &config.ca_file {
+                Some(ca_file) => tls_client_config_trusting(ca_file)?,
+                None => tls_client_config()?,
+            };
+            Some((tokio_rustls::TlsConnector::from(client), name))
         } else {
             None
         };

@@ -129,3 +129,78 @@ async fn plain_http_to_the_tls_listener_gets_no_handshake() {
     );
     assert_eq!(upstream.connections(), 0, "nothing reached the upstream");
 }
+
+/// A `wss://` echo upstream on 127.0.0.1 serving the fixture certificate.
+async fn tls_echo_upstream() -> String {
+    use rustls_pki_types::PrivateKeyDer;
+    let certs = CertificateDer::pem_file_iter(fixture("localhost.crt.pem"))
+        .expect("fixture cert")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("fixture cert");
+    let key = PrivateKeyDer::from_pem_file(fixture("localhost.key.pem")).expect("fixture key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("wss://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else {
+                    return;
+                };
+                while let Some(Ok(message)) = ws.next().await {
+                    if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_wss_upstream_is_trusted_through_ca_file() {
+    let url = tls_echo_upstream().await;
+    let proxy = TestProxy::builder()
+        .upstream(&url)
+        .upstream_setting(&format!("ca_file = {:?}", fixture("localhost.crt.pem")))
+        .start()
+        .await;
+    let (mut session, _) = Upgrade::to("/ws").bearer(&alice()).open(proxy.addr()).await;
+    crate::support::expect_echo(&mut session, "to a wss upstream").await;
+    let large = "y".repeat(300_000);
+    session
+        .send(Message::text(large.as_str()))
+        .await
+        .expect("send");
+    match within("the large echo", session.next()).await {
+        Some(Ok(Message::Text(echoed))) => assert_eq!(echoed.as_str(), large),
+        other => panic!("expected the echo, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_wss_upstream_with_an_untrusted_certificate_is_502_upstream_unavailable() {
+    let url = tls_echo_upstream().await;
+    let proxy = TestProxy::builder().upstream(&url).start().await;
+    let response = Upgrade::to("/ws").bearer(&alice()).send(proxy.addr()).await;
+    assert_eq!(response.status, 502);
+    assert_eq!(
+        response.header("x-wsgate-reason"),
+        Some("upstream_unavailable")
+    );
+}

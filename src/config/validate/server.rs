@@ -2,6 +2,7 @@
 //! TLS files, and the upstream URL.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use super::Validator;
 use crate::config::raw::{RawServer, RawUpstream};
@@ -207,6 +208,14 @@ impl Validator<'_> {
             }
             return None;
         }
+        let ca_file = match raw.ca_file.as_deref() {
+            None => Some(None),
+            Some(_) if !tls => self.error(
+                "upstream.ca_file",
+                "is only used for a wss or https upstream; remove it or change upstream.url",
+            ),
+            Some(path) => self.ca_file(path).map(Some),
+        };
         let host = host?.to_owned();
         let port = url.port_or_known_default()?;
         let base_path = url.path().trim_end_matches('/').to_owned();
@@ -219,6 +228,27 @@ impl Validator<'_> {
             connect_timeout: connect_timeout?,
             response_timeout: response_timeout?,
             preserve_host: raw.preserve_host.unwrap_or(false),
+            ca_file: ca_file?,
         })
+    }
+
+    /// `upstream.ca_file`: a readable PEM file with at least one certificate.
+    fn ca_file(&mut self, path: &str) -> Option<PathBuf> {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        let resolved = self.readable_file("upstream.ca_file", Some(path))?;
+        match CertificateDer::pem_file_iter(&resolved)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        {
+            Ok(certs) if !certs.is_empty() => Some(resolved),
+            Ok(_) => self.error(
+                "upstream.ca_file",
+                format!("{} holds no PEM certificate", resolved.display()),
+            ),
+            Err(err) => self.error(
+                "upstream.ca_file",
+                format!("{} is not valid PEM: {err}", resolved.display()),
+            ),
+        }
     }
 }

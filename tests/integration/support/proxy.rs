@@ -162,6 +162,8 @@ pub struct TestProxyBuilder {
     forward_token: bool,
     /// Extra `key = value` lines for `[server]`.
     server_lines: Vec<String>,
+    /// Extra `key = value` lines for `[upstream]`.
+    upstream_lines: Vec<String>,
 }
 
 impl Default for TestProxyBuilder {
@@ -180,6 +182,7 @@ impl Default for TestProxyBuilder {
             drain_timeout: "5s",
             forward_token: false,
             server_lines: Vec::new(),
+            upstream_lines: Vec::new(),
         }
     }
 }
@@ -233,6 +236,12 @@ impl TestProxyBuilder {
         self
     }
 
+    /// Adds a `key = value` line to `[upstream]`.
+    pub fn upstream_setting(mut self, line: &str) -> Self {
+        self.upstream_lines.push(line.to_owned());
+        self
+    }
+
     /// The TOML this builder describes.
     pub fn toml(&self) -> String {
         let quoted = |items: &[String]| {
@@ -259,7 +268,7 @@ drain_timeout = "{drain_timeout}"
 [upstream]
 url = "{upstream}"
 connect_timeout = "2s"
-
+{upstream_lines}
 [auth]
 deny = "{deny}"
 token_sources = [{sources}]
@@ -308,6 +317,11 @@ auth = "required"
                 .map(|line| format!("{line}\n"))
                 .collect::<String>(),
             upstream = self.upstream,
+            upstream_lines = self
+                .upstream_lines
+                .iter()
+                .map(|line| format!("{line}\n"))
+                .collect::<String>(),
             deny = self.deny,
             sources = quoted(&self.token_sources),
             origins = quoted(&self.allowed_origins),

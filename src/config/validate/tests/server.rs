@@ -104,3 +104,46 @@ fn upstream_url_problems_are_named() {
         .errors;
     assert_has(&errors, "upstream.url", "is required");
 }
+
+#[test]
+fn upstream_ca_file_must_hold_certificates_and_a_tls_upstream() {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/localhost.crt.pem");
+    let wss = |ca_file: &str| {
+        MINIMAL.replace(
+            "url = \"ws://127.0.0.1:8000\"",
+            &format!("url = \"wss://127.0.0.1:8443\"\nca_file = {ca_file:?}"),
+        )
+    };
+    let config = parse(&wss(&fixture.display().to_string()));
+    assert_eq!(config.upstream.ca_file.as_deref(), Some(fixture.as_path()));
+
+    // A plain ws upstream never uses it: a mistake, not a no-op.
+    let plain = MINIMAL.replace(
+        "url = \"ws://127.0.0.1:8000\"",
+        &format!(
+            "url = \"ws://127.0.0.1:8000\"\nca_file = {:?}",
+            fixture.display().to_string()
+        ),
+    );
+    let errors = parse_env(&plain, &[("JWT_SECRET", SECRET)])
+        .unwrap_err()
+        .errors;
+    assert_has(
+        &errors,
+        "upstream.ca_file",
+        "only used for a wss or https upstream",
+    );
+
+    let errors = parse_env(&wss("/nonexistent/ca.pem"), &[("JWT_SECRET", SECRET)])
+        .unwrap_err()
+        .errors;
+    assert_has(&errors, "upstream.ca_file", "cannot read file");
+
+    // A key file is PEM but holds no certificate.
+    let key = fixture.with_file_name("localhost.key.pem");
+    let errors = parse_env(&wss(&key.display().to_string()), &[("JWT_SECRET", SECRET)])
+        .unwrap_err()
+        .errors;
+    assert_has(&errors, "upstream.ca_file", "holds no PEM certificate");
+}
