@@ -194,7 +194,7 @@ where
                     return None;
                 }
             }
-            Some(Bytes::copy_from_slice(&buf[start..end]))
+            buf.get(start..end).map(Bytes::copy_from_slice)
         }
         Framing::UntilClose => {
             let limit = start + MAX_REFUSAL_BODY;
@@ -207,7 +207,7 @@ where
                     return None;
                 }
             }
-            Some(Bytes::copy_from_slice(&buf[start..]))
+            buf.get(start..).map(Bytes::copy_from_slice)
         }
         Framing::Chunked => read_chunked(io, buf, start).await.map(Bytes::from),
     }
@@ -224,14 +224,15 @@ where
     let mut pos = start;
     loop {
         let line_end = loop {
-            if let Some(i) = find_crlf(&buf[pos..]) {
+            if let Some(i) = find_crlf(buf.get(pos..)?) {
                 break pos + i;
             }
             if buf.len() - pos > MAX_CHUNK_LINE || fill(io, &mut buf, limit).await.ok()? == 0 {
                 return None;
             }
         };
-        let size_text = buf[pos..line_end]
+        let size_text = buf
+            .get(pos..line_end)?
             .split(|&b| b == b';')
             .next()
             .unwrap_or_default()
@@ -252,10 +253,10 @@ where
                 return None;
             }
         }
-        if &buf[end..end + 2] != b"\r\n" {
+        if buf.get(end..end + 2) != Some(&b"\r\n"[..]) {
             return None;
         }
-        body.extend_from_slice(&buf[data..end]);
+        body.extend_from_slice(buf.get(data..end)?);
         pos = end + 2;
     }
 }

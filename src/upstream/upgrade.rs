@@ -147,7 +147,7 @@ pub(super) async fn exchange(
             protocol,
             extensions,
         } => Ok(WebSocketOutcome::Upgraded {
-            io: Upgraded::new(io, &buf[head_len..]),
+            io: Upgraded::new(io, buf.get(head_len..).unwrap_or_default()),
             protocol,
             extensions,
         }),

@@ -7,19 +7,43 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::support::client::Session;
 use crate::support::metrics::metric_value;
 use crate::support::tokens::alice;
 use crate::support::{EchoUpstream, TestProxy, Upgrade, eventually, expect_close, within};
 
-#[tokio::test]
-async fn a_ping_flood_is_closed_1008_rate_limited() {
+/// Waits until `/metrics` counts one session closed by the proxy with 1008.
+async fn closed_by_the_proxy_with_1008(proxy: &TestProxy) {
+    eventually(
+        "the session counted as closed by the proxy with 1008",
+        || async {
+            let text = proxy.metrics().await;
+            (metric_value(
+                &text,
+                "wsgate_sessions_closed_total",
+                &[("initiator", "proxy"), ("code", "1008")],
+            ) == Some(1.0))
+            .then_some(())
+        },
+    )
+    .await;
+}
+
+/// An echo upstream behind a proxy allowing 5 pings a second, and a session through it.
+async fn session_limited_to_5_pings() -> (EchoUpstream, TestProxy, Session) {
     let upstream = EchoUpstream::start().await;
     let proxy = TestProxy::builder()
         .upstream(&upstream.url())
         .server_setting("max_pings_per_second = 5")
         .start()
         .await;
-    let (mut session, _) = Upgrade::to("/ws").bearer(&alice()).open(proxy.addr()).await;
+    let (session, _) = Upgrade::to("/ws").bearer(&alice()).open(proxy.addr()).await;
+    (upstream, proxy, session)
+}
+
+#[tokio::test]
+async fn a_ping_flood_is_closed_1008_rate_limited() {
+    let (upstream, proxy, mut session) = session_limited_to_5_pings().await;
     for _ in 0..50 {
         // The proxy may close the session while the flood is still being sent.
         if session
@@ -40,30 +64,12 @@ async fn a_ping_flood_is_closed_1008_rate_limited() {
         Some((1001, "rate_limited".to_owned())),
         "the upstream is told why"
     );
-    eventually(
-        "the session counted as closed by the proxy with 1008",
-        || async {
-            let text = proxy.metrics().await;
-            (metric_value(
-                &text,
-                "wsgate_sessions_closed_total",
-                &[("initiator", "proxy"), ("code", "1008")],
-            ) == Some(1.0))
-            .then_some(())
-        },
-    )
-    .await;
+    closed_by_the_proxy_with_1008(&proxy).await;
 }
 
 #[tokio::test]
 async fn pings_within_the_rate_keep_the_session_open() {
-    let upstream = EchoUpstream::start().await;
-    let proxy = TestProxy::builder()
-        .upstream(&upstream.url())
-        .server_setting("max_pings_per_second = 5")
-        .start()
-        .await;
-    let (mut session, _) = Upgrade::to("/ws").bearer(&alice()).open(proxy.addr()).await;
+    let (_upstream, _proxy, mut session) = session_limited_to_5_pings().await;
     for round in 0..5u8 {
         session
             .send(Message::Ping(vec![round].into()))
@@ -130,19 +136,7 @@ async fn a_client_that_stops_reading_is_closed_as_a_slow_consumer() {
         .await
         .expect("the upstream reports");
     assert_eq!(close, Some((1001, "slow_consumer".to_owned())));
-    eventually(
-        "the session counted as closed by the proxy with 1008",
-        || async {
-            let text = proxy.metrics().await;
-            (metric_value(
-                &text,
-                "wsgate_sessions_closed_total",
-                &[("initiator", "proxy"), ("code", "1008")],
-            ) == Some(1.0))
-            .then_some(())
-        },
-    )
-    .await;
+    closed_by_the_proxy_with_1008(&proxy).await;
     // The client's connection has ended: draining what was buffered reaches EOF (or a
     // reset), never a hang.
     within("the client connection to end", async {

@@ -114,14 +114,7 @@ async fn a_slow_reader_that_keeps_reading_is_not_a_slow_consumer() {
     let ping = client_frame(true, TEXT, b"still here");
     h.client_sends(&ping).await;
     assert_eq!(read_frame(&mut h.upstream).await.raw, ping);
-    h.shutdown.cancel();
-    assert_eq!(
-        read_frame(&mut h.client).await.close(),
-        (1001, "server_shutdown".into())
-    );
-    assert_eq!(read_frame(&mut h.upstream).await.close().0, 1001);
-    let end = h.reply_to_closes().await;
-    assert_eq!(end.reason, Some(Reason::ServerShutdown));
+    let end = h.shut_down().await;
     assert_eq!(end.frames_to_client, count as u64);
 }
 
@@ -134,10 +127,7 @@ async fn without_a_send_timeout_a_stall_only_holds_the_sender_back() {
     for _ in 0..count {
         assert_eq!(read_frame(&mut h.client).await.opcode, BINARY);
     }
-    h.shutdown.cancel();
-    assert_eq!(read_frame(&mut h.client).await.close().0, 1001);
-    assert_eq!(read_frame(&mut h.upstream).await.close().0, 1001);
-    h.reply_to_closes().await;
+    h.shut_down().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -197,9 +187,5 @@ async fn pings_at_the_allowed_rate_are_relayed() {
     for _ in 0..100 {
         assert_eq!(read_frame(&mut h.client).await.opcode, PING);
     }
-    h.shutdown.cancel();
-    assert_eq!(read_frame(&mut h.client).await.close().0, 1001);
-    assert_eq!(read_frame(&mut h.upstream).await.close().0, 1001);
-    let end = h.reply_to_closes().await;
-    assert_eq!(end.reason, Some(Reason::ServerShutdown));
+    h.shut_down().await;
 }

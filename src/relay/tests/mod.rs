@@ -248,6 +248,21 @@ impl Harness {
         self.end().await
     }
 
+    /// Cancels the shutdown token: both peers get 1001 `server_shutdown` and answer it; the
+    /// session still alive until then ends as a shutdown.
+    async fn shut_down(mut self) -> SessionEnd {
+        self.shutdown.cancel();
+        for peer in [&mut self.client, &mut self.upstream] {
+            assert_eq!(
+                read_frame(peer).await.close(),
+                (1001, "server_shutdown".into())
+            );
+        }
+        let end = self.reply_to_closes().await;
+        assert_eq!(end.reason, Some(Reason::ServerShutdown));
+        end
+    }
+
     /// The upstream answers wsgate's 1001 after a client's violation: wsgate keeps its
     /// reply and sends the client its own close instead.
     async fn upstream_replies(&mut self) {
