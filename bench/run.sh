@@ -11,8 +11,9 @@
 # Environment: BENCH_OUT (output dir), BENCH_TARGETS (e.g. "direct,wsgate"),
 # WSGATE_LOG (wsgate's log filter, default "info" as in production), BENCH_WSGATE_WRAP (a
 # command prefix for wsgate, e.g. "valgrind --tool=callgrind" or "strace -c -f -o FILE":
-# profiling runs, whose timings mean nothing), BENCH_WSGATE_B (another wsgate binary, e.g.
-# a patched build, run with the same config as target "wsgate-b": an A/B in one run).
+# profiling runs, whose timings mean nothing), BENCH_WSGATE_BIN (the wsgate binary for
+# target "wsgate", default target/release/wsgate), BENCH_WSGATE_B (another wsgate binary,
+# e.g. a patched build, run with the same config as target "wsgate-b": an A/B in one run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -39,6 +40,8 @@ RSA_PUB=$ROOT/tests/fixtures/rsa2048.pub.pem
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    # A wrapper (strace, valgrind) may not pass the signal on: stop wsgate itself too.
+    pkill -f -- "--config $RUN/wsgate" 2>/dev/null || true
     wait 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -71,7 +74,7 @@ if has wsgate; then
     fill bench/peers/wsgate.toml.in "$RUN/wsgate.toml" LISTEN="127.0.0.1:$WSGATE_PORT" \
         ADMIN="127.0.0.1:$ADMIN_PORT" UPSTREAM="127.0.0.1:$ECHO_PORT" RSA_PUB="$RSA_PUB"
     # shellcheck disable=SC2086 # the wrapper is a command line
-    WSGATE_LOG=${WSGATE_LOG:-info} taskset -c "$SERVER_CPU" ${BENCH_WSGATE_WRAP:-} target/release/wsgate run \
+    WSGATE_LOG=${WSGATE_LOG:-info} taskset -c "$SERVER_CPU" ${BENCH_WSGATE_WRAP:-} "${BENCH_WSGATE_BIN:-target/release/wsgate}" run \
         --config "$RUN/wsgate.toml" >"$RUN/wsgate.log" 2>&1 &
     WSGATE_PID=$!; PIDS+=("$WSGATE_PID")
     wait_port "$WSGATE_PORT"

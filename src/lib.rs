@@ -18,6 +18,7 @@
 //! - `server`: listeners, accept loop, connection limit, graceful shutdown; [`run`].
 //! - `admin`: `/metrics`, `/healthz`, `/readyz`.
 //! - `metrics`: the Prometheus metrics struct.
+//! - `prefixed`: a stream that first replays bytes already read from it.
 //! - `telemetry`: JSON logging and the outcome events that log and count together.
 //! - `commands`: `run`, `check`, `explain`, `mint` behind the thin `main.rs`.
 //! - `demo`: the one-command try-out.
@@ -29,6 +30,7 @@ pub mod config;
 pub mod demo;
 pub mod handshake;
 pub mod metrics;
+pub mod prefixed;
 pub mod proxy;
 pub mod reason;
 pub mod relay;

@@ -31,11 +31,8 @@ use crate::admin::{self, Health};
 use crate::auth::Gate;
 use crate::config::{Config, TlsFiles};
 use crate::metrics::{Metrics, ReloadResult};
-use crate::proxy::{ClientConn, Policy, Proxy, Slot};
+use crate::proxy::{ClientConn, MAX_HEAD_BYTES, Policy, Proxy, Slot};
 use crate::relay::RelayCounters;
-
-/// Largest request head (request line plus headers) accepted; beyond it hyper answers 431.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// Already-bound listeners handed to [`run`].
 pub struct Listeners {
@@ -285,6 +282,7 @@ fn http1_builder(proxy: &Proxy) -> http1::Builder {
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(proxy.server.handshake_timeout)
+        // Largest request head; beyond it hyper answers 431.
         .max_buf_size(MAX_HEAD_BYTES)
         .half_close(false);
     builder
@@ -320,11 +318,16 @@ async fn serve_client(
     }
 }
 
-/// One client connection: HTTP/1.1 with upgrades, until it closes or the drain ends it.
+/// One client connection: its first request if it is a WebSocket upgrade, read and
+/// answered by hand (`proxy::first`); otherwise HTTP/1.1 with upgrades through hyper,
+/// until the connection closes or the drain ends it.
 async fn serve_connection<S>(stream: S, peer: SocketAddr, proxy: Arc<Proxy>, conn: ClientConn)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let Some(stream) = proxy.first_request(stream, peer, &conn).await else {
+        return;
+    };
     let service = {
         let proxy = proxy.clone();
         service_fn(move |request| proxy.clone().handle(request, peer, conn.clone()))

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::HeaderValue;
-use http::{Request, Response, Version};
+use http::{HeaderMap, Request, Response, Uri, Version};
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
@@ -41,12 +41,16 @@ use crate::upstream::{
 };
 
 mod conn;
+mod first;
 mod respond;
 mod session;
 
 pub use conn::{AfterUpgrade, ClientConn, Slot};
+pub use first::MAX_HEAD_BYTES;
 
-use respond::{close_after_upgrade, handshake_refusal, strip_hop_by_hop, switching_protocols};
+use respond::{
+    boxed, close_after_upgrade, handshake_refusal, strip_hop_by_hop, switching_protocols,
+};
 pub use respond::{close_frame, denial_response};
 
 /// Response body type for every answer wsgate gives.
@@ -141,82 +145,92 @@ impl Proxy {
             Err(error) => return Ok(handshake_refusal(error)),
         };
         let policy = self.policy();
+        let decision = self
+            .decide(
+                &policy,
+                request.uri(),
+                request.headers(),
+                websocket.is_some(),
+                client,
+                started,
+            )
+            .await;
+        Ok(match (decision, websocket) {
+            (Err(reason), websocket) => self.refuse(
+                &policy.gate,
+                websocket.as_ref(),
+                request.headers(),
+                on_upgrade,
+                reason,
+                &conn,
+            ),
+            (Ok(grant), Some(ws)) => {
+                self.open_session(
+                    policy.clone(),
+                    grant,
+                    ws,
+                    request,
+                    on_upgrade,
+                    client,
+                    started,
+                    conn,
+                )
+                .await
+            }
+            (Ok(grant), None) => self.forward(&policy, grant, request, client).await,
+        })
+    }
+
+    /// The decision on a request that passed the syntax checks, logged and counted: the
+    /// grant, or the reason to refuse with. The one decision path for hyper's service and
+    /// for the first request read by hand (`first.rs`).
+    pub(super) async fn decide(
+        &self,
+        policy: &Policy,
+        uri: &Uri,
+        headers: &HeaderMap,
+        websocket: bool,
+        client: SocketAddr,
+        started: Instant,
+    ) -> Result<Grant, Reason> {
         let gate = &policy.gate;
-        if self.shutdown.is_cancelled() {
-            let denial = Denial {
-                route: gate.route_index(request.uri().path()),
+        let decision = if self.shutdown.is_cancelled() {
+            Err(Denial {
+                route: gate.route_index(uri.path()),
                 reason: Reason::ServerShutdown,
                 issuer: None,
+            })
+        } else {
+            let view = RequestView {
+                path: uri.path(),
+                query: uri.query(),
+                headers,
             };
-            let route = gate.config().routes[denial.route].path.as_str();
-            self.record_denial(gate, &denial, route, client, websocket.is_some(), started);
-            return Ok(self.refuse(
-                gate,
-                websocket.as_ref(),
-                &request,
-                on_upgrade,
-                denial.reason,
-                &conn,
-            ));
-        }
-        let config = gate.config();
-        let view = RequestView {
-            path: request.uri().path(),
-            query: request.uri().query(),
-            headers: request.headers(),
+            // A decision can wait on a JWKS refetch; it never outlives the handshake budget.
+            let budget = self
+                .server
+                .handshake_timeout
+                .saturating_sub(started.elapsed());
+            match tokio::time::timeout(budget, gate.decide(&view, unix_now(), &mut NoTrace)).await {
+                Ok(decision) => decision,
+                Err(_) => Err(Denial {
+                    route: gate.route_index(view.path),
+                    reason: Reason::KeysUnavailable,
+                    issuer: None,
+                }),
+            }
         };
-        // A decision can wait on a JWKS refetch; it never outlives the handshake budget.
-        let budget = self
-            .server
-            .handshake_timeout
-            .saturating_sub(started.elapsed());
-        let decision = match tokio::time::timeout(
-            budget,
-            gate.decide(&view, unix_now(), &mut NoTrace),
-        )
-        .await
-        {
-            Ok(decision) => decision,
-            Err(_) => Err(Denial {
-                route: gate.route_index(view.path),
-                reason: Reason::KeysUnavailable,
-                issuer: None,
-            }),
-        };
-        let route_index = match &decision {
-            Ok(grant) => grant.route,
-            Err(denial) => denial.route,
-        };
-        let route = config.routes[route_index].path.as_str();
+        let routes = &gate.config().routes;
         match decision {
             Err(denial) => {
-                self.record_denial(gate, &denial, route, client, websocket.is_some(), started);
-                Ok(self.refuse(
-                    gate,
-                    websocket.as_ref(),
-                    &request,
-                    on_upgrade,
-                    denial.reason,
-                    &conn,
-                ))
+                let route = routes[denial.route].path.as_str();
+                self.record_denial(gate, &denial, route, client, websocket, started);
+                Err(denial.reason)
             }
             Ok(grant) => {
-                self.record_grant(gate, &grant, route, client, websocket.is_some(), started);
-                match websocket {
-                    Some(ws) => Ok(self
-                        .open_session(
-                            policy.clone(),
-                            grant,
-                            ws,
-                            request,
-                            on_upgrade,
-                            client,
-                            started,
-                            conn,
-                        )
-                        .await),
-                    None => Ok(self.forward(&policy, grant, request, client).await),
-                }
+                let route = routes[grant.route].path.as_str();
+                self.record_grant(gate, &grant, route, client, websocket, started);
+                Ok(grant)
             }
         }
     }
@@ -250,7 +264,7 @@ impl Proxy {
                 self.refuse(
                     gate,
                     ws.as_ref(),
-                    &request,
+                    request.headers(),
                     on_upgrade,
                     Reason::Overloaded,
                     &conn,
@@ -264,21 +278,21 @@ impl Proxy {
         &self,
         gate: &Gate,
         websocket: Option<&WebSocketRequest>,
-        request: &Request<Incoming>,
+        headers: &HeaderMap,
         on_upgrade: hyper::upgrade::OnUpgrade,
         reason: Reason,
         conn: &ClientConn,
     ) -> Response<Body> {
         match websocket {
             Some(ws) if gate.config().auth.deny == DenyMode::Close => {
-                let protocol = close_mode_protocol(gate, request);
+                let protocol = close_mode_protocol(gate, headers);
                 let slot = conn.slot.clone();
                 conn.after_upgrade
                     .run(self.sessions.track_future(async move {
                         close_after_upgrade(on_upgrade, reason).await;
                         drop(slot);
                     }));
-                switching_protocols(ws, protocol, None)
+                boxed(switching_protocols(ws, protocol, None))
             }
             _ => denial_response(reason),
         }
@@ -426,8 +440,8 @@ fn upstream_kind(error: &UpstreamError) -> UpstreamErrorKind {
 }
 
 /// The configured protocol marker, if the client offered it.
-fn marker_offered(gate: &Gate, request: &Request<Incoming>) -> Option<HeaderValue> {
-    let offered: Vec<&str> = offered_protocols(request.headers()).collect();
+fn marker_offered(gate: &Gate, headers: &HeaderMap) -> Option<HeaderValue> {
+    let offered: Vec<&str> = offered_protocols(headers).collect();
     gate.config()
         .auth
         .token_sources
@@ -441,9 +455,9 @@ fn marker_offered(gate: &Gate, request: &Request<Incoming>) -> Option<HeaderValu
 }
 
 /// In close mode a browser only sees the close if the 101 names one of its offers.
-fn close_mode_protocol(gate: &Gate, request: &Request<Incoming>) -> Option<HeaderValue> {
-    marker_offered(gate, request).or_else(|| {
-        offered_protocols(request.headers())
+fn close_mode_protocol(gate: &Gate, headers: &HeaderMap) -> Option<HeaderValue> {
+    marker_offered(gate, headers).or_else(|| {
+        offered_protocols(headers)
             .next()
             .and_then(|p| HeaderValue::from_str(p).ok())
     })

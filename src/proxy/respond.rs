@@ -17,8 +17,8 @@ pub(super) fn switching_protocols(
     ws: &WebSocketRequest,
     protocol: Option<HeaderValue>,
     extensions: Option<HeaderValue>,
-) -> Response<Body> {
-    let mut response = Response::new(empty());
+) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::new());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
@@ -35,13 +35,97 @@ pub(super) fn switching_protocols(
     response
 }
 
+/// A response with its whole body in memory, as hyper serves it.
+pub(super) fn boxed(response: Response<Bytes>) -> Response<Body> {
+    response.map(|body| {
+        if body.is_empty() {
+            empty()
+        } else {
+            Full::new(body).map_err(|never| match never {}).boxed()
+        }
+    })
+}
+
+/// `response` as HTTP/1.1 bytes, for the answers written without hyper (`first.rs`): the
+/// status line, the headers, `content-length` where a body is allowed, `date` as hyper
+/// adds it, and the body.
+pub(super) fn encode_response(response: &Response<Bytes>) -> Vec<u8> {
+    let status = response.status();
+    let body = response.body();
+    let headers = response.headers();
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    let mut out = Vec::with_capacity(64 + header_bytes + 48 + body.len());
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        // `HeaderValue` excludes CR and LF; checked again where the bytes go on the wire.
+        if value.as_bytes().iter().any(|&b| b == b'\r' || b == b'\n')
+            || name == header::CONTENT_LENGTH
+            || name == header::DATE
+        {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let bodiless = status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    if !bodiless {
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(body.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"date: ");
+    http_date(&mut out);
+    out.extend_from_slice(b"\r\n\r\n");
+    if !bodiless {
+        out.extend_from_slice(body);
+    }
+    out
+}
+
+/// Appends the current time as an IMF-fixdate (RFC 9110 §5.6.7), formatted at most once a
+/// second per thread, as hyper does.
+fn http_date(out: &mut Vec<u8>) {
+    use std::cell::RefCell;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    thread_local! {
+        static CACHED: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let second = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    CACHED.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != second {
+            *cached = (second, httpdate::fmt_http_date(now));
+        }
+        out.extend_from_slice(cached.1.as_bytes());
+    });
+}
+
 /// `deny = "close"`: after wsgate's own 101, send the close, discard the client's frames
 /// until its close reply (or the timeout), then close TCP. The upstream is never touched.
 pub(super) async fn close_after_upgrade(on_upgrade: hyper::upgrade::OnUpgrade, reason: Reason) {
     let Ok(upgraded) = on_upgrade.await else {
         return;
     };
-    let mut io = TokioIo::new(upgraded);
+    close_upgraded(TokioIo::new(upgraded), reason).await;
+}
+
+/// [`close_after_upgrade`] on a connection whose 101 has been written.
+pub(super) async fn close_upgraded<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, reason: Reason) {
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, close_and_wait(&mut io, reason)).await;
     let _ = io.shutdown().await;
 }
@@ -103,8 +187,13 @@ async fn discard_until_close<S: AsyncRead + Unpin>(io: &mut S) -> std::io::Resul
 /// `{"error": CODE, "message": ...}` with `X-Wsgate-Reason` and, for token problems,
 /// `WWW-Authenticate`. Nothing from the request is echoed.
 pub fn denial_response(reason: Reason) -> Response<Body> {
+    boxed(denial(reason))
+}
+
+/// [`denial_response`] with its body in memory.
+pub(super) fn denial(reason: Reason) -> Response<Bytes> {
     let body = serde_json::json!({ "error": reason.as_str(), "message": reason.message() });
-    let mut response = Response::new(full(body.to_string()));
+    let mut response = Response::new(Bytes::from(body.to_string()));
     *response.status_mut() = reason.status();
     let headers = response.headers_mut();
     headers.insert(

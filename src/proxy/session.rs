@@ -1,35 +1,53 @@
 //! An admitted WebSocket upgrade: the upstream opening handshake, the 101 to the client,
-//! and the session (the relay and its log line) queued on the client connection.
+//! and the session (the relay and its log line) on the client connection. Shared by
+//! hyper's service (`open_session`) and the first request read by hand (`first.rs`).
 
 use super::*;
 
+/// An upstream that switched protocols: what the client's 101 and the relay need.
+pub(super) struct Opened {
+    pub io: upstream::Upgraded,
+    /// For the client's 101: the upstream's choice, or the protocol marker the client
+    /// offered (a browser needs one of its offers echoed).
+    pub protocol: Option<HeaderValue>,
+    pub extensions: Option<HeaderValue>,
+    pub settings: RelaySettings,
+}
+
+/// Why there is no session to open.
+pub(super) enum NotOpened {
+    /// The upstream answered something other than a 101: relay that answer.
+    Relay(Response<Bytes>),
+    /// The upstream could not be reached or its 101 was invalid: refuse with this reason.
+    Refuse(Reason),
+}
+
 impl Proxy {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn open_session(
-        self: Arc<Self>,
-        policy: Arc<Policy>,
-        grant: Grant,
-        ws: WebSocketRequest,
-        request: Request<Incoming>,
-        on_upgrade: hyper::upgrade::OnUpgrade,
+    /// The upstream opening handshake for a granted upgrade, under what is left of the
+    /// handshake budget; counted and logged.
+    pub(super) async fn open_upstream(
+        &self,
+        policy: &Policy,
+        grant: &Grant,
+        uri: &Uri,
+        headers: &HeaderMap,
         client: SocketAddr,
         started: Instant,
-        conn: ClientConn,
-    ) -> Response<Body> {
+    ) -> Result<Opened, NotOpened> {
         let gate = &policy.gate;
         let config = gate.config();
-        let route = config.routes[grant.route].path.clone();
+        let route = config.routes[grant.route].path.as_str();
         let key = handshake::new_key();
         let upgrade = UpgradeRequest::new(
             config,
             &policy.upstream,
-            &upstream::upstream_path(config, request.uri().path(), request.uri().query()),
-            request.headers(),
+            &upstream::upstream_path(config, uri.path(), uri.query()),
+            headers,
             &Forwarding {
                 client,
                 secure: self.secure,
                 websocket: true,
-                grant: &grant,
+                grant,
             },
             &key,
         );
@@ -47,22 +65,31 @@ impl Proxy {
             Err(error) => Err(error),
         };
         let elapsed = started.elapsed().as_secs_f64();
-        let (io, protocol, extensions) = match outcome {
+        match outcome {
             Ok(WebSocketOutcome::Upgraded {
                 io,
                 protocol,
                 extensions,
-            }) => (io, protocol, extensions),
+            }) => {
+                self.metrics
+                    .handshake(route, HandshakeOutcome::Allowed, elapsed);
+                Ok(Opened {
+                    io,
+                    protocol: protocol.or_else(|| marker_offered(gate, headers)),
+                    settings: relay_settings(gate, grant, extensions.is_some()),
+                    extensions,
+                })
+            }
             Ok(WebSocketOutcome::Refused(response)) => {
                 self.metrics
-                    .handshake(&route, HandshakeOutcome::UpstreamDeclined, elapsed);
+                    .handshake(route, HandshakeOutcome::UpstreamDeclined, elapsed);
                 tracing::info!(
-                    route = route.as_str(),
+                    route,
                     client = %client,
                     status = response.status().as_u16(),
                     "upstream refused the upgrade; relayed its answer with Connection: close"
                 );
-                return response.map(|b| b.map_err(|never| match never {}).boxed());
+                Err(NotOpened::Relay(response))
             }
             Err(error) => {
                 let reason = match error {
@@ -76,7 +103,7 @@ impl Proxy {
                 telemetry::record_upstream_error(
                     &self.metrics,
                     kind,
-                    &route,
+                    route,
                     client,
                     &error.to_string(),
                 );
@@ -85,16 +112,44 @@ impl Proxy {
                 } else {
                     HandshakeOutcome::UpstreamError
                 };
-                self.metrics.handshake(&route, outcome, elapsed);
-                return self.refuse(gate, Some(&ws), &request, on_upgrade, reason, &conn);
+                self.metrics.handshake(route, outcome, elapsed);
+                Err(NotOpened::Refuse(reason))
+            }
+        }
+    }
+
+    /// hyper's path: the upstream handshake, then the 101 for hyper to send, with the
+    /// session queued on the client connection for when hyper hands the stream over.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn open_session(
+        self: Arc<Self>,
+        policy: Arc<Policy>,
+        grant: Grant,
+        ws: WebSocketRequest,
+        request: Request<Incoming>,
+        on_upgrade: hyper::upgrade::OnUpgrade,
+        client: SocketAddr,
+        started: Instant,
+        conn: ClientConn,
+    ) -> Response<Body> {
+        let headers = request.headers();
+        let opened = match self
+            .open_upstream(&policy, &grant, request.uri(), headers, client, started)
+            .await
+        {
+            Ok(opened) => opened,
+            Err(NotOpened::Relay(response)) => return boxed(response),
+            Err(NotOpened::Refuse(reason)) => {
+                return self.refuse(&policy.gate, Some(&ws), headers, on_upgrade, reason, &conn);
             }
         };
-        self.metrics
-            .handshake(&route, HandshakeOutcome::Allowed, elapsed);
-
-        // The client offered `MARKER, <token>`: a browser needs one of its offers echoed.
-        let protocol = protocol.or_else(|| marker_offered(gate, &request));
-        let settings = relay_settings(gate, &grant, extensions.is_some());
+        let Opened {
+            io,
+            protocol,
+            extensions,
+            settings,
+        } = opened;
+        let route = policy.gate.config().routes[grant.route].path.clone();
         let proxy = self.clone();
         let slot = conn.slot.clone();
         conn.after_upgrade
@@ -103,38 +158,56 @@ impl Proxy {
                 let Ok(upgraded) = on_upgrade.await else {
                     return;
                 };
-                let started = Instant::now();
-                proxy.metrics.session_opened(&route);
-                let end = relay::relay(
-                    TokioIo::new(upgraded),
-                    io,
-                    settings,
-                    &proxy.counters,
-                    proxy.shutdown.clone(),
-                )
-                .await;
-                telemetry::record_session_closed(
-                    &proxy.metrics,
-                    &SessionSummary {
-                        route: &route,
-                        client,
-                        user: grant.user.as_deref(),
-                        initiator: match end.initiator {
-                            relay::Initiator::Client => crate::metrics::InitiatorLabel::Client,
-                            relay::Initiator::Upstream => crate::metrics::InitiatorLabel::Upstream,
-                            relay::Initiator::Proxy => crate::metrics::InitiatorLabel::Proxy,
-                        },
-                        code: end.code,
-                        reason: end.reason,
-                        duration: started.elapsed(),
-                        frames_to_upstream: end.frames_to_upstream,
-                        frames_to_client: end.frames_to_client,
-                        bytes_to_upstream: end.bytes_to_upstream,
-                        bytes_to_client: end.bytes_to_client,
-                    },
-                );
+                proxy
+                    .run_session(TokioIo::new(upgraded), io, settings, route, grant, client)
+                    .await;
             }));
-        switching_protocols(&ws, protocol, extensions)
+        boxed(switching_protocols(&ws, protocol, extensions))
+    }
+
+    /// The session on a client connection whose 101 has been sent: the relay, then the
+    /// session's log line and metrics.
+    pub(super) async fn run_session<C>(
+        self: Arc<Self>,
+        client_io: C,
+        upstream_io: upstream::Upgraded,
+        settings: RelaySettings,
+        route: String,
+        grant: Grant,
+        client: SocketAddr,
+    ) where
+        C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let started = Instant::now();
+        self.metrics.session_opened(&route);
+        let end = relay::relay(
+            client_io,
+            upstream_io,
+            settings,
+            &self.counters,
+            self.shutdown.clone(),
+        )
+        .await;
+        telemetry::record_session_closed(
+            &self.metrics,
+            &SessionSummary {
+                route: &route,
+                client,
+                user: grant.user.as_deref(),
+                initiator: match end.initiator {
+                    relay::Initiator::Client => crate::metrics::InitiatorLabel::Client,
+                    relay::Initiator::Upstream => crate::metrics::InitiatorLabel::Upstream,
+                    relay::Initiator::Proxy => crate::metrics::InitiatorLabel::Proxy,
+                },
+                code: end.code,
+                reason: end.reason,
+                duration: started.elapsed(),
+                frames_to_upstream: end.frames_to_upstream,
+                frames_to_client: end.frames_to_client,
+                bytes_to_upstream: end.bytes_to_upstream,
+                bytes_to_client: end.bytes_to_client,
+            },
+        );
     }
 }
 

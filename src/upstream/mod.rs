@@ -20,7 +20,6 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::header::HeaderValue;
 use http::{Request, Response};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -117,7 +116,7 @@ pub enum WebSocketOutcome {
         extensions: Option<HeaderValue>,
     },
     /// Any other status: relay it to the client with `Connection: close`.
-    Refused(Response<Full<Bytes>>),
+    Refused(Response<Bytes>),
 }
 
 /// The client TLS settings wsgate dials out with (the upstream, remote key sets): ring,

@@ -7,15 +7,10 @@
 //! connection state machine, and no boxed `Upgraded` between the relay and the socket.
 //! Plain HTTP forwarding still uses hyper (`Upstream::forward`).
 
-use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Response, StatusCode};
-use http_body_util::Full;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::AsyncWriteExt;
 
 use super::headers::{
     Forwarding, HeaderSink, connection_named, is_hop_by_hop, put_upstream_headers,
@@ -24,6 +19,7 @@ use super::response::{self, Framing, Head, text};
 use super::{ProtocolError, Stream, Upstream, UpstreamError, WebSocketOutcome};
 use crate::config::Config;
 use crate::handshake;
+use crate::prefixed::Prefixed;
 
 /// What the read buffer starts with: a 101 and a first frame fit many times over.
 const INITIAL_READ: usize = 1024;
@@ -267,8 +263,8 @@ fn join_values<'a>(mut values: impl Iterator<Item = &'a [u8]>) -> Option<HeaderV
 }
 
 /// The refusal as relayed: its status, end-to-end headers and body, `Connection: close`.
-fn refusal(status: StatusCode, headers: &HeaderMap, body: Bytes) -> Response<Full<Bytes>> {
-    let mut out = Response::new(Full::new(body));
+fn refusal(status: StatusCode, headers: &HeaderMap, body: Bytes) -> Response<Bytes> {
+    let mut out = Response::new(body);
     *out.status_mut() = status;
     let hop = connection_named(headers);
     for (name, value) in headers {
@@ -284,73 +280,4 @@ fn refusal(status: StatusCode, headers: &HeaderMap, body: Bytes) -> Response<Ful
 
 /// The upstream connection after a valid 101: first the bytes the upstream sent right
 /// behind its head (often its first frame, in the same segment), then the connection.
-/// Writes go straight through.
-pub struct Upgraded {
-    io: Stream,
-    /// Read past the 101's head and not yet handed out; freed once empty, so an idle
-    /// session holds no buffer.
-    leftover: Vec<u8>,
-    position: usize,
-}
-
-impl Upgraded {
-    fn new(io: Stream, leftover: &[u8]) -> Upgraded {
-        Upgraded {
-            io,
-            leftover: leftover.to_vec(),
-            position: 0,
-        }
-    }
-}
-
-impl AsyncRead for Upgraded {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.position < this.leftover.len() {
-            let rest = &this.leftover[this.position..];
-            let n = rest.len().min(buf.remaining());
-            buf.put_slice(&rest[..n]);
-            this.position += n;
-            if this.position == this.leftover.len() {
-                this.leftover = Vec::new();
-                this.position = 0;
-            }
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut this.io).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Upgraded {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-}
+pub type Upgraded = Prefixed<Stream>;

@@ -11,6 +11,9 @@
 //! - `sessions`: frames and close codes relayed both ways; graceful shutdown.
 //! - `plain_http`: REST requests proxied under the same policy.
 //! - `handshake_syntax`: RFC 6455 request checks.
+//! - `first_request`: the first request read by hand and what is left to hyper: an
+//!   upgrade after a plain request, frames behind the upgrade request, head limits, a head
+//!   that never completes, the drain before any request.
 //! - `observability`: exact metric values after a known sequence; health endpoints.
 //! - `jwks`: remote key sets (`jwks_url`, `discovery_url`) against a fake JWKS server:
 //!   readiness, stale-while-error, failed fetches, rotation, single flight, no `jku`.
@@ -30,6 +33,7 @@ mod binary;
 mod bypass;
 mod denials;
 mod explain;
+mod first_request;
 mod handshake_syntax;
 mod harness;
 mod jwks;

@@ -230,7 +230,8 @@ impl TestProxyBuilder {
         self
     }
 
-    /// Adds a `key = value` line to `[server]`.
+    /// Adds a `key = value` line to `[server]`, in place of the builder's own line for
+    /// that key if it has one.
     pub fn server_setting(mut self, line: &str) -> Self {
         self.server_lines.push(line.to_owned());
         self
@@ -255,6 +256,19 @@ impl TestProxyBuilder {
             .max_token_bytes
             .map(|n| format!("max_token_bytes = {n}\n"))
             .unwrap_or_default();
+        let overridden = |key: &str| {
+            self.server_lines
+                .iter()
+                .any(|line| line.split('=').next().map(str::trim) == Some(key))
+        };
+        let defaults: String = [
+            ("handshake_timeout", "\"10s\"".to_owned()),
+            ("drain_timeout", format!("{:?}", self.drain_timeout)),
+        ]
+        .iter()
+        .filter(|(key, _)| !overridden(key))
+        .map(|(key, value)| format!("{key} = {value}\n"))
+        .collect();
         format!(
             r#"environment = "test"
 
@@ -262,9 +276,7 @@ impl TestProxyBuilder {
 listen = "127.0.0.1:0"
 admin_listen = "127.0.0.1:0"
 max_connections = {max_connections}
-handshake_timeout = "10s"
-drain_timeout = "{drain_timeout}"
-{server_lines}
+{defaults}{server_lines}
 [upstream]
 url = "{upstream}"
 connect_timeout = "2s"
@@ -310,7 +322,6 @@ path = "/api"
 auth = "required"
 "#,
             max_connections = self.max_connections,
-            drain_timeout = self.drain_timeout,
             server_lines = self
                 .server_lines
                 .iter()
