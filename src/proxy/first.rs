@@ -103,15 +103,8 @@ impl Proxy {
                     return None;
                 }
                 let route = gate.config().routes[grant.route].path.clone();
-                let proxy = self.clone();
-                let slot = conn.slot.clone();
-                conn.after_upgrade
-                    .run(self.sessions.track_future(async move {
-                        let _slot = slot;
-                        proxy
-                            .run_session(stream, io, settings, route, grant, client)
-                            .await;
-                    }));
+                let stream = std::future::ready(Some(stream));
+                self.queue_session(conn, stream, io, settings, route, grant, client);
             }
             Err(NotOpened::Relay(response)) => self.answer_and_close(stream, &response).await,
             Err(NotOpened::Refuse(reason)) if gate.config().auth.deny == DenyMode::Close => {

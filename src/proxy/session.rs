@@ -150,64 +150,70 @@ impl Proxy {
             settings,
         } = opened;
         let route = policy.gate.config().routes[grant.route].path.clone();
-        let proxy = self.clone();
-        let slot = conn.slot.clone();
-        conn.after_upgrade
-            .run(self.sessions.track_future(async move {
-                let _slot = slot;
-                let Ok(upgraded) = on_upgrade.await else {
-                    return;
-                };
-                proxy
-                    .run_session(TokioIo::new(upgraded), io, settings, route, grant, client)
-                    .await;
-            }));
+        let upgraded = async move { on_upgrade.await.ok().map(TokioIo::new) };
+        self.queue_session(&conn, upgraded, io, settings, route, grant, client);
         boxed(switching_protocols(&ws, protocol, extensions))
     }
 
-    /// The session on a client connection whose 101 has been sent: the relay, then the
-    /// session's log line and metrics.
-    pub(super) async fn run_session<C>(
-        self: Arc<Self>,
-        client_io: C,
+    /// Queues the session on the client connection's task: once `client_io` yields the
+    /// stream whose 101 has been sent, the relay, then the session's log line and metrics.
+    ///
+    /// One `async` block holds everything, so each value is stored once in the boxed
+    /// future an idle session costs: an `async fn` awaited from such a block stores its
+    /// arguments a second time (measured: 2,288 bytes per session against 1,520).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn queue_session<C, F>(
+        self: &Arc<Self>,
+        conn: &ClientConn,
+        client_io: F,
         upstream_io: upstream::Upgraded,
         settings: RelaySettings,
         route: String,
         grant: Grant,
         client: SocketAddr,
     ) where
-        C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+        F: Future<Output = Option<C>> + Send + 'static,
+        C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let started = Instant::now();
-        self.metrics.session_opened(&route);
-        let end = relay::relay(
-            client_io,
-            upstream_io,
-            settings,
-            &self.counters,
-            self.shutdown.clone(),
-        )
-        .await;
-        telemetry::record_session_closed(
-            &self.metrics,
-            &SessionSummary {
-                route: &route,
-                client,
-                user: grant.user.as_deref(),
-                initiator: match end.initiator {
-                    relay::Initiator::Client => crate::metrics::InitiatorLabel::Client,
-                    relay::Initiator::Upstream => crate::metrics::InitiatorLabel::Upstream,
-                    relay::Initiator::Proxy => crate::metrics::InitiatorLabel::Proxy,
-                },
-                code: end.code,
-                reason: end.reason,
-                duration: started.elapsed(),
-                frames_to_upstream: end.frames_to_upstream,
-                frames_to_client: end.frames_to_client,
-                bytes_to_upstream: end.bytes_to_upstream,
-                bytes_to_client: end.bytes_to_client,
-            },
-        );
+        let proxy = self.clone();
+        let slot = conn.slot.clone();
+        conn.after_upgrade
+            .run(self.sessions.track_future(async move {
+                let _slot = slot;
+                let Some(client_io) = client_io.await else {
+                    return;
+                };
+                let started = Instant::now();
+                proxy.metrics.session_opened(&route);
+                let end = relay::relay(
+                    client_io,
+                    upstream_io,
+                    settings,
+                    &proxy.counters,
+                    proxy.shutdown.clone(),
+                )
+                .await;
+                telemetry::record_session_closed(
+                    &proxy.metrics,
+                    &SessionSummary {
+                        route: &route,
+                        client,
+                        user: grant.user.as_deref(),
+                        initiator: match end.initiator {
+                            relay::Initiator::Client => crate::metrics::InitiatorLabel::Client,
+                            relay::Initiator::Upstream => crate::metrics::InitiatorLabel::Upstream,
+                            relay::Initiator::Proxy => crate::metrics::InitiatorLabel::Proxy,
+                        },
+                        code: end.code,
+                        reason: end.reason,
+                        duration: started.elapsed(),
+                        frames_to_upstream: end.frames_to_upstream,
+                        frames_to_client: end.frames_to_client,
+                        bytes_to_upstream: end.bytes_to_upstream,
+                        bytes_to_client: end.bytes_to_client,
+                    },
+                );
+            }));
     }
 }
 
