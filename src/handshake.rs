@@ -161,11 +161,15 @@ pub fn is_ambiguous_path(path: &str) -> bool {
     if !path.starts_with('/') {
         return path != "*";
     }
-    let lower = path.to_ascii_lowercase();
-    lower.contains("%2e")
-        || lower.contains("%2f")
-        || lower.contains("%5c")
-        || lower.contains("%00")
+    // Percent-encoded `.`, `/`, `\` or NUL, in either case of hex digit.
+    let encoded = path.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && matches!(
+                (w[1], w[2].to_ascii_lowercase()),
+                (b'2', b'e' | b'f') | (b'5', b'c') | (b'0', b'0')
+            )
+    });
+    encoded
         || path.contains('\\')
         || path.contains("//")
         || path.contains(';')
@@ -256,12 +260,24 @@ mod tests {
             "/ws;x=1",
             "/a%2e%2e/ws",
             "/a%2Fws",
+            "/a%2E/ws",
+            "/a%5cb",
+            "/a%5Cb",
+            "/a%00b",
             "/a\\b",
             "/x/..",
         ] {
             assert!(is_ambiguous_path(path), "{path}");
         }
-        for path in ["/ws", "/ws/room-1", "/a.b/c..d", "/"] {
+        for path in [
+            "/ws",
+            "/ws/room-1",
+            "/a.b/c..d",
+            "/",
+            "/a%20b",
+            "/%2",
+            "/a%",
+        ] {
             assert!(!is_ambiguous_path(path), "{path}");
         }
         let h = ws_headers();
