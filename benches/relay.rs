@@ -67,7 +67,7 @@ fn settings() -> RelaySettings {
         extensions_negotiated: false,
         close_timeout: Duration::from_secs(1),
         send_timeout: Some(Duration::from_secs(30)),
-        max_pings_per_second: 100,
+        max_pings_per_second: 1000,
     }
 }
 

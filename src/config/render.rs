@@ -442,7 +442,7 @@ mod tests {
             "max_session_duration = \"none\"  # unlimited",
             "idle_timeout = \"10m\"",
             "send_timeout = \"none\"  # unlimited",
-            "max_pings_per_second = 100",
+            "max_pings_per_second = 1000",
             "url = \"ws://127.0.0.1:8000/app\"",
             "token_sources = [\"header:authorization\", \"query:access_token\"]",
             "allowed_origins = []  # Origin is not checked",

@@ -84,7 +84,7 @@ impl Validator<'_> {
         let max_pings_per_second = self.integer(
             "server.max_pings_per_second",
             raw.max_pings_per_second,
-            100,
+            1000,
             1,
             1_000_000,
         );

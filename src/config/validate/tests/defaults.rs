@@ -20,7 +20,7 @@ fn minimal_config_gets_every_default() {
     assert_eq!(server.max_frame_bytes, 1_048_576);
     assert_eq!(server.max_message_bytes, 16_777_216);
     assert_eq!(server.send_timeout, None);
-    assert_eq!(server.max_pings_per_second, 100);
+    assert_eq!(server.max_pings_per_second, 1000);
     assert!(server.tls.is_none());
 
     let upstream = &config.upstream;
