@@ -39,6 +39,7 @@ pub fn run(path: &Path) -> ExitCode {
         tracing::error!(%error, "startup self-test failed: the JWT crypto backend does not work");
         return ExitCode::from(EXIT_SOFTWARE);
     }
+    raise_open_files_limit(gate.config());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -73,6 +74,30 @@ pub fn run(path: &Path) -> ExitCode {
             }
         }
     })
+}
+
+/// Descriptors besides the sessions' own: listeners, the epoll and signal descriptors,
+/// logs, config reads, JWKS fetches, plain HTTP forwarding.
+const SPARE_DESCRIPTORS: u64 = 64;
+
+/// Raises the soft open-files limit to the hard one, and warns when even that cannot hold
+/// `server.max_connections` sessions (two descriptors each: client and upstream): such a
+/// process would meet EMFILE (accept back-off, dial failures) before its own limit.
+fn raise_open_files_limit(config: &Config) {
+    let sessions = u64::try_from(config.server.max_connections).unwrap_or(u64::MAX);
+    let needed = sessions.saturating_mul(2).saturating_add(SPARE_DESCRIPTORS);
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < needed => tracing::warn!(
+            open_files_limit = limit,
+            needed,
+            max_connections = sessions,
+            "the open-files limit cannot hold server.max_connections sessions (two descriptors each): \
+             raise the hard limit (ulimit -Hn, systemd LimitNOFILE, a container's nofile ulimit) \
+             or lower server.max_connections"
+        ),
+        Ok(limit) => tracing::debug!(open_files_limit = limit, needed, "open-files limit"),
+        Err(error) => tracing::warn!(%error, "cannot read or raise the open-files limit"),
+    }
 }
 
 /// Config, keys and TLS material: everything that can be wrong with the files.

@@ -348,3 +348,54 @@ async fn port_env_overrides_the_listen_port() {
     let status = process.wait_exit(Duration::from_secs(8)).await;
     assert_eq!(status.code(), Some(0), "output:\n{}", process.output());
 }
+
+/// The (soft, hard) "Max open files" of a process, from `/proc/PID/limits`.
+fn open_files_limits(pid: &str) -> (u64, u64) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("read limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    let mut numbers = line.split_whitespace().filter_map(|word| match word {
+        "unlimited" => Some(u64::MAX),
+        word => word.parse().ok(),
+    });
+    (
+        numbers.next().expect("soft limit"),
+        numbers.next().expect("hard limit"),
+    )
+}
+
+#[tokio::test]
+async fn run_raises_its_soft_open_files_limit_and_warns_when_max_connections_cannot_fit() {
+    let (_, hard) = open_files_limits("self");
+    let soft = hard.min(256);
+    // Two descriptors per session: max_connections = hard can never fit under `hard`.
+    let max_connections = hard.min(10_000_000);
+    let needs_more = max_connections * 2 + 64 > hard;
+    let dir = TempDir::new();
+    let toml = TestProxy::builder()
+        .upstream(&format!("ws://{}", closed_port_addr()))
+        .max_connections(usize::try_from(max_connections).expect("fits a usize"))
+        .toml();
+    let config = dir.write("wsgate.toml", &toml).display().to_string();
+    let mut process = WsgateProcess::spawn_with_open_files(
+        soft,
+        &["run", "--config", &config],
+        &[(SECRET_ENV, SECRET)],
+    );
+    bound_addresses(&mut process).await;
+    assert_eq!(
+        open_files_limits(&process.pid().to_string()),
+        (hard, hard),
+        "the soft limit is raised to the hard limit"
+    );
+    let warned = process
+        .output()
+        .lines()
+        .any(|line| line.contains("open-files limit cannot hold server.max_connections"));
+    assert_eq!(warned, needs_more, "output:\n{}", process.output());
+    process.terminate();
+    let status = process.wait_exit(Duration::from_secs(8)).await;
+    assert_eq!(status.code(), Some(0), "output:\n{}", process.output());
+}

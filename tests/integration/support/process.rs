@@ -34,7 +34,23 @@ pub struct WsgateProcess {
 impl WsgateProcess {
     /// Spawns `wsgate ARGS` with `env` added and `PORT` removed.
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> WsgateProcess {
-        let mut command = Command::new(WSGATE);
+        WsgateProcess::spawn_command(Command::new(WSGATE), args, env)
+    }
+
+    /// As [`WsgateProcess::spawn`], with the soft open-files limit lowered to `soft` first
+    /// (through the shell's `ulimit`: the crate forbids the `unsafe` a `pre_exec` needs).
+    pub fn spawn_with_open_files(soft: u64, args: &[&str], env: &[(&str, &str)]) -> WsgateProcess {
+        let mut command = Command::new("sh");
+        command.args([
+            "-c",
+            "ulimit -Sn \"$0\" && exec \"$@\"",
+            &soft.to_string(),
+            WSGATE,
+        ]);
+        WsgateProcess::spawn_command(command, args, env)
+    }
+
+    fn spawn_command(mut command: Command, args: &[&str], env: &[(&str, &str)]) -> WsgateProcess {
         command
             .args(args)
             .env_remove("PORT")
