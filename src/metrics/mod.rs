@@ -111,7 +111,7 @@ impl Metrics {
             relayed_bytes: counter_vec(
                 registry,
                 "wsgate_relayed_bytes_total",
-                "WebSocket payload bytes relayed, by direction.",
+                "WebSocket payload bytes relayed (frame headers not counted), by direction.",
                 &["direction"],
             ),
             upstream_errors: counter_vec(

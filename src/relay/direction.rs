@@ -139,7 +139,9 @@ pub(super) struct Direction {
     pub(super) output: Output,
     /// Frames relayed (wsgate's own close is not counted).
     pub(super) frames: u64,
-    /// Relayed bytes written to the output.
+    /// Payload bytes of the frames relayed, counted like `frames` when the scanner passes
+    /// them on (wsgate's own close is not counted; frame headers and mask keys are not
+    /// payload).
     pub(super) bytes: u64,
 }
 
@@ -310,9 +312,11 @@ impl Direction {
                         Scan::Relay { len, new_frame } => {
                             self.approve(len);
                             self.frames += u64::from(new_frame);
+                            self.count_payload(len);
                         }
                         Scan::Close { len, code: _ } if self.mode == Mode::Hold => {
                             // wsgate's held close goes out in place of the peer's.
+                            self.scanner.take_header_bytes();
                             self.scanned += len;
                             self.peer_closed = true;
                             self.mode = Mode::Discard;
@@ -320,6 +324,7 @@ impl Direction {
                         Scan::Close { len, code } => {
                             self.approve(len);
                             self.frames += 1;
+                            self.count_payload(len);
                             self.close_relayed = true;
                             self.peer_closed = true;
                             // Data after a close is dropped (RFC 6455 §5.5.1).
@@ -351,6 +356,12 @@ impl Direction {
         }
     }
 
+    /// Adds the payload among `len` bytes just passed on (their headers taken out).
+    fn count_payload(&mut self, len: usize) {
+        let headers = self.scanner.take_header_bytes();
+        self.bytes += (len as u64).saturating_sub(headers);
+    }
+
     fn approve(&mut self, len: usize) {
         self.approved += len;
         self.scanned = self.approved;
@@ -377,7 +388,6 @@ impl Direction {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             self.written += n;
-            self.bytes += n as u64;
             self.need_flush = true;
         }
         if self.close_relayed {
@@ -517,7 +527,10 @@ mod tests {
                 .is_pending()
         );
         assert_eq!(direction.frames, 1);
-        assert_eq!(direction.bytes, 5);
+        assert_eq!(
+            direction.bytes, 3,
+            "payload bytes, the 2-byte header left out"
+        );
         assert_eq!(direction.buf.len(), PROBE_SIZE, "a partial header is kept");
 
         peer.write_all(&[0x00]).await.expect("write");

@@ -156,6 +156,9 @@ pub(super) struct Scanner {
     message_bytes: u64,
     /// The sender's ping budget, when its pings are limited.
     pings: Option<PingBudget>,
+    /// Header bytes (mask keys included) of the frames passed on since the last
+    /// [`Scanner::take_header_bytes`]: what separates relayed bytes from payload bytes.
+    header_bytes: u64,
 }
 
 impl Scanner {
@@ -167,6 +170,7 @@ impl Scanner {
             in_message: false,
             message_bytes: 0,
             pings: None,
+            header_bytes: 0,
         }
     }
 
@@ -175,6 +179,11 @@ impl Scanner {
     pub(super) fn with_ping_limit(mut self, per_second: u32) -> Scanner {
         self.pings = Some(PingBudget::new(per_second));
         self
+    }
+
+    /// Header bytes of the frames passed on (`Relay`, `Close`) since the last call.
+    pub(super) fn take_header_bytes(&mut self) -> u64 {
+        std::mem::take(&mut self.header_bytes)
     }
 
     /// Part of a frame has been passed on and the rest has not: the output is mid-frame.
@@ -215,6 +224,7 @@ impl Scanner {
                 }
             }
             if header.opcode != OPCODE_CLOSE {
+                self.header_bytes += header.len as u64;
                 return Scan::Relay {
                     len,
                     new_frame: true,
@@ -222,7 +232,10 @@ impl Scanner {
             }
             let payload = frame.get(header.len..).unwrap_or_default();
             return match close_code(payload, header.mask) {
-                Ok(code) => Scan::Close { len, code },
+                Ok(code) => {
+                    self.header_bytes += header.len as u64;
+                    Scan::Close { len, code }
+                }
                 Err(violation) => Scan::Violation(violation),
             };
         }
@@ -235,6 +248,7 @@ impl Scanner {
             self.message_bytes = 0;
         }
         self.remaining = header.payload_len;
+        self.header_bytes += header.len as u64;
         let payload_now = self.take_payload(input.len() - header.len);
         Scan::Relay {
             len: header.len + payload_now,
@@ -292,6 +306,9 @@ impl Scanner {
                 return Err(Violation::Protocol);
             }
         }
+        if !header.minimal_length {
+            return Err(Violation::Protocol);
+        }
         let must_mask = self.sender == Sender::Client;
         if header.mask.is_some() != must_mask {
             return Err(Violation::Protocol);
@@ -326,6 +343,8 @@ struct Header {
     opcode: u8,
     mask: Option<[u8; 4]>,
     payload_len: u64,
+    /// The length used the shortest of the three encodings, as RFC 6455 §5.2 requires.
+    minimal_length: bool,
     /// Header length in bytes, mask key included.
     len: usize,
 }
@@ -339,16 +358,22 @@ impl Header {
         let [b0, b1, rest @ ..] = input else {
             return Ok(None);
         };
-        let (payload_len, rest) = match b1 & 0x7F {
+        let (payload_len, rest, minimal_length) = match b1 & 0x7F {
             126 => match rest {
-                [a, b, rest @ ..] => (u64::from(u16::from_be_bytes([*a, *b])), rest),
+                [a, b, rest @ ..] => {
+                    let len = u16::from_be_bytes([*a, *b]);
+                    (u64::from(len), rest, len >= 126)
+                }
                 _ => return Ok(None),
             },
             127 => match rest.split_first_chunk::<8>() {
-                Some((bytes, rest)) => (u64::from_be_bytes(*bytes), rest),
+                Some((bytes, rest)) => {
+                    let len = u64::from_be_bytes(*bytes);
+                    (len, rest, len > u64::from(u16::MAX))
+                }
                 None => return Ok(None),
             },
-            short => (u64::from(short), rest),
+            short => (u64::from(short), rest, true),
         };
         if payload_len >> 63 != 0 {
             return Err(Malformed);
@@ -368,6 +393,7 @@ impl Header {
             opcode: b0 & 0x0F,
             mask,
             payload_len,
+            minimal_length,
             len,
         }))
     }
@@ -574,6 +600,44 @@ mod tests {
         let frame = [0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4];
         assert_eq!(client().scan(&frame), Scan::Violation(Violation::Protocol));
         assert_eq!(client().skip(&frame), Skip::Lost);
+    }
+
+    #[test]
+    fn lengths_not_in_their_shortest_encoding_are_violations() {
+        let upstream = || Scanner::new(Sender::Upstream, LIMITS);
+        // 5 in 16 bits, 125 in 16 bits, 300 in 64 bits, 0 in 64 bits (a ping).
+        for frame in [
+            &[0x81, 0x7E, 0, 5][..],
+            &[0x82, 0x7E, 0, 125][..],
+            &[0x82, 0x7F, 0, 0, 0, 0, 0, 0, 0x01, 0x2C][..],
+            &[0x89, 0x7F, 0, 0, 0, 0, 0, 0, 0, 0][..],
+        ] {
+            assert_eq!(
+                upstream().scan(frame),
+                Scan::Violation(Violation::Protocol),
+                "{frame:?}"
+            );
+        }
+        // The boundaries themselves are minimal.
+        for frame in [
+            &[0x82, 0x7D][..],
+            &[0x82, 0x7E, 0, 126][..],
+            &[0x82, 0x7E, 0xFF, 0xFF][..],
+            &[0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0][..],
+        ] {
+            assert!(
+                matches!(upstream().scan(frame), Scan::Relay { .. }),
+                "{frame:?}"
+            );
+        }
+        // A draining scanner still follows such a frame rather than losing the stream.
+        assert_eq!(
+            upstream().skip(&[0x81, 0x7E, 0, 5, b'h', b'e', b'l', b'l', b'o']),
+            Skip::Skipped {
+                len: 9,
+                close: false
+            }
+        );
     }
 
     #[test]

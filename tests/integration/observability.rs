@@ -100,6 +100,28 @@ async fn metrics_count_a_known_sequence_exactly() {
     );
     assert_eq!(value(&text, closed, &[]), Some(1.0), "{shown}");
 
+    // Payload bytes, headers and masks left out: "counted" and the close (code + "done")
+    // toward the upstream; the echo and the upstream's close reply back.
+    let to_upstream = [("direction", "to_upstream")];
+    let to_client = [("direction", "to_client")];
+    assert_eq!(
+        value(&text, "wsgate_relayed_frames_total", &to_upstream),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(&text, "wsgate_relayed_bytes_total", &to_upstream),
+        Some(13.0)
+    );
+    assert_eq!(
+        value(&text, "wsgate_relayed_frames_total", &to_client),
+        Some(2.0)
+    );
+    let echoed = value(&text, "wsgate_relayed_bytes_total", &to_client).unwrap_or(0.0);
+    assert!(
+        (9.0..=13.0).contains(&echoed),
+        "the echo (7) and a close reply with a code: {echoed}"
+    );
+
     let handshakes = "wsgate_handshake_duration_seconds_count";
     let shown = series_of(&text, handshakes).join("\n");
     assert_eq!(

@@ -79,6 +79,24 @@ fn upstream_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
     raw_frame(opcode | if fin { 0x80 } else { 0 }, payload, None)
 }
 
+/// The payload length of each of `frames` (whole frames built by the helpers above),
+/// summed: what `bytes_to_*` count.
+fn payload_bytes<'a>(frames: impl IntoIterator<Item = &'a Vec<u8>>) -> u64 {
+    frames
+        .into_iter()
+        .map(|frame| {
+            let (len, header) = match frame[1] & 0x7F {
+                126 => (u64::from(u16::from_be_bytes([frame[2], frame[3]])), 4),
+                127 => (u64::from_be_bytes(frame[2..10].try_into().unwrap()), 10),
+                short => (u64::from(short), 2),
+            };
+            let mask = if frame[1] & 0x80 != 0 { 4 } else { 0 };
+            assert_eq!(frame.len() as u64, header + mask + len, "one whole frame");
+            len
+        })
+        .sum()
+}
+
 fn close_body(code: u16, reason: &str) -> Vec<u8> {
     let mut body = code.to_be_bytes().to_vec();
     body.extend_from_slice(reason.as_bytes());

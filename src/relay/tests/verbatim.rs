@@ -28,12 +28,14 @@ async fn frames_pass_verbatim_both_ways_and_are_counted() {
     for frame in &from_upstream {
         assert_eq!(read_frame(&mut h.client).await.raw, *frame);
     }
-    let to_upstream: usize = from_client.iter().map(Vec::len).sum();
-    let to_client: usize = from_upstream.iter().map(Vec::len).sum();
+    // Payload bytes: 5 + 300 + 70,000 + 1 and 5 + 1 + 20,000, headers and masks left out.
+    let to_upstream = payload_bytes(&from_client);
+    let to_client = payload_bytes(&from_upstream);
+    assert_eq!((to_upstream, to_client), (70_306, 20_006));
     assert_eq!(h.counters.frames_to_upstream.get(), 4);
-    assert_eq!(h.counters.bytes_to_upstream.get(), to_upstream as u64);
+    assert_eq!(h.counters.bytes_to_upstream.get(), to_upstream);
     assert_eq!(h.counters.frames_to_client.get(), 3);
-    assert_eq!(h.counters.bytes_to_client.get(), to_client as u64);
+    assert_eq!(h.counters.bytes_to_client.get(), to_client);
 
     h.client_sends(&client_frame(true, CLOSE, &close_body(1000, "bye")))
         .await;
@@ -44,8 +46,9 @@ async fn frames_pass_verbatim_both_ways_and_are_counted() {
     let end = h.end().await;
     assert_eq!(end.frames_to_upstream, 5);
     assert_eq!(end.frames_to_client, 4);
-    assert_eq!(end.bytes_to_upstream, to_upstream as u64 + 11);
-    assert_eq!(end.bytes_to_client, to_client as u64 + 7);
+    // The closes' bodies: code and "bye".
+    assert_eq!(end.bytes_to_upstream, to_upstream + 5);
+    assert_eq!(end.bytes_to_client, to_client + 5);
 }
 
 #[tokio::test(start_paused = true)]

@@ -2,6 +2,22 @@
 
 use super::*;
 
+/// A 5-byte text frame whose length is written in the 16-bit form (RFC 6455 §5.2 requires
+/// the shortest), masked with `key` when given.
+fn non_minimal_length(key: Option<[u8; 4]>) -> Vec<u8> {
+    let mut frame = vec![0x81, 0x7E, 0, 5];
+    let mut payload = *b"hello";
+    if let Some(key) = key {
+        frame[1] |= 0x80;
+        frame.extend_from_slice(&key);
+        for (byte, k) in payload.iter_mut().zip(key.iter().cycle()) {
+            *byte ^= k;
+        }
+    }
+    frame.extend_from_slice(&payload);
+    frame
+}
+
 /// Frames a client must not send, each with the code the client must receive.
 fn client_violations() -> Vec<(&'static str, Vec<u8>, u16)> {
     let mut top_bit_length = vec![0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1];
@@ -30,6 +46,7 @@ fn client_violations() -> Vec<(&'static str, Vec<u8>, u16)> {
             1002,
         ),
         ("64-bit length top bit", top_bit_length, 1002),
+        ("length 5 in 16 bits", non_minimal_length(Some(KEY)), 1002),
         ("close of 1 byte", client_frame(true, CLOSE, &[3]), 1002),
         (
             "close 0",
@@ -161,8 +178,7 @@ async fn client_violation_upstream_frames_in_flight_reach_the_client_before_the_
         (Initiator::Proxy, Some(1002), Some(Reason::ProtocolError))
     );
     assert_eq!((end.frames_to_upstream, end.frames_to_client), (1, 5));
-    let in_flight_bytes: usize = in_flight.iter().map(Vec::len).sum();
-    assert_eq!(end.bytes_to_client, in_flight_bytes as u64);
+    assert_eq!(end.bytes_to_client, payload_bytes(&in_flight));
 }
 
 #[tokio::test(start_paused = true)]
@@ -316,7 +332,7 @@ async fn client_violation_nothing_from_the_bad_frame_on_reaches_the_upstream() {
     );
     assert_eq!(
         (end.frames_to_upstream, end.bytes_to_upstream),
-        (1, good.len() as u64)
+        (1, payload_bytes([&good]))
     );
 }
 
@@ -366,6 +382,7 @@ async fn upstream_violations_close_1002_to_upstream_and_1001_to_client() {
             "close 1016",
             upstream_frame(true, CLOSE, &close_body(1016, "")),
         ),
+        ("length 5 in 16 bits", non_minimal_length(None)),
     ];
     for (case, bad) in cases {
         let mut h = Harness::start(settings());
