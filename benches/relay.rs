@@ -14,7 +14,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio_util::sync::CancellationToken;
 
-use wsgate::relay::{RelayCounters, RelaySettings, relay};
+use wsgate::relay::{Extensions, RelayCounters, RelaySettings, relay};
 
 const BATCH_BYTES: usize = 256 * 1024;
 /// Each duplex pipe holds this much before its writer waits (a socket buffer stand-in).
@@ -64,7 +64,7 @@ fn settings() -> RelaySettings {
         idle_timeout: Some(Duration::from_secs(600)),
         max_session_duration: Some(Duration::from_secs(3300)),
         expires_at: None,
-        extensions_negotiated: false,
+        extensions: Extensions::None,
         close_timeout: Duration::from_secs(1),
         send_timeout: Some(Duration::from_secs(30)),
         max_pings_per_second: 1000,

@@ -35,7 +35,7 @@ use crate::config::{DenyMode, ServerConfig, SessionExpiry, TokenSource};
 use crate::handshake::{self, WebSocketRequest};
 use crate::metrics::{AuthMethodLabel, BypassResult, HandshakeOutcome, Metrics, UpstreamErrorKind};
 use crate::reason::Reason;
-use crate::relay::{self, RelayCounters, RelaySettings};
+use crate::relay::{self, Extensions, RelayCounters, RelaySettings};
 use crate::telemetry::{self, Decision, SessionSummary};
 use crate::upstream::{
     self, Forwarding, UpgradeRequest, Upstream, UpstreamError, WebSocketOutcome,

@@ -76,7 +76,11 @@ impl Proxy {
                 Ok(Opened {
                     io,
                     protocol: protocol.or_else(|| marker_offered(gate, headers)),
-                    settings: relay_settings(gate, grant, extensions.is_some()),
+                    settings: relay_settings(
+                        gate,
+                        grant,
+                        Extensions::negotiated(extensions.as_ref().map(HeaderValue::as_bytes)),
+                    ),
                     extensions,
                 })
             }
@@ -217,7 +221,7 @@ impl Proxy {
     }
 }
 
-fn relay_settings(gate: &Gate, grant: &Grant, extensions_negotiated: bool) -> RelaySettings {
+fn relay_settings(gate: &Gate, grant: &Grant, extensions: Extensions) -> RelaySettings {
     let config = gate.config();
     let expires_at = match (config.auth.session_expiry, grant.expires_at) {
         (SessionExpiry::Close, Some(exp)) => {
@@ -234,7 +238,7 @@ fn relay_settings(gate: &Gate, grant: &Grant, extensions_negotiated: bool) -> Re
         idle_timeout: config.server.idle_timeout,
         max_session_duration: config.server.max_session_duration,
         expires_at,
-        extensions_negotiated,
+        extensions,
         close_timeout: CLOSE_TIMEOUT,
         send_timeout: config.server.send_timeout,
         max_pings_per_second: config.server.max_pings_per_second,

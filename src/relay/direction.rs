@@ -495,6 +495,7 @@ mod tests {
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
 
+    use super::super::Extensions;
     use super::super::frame::{Limits, Sender};
     use super::*;
 
@@ -503,7 +504,7 @@ mod tests {
         let limits = Limits {
             max_frame_bytes: 1 << 20,
             max_message_bytes: 1 << 20,
-            extensions_negotiated: false,
+            extensions: Extensions::None,
         };
         let mut direction = Direction::new(Scanner::new(Sender::Upstream, limits), false);
         let (mut peer, mut input) = duplex(64 * 1024);
@@ -548,7 +549,7 @@ mod tests {
         let limits = Limits {
             max_frame_bytes: 1 << 20,
             max_message_bytes: 1 << 20,
-            extensions_negotiated: false,
+            extensions: Extensions::None,
         };
         let mut direction = Direction::new(Scanner::new(Sender::Upstream, limits), false);
         let (mut peer, mut input) = duplex(64 * 1024);

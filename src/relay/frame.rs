@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::time::Instant;
 
+use super::Extensions;
 use crate::reason::Reason;
 
 /// Longest control-frame payload (RFC 6455 §5.5).
@@ -45,7 +46,7 @@ pub(super) enum Sender {
 pub(super) struct Limits {
     pub max_frame_bytes: u64,
     pub max_message_bytes: u64,
-    pub extensions_negotiated: bool,
+    pub extensions: Extensions,
 }
 
 /// What the scanner decided about the bytes at the start of its input.
@@ -299,9 +300,11 @@ impl Scanner {
             return Err(Violation::Protocol);
         }
         if header.rsv != 0 {
-            // Only permessage-deflate (RFC 7692) is ever negotiated, and it uses RSV1 on
-            // the first frame of a data message only.
-            let allowed = self.limits.extensions_negotiated && header.rsv == RSV1 && data_start;
+            let allowed = match self.limits.extensions {
+                Extensions::None => false,
+                Extensions::PermessageDeflate => header.rsv == RSV1 && data_start,
+                Extensions::Other => true,
+            };
             if !allowed {
                 return Err(Violation::Protocol);
             }
@@ -506,7 +509,7 @@ mod tests {
     const LIMITS: Limits = Limits {
         max_frame_bytes: 1 << 20,
         max_message_bytes: 4 << 20,
-        extensions_negotiated: false,
+        extensions: Extensions::None,
     };
 
     fn client() -> Scanner {
@@ -687,7 +690,7 @@ mod tests {
     #[test]
     fn rsv1_only_on_a_message_start_when_negotiated() {
         let mut limits = LIMITS;
-        limits.extensions_negotiated = true;
+        limits.extensions = Extensions::PermessageDeflate;
         let mut scanner = Scanner::new(Sender::Upstream, limits);
         assert!(matches!(
             scanner.scan(&[0x41, 0x00]),
@@ -709,5 +712,47 @@ mod tests {
             "RSV2"
         );
         assert!(matches!(scanner.scan(&[0x80, 0x00]), Scan::Relay { .. }));
+    }
+
+    #[test]
+    fn an_unknown_extension_s_rsv_bits_pass() {
+        let mut limits = LIMITS;
+        limits.extensions = Extensions::Other;
+        let mut scanner = Scanner::new(Sender::Upstream, limits);
+        for first in [0xC1, 0xA1, 0x91, 0xF1, 0xC9, 0xA2] {
+            assert!(
+                matches!(scanner.scan(&[first, 0x00]), Scan::Relay { .. }),
+                "{first:#x}"
+            );
+        }
+        // Everything else is still judged.
+        assert_eq!(
+            scanner.scan(&[0x83, 0x00]),
+            Scan::Violation(Violation::Protocol)
+        );
+    }
+
+    #[test]
+    fn extensions_are_classified_by_name() {
+        let cases: [(Option<&[u8]>, Extensions); 6] = [
+            (None, Extensions::None),
+            (Some(b" , "), Extensions::None),
+            (
+                Some(b"permessage-deflate; client_max_window_bits"),
+                Extensions::PermessageDeflate,
+            ),
+            (
+                Some(b"PerMessage-Deflate, permessage-deflate"),
+                Extensions::PermessageDeflate,
+            ),
+            (Some(b"x-webkit-deflate-frame"), Extensions::Other),
+            (
+                Some(b"permessage-deflate, x-custom; a=1"),
+                Extensions::Other,
+            ),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(Extensions::negotiated(value), expected, "{value:?}");
+        }
     }
 }

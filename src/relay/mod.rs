@@ -79,8 +79,8 @@ pub struct RelaySettings {
     /// The token's `exp` plus leeway, when `session_expiry = "close"`: the client gets
     /// 1008 `token_expired`, the upstream 1001 `token_expired`.
     pub expires_at: Option<Instant>,
-    /// permessage-deflate was negotiated: RSV1 is allowed on a message's first frame.
-    pub extensions_negotiated: bool,
+    /// The extensions the upstream's 101 selected: they decide which RSV bits may be set.
+    pub extensions: Extensions,
     /// How long to wait for close replies (and for a frame in flight to finish) once a
     /// close has been sent.
     pub close_timeout: Duration,
@@ -91,6 +91,42 @@ pub struct RelaySettings {
     /// The client's pings per second (bursts up to the same number); one more is a
     /// violation: 1008 `rate_limited` to the client, 1001 to the upstream.
     pub max_pings_per_second: u32,
+}
+
+/// What the negotiated extensions allow in the RSV bits (RFC 6455 §5.2: non-zero only
+/// with an extension that defines them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extensions {
+    /// None negotiated: every RSV bit must be clear.
+    None,
+    /// permessage-deflate alone (RFC 7692): RSV1 on a message's first frame only.
+    PermessageDeflate,
+    /// An extension wsgate does not know defines its own bits: they are relayed as they
+    /// come, since wsgate cannot judge them.
+    Other,
+}
+
+impl Extensions {
+    /// Classifies a 101's `Sec-WebSocket-Extensions` value (all its headers joined).
+    pub fn negotiated(value: Option<&[u8]>) -> Extensions {
+        let Some(value) = value else {
+            return Extensions::None;
+        };
+        let mut names = value
+            .split(|&b| b == b',')
+            .filter_map(|ext| ext.split(|&b| b == b';').next())
+            .map(<[u8]>::trim_ascii)
+            .filter(|name| !name.is_empty())
+            .peekable();
+        if names.peek().is_none() {
+            return Extensions::None;
+        }
+        if names.all(|name| name.eq_ignore_ascii_case(b"permessage-deflate")) {
+            Extensions::PermessageDeflate
+        } else {
+            Extensions::Other
+        }
+    }
 }
 
 /// The relayed-traffic counters (`wsgate_relayed_frames_total`, `wsgate_relayed_bytes_total`).
@@ -218,7 +254,7 @@ impl Session {
         let limits = Limits {
             max_frame_bytes: settings.max_frame_bytes,
             max_message_bytes: settings.max_message_bytes,
-            extensions_negotiated: settings.extensions_negotiated,
+            extensions: settings.extensions,
         };
         let mut session = Session {
             to_upstream: Direction::new(

@@ -182,45 +182,6 @@ fn upgrade_request_bytes_carry_exactly_the_headers_of_the_header_map_path() {
 }
 
 #[test]
-fn only_extensions_the_relay_can_scan_are_offered_upstream() {
-    let mut client = HeaderMap::new();
-    for value in [
-        "x-webkit-deflate-frame, permessage-deflate; client_max_window_bits",
-        "permessage-deflate; server_no_context_takeover",
-        "x-custom-rsv2",
-    ] {
-        client.append(
-            http::header::SEC_WEBSOCKET_EXTENSIONS,
-            HeaderValue::from_static(value),
-        );
-    }
-    let request = upgrade_request(&client, &handshake::new_key());
-    let (_, pairs) = parsed_headers(request.as_bytes());
-    assert_eq!(
-        values(&pairs, "sec-websocket-extensions"),
-        [
-            "permessage-deflate; client_max_window_bits",
-            "permessage-deflate; server_no_context_takeover"
-        ]
-    );
-}
-
-#[tokio::test]
-async fn a_101_choosing_an_extension_wsgate_did_not_pass_on_is_rejected() {
-    let mut client = HeaderMap::new();
-    client.append(
-        http::header::SEC_WEBSOCKET_EXTENSIONS,
-        HeaderValue::from_static("x-webkit-deflate-frame"),
-    );
-    let (stream, _server) = upstream_answering(|key| {
-        switching(key, "Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n")
-    })
-    .await;
-    let outcome = exchange(stream, upgrade_request(&client, &handshake::new_key())).await;
-    assert!(matches!(outcome, Err(UpstreamError::Rejected(_))));
-}
-
-#[test]
 fn identity_and_forwarding_headers_are_never_duplicated_or_spoofed() {
     let request = upgrade_request(&hostile_client(), "dGhlIHNhbXBsZSBub25jZQ==");
     let (_, pairs) = parsed_headers(request.as_bytes());

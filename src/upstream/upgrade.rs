@@ -98,56 +98,17 @@ impl HeaderSink for UpgradeRequest {
         if name == header::SEC_WEBSOCKET_PROTOCOL {
             self.offered_protocols.push(value.clone());
         } else if name == header::SEC_WEBSOCKET_EXTENSIONS {
-            // The relay's scanner knows the framing of permessage-deflate only (RSV1 on a
-            // message's first frame); an extension it cannot check is not offered at all,
-            // so client and upstream fall back to plain frames instead of a 1002.
-            let Some(value) = scannable_extensions(value) else {
-                return;
-            };
             self.offered_extensions.push(value.clone());
-            self.write_header(name, &value);
-            return;
         }
-        self.write_header(name, value);
-    }
-
-    fn set(&mut self, name: &HeaderName, value: &HeaderValue) {
-        self.append(name, value);
-    }
-}
-
-impl UpgradeRequest {
-    fn write_header(&mut self, name: &HeaderName, value: &HeaderValue) {
         self.head.extend_from_slice(name.as_str().as_bytes());
         self.head.extend_from_slice(b": ");
         self.head.extend_from_slice(value.as_bytes());
         self.head.extend_from_slice(b"\r\n");
     }
-}
 
-/// The offers in one `Sec-WebSocket-Extensions` value that the relay can scan
-/// (permessage-deflate, RFC 7692), parameters kept; `None` when there are none.
-fn scannable_extensions(value: &HeaderValue) -> Option<HeaderValue> {
-    fn scannable(offer: &str) -> bool {
-        offer
-            .split(';')
-            .next()
-            .is_some_and(|name| name.trim().eq_ignore_ascii_case("permessage-deflate"))
+    fn set(&mut self, name: &HeaderName, value: &HeaderValue) {
+        self.append(name, value);
     }
-    let offers = text(value.as_bytes())?;
-    // What browsers send ("permessage-deflate; client_max_window_bits") passes as it is.
-    if offers.split(',').all(scannable) {
-        return Some(value.clone());
-    }
-    let kept: Vec<&str> = offers
-        .split(',')
-        .map(str::trim)
-        .filter(|o| scannable(o))
-        .collect();
-    if kept.is_empty() {
-        return None;
-    }
-    HeaderValue::from_str(&kept.join(", ")).ok()
 }
 
 /// Sends the upgrade request on `io` and reads the answer: a checked 101 and the

@@ -37,7 +37,7 @@ fn settings() -> RelaySettings {
         idle_timeout: None,
         max_session_duration: None,
         expires_at: None,
-        extensions_negotiated: false,
+        extensions: Extensions::None,
         close_timeout: CLOSE_TIMEOUT,
         send_timeout: None,
         max_pings_per_second: 1_000_000,

@@ -408,7 +408,7 @@ async fn upstream_violations_close_1002_to_upstream_and_1001_to_client() {
 #[tokio::test(start_paused = true)]
 async fn rsv1_passes_when_an_extension_was_negotiated() {
     let mut h = Harness::start(RelaySettings {
-        extensions_negotiated: true,
+        extensions: Extensions::PermessageDeflate,
         ..settings()
     });
     let compressed = raw_frame(0xC1, b"deflated", Some(KEY));
@@ -417,4 +417,23 @@ async fn rsv1_passes_when_an_extension_was_negotiated() {
     let from_upstream = raw_frame(0x42, b"deflated", None);
     h.upstream_sends(&from_upstream).await;
     assert_eq!(read_frame(&mut h.client).await.raw, from_upstream);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unknown_extension_s_rsv_bits_pass_both_ways() {
+    let mut h = Harness::start(RelaySettings {
+        extensions: Extensions::Other,
+        ..settings()
+    });
+    // RSV2 on a text frame, RSV1 on a continuation: meanings wsgate cannot judge.
+    let first = raw_frame(0x21, b"part", Some(KEY));
+    let rest = raw_frame(0xC0, b"more", Some(KEY));
+    h.client_sends(&[first.clone(), rest.clone()].concat())
+        .await;
+    assert_eq!(read_frame(&mut h.upstream).await.raw, first);
+    assert_eq!(read_frame(&mut h.upstream).await.raw, rest);
+    let from_upstream = raw_frame(0x92, b"x", None);
+    h.upstream_sends(&from_upstream).await;
+    assert_eq!(read_frame(&mut h.client).await.raw, from_upstream);
+    h.shut_down().await;
 }
