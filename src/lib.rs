@@ -19,6 +19,7 @@
 //! - `admin`: `/metrics`, `/healthz`, `/readyz`.
 //! - `metrics`: the Prometheus metrics struct.
 //! - `prefixed`: a stream that first replays bytes already read from it.
+//! - `sessions`: live sessions and their ids (`X-Wsgate-Session`).
 //! - `telemetry`: JSON logging and the outcome events that log and count together.
 //! - `commands`: `run`, `check`, `explain`, `mint` behind the thin `main.rs`.
 //! - `demo`: the one-command try-out.
@@ -35,6 +36,7 @@ pub mod proxy;
 pub mod reason;
 pub mod relay;
 pub mod server;
+pub mod sessions;
 pub mod telemetry;
 pub mod upstream;
 

@@ -96,22 +96,23 @@ impl Proxy {
                     protocol,
                     extensions,
                     settings,
+                    session,
                 } = opened;
                 let mut stream = stream;
-                let switching = switching_protocols(&ws, protocol, extensions);
+                let switching = switching_protocols(&ws, protocol, extensions, Some(session));
                 if !self.answer(&mut stream, &switching).await {
                     return None;
                 }
                 let route = gate.config().routes[grant.route].path.clone();
                 let stream = std::future::ready(Some(stream));
-                self.queue_session(conn, stream, io, settings, route, grant, client);
+                self.queue_session(conn, stream, io, settings, route, grant, client, session);
             }
             Err(NotOpened::Relay(response)) => self.answer_and_close(stream, &response).await,
             Err(NotOpened::Refuse(reason)) if gate.config().auth.deny == DenyMode::Close => {
                 let mut stream = stream;
                 let protocol = close_mode_protocol(gate, &head.headers);
                 if self
-                    .answer(&mut stream, &switching_protocols(&ws, protocol, None))
+                    .answer(&mut stream, &switching_protocols(&ws, protocol, None, None))
                     .await
                 {
                     close_upgraded(stream, reason).await;

@@ -36,6 +36,7 @@ use crate::handshake::{self, WebSocketRequest};
 use crate::metrics::{AuthMethodLabel, BypassResult, HandshakeOutcome, Metrics, UpstreamErrorKind};
 use crate::reason::Reason;
 use crate::relay::{self, Extensions, RelayCounters, RelaySettings};
+use crate::sessions::SessionId;
 use crate::telemetry::{self, Decision, SessionSummary};
 use crate::upstream::{
     self, Forwarding, UpgradeRequest, Upstream, UpstreamError, WebSocketOutcome,
@@ -293,7 +294,7 @@ impl Proxy {
                         close_after_upgrade(on_upgrade, reason).await;
                         drop(slot);
                     }));
-                boxed(switching_protocols(ws, protocol, None))
+                boxed(switching_protocols(ws, protocol, None, None))
             }
             _ => denial_response(reason),
         }

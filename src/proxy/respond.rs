@@ -11,12 +11,15 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::{Body, CLOSE_TIMEOUT};
 use crate::handshake::{self, HandshakeError, WebSocketRequest};
 use crate::reason::Reason;
+use crate::sessions::{SESSION_HEADER, SessionId};
 
-/// The client's 101.
+/// The client's 101; `session` is absent only for a close-mode refusal, which never
+/// becomes a session.
 pub(super) fn switching_protocols(
     ws: &WebSocketRequest,
     protocol: Option<HeaderValue>,
     extensions: Option<HeaderValue>,
+    session: Option<SessionId>,
 ) -> Response<Bytes> {
     let mut response = Response::new(Bytes::new());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -31,6 +34,9 @@ pub(super) fn switching_protocols(
     }
     if let Some(extensions) = extensions {
         headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, extensions);
+    }
+    if let Some(session) = session {
+        headers.insert(SESSION_HEADER, session.header_value());
     }
     response
 }

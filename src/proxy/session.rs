@@ -12,6 +12,8 @@ pub(super) struct Opened {
     pub protocol: Option<HeaderValue>,
     pub extensions: Option<HeaderValue>,
     pub settings: RelaySettings,
+    /// Named in the client's 101 and the session's log line.
+    pub session: SessionId,
 }
 
 /// Why there is no session to open.
@@ -37,6 +39,11 @@ impl Proxy {
         let gate = &policy.gate;
         let config = gate.config();
         let route = config.routes[grant.route].path.as_str();
+        let Some(session) = SessionId::generate() else {
+            // The kernel's random source failed: no unguessable id, so no session.
+            tracing::error!(route, client = %client, "cannot draw a session id from the system's random source");
+            return Err(NotOpened::Refuse(Reason::Overloaded));
+        };
         let key = handshake::new_key();
         let upgrade = UpgradeRequest::new(
             config,
@@ -82,6 +89,7 @@ impl Proxy {
                         Extensions::negotiated(extensions.as_ref().map(HeaderValue::as_bytes)),
                     ),
                     extensions,
+                    session,
                 })
             }
             Ok(WebSocketOutcome::Refused(response)) => {
@@ -152,11 +160,17 @@ impl Proxy {
             protocol,
             extensions,
             settings,
+            session,
         } = opened;
         let route = policy.gate.config().routes[grant.route].path.clone();
         let upgraded = async move { on_upgrade.await.ok().map(TokioIo::new) };
-        self.queue_session(&conn, upgraded, io, settings, route, grant, client);
-        boxed(switching_protocols(&ws, protocol, extensions))
+        self.queue_session(&conn, upgraded, io, settings, route, grant, client, session);
+        boxed(switching_protocols(
+            &ws,
+            protocol,
+            extensions,
+            Some(session),
+        ))
     }
 
     /// Queues the session on the client connection's task: once `client_io` yields the
@@ -175,6 +189,7 @@ impl Proxy {
         route: String,
         grant: Grant,
         client: SocketAddr,
+        session: SessionId,
     ) where
         F: Future<Output = Option<C>> + Send + 'static,
         C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -202,6 +217,7 @@ impl Proxy {
                     &SessionSummary {
                         route: &route,
                         client,
+                        session,
                         user: grant.user.as_deref(),
                         initiator: match end.initiator {
                             relay::Initiator::Client => crate::metrics::InitiatorLabel::Client,

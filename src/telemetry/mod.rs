@@ -26,6 +26,7 @@ use crate::metrics::{
     UpstreamErrorKind,
 };
 use crate::reason::Reason;
+use crate::sessions::SessionId;
 
 mod format;
 mod writer;
@@ -97,6 +98,7 @@ pub struct Decision<'a> {
 pub struct SessionSummary<'a> {
     pub route: &'a str,
     pub client: SocketAddr,
+    pub session: SessionId,
     pub user: Option<&'a str>,
     pub initiator: InitiatorLabel,
     /// The close code of the first close frame; `None` when the connection just ended.
@@ -180,6 +182,7 @@ pub fn record_session_closed(metrics: &Metrics, s: &SessionSummary<'_>) {
     tracing::info!(
         route = s.route,
         client = %ClientAddr(s.client),
+        session = %s.session,
         user = s.user,
         initiator = s.initiator.as_str(),
         code = s.code,

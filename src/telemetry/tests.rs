@@ -176,9 +176,11 @@ fn session_closed_logs_totals_and_counts_close_code() {
     let registry = Registry::new();
     let metrics = Metrics::new(&registry);
     metrics.session_opened("/ws");
+    let session = SessionId::parse("0123456789abcdef0123456789abcdef").expect("valid id");
     let summary = SessionSummary {
         route: "/ws",
         client: client(),
+        session,
         user: Some("alice"),
         initiator: InitiatorLabel::Client,
         code: Some(4001),
@@ -195,6 +197,7 @@ fn session_closed_logs_totals_and_counts_close_code() {
     });
     let line = &lines[0];
     assert_eq!(line["message"], "session closed");
+    assert_eq!(line["session"], "0123456789abcdef0123456789abcdef");
     assert_eq!(line["code"], 4001);
     assert_eq!(line["initiator"], "client");
     assert_eq!(line["frames_to_client"], 4);

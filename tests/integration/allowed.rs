@@ -268,3 +268,29 @@ async fn route_claims_admit_a_token_that_carries_the_scope() {
     expect_echo(&mut session, "admin scope").await;
     assert_eq!(upstream.request(0).await.one("X-Auth-User"), "root");
 }
+
+#[tokio::test]
+async fn every_session_gets_its_own_unguessable_id_in_the_101() {
+    let upstream = EchoUpstream::start().await;
+    let proxy = TestProxy::builder().upstream(&upstream.url()).start().await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (mut session, response) = Upgrade::to("/ws").bearer(&alice()).open(proxy.addr()).await;
+        assert_eq!(response.status(), 101);
+        let id = response
+            .headers()
+            .get("X-Wsgate-Session")
+            .and_then(|v| v.to_str().ok())
+            .expect("a 101 names its session")
+            .to_owned();
+        assert_eq!(id.len(), 32, "128 bits as hex: {id}");
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        expect_echo(&mut session, "still relayed").await;
+        ids.push(id);
+    }
+    assert_ne!(ids[0], ids[1], "two sessions never share an id");
+    assert!(
+        !upstream.request(0).await.has("X-Wsgate-Session"),
+        "the id is the client's, not forwarded"
+    );
+}
