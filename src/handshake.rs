@@ -39,7 +39,7 @@ pub enum HandshakeError {
     /// `CONNECT`: wsgate never opens tunnels.
     Connect,
     /// A path a backend could resolve differently from wsgate's route match
-    /// (`..`, `.`, `//`, `\`, `;`, encoded `.` `/` `\`).
+    /// (`..`, `.`, `//`, `\`, `;`, encoded `.` `/` `\` or control bytes; `path.rs`).
     AmbiguousPath,
 }
 
@@ -71,7 +71,7 @@ impl HandshakeError {
             HandshakeError::Key => "Sec-WebSocket-Key must be 16 bytes of base64",
             HandshakeError::Body => "a WebSocket upgrade request must not carry a body",
             HandshakeError::AmbiguousPath => {
-                "the path contains dot segments, empty segments, ';' or encoded '.', '/' or '\\'"
+                "the path contains dot segments, empty segments, ';', '\\' or encoded '.', '/', '\\' or control bytes"
             }
         }
     }
@@ -153,29 +153,16 @@ pub fn classify(
     Ok(Some(WebSocketRequest { key: key.clone() }))
 }
 
-/// Routes match the raw path and the raw path is forwarded, so a path that a backend
-/// would normalise (dot segments, merged slashes, `;` parameters, encoded `.` `/` `\`)
-/// could be judged under one route and served under another. Such paths are refused,
-/// as Envoy does with `path_with_escaped_slashes_action: REJECT_REQUEST`.
+/// Whether wsgate refuses to judge `path`: a backend could resolve it to another route
+/// (`path.rs` says which paths and why).
 pub fn is_ambiguous_path(path: &str) -> bool {
-    if !path.starts_with('/') {
-        return path != "*";
-    }
-    // Percent-encoded `.`, `/`, `\` or NUL, in either case of hex digit.
-    let encoded = path.as_bytes().windows(3).any(|w| {
-        w[0] == b'%'
-            && matches!(
-                (w[1], w[2].to_ascii_lowercase()),
-                (b'2', b'e' | b'f') | (b'5', b'c') | (b'0', b'0')
-            )
-    });
-    encoded
-        || path.contains('\\')
-        || path.contains("//")
-        || path.contains(';')
-        || path
-            .split('/')
-            .any(|segment| segment == "." || segment == "..")
+    crate::path::normalize(path).is_err()
+}
+
+/// The request target with its path normalized (`path.rs`): the path routes are matched
+/// against and the path forwarded upstream. Call after [`classify`] accepted the request.
+pub fn normalized_uri(uri: &http::Uri) -> Result<http::Uri, HandshakeError> {
+    crate::path::normalize_uri(uri).map_err(|_| HandshakeError::AmbiguousPath)
 }
 
 /// `Sec-WebSocket-Accept` for a key (RFC 6455 §4.2.2).

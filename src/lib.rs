@@ -12,6 +12,7 @@
 //! - `auth`: the one decision path ([`auth::Gate::decide`]), token sources, JWT, keys
 //!   (static, and remote key sets fetched and refreshed by `auth::remote`), bypass.
 //! - `handshake`: RFC 6455 request validation and `Sec-WebSocket-Accept`.
+//! - `path`: the one path normalization, for route matching and for the upstream.
 //! - `upstream`: upstream connection, request rewriting (identity injection), 101 checks.
 //! - `proxy`: the per-request hyper service tying the above together; denials.
 //! - `relay`: the frame-aware byte relay between client and upstream.
@@ -31,6 +32,7 @@ pub mod config;
 pub mod demo;
 pub mod handshake;
 pub mod metrics;
+pub mod path;
 pub mod prefixed;
 pub mod proxy;
 pub mod reason;

@@ -123,11 +123,29 @@ pub fn explain(args: &ExplainArgs) -> ExitCode {
             return usage("the token contains bytes that cannot travel in a header".into());
         }
     }
+    let mut steps_before: Vec<Step> = Vec::new();
     let path = args
         .path
         .clone()
         .or_else(|| config.routes.first().map(|r| r.path.clone()))
         .unwrap_or_else(|| "/".into());
+    // The proxy judges the normalized path (`path.rs`); so does explain.
+    let path = match crate::path::normalize(&path) {
+        Ok(normal) => {
+            if normal != path {
+                steps_before.push(Step {
+                    name: "path",
+                    outcome: Outcome::Info,
+                    detail: format!("{path} is judged (and forwarded) as {normal}"),
+                });
+            }
+            normal.into_owned()
+        }
+        Err(_) => {
+            print_path_refusal(&path, args.json);
+            return ExitCode::FAILURE;
+        }
+    };
     let view = RequestView {
         path: &path,
         query: query.as_deref(),
@@ -144,6 +162,7 @@ pub fn explain(args: &ExplainArgs) -> ExitCode {
             config.environment
         ),
     });
+    steps.append(&mut steps_before);
     if let Some(source) = config.auth.token_sources.first() {
         if token.is_some() {
             steps.push(Step {
@@ -234,6 +253,32 @@ fn print_explanation(
             denial.reason.status().as_u16(),
             denial.reason.close_code()
         ),
+    }
+}
+
+/// A path the proxy refuses before any decision (400 `ambiguous_path`).
+fn print_path_refusal(path: &str, json: bool) {
+    let error = crate::handshake::HandshakeError::AmbiguousPath;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "steps": [{"step": "path", "outcome": "fail", "reason": error.as_str(), "detail": format!("{path}: {}", error.message())}],
+                "verdict": {
+                    "allowed": false,
+                    "reason": error.as_str(),
+                    "message": error.message(),
+                    "status": error.status().as_u16(),
+                }
+            })
+        );
+    } else {
+        println!("FAIL {:<13} {path}: {}", "path", error.message());
+        println!(
+            "verdict: DENIED {} — refused before any decision (HTTP {})",
+            error.as_str(),
+            error.status().as_u16()
+        );
     }
 }
 

@@ -217,7 +217,20 @@ impl Validator<'_> {
                         ),
                     )
                 }
-                Some(path) => Some(path),
+                Some(path) => match crate::path::normalize(&path) {
+                    Ok(normal) if normal == path => Some(path),
+                    // Requests are matched in normalized form: this prefix could never match.
+                    Ok(normal) => self.error(
+                        format!("{key}.path"),
+                        format!("{path:?} is matched in normalized form: write {normal:?}"),
+                    ),
+                    Err(_) => self.error(
+                        format!("{key}.path"),
+                        format!(
+                            "{path:?} is a path wsgate refuses to route (dot or empty segments, ';', '\\', encoded '/', '\\', '.' or control bytes)"
+                        ),
+                    ),
+                },
             };
             let auth = match raw.auth.as_deref() {
                 None | Some("required") => Some(RouteAuth::Required),
@@ -275,7 +288,52 @@ impl Validator<'_> {
                 implicit: true,
             });
         }
+        self.warn_stricter_children(&routes);
         Some(routes)
+    }
+
+    /// A route stricter than the route that catches its neighbours is only as strong as
+    /// the agreement between wsgate and the upstream on what a path is: anything the
+    /// upstream serves as the child but wsgate sees under another path gets the parent's
+    /// (weaker) treatment. wsgate normalizes what it can (`path.rs`); `check` says what
+    /// is left to the upstream.
+    fn warn_stricter_children(&mut self, routes: &[RouteConfig]) {
+        let rank = |auth: RouteAuth| match auth {
+            RouteAuth::None => 0,
+            RouteAuth::Optional => 1,
+            RouteAuth::Required => 2,
+        };
+        let auth_name = |auth: RouteAuth| match auth {
+            RouteAuth::None => "none",
+            RouteAuth::Optional => "optional",
+            RouteAuth::Required => "required",
+        };
+        for (index, child) in routes.iter().enumerate() {
+            let Some(parent) = routes[index + 1..].iter().find(|r| r.matches(&child.path)) else {
+                continue;
+            };
+            let more_claims = child
+                .claims
+                .iter()
+                .any(|claim| !parent.claims.contains(claim));
+            let stricter = rank(child.auth) > rank(parent.auth)
+                || (child.auth == parent.auth && child.auth != RouteAuth::None && more_claims);
+            if !stricter {
+                continue;
+            }
+            let example = bypass_example(&child.path);
+            self.warn(format!(
+                "route {child:?} (auth = {}{}) is stricter than {parent:?} (auth = {}{}), which catches the paths around it:                  a request the upstream serves as {child:?} but wsgate sees under another path is judged by {parent:?}.                  wsgate judges and forwards the normalized path (percent-encoded letters decoded, so {example:?} is judged as {child:?};                  encoded '/', '\\', '.', dot segments, \"//\" and ';' refused), but an upstream that matches paths case-insensitively                  ({upper:?}), ignores a trailing dot ({dot:?}) or rewrites paths itself would still serve {child:?} to a request judged by {parent:?}:                  make the parent at least as strict and list the open paths as their own routes",
+                auth_name(child.auth),
+                if child.claims.is_empty() { "" } else { ", with claims" },
+                auth_name(parent.auth),
+                if parent.claims.is_empty() { "" } else { ", with claims" },
+                child = child.path,
+                parent = parent.path,
+                upper = child.path.to_ascii_uppercase(),
+                dot = format!("{}.", child.path.trim_end_matches('/')),
+            ));
+        }
     }
 
     /// A route that wants a caller's identity needs something that can provide one.
@@ -302,5 +360,17 @@ impl Validator<'_> {
                 ),
             );
         }
+    }
+}
+
+/// `path` with its last letter percent-encoded: how a route bypass through encoding looks.
+fn bypass_example(path: &str) -> String {
+    match path
+        .char_indices()
+        .rev()
+        .find(|(_, c)| c.is_ascii_alphanumeric())
+    {
+        Some((at, c)) => format!("{}%{:02X}{}", &path[..at], c as u32, &path[at + 1..]),
+        None => path.to_owned(),
     }
 }

@@ -65,7 +65,7 @@ impl Proxy {
         };
         let started = Instant::now();
         let bytes = buf.freeze();
-        let Some(head) = RequestHead::new(&bytes, &spans) else {
+        let Some(mut head) = RequestHead::new(&bytes, &spans) else {
             return Some(Prefixed::new(stream, &bytes));
         };
         let Ok(Some(ws)) =
@@ -73,6 +73,11 @@ impl Proxy {
         else {
             return Some(Prefixed::new(stream, &bytes));
         };
+        // The path judged and forwarded is the normalized one, as in hyper's service.
+        match handshake::normalized_uri(&head.uri) {
+            Ok(uri) => head.uri = uri,
+            Err(_) => return Some(Prefixed::new(stream, &bytes)),
+        }
         // What the client sent behind its head belongs to the session.
         let stream = Prefixed::new(stream, bytes.get(spans.len..).unwrap_or_default());
         drop(bytes);

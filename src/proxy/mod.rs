@@ -146,6 +146,11 @@ impl Proxy {
             Ok(ws) => ws,
             Err(error) => return Ok(handshake_refusal(error)),
         };
+        // From here on the request's path is the normalized one: judged and forwarded.
+        match handshake::normalized_uri(request.uri()) {
+            Ok(uri) => *request.uri_mut() = uri,
+            Err(error) => return Ok(handshake_refusal(error)),
+        }
         let policy = self.policy();
         let decision = self
             .decide(
@@ -248,16 +253,18 @@ impl Proxy {
         let on_upgrade = hyper::upgrade::on(&mut request);
         let policy = self.policy();
         let gate = &policy.gate;
-        match handshake::classify(
+        let checked = handshake::classify(
             request.method(),
             request.version(),
             request.uri().path(),
             request.headers(),
-        ) {
+        )
+        .and_then(|ws| Ok((ws, handshake::normalized_uri(request.uri())?)));
+        match checked {
             Err(error) => handshake_refusal(error),
-            Ok(ws) => {
+            Ok((ws, uri)) => {
                 let denial = Denial {
-                    route: gate.route_index(request.uri().path()),
+                    route: gate.route_index(uri.path()),
                     reason: Reason::Overloaded,
                     issuer: None,
                 };

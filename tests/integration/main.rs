@@ -10,6 +10,7 @@
 //!   never a tunnel.
 //! - `sessions`: frames and close codes relayed both ways; graceful shutdown.
 //! - `plain_http`: REST requests proxied under the same policy.
+//! - `path_confusion`: the path is normalized once, judged and forwarded the same.
 //! - `handshake_syntax`: RFC 6455 request checks.
 //! - `first_request`: the first request read by hand and what is left to hyper: an
 //!   upgrade after a plain request, frames behind the upgrade request, head limits, a head
@@ -39,6 +40,7 @@ mod harness;
 mod jwks;
 mod mint_check;
 mod observability;
+mod path_confusion;
 mod plain_http;
 mod session_limits;
 mod sessions;

@@ -81,3 +81,50 @@ fn route_matching_respects_segments() {
     assert_eq!(config.route("/ws/1").unwrap().auth, RouteAuth::None);
     assert_eq!(config.route("/wsx").unwrap().auth, RouteAuth::Required);
 }
+
+#[test]
+fn a_child_route_stricter_than_its_parent_is_warned_about_with_a_bypass_example() {
+    let config = parse(&format!(
+        "{MINIMAL}\n[[routes]]\npath = \"/ws\"\n[[routes]]\npath = \"/api/admin\"\n\
+         [[routes]]\npath = \"/api\"\nauth = \"optional\"\n[[routes]]\npath = \"/\"\nauth = \"none\""
+    ));
+    let about = |child: &str| {
+        config
+            .warnings
+            .iter()
+            .find(|w| w.starts_with(&format!("route {child:?}")))
+            .cloned()
+            .unwrap_or_else(|| panic!("no warning about {child}: {:?}", config.warnings))
+    };
+    let ws = about("/ws");
+    assert!(ws.contains("stricter than \"/\" (auth = none)"), "{ws}");
+    assert!(ws.contains("\"/w%73\" is judged as \"/ws\""), "{ws}");
+    assert!(ws.contains("\"/WS\""), "{ws}");
+    let admin = about("/api/admin");
+    assert!(
+        admin.contains("stricter than \"/api\" (auth = optional)"),
+        "{admin}"
+    );
+    let api = about("/api");
+    assert!(api.contains("stricter than \"/\""), "{api}");
+
+    // A weaker child, or a parent as strict, is no bypass shape.
+    let config = parse(&format!(
+        "{MINIMAL}\n[[routes]]\npath = \"/public\"\nauth = \"none\"\n[[routes]]\npath = \"/ws\""
+    ));
+    assert!(
+        !config.warnings.iter().any(|w| w.contains("stricter")),
+        "{:?}",
+        config.warnings
+    );
+}
+
+#[test]
+fn route_paths_are_written_in_normalized_form() {
+    let errors = problems(
+        "[[routes]]\npath = \"/w%73\"\n[[routes]]\npath = \"/a/../b\"\n[[routes]]\npath = \"/x%2Fy\"",
+    );
+    assert_has(&errors, "routes[0].path", "write \"/ws\"");
+    assert_has(&errors, "routes[1].path", "refuses to route");
+    assert_has(&errors, "routes[2].path", "refuses to route");
+}
