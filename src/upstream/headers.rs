@@ -198,9 +198,35 @@ pub fn upstream_path(config: &Config, path: &str, query: Option<&str>) -> String
     out
 }
 
+/// Headers some frameworks and proxies obey as a statement of what was requested or who
+/// asked, which would let a client override what wsgate judged: the route or method
+/// (`GET /public` with `X-Original-URL: /admin` judged as `/public`, served as `/admin`)
+/// or the client address (only wsgate's `X-Forwarded-For` says who connected). Stripped
+/// like identity headers, aliases included.
+const OVERRIDE_HEADERS: [&str; 14] = [
+    // The route or the method.
+    "x-original-url",
+    "x-original-uri",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    // The host.
+    "x-original-host",
+    "x-host",
+    // The client address.
+    "true-client-ip",
+    "x-client-ip",
+    "x-real-ip",
+    "x-cluster-client-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+];
+
 /// Whether `name` (a plain-token name, so its own fold) folds to a header a client may never
 /// send upstream: the identity, method and claim headers, the bypass header and the bypass
-/// user header. Compared byte by byte: no allocation per request header.
+/// user header, and the route, method and client-address overrides ([`OVERRIDE_HEADERS`]).
+/// Compared byte by byte: no allocation per request header.
 fn is_protected(config: &Config, name: &str) -> bool {
     let identity = &config.identity;
     [
@@ -211,6 +237,7 @@ fn is_protected(config: &Config, name: &str) -> bool {
     ]
     .into_iter()
     .chain(identity.claim_headers.iter().map(|(h, _)| h.as_str()))
+    .chain(OVERRIDE_HEADERS)
     .any(|protected| folds_to(protected, name))
 }
 
@@ -313,7 +340,7 @@ pub(super) fn is_hop_by_hop(name: &HeaderName) -> bool {
 }
 
 fn is_forwarding(name: &str) -> bool {
-    name == "forwarded" || name == "x-real-ip" || name.starts_with("x-forwarded-")
+    name == "forwarded" || name.starts_with("x-forwarded-")
 }
 
 fn is_websocket_internal(name: &str) -> bool {

@@ -2,7 +2,9 @@
 //!
 //! The upstream request is built fresh, never edited in place: client headers are copied
 //! only when their name is a plain token (letters, digits, `-`), is not hop-by-hop, not
-//! named in `Connection`, and does not fold to an identity header; then wsgate's own
+//! named in `Connection`, and does not fold to an identity header or a route, method or
+//! client-address override (`X-Original-URL`, `X-HTTP-Method-Override`, `X-Real-IP`, ...);
+//! then wsgate's own
 //! identity and `X-Forwarded-*` headers are inserted. A 101 is accepted only with the right
 //! `Sec-WebSocket-Accept` and nothing the client did not offer, so a refused upgrade can
 //! never become a tunnel.

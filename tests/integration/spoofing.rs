@@ -203,3 +203,54 @@ async fn headers_the_client_lists_in_connection_never_reach_the_upstream() {
     assert!(seen.aliases_of("Close").is_empty(), "{seen:?}");
     assert_eq!(seen.aliases_of("X-Request-Id").len(), 1, "{seen:?}");
 }
+
+/// Route, method and client-address overrides some frameworks obey.
+const OVERRIDES: [&str; 8] = [
+    "X-Original-URL",
+    "X-Rewrite-URL",
+    "X-HTTP-Method-Override",
+    "X-HTTP-Method",
+    "X-Method-Override",
+    "True-Client-IP",
+    "X-Client-IP",
+    "X-Real-IP",
+];
+
+fn with_overrides(mut request: Upgrade) -> Upgrade {
+    for name in OVERRIDES {
+        let underscore = name.replace('-', "_");
+        let dotted = name.to_ascii_lowercase().replace('-', ".");
+        request = request
+            .header(name, "/admin")
+            .header(&underscore, "/admin")
+            .header(&dotted, "10.0.0.1");
+    }
+    request
+}
+
+#[tokio::test]
+async fn route_and_client_address_overrides_never_reach_the_upstream() {
+    let upstream = EchoUpstream::start().await;
+    let proxy = TestProxy::builder().upstream(&upstream.url()).start().await;
+
+    let response = with_overrides(Upgrade::plain_get("/public"))
+        .send(proxy.addr())
+        .await;
+    assert_eq!(response.status, 200, "{response:?}");
+    let (head, _stream) = with_overrides(Upgrade::to("/ws").bearer(&alice()))
+        .send_head(proxy.addr())
+        .await;
+    assert_eq!(head.status, 101, "{head:?}");
+
+    for index in 0..2 {
+        let seen = upstream.request(index).await;
+        for name in OVERRIDES {
+            assert!(
+                seen.aliases_of(name).is_empty(),
+                "{name} reached the upstream: {:?}",
+                folded(&seen, name)
+            );
+        }
+        assert_eq!(seen.one("X-Forwarded-For"), "127.0.0.1");
+    }
+}
