@@ -227,12 +227,18 @@ impl Upstream {
 
     /// Performs the upstream opening handshake (`upgrade.rs`): dials, sends `request`,
     /// and checks the answer.
+    ///
+    /// `connect_timeout` bounds each step: the dial (TCP and TLS), then the answer's head
+    /// (and, separately, a refusal's body). Answering an upgrade is no work for a healthy
+    /// upstream, so one that accepts and never answers is as unavailable as one that
+    /// cannot be reached: 502 `upstream_unavailable` within about two `connect_timeout`s,
+    /// never a client held to its `handshake_timeout`, which still bounds the whole.
     pub async fn open_websocket(
         &self,
         request: UpgradeRequest,
     ) -> Result<WebSocketOutcome, UpstreamError> {
         let stream = self.connect().await?;
-        upgrade::exchange(stream, request).await
+        upgrade::exchange(stream, request, self.config.connect_timeout).await
     }
 
     /// Forwards a plain HTTP request on a fresh connection.

@@ -23,6 +23,11 @@ pub(super) const MAX_REFUSAL_BODY: usize = 64 * 1024;
 const MAX_CHUNKED_WIRE: usize = 4 * MAX_REFUSAL_BODY;
 /// Longest chunk-size line (size, extensions, CRLF).
 const MAX_CHUNK_LINE: usize = 4096;
+/// A close-delimited refusal body ends at EOF, or when nothing more arrives for this
+/// long: an upstream that sends its refusal and keeps the connection open must not hold
+/// the client (what arrived is relayed). Generous next to a loopback or in-cluster round
+/// trip; the body is usually in the same segment as the head.
+const UNTIL_CLOSE_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 /// How much is read at a time.
 const READ_SIZE: usize = 4096;
 
@@ -199,12 +204,14 @@ where
         Framing::UntilClose => {
             let limit = start + MAX_REFUSAL_BODY;
             loop {
-                // One byte past the cap tells "exactly at the cap" from "over it".
-                if fill(io, &mut buf, limit + 1).await.ok()? == 0 {
-                    break;
-                }
-                if buf.len() > limit {
-                    return None;
+                // One byte past the cap tells "exactly at the cap" from "over it". An
+                // upstream that keeps the socket open after a close-delimited body would
+                // hold the refusal forever: a pause of UNTIL_CLOSE_PAUSE ends the body,
+                // and what arrived is relayed.
+                match tokio::time::timeout(UNTIL_CLOSE_PAUSE, fill(io, &mut buf, limit + 1)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+                    Ok(Ok(_)) if buf.len() > limit => return None,
+                    Ok(Ok(_)) => {}
                 }
             }
             buf.get(start..).map(Bytes::copy_from_slice)

@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::response::{self, Framing, MAX_REFUSAL_BODY};
-use super::upgrade::{UpgradeRequest, exchange};
+use super::upgrade::UpgradeRequest;
 use super::*;
 use crate::auth::{AuthMethod, Grant};
 use crate::config::Config;
@@ -420,6 +420,14 @@ async fn unreadable_heads_are_protocol_errors() {
 
 // ---- the whole exchange over loopback ----------------------------------------------------
 
+/// The exchange with a bound no healthy loopback answer comes near.
+async fn exchange(
+    stream: Stream,
+    request: UpgradeRequest,
+) -> Result<WebSocketOutcome, UpstreamError> {
+    super::upgrade::exchange(stream, request, std::time::Duration::from_secs(10)).await
+}
+
 /// An upstream that reads one request head and answers with `answer(key)`, then holds
 /// the connection open until the test drops it; returns the proxy's side.
 async fn upstream_answering(
@@ -604,4 +612,38 @@ async fn a_refusal_is_relayed_with_end_to_end_headers_and_connection_close() {
         assert!(!headers.contains_key(hop), "{hop}: {headers:?}");
     }
     assert_eq!(response.body(), "go!!");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_upstream_that_never_answers_the_upgrade_times_out() {
+    let (stream, _server) = upstream_answering(|_| Vec::new()).await;
+    let outcome = super::upgrade::exchange(
+        stream,
+        upgrade_request(&HeaderMap::new(), &handshake::new_key()),
+        std::time::Duration::from_secs(3),
+    )
+    .await;
+    assert!(matches!(outcome, Err(UpstreamError::Timeout)));
+}
+
+#[tokio::test]
+async fn a_close_delimited_refusal_on_a_connection_kept_open_is_relayed_as_it_arrived() {
+    let (stream, server) = upstream_answering(|_| {
+        b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n\r\nnot you".to_vec()
+    })
+    .await;
+    let outcome = super::upgrade::exchange(
+        stream,
+        upgrade_request(&HeaderMap::new(), &handshake::new_key()),
+        std::time::Duration::from_secs(3600),
+    )
+    .await
+    .unwrap();
+    let WebSocketOutcome::Refused(response) = outcome else {
+        panic!("a 403 is a refusal");
+    };
+    assert_eq!(response.status(), 403);
+    assert_eq!(response.body(), "not you");
+    // The upstream's socket is still open: the body ended on the pause, not at EOF.
+    drop(server.await.unwrap());
 }

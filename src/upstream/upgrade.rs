@@ -113,17 +113,60 @@ impl HeaderSink for UpgradeRequest {
 
 /// Sends the upgrade request on `io` and reads the answer: a checked 101 and the
 /// connection, or a refusal to relay.
+///
+/// `answer_timeout` bounds the request's write and the answer's head, and separately a
+/// refusal's body (a refusal whose body does not arrive in time is relayed without it).
 pub(super) async fn exchange(
     mut io: Stream,
     request: UpgradeRequest,
+    answer_timeout: std::time::Duration,
 ) -> Result<WebSocketOutcome, UpstreamError> {
-    let broken = |err| UpstreamError::Protocol(ProtocolError::Io(err));
-    io.write_all(&request.head).await.map_err(broken)?;
-    io.flush().await.map_err(broken)?;
     let mut buf = Vec::with_capacity(INITIAL_READ);
-    let (answer, head_len) = response::read_head(&mut io, &mut buf, |head| {
+    let answer = tokio::time::timeout(answer_timeout, async {
+        let broken = |err| UpstreamError::Protocol(ProtocolError::Io(err));
+        io.write_all(&request.head).await.map_err(broken)?;
+        io.flush().await.map_err(broken)?;
+        read_answer(&mut io, &mut buf, &request).await
+    })
+    .await
+    .map_err(|_| UpstreamError::Timeout)??;
+    let (answer, head_len) = answer;
+    match answer {
+        Answer::Switched {
+            protocol,
+            extensions,
+        } => Ok(WebSocketOutcome::Upgraded {
+            io: Upgraded::new(io, buf.get(head_len..).unwrap_or_default()),
+            protocol,
+            extensions,
+        }),
+        Answer::Refused {
+            status,
+            headers,
+            framing,
+        } => {
+            let body = tokio::time::timeout(
+                answer_timeout,
+                response::read_body(&mut io, buf, head_len, framing),
+            )
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+            Ok(WebSocketOutcome::Refused(refusal(status, &headers, body)))
+        }
+    }
+}
+
+/// Reads the answer's head: the checked 101 or the refusal, and the head's length.
+async fn read_answer(
+    io: &mut Stream,
+    buf: &mut Vec<u8>,
+    request: &UpgradeRequest,
+) -> Result<(Answer, usize), UpstreamError> {
+    let (answer, head_len) = response::read_head(io, buf, |head| {
         if head.status == 101 {
-            check_switch(head, &request)
+            check_switch(head, request)
         } else {
             let status = StatusCode::from_u16(head.status)
                 .map_err(|_| ProtocolError::Malformed("invalid status code"))?;
@@ -138,26 +181,7 @@ pub(super) async fn exchange(
     })
     .await
     .map_err(UpstreamError::Protocol)?;
-    match answer? {
-        Answer::Switched {
-            protocol,
-            extensions,
-        } => Ok(WebSocketOutcome::Upgraded {
-            io: Upgraded::new(io, buf.get(head_len..).unwrap_or_default()),
-            protocol,
-            extensions,
-        }),
-        Answer::Refused {
-            status,
-            headers,
-            framing,
-        } => {
-            let body = response::read_body(&mut io, buf, head_len, framing)
-                .await
-                .unwrap_or_default();
-            Ok(WebSocketOutcome::Refused(refusal(status, &headers, body)))
-        }
-    }
+    Ok((answer?, head_len))
 }
 
 /// The upstream's answer, read from its head.

@@ -3,7 +3,7 @@
 //! into a tunnel, so a request smuggled behind the upgrade never reaches the upstream. An
 //! invalid 101 is a 502 `upstream_rejected`.
 
-use crate::denials::{UPSTREAM_REJECTED, assert_http_refusal};
+use crate::denials::{UPSTREAM_REJECTED, UPSTREAM_UNAVAILABLE, assert_http_refusal};
 use crate::support::raw;
 use crate::support::tokens::alice;
 use crate::support::{ScriptedUpstream, TestProxy, Upgrade};
@@ -207,4 +207,45 @@ async fn upstream_101_with_frames_in_the_same_segment_loses_nothing() {
         first,
         tokio_tungstenite::tungstenite::Message::text("early")
     );
+}
+
+/// A proxy whose own handshake budget is far beyond the test's patience: an answer
+/// proves the upstream's answer has a bound of its own (`connect_timeout`, 2 s here).
+async fn patient_proxy(upstream: &ScriptedUpstream) -> TestProxy {
+    TestProxy::builder()
+        .upstream(&upstream.url())
+        .server_setting("handshake_timeout = \"120s\"")
+        .start()
+        .await
+}
+
+#[tokio::test]
+async fn an_upstream_that_never_answers_the_upgrade_is_unavailable_not_a_hang() {
+    let upstream = ScriptedUpstream::start(|_| Vec::new()).await;
+    let proxy = patient_proxy(&upstream).await;
+    let response = Upgrade::to("/ws").bearer(&alice()).send(proxy.addr()).await;
+    assert_http_refusal(&response, UPSTREAM_UNAVAILABLE);
+    let metrics = proxy.metrics().await;
+    assert_eq!(
+        crate::support::metric_value(
+            &metrics,
+            "wsgate_upstream_errors_total",
+            &[("kind", "timeout")]
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_close_delimited_refusal_on_a_connection_kept_open_reaches_the_client_as_sent() {
+    let upstream = ScriptedUpstream::answering(
+        "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n\r\nnot you",
+    )
+    .await;
+    let proxy = patient_proxy(&upstream).await;
+    let response = Upgrade::to("/ws").bearer(&alice()).send(proxy.addr()).await;
+    assert_eq!(response.status, 403, "{response:?}");
+    assert_eq!(response.body_text(), "not you");
+    assert!(response.says_connection_close(), "{response:?}");
 }
