@@ -21,9 +21,10 @@ use http::Method;
 use http::header::HeaderName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::respond::{close_upgraded, denial, encode_response};
+use super::respond::{close_upgraded, denial, encode_response, handshake_refusal_bytes};
 use super::session::{NotOpened, Opened};
 use super::*;
+use crate::handshake::HandshakeError;
 use crate::prefixed::Prefixed;
 
 /// Largest request head: hyper's buffer limit on this listener. A larger head goes to
@@ -68,11 +69,19 @@ impl Proxy {
         let Some(mut head) = RequestHead::new(&bytes, &spans) else {
             return Some(Prefixed::new(stream, &bytes));
         };
-        let Ok(Some(ws)) =
-            handshake::classify(&head.method, head.version, head.uri.path(), &head.headers)
-        else {
-            return Some(Prefixed::new(stream, &bytes));
-        };
+        let ws =
+            match handshake::classify(&head.method, head.version, head.uri.path(), &head.headers) {
+                Ok(Some(ws)) => ws,
+                // hyper drops a Content-Length sent beside Transfer-Encoding before its service
+                // sees the request (RFC 9112 §6.1 allows either); the head read here still has
+                // both, so the refusal RFC 9112 prefers is given here.
+                Err(error @ HandshakeError::BodyLength) => {
+                    self.answer_and_close(stream, &handshake_refusal_bytes(error))
+                        .await;
+                    return None;
+                }
+                Ok(None) | Err(_) => return Some(Prefixed::new(stream, &bytes)),
+            };
         // The path judged and forwarded is the normalized one, as in hyper's service.
         match handshake::normalized_uri(&head.uri) {
             Ok(uri) => head.uri = uri,

@@ -221,11 +221,16 @@ pub(super) fn denial(reason: Reason) -> Response<Bytes> {
 }
 
 pub(super) fn handshake_refusal(error: HandshakeError) -> Response<Body> {
+    boxed(handshake_refusal_bytes(error))
+}
+
+/// [`handshake_refusal`] with its body in memory, for the answers written by hand.
+pub(super) fn handshake_refusal_bytes(error: HandshakeError) -> Response<Bytes> {
     let body = serde_json::json!({
         "error": error.as_str(),
         "message": error.message(),
     });
-    let mut response = Response::new(full(body.to_string()));
+    let mut response = Response::new(Bytes::from(body.to_string()));
     *response.status_mut() = error.status();
     let headers = response.headers_mut();
     headers.insert(

@@ -78,3 +78,54 @@ async fn admin_endpoints_are_not_served_on_the_proxy_listener() {
         "metrics leaked on the public listener: {response:?}"
     );
 }
+
+/// Sends raw request bytes and returns the answer, asserting the upstream was never
+/// contacted.
+async fn raw_answer(request: &str) -> crate::support::RawResponse {
+    let upstream = EchoUpstream::start().await;
+    let proxy = TestProxy::builder().upstream(&upstream.url()).start().await;
+    let response = crate::support::raw::exchange(proxy.addr(), request.as_bytes()).await;
+    assert_eq!(upstream.connections(), 0, "forwarded: {response:?}");
+    response
+}
+
+#[tokio::test]
+async fn a_host_that_is_not_a_valid_host_is_refused_before_anything_is_forwarded() {
+    let token = alice();
+    for host in ["bad host/x", "a/b", "user@example.com", "example.com:80x"] {
+        let upgrade = format!(
+            "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Authorization: Bearer {token}\r\n\r\n"
+        );
+        let plain = format!(
+            "GET /api/items HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        );
+        for request in [upgrade, plain] {
+            let response = raw_answer(&request).await;
+            assert_eq!(response.status, 400, "{host}: {response:?}");
+            assert_eq!(response.json()["error"], "bad_host", "{host}: {response:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn content_length_beside_transfer_encoding_is_refused_before_anything_is_forwarded() {
+    let token = alice();
+    for framing in [
+        "Content-Length: 5\r\nTransfer-Encoding: chunked",
+        "Transfer-Encoding: chunked\r\nContent-Length: 5",
+    ] {
+        let request = format!(
+            "POST /api/items HTTP/1.1\r\nHost: example.com\r\nAuthorization: Bearer {token}\r\n\
+             {framing}\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        );
+        let response = raw_answer(&request).await;
+        assert_eq!(response.status, 400, "{framing}: {response:?}");
+        assert_eq!(
+            response.json()["error"],
+            "ambiguous_body_length",
+            "{framing}: {response:?}"
+        );
+    }
+}
