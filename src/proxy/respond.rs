@@ -280,12 +280,6 @@ pub(super) fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
     }
 }
 
-pub(super) fn full(text: String) -> Body {
-    Full::new(Bytes::from(text))
-        .map_err(|never| match never {})
-        .boxed()
-}
-
 pub(super) fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
 }
