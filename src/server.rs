@@ -141,11 +141,12 @@ pub async fn serve(
     accept.abort();
     let _ = accept.await;
 
-    // Tell.
+    // Tell. The drain timeout is the one in force now (a reload may have changed it).
+    let drain_timeout = proxy.policy().gate.config().server.drain_timeout;
     tracing::info!(
         sessions = proxy.sessions.len(),
         connections = connections.len(),
-        drain_timeout_ms = config.server.drain_timeout.as_millis() as u64,
+        drain_timeout_ms = drain_timeout.as_millis() as u64,
         "shutdown: draining"
     );
     health.set_draining(true);
@@ -156,7 +157,7 @@ pub async fn serve(
     proxy.sessions.close();
 
     // Wait.
-    let drained = tokio::time::timeout(config.server.drain_timeout, async {
+    let drained = tokio::time::timeout(drain_timeout, async {
         proxy.sessions.wait().await;
         connections.wait().await;
     })
@@ -176,18 +177,14 @@ pub async fn serve(
     Ok(())
 }
 
+/// The one reload entry point: SIGHUP and file changes (`commands/watch.rs`) both end
+/// here. The new gate becomes the policy for new requests as one unit; keys that need a
+/// restart keep their running values and are named in the log line and by
+/// `result="restart_required"`.
 fn apply_reload(proxy: &Proxy, gate: Gate) {
-    let new = gate.config().server.clone();
-    let old = &proxy.server;
-    if new.listen != old.listen
-        || new.admin_listen != old.admin_listen
-        || new.max_connections != old.max_connections
-        || new.tls.is_some() != old.tls.is_some()
-    {
-        tracing::warn!(
-            "server.listen, admin_listen, max_connections and tls take effect only on restart"
-        );
-    }
+    // Compared with what the process started with: such a key stays unapplied until a
+    // restart, however many reloads come in between.
+    let restart = crate::config::restart_required(&proxy.server, &gate.config().server);
     match Policy::new(gate) {
         Ok(policy) => {
             let previous = proxy.policy();
@@ -195,7 +192,15 @@ fn apply_reload(proxy: &Proxy, gate: Gate) {
             policy.gate.start_key_refresh(proxy.metrics.clone());
             proxy.replace_policy(Arc::new(policy));
             previous.gate.stop_key_refresh();
-            crate::telemetry::record_config_reload(&proxy.metrics, ReloadResult::Success, None);
+            if restart.is_empty() {
+                crate::telemetry::record_config_reload(&proxy.metrics, ReloadResult::Success, None);
+            } else {
+                crate::telemetry::record_config_reload(
+                    &proxy.metrics,
+                    ReloadResult::RestartRequired,
+                    Some(&restart.join(", ")),
+                );
+            }
         }
         Err(error) => crate::telemetry::record_config_reload(
             &proxy.metrics,
@@ -281,7 +286,7 @@ fn http1_builder(proxy: &Proxy) -> http1::Builder {
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(proxy.server.handshake_timeout)
+        .header_read_timeout(proxy.handshake_timeout())
         // Largest request head; beyond it hyper answers 431.
         .max_buf_size(MAX_HEAD_BYTES)
         .half_close(false);
@@ -367,7 +372,7 @@ where
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     let _ = tokio::time::timeout(
-        proxy.server.handshake_timeout + crate::proxy::CLOSE_TIMEOUT,
+        proxy.handshake_timeout() + crate::proxy::CLOSE_TIMEOUT,
         connection,
     )
     .await;
@@ -412,7 +417,7 @@ async fn tls_handshake(
     peer: SocketAddr,
     proxy: &Proxy,
 ) -> Option<TlsStream<TcpStream>> {
-    let timeout = proxy.server.handshake_timeout;
+    let timeout = proxy.handshake_timeout();
     match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => Some(stream),
         Ok(Err(error)) => {

@@ -2,7 +2,7 @@
 //!
 //! Each returns the process exit code; nothing here panics on bad input.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +14,7 @@ use crate::server::{self, Listeners};
 
 mod explain;
 mod mint;
+mod watch;
 
 pub use explain::{ExplainArgs, explain};
 pub use mint::{MintArgs, mint};
@@ -64,7 +65,10 @@ pub fn run(path: &Path) -> ExitCode {
         let registry = prometheus::Registry::new();
         let metrics = Arc::new(Metrics::new(&registry));
         let (reload_tx, reloads) = tokio::sync::mpsc::channel(1);
-        tokio::spawn(watch_config(path.to_owned(), reload_tx, metrics.clone()));
+        tokio::spawn({
+            let (path, metrics) = (path.to_owned(), metrics.clone());
+            async move { watch::watch(path, &config, reload_tx, metrics).await }
+        });
         let result = server::serve(gate, listeners, registry, metrics, shutdown, reloads).await;
         match result {
             Ok(()) => ExitCode::SUCCESS,
@@ -144,57 +148,6 @@ async fn bind(config: &Config) -> std::io::Result<Listeners> {
         "listening"
     );
     Ok(Listeners { proxy, admin })
-}
-
-/// How often the config file is compared with what was loaded (catches edits and
-/// Kubernetes' ConfigMap symlink swap, which inotify on the file itself misses).
-const CONFIG_POLL: Duration = Duration::from_secs(2);
-
-/// Reloads on SIGHUP and whenever the file's content changes. An invalid new file keeps
-/// the old policy; the log line and `wsgate_config_reloads_total{result="error"}` say why.
-async fn watch_config(
-    path: PathBuf,
-    reloads: tokio::sync::mpsc::Sender<Gate>,
-    metrics: Arc<Metrics>,
-) {
-    let mut last = std::fs::read(&path).ok();
-    let mut tick = tokio::time::interval(CONFIG_POLL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    #[cfg(unix)]
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    loop {
-        #[cfg(unix)]
-        let forced = tokio::select! {
-            _ = tick.tick() => false,
-            Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
-        };
-        #[cfg(not(unix))]
-        let forced = {
-            tick.tick().await;
-            false
-        };
-        let current = std::fs::read(&path).ok();
-        if !forced && current == last {
-            continue;
-        }
-        last = current;
-        tracing::info!(config = %path.display(), signal = forced, "reloading configuration");
-        match load_gate(&path) {
-            Ok(gate) => {
-                if reloads.send(gate).await.is_err() {
-                    return;
-                }
-            }
-            Err(errors) => {
-                let problems: Vec<String> = errors.errors.iter().map(ToString::to_string).collect();
-                crate::telemetry::record_config_reload(
-                    &metrics,
-                    crate::metrics::ReloadResult::Error,
-                    Some(&problems.join("; ")),
-                );
-            }
-        }
-    }
 }
 
 /// How long a second shutdown signal waits for the queued log lines to be written before
@@ -300,6 +253,16 @@ pub fn check(path: &Path) -> ExitCode {
             println!("# warning: issuer {:?}: {warning}", issuer.name);
         }
     }
+    println!();
+    println!("# reload: on SIGHUP, or when one of these files changes (symlink swaps included):");
+    println!("#   {}", path.display());
+    for file in config.files() {
+        println!("#   {}", file.display());
+    }
+    println!(
+        "# a reload applies every key to new connections except these, which need a restart: {}",
+        crate::config::RESTART_KEYS.join(", ")
+    );
     println!("# configuration OK: {}", path.display());
     ExitCode::SUCCESS
 }

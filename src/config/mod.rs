@@ -4,7 +4,9 @@
 //! converts it once into these types, collecting every problem with the key that caused
 //! it. Nothing downstream re-checks a value: a `Config` that exists is usable.
 
+mod files;
 mod raw;
+mod restart;
 mod secret;
 mod validate;
 
@@ -17,6 +19,7 @@ use std::time::Duration;
 use http::HeaderName;
 use jsonwebtoken::Algorithm;
 
+pub use restart::{RESTART_KEYS, restart_required};
 pub use secret::{Secret, SecretSource, fingerprint};
 pub use validate::{ConfigError, ConfigErrors, Environment};
 

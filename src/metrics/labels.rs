@@ -68,7 +68,12 @@ pub enum JwksRefreshResult {
 /// How a config reload ended (`result` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReloadResult {
+    /// Every key of the new configuration is in force.
     Success,
+    /// The new configuration is in force except keys that need a restart (listeners,
+    /// `max_connections`, TLS on or off), which keep their running values.
+    RestartRequired,
+    /// The new configuration was refused; the previous one stays.
     Error,
 }
 
@@ -205,11 +210,16 @@ impl JwksRefreshResult {
 }
 
 impl ReloadResult {
-    pub const ALL: [ReloadResult; 2] = [ReloadResult::Success, ReloadResult::Error];
+    pub const ALL: [ReloadResult; 3] = [
+        ReloadResult::Success,
+        ReloadResult::RestartRequired,
+        ReloadResult::Error,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ReloadResult::Success => "success",
+            ReloadResult::RestartRequired => "restart_required",
             ReloadResult::Error => "error",
         }
     }

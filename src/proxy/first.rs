@@ -54,7 +54,7 @@ impl Proxy {
         // hyper's header_read_timeout.
         let filled = tokio::select! {
             filled = tokio::time::timeout(
-                self.server.handshake_timeout,
+                self.handshake_timeout(),
                 fill_head(&mut stream, &mut buf),
             ) => filled,
             () = self.shutdown.cancelled() => return None,
@@ -148,7 +148,7 @@ impl Proxy {
             io.flush().await
         };
         matches!(
-            tokio::time::timeout(self.server.handshake_timeout, write).await,
+            tokio::time::timeout(self.handshake_timeout(), write).await,
             Ok(Ok(()))
         )
     }

@@ -15,6 +15,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -79,7 +80,11 @@ impl Policy {
 /// Shared state for every connection on the proxy listener.
 pub struct Proxy {
     policy: RwLock<Arc<Policy>>,
-    /// Listener-level settings fixed at startup (reloads do not rebind or resize).
+    /// The policy's `server.handshake_timeout` in milliseconds, readable without the lock
+    /// (every connection needs it before its first byte).
+    handshake_timeout_ms: AtomicU64,
+    /// Listener-level settings as started (reloads do not rebind or resize; see
+    /// `config::restart_required`). Reloadable values come from [`Proxy::policy`].
     pub server: ServerConfig,
     pub metrics: Arc<Metrics>,
     pub counters: RelayCounters,
@@ -103,6 +108,9 @@ impl Proxy {
     ) -> Proxy {
         Proxy {
             server: policy.gate.config().server.clone(),
+            handshake_timeout_ms: AtomicU64::new(millis(
+                policy.gate.config().server.handshake_timeout,
+            )),
             policy: RwLock::new(policy),
             metrics,
             counters,
@@ -120,8 +128,17 @@ impl Proxy {
         }
     }
 
+    /// `server.handshake_timeout` in force: the budget from accept to the client's 101.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms.load(Ordering::Relaxed))
+    }
+
     /// Swaps in a new policy for new requests; sessions keep the one they started with.
     pub fn replace_policy(&self, policy: Arc<Policy>) {
+        self.handshake_timeout_ms.store(
+            millis(policy.gate.config().server.handshake_timeout),
+            Ordering::Relaxed,
+        );
         match self.policy.write() {
             Ok(mut guard) => *guard = policy,
             Err(poisoned) => *poisoned.into_inner() = policy,
@@ -214,10 +231,7 @@ impl Proxy {
                 headers,
             };
             // A decision can wait on a JWKS refetch; it never outlives the handshake budget.
-            let budget = self
-                .server
-                .handshake_timeout
-                .saturating_sub(started.elapsed());
+            let budget = self.handshake_timeout().saturating_sub(started.elapsed());
             match tokio::time::timeout(budget, gate.decide(&view, unix_now(), &mut NoTrace)).await {
                 Ok(decision) => decision,
                 Err(_) => Err(Denial {
@@ -470,6 +484,10 @@ fn close_mode_protocol(gate: &Gate, headers: &HeaderMap) -> Option<HeaderValue> 
             .next()
             .and_then(|p| HeaderValue::from_str(p).ok())
     })
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Wall-clock seconds since the Unix epoch (token times are wall-clock, RFC 7519).

@@ -228,11 +228,17 @@ pub fn record_connection_rejected_overloaded(metrics: &Metrics, client: SocketAd
     );
 }
 
-/// A config reload finished; `problem` says why it failed (the old policy stays).
+/// A config reload finished; `problem` says why it failed (the old policy stays), or which
+/// keys need a restart.
 pub fn record_config_reload(metrics: &Metrics, result: ReloadResult, problem: Option<&str>) {
     metrics.config_reload(result);
     match result {
         ReloadResult::Success => tracing::info!(result = result.as_str(), "config reloaded"),
+        ReloadResult::RestartRequired => tracing::warn!(
+            result = result.as_str(),
+            restart_required = problem,
+            "config reloaded, but these keys changed and take effect only after a restart; their running values stay"
+        ),
         ReloadResult::Error => tracing::error!(
             result = result.as_str(),
             problem,

@@ -23,6 +23,8 @@
 //!   and logs that never contain a token.
 //! - `bypass`: the keyed E2E bypass: near misses, disabled environments, test-marker
 //!   headers, rotation, the audit line and a key that never leaks.
+//! - `reload`: the binary reloading a config and a secret swapped by symlink, a bad file
+//!   kept out, live sessions untouched, keys that need a restart named.
 //! - `explain`: `wsgate explain` on the incidents: reason codes, fingerprints, clock, JSON.
 //! - `mint_check`: configs that cannot work refused before binding; environment-scoped
 //!   issuers; `wsgate mint`.
@@ -42,6 +44,7 @@ mod mint_check;
 mod observability;
 mod path_confusion;
 mod plain_http;
+mod reload;
 mod session_limits;
 mod sessions;
 mod spoofing;

@@ -15,6 +15,7 @@ mod auth;
 mod bypass;
 mod defaults;
 mod errors;
+mod files;
 mod identity;
 mod issuers;
 mod remote_keys;
