@@ -408,13 +408,17 @@ impl Gate {
             });
             return Ok(());
         };
-        let normalized = values
+        // A browser sends the origin's serialization (RFC 6454 §6.1): scheme, lowercase
+        // host, a port only when not the default, nothing else. The allow-list holds that
+        // form, so the header must equal an entry byte for byte: a path, a trailing `/`,
+        // userinfo or other case is no browser's and is refused.
+        let exact = values
             .next()
             .is_none()
-            .then(|| origin.to_str().ok().and_then(identity::normalize_origin))
+            .then(|| origin.to_str().ok())
             .flatten();
-        match normalized {
-            Some(o) if allowed.contains(&o) => {
+        match exact {
+            Some(o) if allowed.iter().any(|a| a == o) => {
                 step(trace, "origin", Outcome::Pass, || {
                     format!("Origin {o} is allowed")
                 });

@@ -64,7 +64,9 @@ fn from_source<'a>(
             let text = value.to_str().map_err(|_| Reason::TokenMalformed)?.trim();
             Ok((!text.is_empty()).then_some(Cow::Borrowed(text)))
         }
-        TokenSource::Protocol(marker) => Ok(protocol_token(headers, marker).map(Cow::Borrowed)),
+        TokenSource::Protocol(marker) => {
+            single(protocol_tokens(headers, marker).map(Cow::Borrowed))
+        }
         TokenSource::Query(name) => single(query_values(query, name)),
         TokenSource::Cookie(name) => single(cookie_values(headers, name).map(Cow::Borrowed)),
     }
@@ -92,15 +94,22 @@ fn bearer(headers: &HeaderMap) -> Result<Option<Cow<'_, str>>, Reason> {
     Ok((!token.is_empty()).then_some(Cow::Borrowed(token)))
 }
 
-/// The element after `marker` in the client's offered subprotocols.
-pub fn protocol_token<'a>(headers: &'a HeaderMap, marker: &str) -> Option<&'a str> {
+/// The element after each `marker` in the client's offered subprotocols: more than one
+/// (`bearer, A, bearer, B`) is as ambiguous as two `Authorization` headers.
+fn protocol_tokens<'a, 'm>(
+    headers: &'a HeaderMap,
+    marker: &'m str,
+) -> impl Iterator<Item = &'a str> + use<'a, 'm> {
     let mut offered = offered_protocols(headers);
-    while let Some(item) = offered.next() {
-        if item == marker {
-            return offered.next().filter(|t| !t.is_empty());
+    std::iter::from_fn(move || {
+        while let Some(item) = offered.next() {
+            if item == marker {
+                return Some(offered.next());
+            }
         }
-    }
-    None
+        None
+    })
+    .flatten()
 }
 
 /// Every subprotocol the client offered, in order, across repeated headers.
@@ -227,6 +236,32 @@ mod tests {
         assert_eq!(found.source, 1);
         let h = headers(&[("sec-websocket-protocol", "chat, bearer")]);
         assert_eq!(extract(&all_sources(), &h, None), Ok(None));
+    }
+
+    #[test]
+    fn two_protocol_pairs_with_different_tokens_are_multiple_credentials() {
+        for offer in [
+            vec!["bearer, a.b.c, bearer, d.e.f"],
+            vec!["bearer, a.b.c, chat", "bearer, d.e.f"],
+        ] {
+            let pairs: Vec<(&str, &str)> = offer
+                .iter()
+                .map(|v| ("sec-websocket-protocol", *v))
+                .collect();
+            assert_eq!(
+                extract(&all_sources(), &headers(&pairs), None),
+                Err(Reason::MultipleCredentials),
+                "{offer:?}"
+            );
+        }
+        let h = headers(&[(
+            "sec-websocket-protocol",
+            "bearer, a.b.c, chat, bearer, a.b.c",
+        )]);
+        assert_eq!(
+            extract(&all_sources(), &h, None).unwrap().unwrap().token,
+            "a.b.c"
+        );
     }
 
     #[test]

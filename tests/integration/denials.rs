@@ -386,6 +386,57 @@ async fn origin_not_allowed_when_origin_is_outside_the_allow_list() {
 }
 
 #[tokio::test]
+async fn only_the_exact_serialized_origin_is_allowed() {
+    let upstream = EchoUpstream::start().await;
+    let proxy = TestProxy::builder()
+        .upstream(&upstream.url())
+        .allowed_origins(&["https://app.example.com"])
+        .start()
+        .await;
+    for near_miss in [
+        "https://app.example.com/",
+        "https://app.example.com/path",
+        "https://user@app.example.com",
+        "https://user:pw@app.example.com",
+        "https://app.example.com:443",
+        "HTTPS://APP.EXAMPLE.COM",
+        "https://app.example.com?x",
+        "https://app.example.com#x",
+        "https://app.example.com.evil.example",
+        "null",
+    ] {
+        let response = Upgrade::to("/ws")
+            .bearer(&alice())
+            .header("Origin", near_miss)
+            .send(proxy.addr())
+            .await;
+        assert_http_refusal(&response, ORIGIN_NOT_ALLOWED);
+    }
+    let (_session, _) = Upgrade::to("/ws")
+        .bearer(&alice())
+        .header("Origin", "https://app.example.com")
+        .open(proxy.addr())
+        .await;
+    assert_eq!(upstream.connections(), 1);
+}
+
+#[tokio::test]
+async fn two_subprotocol_token_pairs_are_multiple_credentials() {
+    let upstream = EchoUpstream::start().await;
+    let proxy = TestProxy::builder().upstream(&upstream.url()).start().await;
+    let other = Claims::valid_for("bob").sign();
+    let response = Upgrade::to("/ws")
+        .header(
+            "Sec-WebSocket-Protocol",
+            &format!("bearer, {}, bearer, {other}", alice()),
+        )
+        .send(proxy.addr())
+        .await;
+    assert_http_refusal(&response, MULTIPLE_CREDENTIALS);
+    assert_eq!(upstream.connections(), 0);
+}
+
+#[tokio::test]
 async fn upstream_unavailable_when_nothing_listens_upstream() {
     let dead = format!("ws://{}", closed_port_addr());
     refused_in_both_modes(
