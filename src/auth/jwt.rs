@@ -17,8 +17,13 @@
 //! 6. `alg` must be one of that issuer's algorithms (`algorithm_not_allowed`);
 //! 7. `typ` when the issuer configures one (`token_malformed`);
 //! 8. one key by exact in-memory match on algorithm and `kid` (`key_unknown`); there is
-//!    no try-all: a token without `kid` is accepted only when exactly one key fits;
-//! 9. signature (`signature_invalid`);
+//!    no try-all: a token without `kid` is accepted only when exactly one key fits, and a
+//!    token with a `kid` no key carries falls back to the issuer's only key for its
+//!    algorithm when that key has no configured `kid` (a PEM or secret configured
+//!    without one, against tokens whose issuer names its keys);
+//! 9. signature (`signature_invalid`); when the key was that unnamed fallback for a
+//!    token naming a `kid`, `key_unknown` instead: the token names a key wsgate does not
+//!    have (J10: a hostile `kid` is `key_unknown` whatever the configuration);
 //! 10. claims, only once the signature holds: `exp`, `nbf`, `iat`, lifetime, `aud`, `sub`.
 //!
 //! Decisions worth knowing:
@@ -170,6 +175,18 @@ pub fn verify<K: Borrow<IssuerKeys>>(
 
     // 9. Signature.
     if !verify_signature(key, compact.signing_input.as_bytes(), compact.signature) {
+        if let (Some(kid), None) = (&header.kid, &key.kid) {
+            // The token names a key; the lone unnamed key it fell back to is not it.
+            return Err(deny(trace, "signature", Reason::KeyUnknown, || {
+                format!(
+                    "token names kid {} and the only {:?} key ({}, {}) has no kid and does not verify it: the token was signed by a key wsgate does not have",
+                    shown(kid),
+                    key.algorithm,
+                    key.fingerprint,
+                    key.description
+                )
+            }));
+        }
         return Err(deny(trace, "signature", Reason::SignatureInvalid, || {
             let mut detail = format!(
                 "signature does not verify with {} {:?} ({}); this was the only key tried",

@@ -292,3 +292,32 @@ fn issuer_without_loaded_keys_is_keys_unavailable() {
     gate.keys.clear();
     assert_eq!(gate.reason(&hs(claims())), Reason::KeysUnavailable);
 }
+
+#[test]
+fn a_kid_that_the_lone_unnamed_key_does_not_verify_is_key_unknown() {
+    // J10 with a single key configured without a kid: the fallback above is only for a
+    // token that key verifies; any other token naming a kid names a key wsgate lacks.
+    let gate = Gate::hs256();
+    let forged = EncodingKey::from_secret(b"not-the-configured-secret-at-all-0123456789");
+    for kid in [
+        "../../../dev/null",
+        "x' UNION SELECT '1';--",
+        "rotated-2025",
+    ] {
+        let token = signed(
+            json!({"alg": "HS256", "kid": kid}),
+            claims(),
+            &forged,
+            Algorithm::HS256,
+        );
+        assert_eq!(gate.reason(&token), Reason::KeyUnknown, "{kid:?}");
+    }
+    // Without a kid the same forgery is what it is: a signature that does not verify.
+    let token = signed(
+        header(Algorithm::HS256),
+        claims(),
+        &forged,
+        Algorithm::HS256,
+    );
+    assert_eq!(gate.reason(&token), Reason::SignatureInvalid);
+}
