@@ -10,7 +10,7 @@
 //! Here: the service itself, refusals and plain-HTTP forwarding; `session.rs` opens an
 //! admitted WebSocket session; `conn.rs` holds what a client connection carries across
 //! requests (its `max_connections` slot, the work its upgrade starts); `respond.rs` builds
-//! the responses and close frames.
+//! the responses and close frames; `body.rs` bounds a plain request body's pace.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -43,6 +43,7 @@ use crate::upstream::{
     self, Forwarding, UpgradeRequest, Upstream, UpstreamError, WebSocketOutcome,
 };
 
+mod body;
 mod conn;
 mod first;
 mod respond;
@@ -332,6 +333,7 @@ impl Proxy {
         let config = policy.gate.config();
         let route = config.routes[grant.route].path.as_str();
         let (parts, body) = request.into_parts();
+        let (body, body_timed_out) = body::TimedBody::new(body, self.handshake_timeout());
         let mut upstream_request = Request::new(body);
         *upstream_request.method_mut() = parts.method.clone();
         *upstream_request.version_mut() = Version::HTTP_11;
@@ -355,6 +357,14 @@ impl Proxy {
                 let (mut parts, body) = response.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
                 Response::from_parts(parts, body.boxed())
+            }
+            Err(_) if body_timed_out.load(Ordering::Relaxed) => {
+                tracing::info!(
+                    route,
+                    client = %client,
+                    "request body stalled past handshake_timeout; answered 408 body_timeout"
+                );
+                boxed(body::body_timeout())
             }
             Err(error) => {
                 let kind = upstream_kind(&error);

@@ -92,3 +92,46 @@ async fn plain_get_on_an_anonymous_route_is_proxied_as_anonymous() {
         seen.headers
     );
 }
+
+#[tokio::test]
+async fn a_request_body_that_stops_arriving_is_cut_with_408_not_held_for_the_response_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // An upstream that accepts and waits for the whole body, as most do before answering.
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let upstream_url = format!("http://{}", upstream.local_addr().expect("addr"));
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = upstream.accept().await {
+            held.push(stream);
+        }
+    });
+    // The response timeout (60 s by default) is beyond the test's patience; the body's
+    // bound is the handshake timeout.
+    let proxy = TestProxy::builder()
+        .upstream(&upstream_url)
+        .server_setting("handshake_timeout = \"1s\"")
+        .start()
+        .await;
+    let mut client = tokio::net::TcpStream::connect(proxy.addr())
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /api/items HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Length: 100\r\n\r\nonly ten b",
+        proxy.addr(),
+        alice()
+    );
+    client.write_all(head.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    crate::support::within(
+        "the proxy to give up on the body",
+        client.read_to_end(&mut raw),
+    )
+    .await
+    .expect("read");
+    let response = crate::support::raw::parse(&raw).expect("a response");
+    assert_eq!(response.status, 408, "{response:?}");
+    assert_eq!(response.json()["error"], "body_timeout");
+    holder.abort();
+}
