@@ -350,6 +350,7 @@ impl Proxy {
                 secure: self.secure,
                 websocket: false,
                 grant: &grant,
+                target_host: upstream::target_host(&parts.uri).as_ref(),
             },
         );
         match policy.upstream.forward(upstream_request).await {

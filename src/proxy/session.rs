@@ -55,6 +55,7 @@ impl Proxy {
                 secure: self.secure,
                 websocket: true,
                 grant,
+                target_host: upstream::target_host(uri).as_ref(),
             },
             &key,
         );

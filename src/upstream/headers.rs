@@ -28,6 +28,20 @@ pub struct Forwarding<'a> {
     pub secure: bool,
     pub websocket: bool,
     pub grant: &'a Grant,
+    /// The authority of an absolute-form request target (`GET http://host/path`), which
+    /// takes the place of the client's `Host` (RFC 9112 §3.2.2); `None` for origin-form.
+    pub target_host: Option<&'a HeaderValue>,
+}
+
+/// `host[:port]` of an absolute-form request target, without userinfo; `None` for the
+/// origin form.
+pub fn target_host(uri: &http::Uri) -> Option<HeaderValue> {
+    let authority = uri.authority()?;
+    let host = match authority.port() {
+        Some(port) => format!("{}:{port}", authority.host()),
+        None => authority.host().to_owned(),
+    };
+    HeaderValue::from_str(&host).ok()
 }
 
 /// Where the upstream request's headers go.
@@ -75,7 +89,7 @@ pub fn put_upstream_headers(
     out: &mut impl HeaderSink,
 ) {
     let host = if config.upstream.preserve_host {
-        client.get(header::HOST)
+        forwarding.target_host.or_else(|| client.get(header::HOST))
     } else {
         None
     };
@@ -153,7 +167,11 @@ fn forwarded_headers(
         out.set(&X_FORWARDED_PROTO, &value);
     }
     let trusted_host = trusted("x-forwarded-host").and_then(|h| HeaderValue::from_str(h).ok());
-    if let Some(host) = trusted_host.as_ref().or_else(|| client.get(header::HOST)) {
+    let host = trusted_host
+        .as_ref()
+        .or(forwarding.target_host)
+        .or_else(|| client.get(header::HOST));
+    if let Some(host) = host {
         out.set(&X_FORWARDED_HOST, host);
     }
 }

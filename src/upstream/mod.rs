@@ -37,7 +37,7 @@ mod upgrade;
 #[cfg(test)]
 mod tests;
 
-pub use headers::{Forwarding, upstream_headers, upstream_path};
+pub use headers::{Forwarding, target_host, upstream_headers, upstream_path};
 pub use upgrade::{UpgradeRequest, Upgraded};
 
 /// Why the upstream could not be used.

@@ -98,6 +98,7 @@ fn forwarding(grant: &Grant) -> Forwarding<'_> {
         secure: true,
         websocket: true,
         grant,
+        target_host: None,
     }
 }
 

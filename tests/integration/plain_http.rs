@@ -135,3 +135,31 @@ async fn a_request_body_that_stops_arriving_is_cut_with_408_not_held_for_the_res
     assert_eq!(response.json()["error"], "body_timeout");
     holder.abort();
 }
+
+#[tokio::test]
+async fn an_absolute_form_target_names_the_forwarded_host_not_the_host_header() {
+    let upstream = EchoUpstream::start().await;
+    let proxy = TestProxy::builder().upstream(&upstream.url()).start().await;
+    let token = alice();
+    let plain = format!(
+        "GET http://front.example:8080/api/items HTTP/1.1\r\nHost: other.example\r\n\
+         Authorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    let response = crate::support::raw::exchange(proxy.addr(), plain.as_bytes()).await;
+    assert_eq!(response.status, 200, "{response:?}");
+    let upgrade = format!(
+        "GET http://user@front.example/ws HTTP/1.1\r\nHost: other.example\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer {token}\r\n\r\n"
+    );
+    let (head, _stream) =
+        crate::support::raw::exchange_head(proxy.addr(), upgrade.as_bytes()).await;
+    assert_eq!(head.status, 101, "{head:?}");
+    assert_eq!(
+        upstream.request(0).await.one("X-Forwarded-Host"),
+        "front.example:8080"
+    );
+    let seen = upstream.request(1).await;
+    assert_eq!(seen.one("X-Forwarded-Host"), "front.example");
+    assert_eq!(seen.target, "/ws", "origin-form upstream");
+}
