@@ -149,3 +149,37 @@ async fn explain_and_check_judge_the_normalized_path_and_name_the_bypass_shape()
             "\"/w%73\" is judged as \"/ws\"",
         ]);
 }
+
+#[tokio::test]
+async fn an_upgrade_after_a_plain_request_is_normalized_too() {
+    // The connection's first request goes to hyper (plain), so the upgrade behind it is
+    // hyper's to serve rather than the hand-read first request's.
+    use tokio::io::AsyncWriteExt;
+    let upstream = EchoUpstream::start().await;
+    let proxy = start(&upstream).await;
+    let mut stream = tokio::net::TcpStream::connect(proxy.addr())
+        .await
+        .expect("connect");
+    let host = proxy.addr();
+    let requests = format!(
+        "GET /public HTTP/1.1\r\nHost: {host}\r\n\r\n\
+         GET /%77s HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    stream.write_all(requests.as_bytes()).await.expect("write");
+    let raw = crate::support::raw::read_to_close_or_switch(&mut stream).await;
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let second = text
+        .match_indices("HTTP/1.1 ")
+        .nth(1)
+        .map(|(at, _)| &text[at..]);
+    let second = second.unwrap_or_else(|| panic!("no second response: {text}"));
+    assert!(second.starts_with("HTTP/1.1 403"), "{second}");
+    assert!(second.contains("token_missing"), "{second}");
+    assert_eq!(
+        upstream.connections(),
+        1,
+        "only /public reached the upstream"
+    );
+}
