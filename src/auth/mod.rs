@@ -408,10 +408,7 @@ impl Gate {
             });
             return Ok(());
         };
-        // A browser sends the origin's serialization (RFC 6454 §6.1): scheme, lowercase
-        // host, a port only when not the default, nothing else. The allow-list holds that
-        // form, so the header must equal an entry byte for byte: a path, a trailing `/`,
-        // userinfo or other case is no browser's and is refused.
+        // Browsers send the RFC 6454 serialization, the allow-list's form: byte for byte.
         let exact = values
             .next()
             .is_none()

@@ -1,0 +1,65 @@
+//! Plain HTTP (REST calls on a route) forwarded under the same policy as upgrades,
+//! streamed both ways through hyper's client.
+
+use super::*;
+
+impl Proxy {
+    /// Plain HTTP under the same policy, streamed both ways.
+    pub(super) async fn forward(
+        &self,
+        policy: &Policy,
+        grant: Grant,
+        request: Request<Incoming>,
+        client: SocketAddr,
+    ) -> Response<Body> {
+        let config = policy.gate.config();
+        let route = config.routes[grant.route].path.as_str();
+        let (parts, body) = request.into_parts();
+        let (body, body_timed_out) = body::TimedBody::new(body, self.handshake_timeout());
+        let mut upstream_request = Request::new(body);
+        *upstream_request.method_mut() = parts.method.clone();
+        *upstream_request.version_mut() = Version::HTTP_11;
+        match upstream::upstream_path(config, parts.uri.path(), parts.uri.query()).parse() {
+            Ok(uri) => *upstream_request.uri_mut() = uri,
+            Err(_) => return denial_response(Reason::UpstreamUnavailable),
+        }
+        *upstream_request.headers_mut() = upstream::upstream_headers(
+            config,
+            &policy.upstream,
+            &parts.headers,
+            &Forwarding {
+                client,
+                secure: self.secure,
+                websocket: false,
+                grant: &grant,
+                target_host: upstream::target_host(&parts.uri).as_ref(),
+            },
+        );
+        match policy.upstream.forward(upstream_request).await {
+            Ok(response) => {
+                let (mut parts, body) = response.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                Response::from_parts(parts, body.boxed())
+            }
+            Err(_) if body_timed_out.load(Ordering::Relaxed) => {
+                tracing::info!(
+                    route,
+                    client = %client,
+                    "request body stalled past handshake_timeout; answered 408 body_timeout"
+                );
+                boxed(body::body_timeout())
+            }
+            Err(error) => {
+                let kind = upstream_kind(&error);
+                telemetry::record_upstream_error(
+                    &self.metrics,
+                    kind,
+                    route,
+                    client,
+                    &error.to_string(),
+                );
+                denial_response(Reason::UpstreamUnavailable)
+            }
+        }
+    }
+}
