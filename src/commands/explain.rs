@@ -129,6 +129,18 @@ pub fn explain(args: &ExplainArgs) -> ExitCode {
         .clone()
         .or_else(|| config.routes.first().map(|r| r.path.clone()))
         .unwrap_or_else(|| "/".into());
+    // `--path /ws?x=1`: the query is the request's query, as the proxy splits it.
+    let (path, query) = match path.split_once('?') {
+        Some((path, given)) => {
+            let query = match query {
+                Some(token) if !given.is_empty() => format!("{given}&{token}"),
+                Some(token) => token,
+                None => given.to_owned(),
+            };
+            (path.to_owned(), Some(query))
+        }
+        None => (path, query),
+    };
     // The proxy judges the normalized path (`path.rs`); so does explain.
     let path = match crate::path::normalize(&path) {
         Ok(normal) => {

@@ -121,7 +121,14 @@ async fn explain_and_check_judge_the_normalized_path_and_name_the_bypass_shape()
     let env = [(SECRET_ENV, SECRET)];
 
     let exit = wsgate(
-        &["explain", "--config", config, "--path", "/%77s", "--json"],
+        &[
+            "explain",
+            "--config",
+            config,
+            "--path",
+            "/%77s?x=1",
+            "--json",
+        ],
         &env,
         None,
     )
