@@ -28,3 +28,29 @@ pub fn restart_required(running: &ServerConfig, new: &ServerConfig) -> Vec<&'sta
         .filter_map(|(key, changed)| changed.then_some(key))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_keys_bound_at_startup_need_a_restart() {
+        let text = "environment = \"staging\"\n[upstream]\nurl = \"ws://u\"\n[[routes]]\npath = \"/\"\nauth = \"none\"\n";
+        let parse = |server: &str| {
+            let text = format!("{text}[server]\n{server}\n");
+            crate::config::Config::parse(&text, "t", &|_| None, std::path::Path::new("."))
+                .unwrap_or_else(|errors| panic!("{errors}"))
+                .server
+        };
+        let running = parse("listen = \"127.0.0.1:1\"");
+        let reloadable = parse(
+            "listen = \"127.0.0.1:1\"\nhandshake_timeout = \"3s\"\ndrain_timeout = \"1s\"\nidle_timeout = \"9s\"\ntrust_forwarded_headers = true",
+        );
+        assert!(restart_required(&running, &reloadable).is_empty());
+        let moved = parse("listen = \"127.0.0.1:2\"\nmax_connections = 3");
+        assert_eq!(
+            restart_required(&running, &moved),
+            ["server.listen", "server.max_connections"]
+        );
+    }
+}

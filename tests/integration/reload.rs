@@ -262,3 +262,23 @@ async fn a_reload_applies_handshake_timeout_and_names_the_keys_that_need_a_resta
         "never counted as a plain success"
     );
 }
+
+#[tokio::test]
+async fn check_lists_every_watched_file_and_the_keys_that_need_a_restart() {
+    let toml = config("ws://127.0.0.1:9", |b| b);
+    let volume = Volume::new(&[("wsgate.toml", &toml), ("jwt.secret", SECRET)]);
+    let config = volume.path("wsgate.toml");
+    let secret = volume.path("jwt.secret");
+    crate::support::policy::wsgate(
+        &["check", "--config", config.to_str().expect("utf-8 path")],
+        &[],
+        None,
+    )
+    .await
+    .expect_code(0, "check")
+    .expect_mentions(&[
+        &format!("#   {}", config.display()),
+        &format!("#   {}", secret.display()),
+        "need a restart: server.listen, server.admin_listen, server.max_connections",
+    ]);
+}
