@@ -192,13 +192,10 @@ impl Gate {
         self.remote.subscribe()
     }
 
-    /// The route a path falls under (the config always ends with a catch-all).
+    /// The route a path falls under (the config always ends with a catch-all): the stricter
+    /// of its exact-case and case-insensitive matches (`Config::route_index`).
     pub fn route_index(&self, path: &str) -> usize {
-        self.config
-            .routes
-            .iter()
-            .position(|r| r.matches(path))
-            .unwrap_or(self.config.routes.len().saturating_sub(1))
+        self.config.route_index(path)
     }
 
     /// Judges one request at wall-clock time `now` (unix seconds). Async because a token

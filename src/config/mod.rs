@@ -317,6 +317,43 @@ impl Config {
         self.routes.iter().find(|r| r.matches(path))
     }
 
+    /// The route a request path (already normalized, `path.rs`) is judged under: the
+    /// first exact prefix match, unless a match that ignores ASCII case is stricter.
+    /// Many upstreams route without regard to case (Express and ASP.NET by default), so
+    /// `/WS` is served as `/ws` there: it must not get the weaker treatment of the route
+    /// that catches it by exact case. A case-sensitive upstream loses nothing: the
+    /// stricter route is never weaker than the one it would have had. Stricter: a
+    /// stronger `auth`, then more required claims. The catch-all is last, so there is
+    /// always a route.
+    pub fn route_index(&self, path: &str) -> usize {
+        let last = self.routes.len().saturating_sub(1);
+        let exact = self
+            .routes
+            .iter()
+            .position(|r| r.matches(path))
+            .unwrap_or(last);
+        let folded = self
+            .routes
+            .iter()
+            .position(|r| r.matches_ignoring_case(path))
+            .unwrap_or(last);
+        let strictness = |index: usize| {
+            self.routes.get(index).map(|route| {
+                let rank = match route.auth {
+                    RouteAuth::None => 0,
+                    RouteAuth::Optional => 1,
+                    RouteAuth::Required => 2,
+                };
+                (rank, route.claims.len())
+            })
+        };
+        if strictness(folded) > strictness(exact) {
+            folded
+        } else {
+            exact
+        }
+    }
+
     /// Issuers trusted in this environment.
     pub fn enabled_issuers(&self) -> impl Iterator<Item = &IssuerConfig> {
         self.auth.issuers.iter().filter(|i| i.enabled)
@@ -331,8 +368,28 @@ impl RouteConfig {
             return true;
         }
         match path.strip_prefix(self.path.as_str()) {
-            Some(rest) => rest.is_empty() || rest.starts_with('/') || self.path.ends_with('/'),
+            Some(rest) => self.ends_at_boundary(rest),
             None => false,
         }
+    }
+
+    /// [`RouteConfig::matches`], ASCII case ignored (`/WS/x` matches `/ws`).
+    pub fn matches_ignoring_case(&self, path: &str) -> bool {
+        if self.path == "/" {
+            return true;
+        }
+        let prefix = self.path.as_bytes();
+        let starts = path
+            .as_bytes()
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix));
+        match path.get(prefix.len()..) {
+            Some(rest) if starts => self.ends_at_boundary(rest),
+            _ => false,
+        }
+    }
+
+    fn ends_at_boundary(&self, rest: &str) -> bool {
+        rest.is_empty() || rest.starts_with('/') || self.path.ends_with('/')
     }
 }

@@ -323,7 +323,13 @@ impl Validator<'_> {
             }
             let example = bypass_example(&child.path);
             self.warn(format!(
-                "route {child:?} (auth = {}{}) is stricter than {parent:?} (auth = {}{}), which catches the paths around it:                  a request the upstream serves as {child:?} but wsgate sees under another path is judged by {parent:?}.                  wsgate judges and forwards the normalized path (percent-encoded letters decoded, so {example:?} is judged as {child:?};                  encoded '/', '\\', '.', dot segments, \"//\" and ';' refused), but an upstream that matches paths case-insensitively                  ({upper:?}), ignores a trailing dot ({dot:?}) or rewrites paths itself would still serve {child:?} to a request judged by {parent:?}:                  make the parent at least as strict and list the open paths as their own routes",
+                "route {child:?} (auth = {}{}) is stricter than {parent:?} (auth = {}{}), which catches the paths around it: \
+                 a request the upstream serves as {child:?} but wsgate sees under another path is judged by {parent:?}. \
+                 wsgate judges and forwards the normalized path (percent-encoded letters decoded, so {example:?} is judged as {child:?}; \
+                 encoded '/', '\\', '.', dot segments, \"//\" and ';' refused) and judges {upper:?} by {child:?} too, \
+                 for upstreams that ignore case; but an upstream that ignores a trailing dot ({dot:?}) or a file extension ({ext:?}), \
+                 or rewrites paths itself, would still serve {child:?} to a request judged by {parent:?}: \
+                 make the parent at least as strict and list the open paths as their own routes",
                 auth_name(child.auth),
                 if child.claims.is_empty() { "" } else { ", with claims" },
                 auth_name(parent.auth),
@@ -332,6 +338,7 @@ impl Validator<'_> {
                 parent = parent.path,
                 upper = child.path.to_ascii_uppercase(),
                 dot = format!("{}.", child.path.trim_end_matches('/')),
+                ext = format!("{}.json", child.path.trim_end_matches('/')),
             ));
         }
     }

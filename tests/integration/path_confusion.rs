@@ -30,7 +30,15 @@ async fn start(upstream: &EchoUpstream) -> TestProxy {
 async fn percent_encoded_letters_are_judged_as_the_path_they_decode_to() {
     let upstream = EchoUpstream::start().await;
     let proxy = start(&upstream).await;
-    for path in ["/%77s", "/w%73", "/%77%73/room", "/%77s?x=1"] {
+    for path in [
+        "/%77s",
+        "/w%73",
+        "/%77%73/room",
+        "/%77s?x=1",
+        "/WS",
+        "/Ws/room",
+        "/%57S",
+    ] {
         let response = Upgrade::to(path).send(proxy.addr()).await;
         assert_http_refusal(&response, TOKEN_MISSING);
     }

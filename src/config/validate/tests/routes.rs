@@ -128,3 +128,23 @@ fn route_paths_are_written_in_normalized_form() {
     assert_has(&errors, "routes[1].path", "refuses to route");
     assert_has(&errors, "routes[2].path", "refuses to route");
 }
+
+#[test]
+fn a_path_is_judged_by_the_stricter_of_its_exact_and_case_insensitive_routes() {
+    let config = parse(&format!(
+        "{MINIMAL}\n[[routes]]\npath = \"/ws\"\n[[routes]]\npath = \"/public\"\nauth = \"none\"\n\
+         [[routes]]\npath = \"/api/admin\"\nclaims = {{ role = \"admin\" }}\n[[routes]]\npath = \"/api\"\n\
+         [[routes]]\npath = \"/\"\nauth = \"none\""
+    ));
+    let route = |path: &str| config.routes[config.route_index(path)].path.as_str();
+    // An upstream that ignores case serves these as the stricter route: so does wsgate.
+    assert_eq!(route("/WS"), "/ws");
+    assert_eq!(route("/Ws/room"), "/ws");
+    assert_eq!(route("/API/Admin/x"), "/api/admin");
+    // A weaker route in another case never lowers the exact match.
+    assert_eq!(route("/PUBLIC"), "/");
+    assert_eq!(route("/public"), "/public");
+    assert_eq!(route("/wsx"), "/");
+    assert_eq!(route("/WSX"), "/");
+    assert_eq!(route("/ws"), "/ws");
+}
