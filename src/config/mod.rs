@@ -318,7 +318,8 @@ impl Config {
     }
 
     /// The route a request path (already normalized, `path.rs`) is judged under: the
-    /// first exact prefix match, unless a match that ignores ASCII case is stricter.
+    /// first exact prefix match, unless a lax match ([`RouteConfig::matches_ignoring_case`]:
+    /// ASCII case ignored, a trailing `/` optional) is stricter.
     /// Many upstreams route without regard to case (Express and ASP.NET by default), so
     /// `/WS` is served as `/ws` there: it must not get the weaker treatment of the route
     /// that catches it by exact case. A case-sensitive upstream loses nothing: the
@@ -373,9 +374,19 @@ impl RouteConfig {
         }
     }
 
-    /// [`RouteConfig::matches`], ASCII case ignored (`/WS/x` matches `/ws`).
+    /// [`RouteConfig::matches`] as an upstream that is lax about paths would read it: ASCII
+    /// case ignored (`/WS/x` matches `/ws`), and a prefix ending in `/` also matches the
+    /// path without that slash (`/admin` matches `/admin/`, served alike by most
+    /// frameworks). Used only to find a stricter route ([`Config::route_index`]).
     pub fn matches_ignoring_case(&self, path: &str) -> bool {
         if self.path == "/" {
+            return true;
+        }
+        if self
+            .path
+            .strip_suffix('/')
+            .is_some_and(|bare| bare.eq_ignore_ascii_case(path))
+        {
             return true;
         }
         let prefix = self.path.as_bytes();

@@ -148,3 +148,15 @@ fn a_path_is_judged_by_the_stricter_of_its_exact_and_case_insensitive_routes() {
     assert_eq!(route("/WSX"), "/");
     assert_eq!(route("/ws"), "/ws");
 }
+
+#[test]
+fn a_route_written_with_a_trailing_slash_also_matches_the_bare_path() {
+    let config = parse(&format!(
+        "{MINIMAL}\n[[routes]]\npath = \"/admin/\"\n[[routes]]\npath = \"/\"\nauth = \"none\""
+    ));
+    let route = |path: &str| config.routes[config.route_index(path)].path.as_str();
+    assert_eq!(route("/admin"), "/admin/");
+    assert_eq!(route("/admin/x"), "/admin/");
+    assert_eq!(route("/ADMIN"), "/admin/");
+    assert_eq!(route("/adminx"), "/");
+}
