@@ -65,6 +65,7 @@ pub async fn serve(
     mut reloads: tokio::sync::mpsc::Receiver<Gate>,
 ) -> io::Result<()> {
     let config = gate.config().clone();
+    metrics.set_max_connections(config.server.max_connections);
     gate.start_key_refresh(metrics.clone());
     let health = Health::new();
     let admin_stop = CancellationToken::new();
@@ -274,7 +275,7 @@ async fn accept_loop(
                     });
                 }
                 Err(_) => {
-                    proxy.metrics.connection_rejected_overloaded();
+                    crate::telemetry::record_connection_rejected_overloaded(&proxy.metrics, peer);
                     drop(stream);
                 }
             },
@@ -360,7 +361,6 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let after_upgrade = conn.after_upgrade.clone();
-    crate::telemetry::record_connection_rejected_overloaded(&proxy.metrics, peer);
     let service = {
         let proxy = proxy.clone();
         service_fn(move |request| {

@@ -153,6 +153,41 @@ impl HandshakeOutcome {
             HandshakeOutcome::UpstreamDeclined => "upstream_declined",
         }
     }
+
+    /// The outcome of a handshake refused for `reason`: a failed upstream has outcomes of
+    /// its own, every other refusal is wsgate's `denied`.
+    pub fn refused(reason: Reason) -> HandshakeOutcome {
+        match reason {
+            Reason::UpstreamUnavailable => HandshakeOutcome::UpstreamError,
+            Reason::UpstreamRejected => HandshakeOutcome::UpstreamRejected,
+            Reason::TokenMissing
+            | Reason::TokenMalformed
+            | Reason::TokenTooLarge
+            | Reason::MultipleCredentials
+            | Reason::AlgorithmNotAllowed
+            | Reason::IssuerUnknown
+            | Reason::KeyUnknown
+            | Reason::SignatureInvalid
+            | Reason::TokenExpired
+            | Reason::TokenNotYetValid
+            | Reason::AudienceMismatch
+            | Reason::ClaimMissing
+            | Reason::ClaimInvalid
+            | Reason::ClaimMismatch
+            | Reason::OriginNotAllowed
+            | Reason::E2eKeyInvalid
+            | Reason::E2eBypassDisabled
+            | Reason::KeysUnavailable
+            | Reason::Overloaded
+            | Reason::ServerShutdown
+            | Reason::SessionMaxAge
+            | Reason::MessageTooBig
+            | Reason::IdleTimeout
+            | Reason::ProtocolError
+            | Reason::SlowConsumer
+            | Reason::RateLimited => HandshakeOutcome::Denied,
+        }
+    }
 }
 
 impl UpstreamErrorKind {

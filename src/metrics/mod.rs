@@ -6,6 +6,13 @@
 //! closed set: a [`Reason`], one of the enums below, a configured route path, a configured
 //! issuer name or a configured bypass key name. Nothing here ever sees a token, a user id
 //! or a raw close code. `docs/metrics.md` lists every series this file produces.
+//!
+//! Every refusal is counted once under its reason code, so one query answers "why were
+//! callers turned away": `wsgate_auth_denied_total{route, reason}` for every request wsgate
+//! answered with a refusal (auth denials, and also `upstream_unavailable`,
+//! `upstream_rejected`, `overloaded` and `server_shutdown`), `wsgate_sessions_closed_total
+//! {reason}` for sessions wsgate ended, and `wsgate_connections_rejected_total{reason}` for
+//! connections dropped over the limit before a request could be read.
 
 use prometheus::{
     GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -45,6 +52,7 @@ pub struct Metrics {
     config_reloads: IntCounterVec,
     connections_active: IntGauge,
     connections_rejected: IntCounterVec,
+    max_connections: IntGauge,
     draining: IntGauge,
 }
 
@@ -88,8 +96,9 @@ impl Metrics {
             sessions_closed: counter_vec(
                 registry,
                 "wsgate_sessions_closed_total",
-                "WebSocket sessions ended, by route, the side that ended them and close code.",
-                &["route", "initiator", "code"],
+                "WebSocket sessions ended, by route, the side that ended them, close code and \
+                 the reason code when wsgate ended them (else none).",
+                &["route", "initiator", "code", "reason"],
             ),
             handshake_duration: register(
                 registry,
@@ -164,8 +173,17 @@ impl Metrics {
             connections_rejected: counter_vec(
                 registry,
                 "wsgate_connections_rejected_total",
-                "TCP connections refused before any request was read, by reason code.",
+                "TCP connections over max_connections closed without an answer (the \
+                 overflow pool was full too), by reason code.",
                 &["reason"],
+            ),
+            max_connections: register(
+                registry,
+                IntGauge::new(
+                    "wsgate_max_connections",
+                    "The configured server.max_connections (the limit of \
+                     wsgate_connections_active).",
+                ),
             ),
             draining: register(
                 registry,
@@ -198,6 +216,7 @@ impl Metrics {
             .connections_rejected
             .with_label_values(&[Reason::Overloaded.as_str()]);
         metrics.relay_counters();
+        register_process_collector(registry);
 
         metrics
     }
@@ -222,11 +241,19 @@ impl Metrics {
     }
 
     /// A WebSocket session on `route` ended. `code` is the close code of the first close
-    /// frame, `None` when the connection ended without one.
-    pub fn session_closed(&self, route: &str, initiator: InitiatorLabel, code: Option<u16>) {
+    /// frame, `None` when the connection ended without one; `reason` is why wsgate ended
+    /// it, `None` when a peer did.
+    pub fn session_closed(
+        &self,
+        route: &str,
+        initiator: InitiatorLabel,
+        code: Option<u16>,
+        reason: Option<Reason>,
+    ) {
         self.sessions_active.with_label_values(&[route]).dec();
+        let reason = reason.map_or("none", Reason::as_str);
         self.sessions_closed
-            .with_label_values(&[route, initiator.as_str(), close_code_label(code)])
+            .with_label_values(&[route, initiator.as_str(), close_code_label(code), reason])
             .inc();
     }
 
@@ -308,11 +335,20 @@ impl Metrics {
         self.connections_active.dec();
     }
 
-    /// A TCP connection was refused because `max_connections` was reached.
+    /// A TCP connection over `max_connections` was closed without an answer, because the
+    /// pool that answers such connections with `overloaded` was full too. (Answered ones
+    /// are counted by [`Metrics::denied`] under their route.)
     pub fn connection_rejected_overloaded(&self) {
         self.connections_rejected
             .with_label_values(&[Reason::Overloaded.as_str()])
             .inc();
+    }
+
+    /// The configured `server.max_connections`, for alerts on `wsgate_connections_active`
+    /// nearing it.
+    pub fn set_max_connections(&self, max: usize) {
+        self.max_connections
+            .set(i64::try_from(max).unwrap_or(i64::MAX));
     }
 
     /// A graceful-shutdown drain started (`true`) or the process is serving (`false`).
@@ -348,6 +384,20 @@ impl Direction {
         }
     }
 }
+
+/// Registers the `process_*` series (resident and virtual memory, CPU seconds, open and
+/// maximum file descriptors, start time), read from `/proc/self` at each scrape. Linux
+/// only: the prometheus crate has no collector for other systems.
+#[cfg(target_os = "linux")]
+fn register_process_collector(registry: &Registry) {
+    let collector = prometheus::process_collector::ProcessCollector::for_self();
+    registry
+        .register(Box::new(collector))
+        .expect("the process collector is registered once per registry");
+}
+
+#[cfg(not(target_os = "linux"))]
+fn register_process_collector(_registry: &Registry) {}
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     register(registry, IntCounterVec::new(Opts::new(name, help), labels))

@@ -9,7 +9,12 @@ use super::*;
 /// Every series in `registry` as `name{k="v",…}` → value (histograms: sample count).
 pub(crate) fn snapshot(registry: &Registry) -> BTreeMap<String, f64> {
     let mut series = BTreeMap::new();
-    for family in registry.gather() {
+    // `process_*` (CPU, memory, descriptors) moves on its own between two reads.
+    for family in registry
+        .gather()
+        .into_iter()
+        .filter(|family| !family.name().starts_with("process_"))
+    {
         for metric in family.get_metric() {
             let mut labels: Vec<String> = metric
                 .get_label()
@@ -98,14 +103,14 @@ fn sessions_open_and_close() {
     assert_eq!(moved, one("wsgate_sessions_active{route=\"/ws\"}", 1.0));
 
     let moved = changes(&registry, || {
-        metrics.session_closed("/ws", InitiatorLabel::Upstream, Some(1000))
+        metrics.session_closed("/ws", InitiatorLabel::Upstream, Some(1000), None)
     });
     assert_eq!(
         moved,
         BTreeMap::from([
             ("wsgate_sessions_active{route=\"/ws\"}".to_owned(), -1.0),
             (
-                "wsgate_sessions_closed_total{code=\"1000\",initiator=\"upstream\",route=\"/ws\"}"
+                "wsgate_sessions_closed_total{code=\"1000\",initiator=\"upstream\",reason=\"none\",route=\"/ws\"}"
                     .to_owned(),
                 1.0
             ),
@@ -126,10 +131,10 @@ fn private_and_unregistered_close_codes_are_other() {
     let (registry, metrics) = fresh();
     metrics.session_opened("/ws");
     let moved = changes(&registry, || {
-        metrics.session_closed("/ws", InitiatorLabel::Client, Some(4001))
+        metrics.session_closed("/ws", InitiatorLabel::Client, Some(4001), None)
     });
     assert!(moved.contains_key(
-        "wsgate_sessions_closed_total{code=\"other\",initiator=\"client\",route=\"/ws\"}"
+        "wsgate_sessions_closed_total{code=\"other\",initiator=\"client\",reason=\"none\",route=\"/ws\"}"
     ));
 }
 
@@ -266,6 +271,64 @@ fn connection_and_drain_gauges() {
     );
     let moved = changes(&registry, || metrics.set_draining(true));
     assert_eq!(moved, one("wsgate_draining{}", 1.0));
+}
+
+#[test]
+fn a_session_wsgate_ended_carries_its_reason() {
+    let (registry, metrics) = fresh();
+    metrics.session_opened("/ws");
+    let moved = changes(&registry, || {
+        metrics.session_closed(
+            "/ws",
+            InitiatorLabel::Proxy,
+            Some(1001),
+            Some(Reason::ServerShutdown),
+        )
+    });
+    assert_eq!(
+        moved.get(
+            "wsgate_sessions_closed_total{code=\"1001\",initiator=\"proxy\",reason=\"server_shutdown\",route=\"/ws\"}"
+        ),
+        Some(&1.0),
+        "{moved:?}"
+    );
+}
+
+#[test]
+fn max_connections_is_exported_as_configured() {
+    let (registry, metrics) = fresh();
+    let moved = changes(&registry, || metrics.set_max_connections(10_000));
+    assert_eq!(moved, one("wsgate_max_connections{}", 10_000.0));
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn process_metrics_are_registered_on_the_given_registry() {
+    let (registry, _metrics) = fresh();
+    let names: Vec<String> = registry
+        .gather()
+        .iter()
+        .map(|family| family.name().to_owned())
+        .collect();
+    for expected in [
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "process_open_fds",
+        "process_max_fds",
+    ] {
+        assert!(
+            names.iter().any(|name| name == expected),
+            "{expected} missing: {names:?}"
+        );
+    }
+    // Another registry gets its own collector: nothing is global.
+    let (other, _metrics) = fresh();
+    assert!(
+        other
+            .gather()
+            .iter()
+            .any(|family| family.name() == "process_open_fds")
+    );
 }
 
 #[test]

@@ -204,7 +204,7 @@ impl Proxy {
                 )
                 .await
             }
-            (Ok(grant), None) => self.forward(&policy, grant, request, client).await,
+            (Ok(grant), None) => self.forward(&policy, grant, request, client, started).await,
         })
     }
 
@@ -324,6 +324,44 @@ impl Proxy {
         }
     }
 
+    /// An admitted request whose upstream failed: the failure's detail ("upstream error",
+    /// `wsgate_upstream_errors_total`), then the refusal the client gets, recorded like
+    /// every other refusal ("request denied", `wsgate_auth_denied_total`), so one query
+    /// counts every `upstream_unavailable` and `upstream_rejected` answer. Returns the
+    /// reason to refuse with.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn record_upstream_refusal(
+        &self,
+        gate: &Gate,
+        grant: &Grant,
+        route: &str,
+        client: SocketAddr,
+        websocket: bool,
+        error: &UpstreamError,
+        started: Instant,
+    ) -> Reason {
+        let kind = upstream_kind(error);
+        telemetry::record_upstream_error(&self.metrics, kind, route, client, &error.to_string());
+        let issuer = grant
+            .issuer
+            .and_then(|i| gate.config().auth.issuers.get(i))
+            .map(|i| i.name.as_str());
+        telemetry::record_denied(
+            &self.metrics,
+            &Decision {
+                route,
+                client,
+                websocket,
+                method: Some(method_label(grant.method)),
+                user: grant.user.as_deref(),
+                issuer,
+                reason: Some(kind.reason()),
+                duration: started.elapsed(),
+            },
+        );
+        kind.reason()
+    }
+
     fn record_denial(
         &self,
         gate: &Gate,
@@ -371,11 +409,7 @@ impl Proxy {
         started: Instant,
     ) {
         let config = gate.config();
-        let method = match grant.method {
-            AuthMethod::Jwt => AuthMethodLabel::Jwt,
-            AuthMethod::E2eBypass => AuthMethodLabel::E2eBypass,
-            AuthMethod::Anonymous => AuthMethodLabel::Anonymous,
-        };
+        let method = method_label(grant.method);
         let issuer = grant
             .issuer
             .and_then(|i| config.auth.issuers.get(i))
@@ -404,6 +438,14 @@ impl Proxy {
                 "end-to-end test bypass used"
             );
         }
+    }
+}
+
+fn method_label(method: AuthMethod) -> AuthMethodLabel {
+    match method {
+        AuthMethod::Jwt => AuthMethodLabel::Jwt,
+        AuthMethod::E2eBypass => AuthMethodLabel::E2eBypass,
+        AuthMethod::Anonymous => AuthMethodLabel::Anonymous,
     }
 }
 

@@ -11,6 +11,7 @@ impl Proxy {
         grant: Grant,
         request: Request<Incoming>,
         client: SocketAddr,
+        started: Instant,
     ) -> Response<Body> {
         let config = policy.gate.config();
         let route = config.routes[grant.route].path.as_str();
@@ -21,7 +22,21 @@ impl Proxy {
         *upstream_request.version_mut() = Version::HTTP_11;
         match upstream::upstream_path(config, parts.uri.path(), parts.uri.query()).parse() {
             Ok(uri) => *upstream_request.uri_mut() = uri,
-            Err(_) => return denial_response(Reason::UpstreamUnavailable),
+            Err(error) => {
+                let error = UpstreamError::Connect(std::io::Error::other(format!(
+                    "upstream request path: {error}"
+                )));
+                let reason = self.record_upstream_refusal(
+                    &policy.gate,
+                    &grant,
+                    route,
+                    client,
+                    false,
+                    &error,
+                    started,
+                );
+                return denial_response(reason);
+            }
         }
         *upstream_request.headers_mut() = upstream::upstream_headers(
             config,
@@ -50,15 +65,16 @@ impl Proxy {
                 boxed(body::body_timeout())
             }
             Err(error) => {
-                let kind = upstream_kind(&error);
-                telemetry::record_upstream_error(
-                    &self.metrics,
-                    kind,
+                let reason = self.record_upstream_refusal(
+                    &policy.gate,
+                    &grant,
                     route,
                     client,
-                    &error.to_string(),
+                    false,
+                    &error,
+                    started,
                 );
-                denial_response(Reason::UpstreamUnavailable)
+                denial_response(reason)
             }
         }
     }

@@ -105,27 +105,8 @@ impl Proxy {
                 Err(NotOpened::Relay(response))
             }
             Err(error) => {
-                let reason = match error {
-                    UpstreamError::Rejected(_) => Reason::UpstreamRejected,
-                    UpstreamError::Connect(_)
-                    | UpstreamError::Timeout
-                    | UpstreamError::Tls(_)
-                    | UpstreamError::Protocol(_) => Reason::UpstreamUnavailable,
-                };
-                let kind = upstream_kind(&error);
-                telemetry::record_upstream_error(
-                    &self.metrics,
-                    kind,
-                    route,
-                    client,
-                    &error.to_string(),
-                );
-                let outcome = if reason == Reason::UpstreamRejected {
-                    HandshakeOutcome::UpstreamRejected
-                } else {
-                    HandshakeOutcome::UpstreamError
-                };
-                self.metrics.handshake(route, outcome, elapsed);
+                let reason =
+                    self.record_upstream_refusal(gate, grant, route, client, true, &error, started);
                 Err(NotOpened::Refuse(reason))
             }
         }

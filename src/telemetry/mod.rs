@@ -112,9 +112,15 @@ pub struct SessionSummary<'a> {
     pub bytes_to_client: u64,
 }
 
-/// A request was refused: counts the denial, observes the handshake duration under
-/// `outcome="denied"`, and logs "request denied" (WARNING for 5xx reasons such as
+/// A request was refused: counts the denial, observes the handshake duration under the
+/// outcome the reason implies (`denied`, or `upstream_error`/`upstream_rejected` for a
+/// failed upstream), and logs "request denied" (WARNING for 5xx reasons such as
 /// `keys_unavailable`, which point at wsgate's side, else INFO).
+///
+/// Every refusal a client receives goes through here, whatever its cause: a refusal for
+/// an upstream failure is recorded after [`record_allowed`] (the auth decision) and
+/// [`record_upstream_error`] (the failure's detail), so `wsgate_auth_denied_total` counts
+/// every `upstream_unavailable` 502 a client saw.
 ///
 /// `d.reason` must be set; a denial without one is a bug in the caller, logged as an
 /// ERROR line and not counted under an invented reason.
@@ -128,7 +134,8 @@ pub fn record_denied(metrics: &Metrics, d: &Decision<'_>) {
         return;
     };
     metrics.denied(d.route, reason);
-    metrics.handshake(d.route, HandshakeOutcome::Denied, d.duration.as_secs_f64());
+    let outcome = HandshakeOutcome::refused(reason);
+    metrics.handshake(d.route, outcome, d.duration.as_secs_f64());
 
     macro_rules! denied {
         ($level:expr) => {
@@ -178,7 +185,7 @@ pub fn record_allowed(metrics: &Metrics, d: &Decision<'_>) {
 /// A WebSocket session ended: decrements the active gauge, counts the close, and logs
 /// "session closed" with the relayed totals.
 pub fn record_session_closed(metrics: &Metrics, s: &SessionSummary<'_>) {
-    metrics.session_closed(s.route, s.initiator, s.code);
+    metrics.session_closed(s.route, s.initiator, s.code, s.reason);
     tracing::info!(
         route = s.route,
         client = %ClientAddr(s.client),
@@ -217,8 +224,10 @@ pub fn record_upstream_error(
     );
 }
 
-/// A connection was refused at `max_connections`: counts it and logs "connection
-/// rejected" (no route is known yet, so `wsgate_auth_denied_total` is not touched).
+/// A connection over `max_connections` was closed unanswered (the pool that answers
+/// such connections was full too): counts it and logs "connection rejected". No request
+/// was read, so no route is known and `wsgate_auth_denied_total` is not touched; a
+/// connection that did get its `overloaded` answer is recorded by [`record_denied`].
 pub fn record_connection_rejected_overloaded(metrics: &Metrics, client: SocketAddr) {
     metrics.connection_rejected_overloaded();
     tracing::warn!(

@@ -205,7 +205,7 @@ fn session_closed_logs_totals_and_counts_close_code() {
     assert_eq!(line["duration_ms"], 2000.0);
     assert_eq!(
         moved
-            .get("wsgate_sessions_closed_total{code=\"other\",initiator=\"client\",route=\"/ws\"}"),
+            .get("wsgate_sessions_closed_total{code=\"other\",initiator=\"client\",reason=\"none\",route=\"/ws\"}"),
         Some(&1.0)
     );
     assert_eq!(

@@ -16,6 +16,9 @@
 //!   upgrade after a plain request, frames behind the upgrade request, head limits, a head
 //!   that never completes, the drain before any request.
 //! - `observability`: exact metric values after a known sequence; health endpoints.
+//! - `refusal_metrics`: refusals that are not auth denials (`upstream_unavailable`,
+//!   `upstream_rejected`, `overloaded`, `server_shutdown`) are counted where
+//!   docs/metrics.md says.
 //! - `jwks`: remote key sets (`jwks_url`, `discovery_url`) against a fake JWKS server:
 //!   readiness, stale-while-error, failed fetches, rotation, single flight, no `jku`.
 //! - `harness`: the doubles and the config builder check themselves.
@@ -44,6 +47,7 @@ mod mint_check;
 mod observability;
 mod path_confusion;
 mod plain_http;
+mod refusal_metrics;
 mod reload;
 mod session_limits;
 mod sessions;

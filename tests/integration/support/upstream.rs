@@ -4,7 +4,8 @@
 //!   header names are recorded exactly as they arrived) that echoes messages, answers plain
 //!   HTTP requests, records every request head and every close frame it receives, and
 //!   counts TCP connections. Sending it the text `close:CODE:REASON` makes it close the
-//!   session with that code and reason.
+//!   session with that code and reason. A plain request whose path ends in `/hold` is
+//!   answered only after [`EchoUpstream::release_held`], to keep a request in flight.
 //! - [`ScriptedUpstream`]: raw TCP that answers the first request head with canned bytes
 //!   and then records every further byte until the proxy closes the connection, to prove
 //!   no second (smuggled) request ever arrives.
@@ -147,6 +148,18 @@ struct EchoState {
     closes: Recorder<SeenClose>,
     /// Subprotocol to select when the client offers it.
     protocol: Option<String>,
+    /// Permits for held (`…/hold`) plain requests to be answered.
+    held: Gate,
+}
+
+/// A semaphore that starts closed (no permits).
+#[derive(Debug)]
+struct Gate(tokio::sync::Semaphore);
+
+impl Default for Gate {
+    fn default() -> Gate {
+        Gate(tokio::sync::Semaphore::new(0))
+    }
 }
 
 /// A recording WebSocket echo server (see the module docs).
@@ -212,6 +225,15 @@ impl EchoUpstream {
         self.state.requests.snapshot()
     }
 
+    /// Lets every plain request held so far (path ending in `/hold`), and every later one,
+    /// be answered.
+    pub fn release_held(&self) {
+        self.state
+            .held
+            .0
+            .add_permits(tokio::sync::Semaphore::MAX_PERMITS / 2);
+    }
+
     /// Waits for the `index`-th close frame the upstream received (0-based).
     pub async fn close_received(&self, index: usize) -> SeenClose {
         self.state
@@ -237,6 +259,15 @@ async fn serve_echo(mut stream: TcpStream, state: Arc<EchoState>) {
         .iter()
         .any(|v| v.eq_ignore_ascii_case("websocket"));
     if !upgrade {
+        if seen
+            .target
+            .split('?')
+            .next()
+            .unwrap_or("")
+            .ends_with("/hold")
+        {
+            let _ = state.held.0.acquire().await;
+        }
         let body = format!("upstream saw {} {}", seen.method, seen.target);
         let response = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nX-Upstream: echo\r\nConnection: close\r\n\r\n{body}",
