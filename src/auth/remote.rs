@@ -127,9 +127,8 @@ impl RemoteSets {
         }
         for remote in self.issuers.iter().flatten() {
             let _ = remote.metrics.set(metrics.clone());
-            if let Some(keys) = remote.held() {
-                metrics.jwks_keys(&remote.issuer.name, keys);
-            }
+            // 0 until the first fetch succeeds, so "no keys" is a series alerts can see.
+            metrics.jwks_keys(&remote.issuer.name, remote.held().unwrap_or(0));
             tokio::spawn(remote.clone().maintain(self.stop.clone()));
         }
     }

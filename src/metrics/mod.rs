@@ -50,6 +50,7 @@ pub struct Metrics {
     jwks_last_success: GaugeVec,
     e2e_bypass: IntCounterVec,
     config_reloads: IntCounterVec,
+    config_last_reload_successful: IntGauge,
     connections_active: IntGauge,
     connections_rejected: IntCounterVec,
     max_connections: IntGauge,
@@ -163,6 +164,14 @@ impl Metrics {
                 "Config reloads, by result.",
                 &["result"],
             ),
+            config_last_reload_successful: register(
+                registry,
+                IntGauge::new(
+                    "wsgate_config_last_reload_successful",
+                    "1 when the last config reload succeeded (or none was tried), 0 while \
+                     the policy in force is older than the file because a reload failed.",
+                ),
+            ),
             connections_active: register(
                 registry,
                 IntGauge::new(
@@ -215,6 +224,7 @@ impl Metrics {
         metrics
             .connections_rejected
             .with_label_values(&[Reason::Overloaded.as_str()]);
+        metrics.config_last_reload_successful.set(1);
         metrics.relay_counters();
         register_process_collector(registry);
 
@@ -303,6 +313,12 @@ impl Metrics {
         self.config_reloads
             .with_label_values(&[result.as_str()])
             .inc();
+        // Applied (even with keys waiting for a restart) or refused.
+        let applied = match result {
+            ReloadResult::Success | ReloadResult::RestartRequired => 1,
+            ReloadResult::Error => 0,
+        };
+        self.config_last_reload_successful.set(applied);
     }
 
     /// A JWKS fetch for the configured issuer `issuer` finished.

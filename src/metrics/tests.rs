@@ -234,7 +234,13 @@ fn config_reload_and_jwks_series() {
     let moved = changes(&registry, || metrics.config_reload(ReloadResult::Error));
     assert_eq!(
         moved,
-        one("wsgate_config_reloads_total{result=\"error\"}", 1.0)
+        BTreeMap::from([
+            ("wsgate_config_last_reload_successful{}".to_owned(), -1.0),
+            (
+                "wsgate_config_reloads_total{result=\"error\"}".to_owned(),
+                1.0
+            ),
+        ])
     );
 
     let moved = changes(&registry, || {
@@ -295,6 +301,33 @@ fn a_session_wsgate_ended_carries_its_reason() {
 }
 
 #[test]
+fn the_last_reload_result_is_a_gauge() {
+    let (registry, metrics) = fresh();
+    assert_eq!(
+        snapshot(&registry)["wsgate_config_last_reload_successful{}"],
+        1.0,
+        "no reload tried yet: the policy in force is the file's"
+    );
+    metrics.config_reload(ReloadResult::Error);
+    assert_eq!(
+        snapshot(&registry)["wsgate_config_last_reload_successful{}"],
+        0.0
+    );
+    metrics.config_reload(ReloadResult::Success);
+    assert_eq!(
+        snapshot(&registry)["wsgate_config_last_reload_successful{}"],
+        1.0
+    );
+    metrics.config_reload(ReloadResult::Error);
+    metrics.config_reload(ReloadResult::RestartRequired);
+    assert_eq!(
+        snapshot(&registry)["wsgate_config_last_reload_successful{}"],
+        1.0,
+        "applied, with some keys waiting for a restart"
+    );
+}
+
+#[test]
 fn max_connections_is_exported_as_configured() {
     let (registry, metrics) = fresh();
     let moved = changes(&registry, || metrics.set_max_connections(10_000));
@@ -342,4 +375,30 @@ fn label_values_are_unique_per_enum() {
     assert_eq!(outcomes.len(), HandshakeOutcome::ALL.len());
     let results: Vec<_> = BypassResult::ALL.iter().map(|r| r.as_str()).collect();
     assert_eq!(results, ["accepted", "invalid", "disabled"]);
+}
+
+#[test]
+fn docs_metrics_says_where_every_reason_code_is_counted() {
+    let docs = include_str!("../../docs/metrics.md");
+    let start = docs
+        .find("## Every reason code, by one query")
+        .expect("docs/metrics.md has the per-code section");
+    let end = docs[start..]
+        .find("\n## ")
+        .map_or(docs.len(), |offset| start + offset);
+    let section = &docs[start..end];
+    for reason in Reason::ALL {
+        let row = section
+            .lines()
+            .filter(|line| line.starts_with("| `"))
+            .find(|line| {
+                let codes = line.split('|').nth(1).unwrap_or_default();
+                codes.contains(&format!("`{}`", reason.as_str()))
+            });
+        assert!(
+            row.is_some(),
+            "docs/metrics.md does not say where {} is counted",
+            reason.as_str()
+        );
+    }
 }
