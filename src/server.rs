@@ -69,7 +69,6 @@ pub async fn serve(
     gate.start_key_refresh(metrics.clone());
     let health = Health::new();
     let admin_stop = CancellationToken::new();
-    let admin_addr = listeners.admin.local_addr()?;
     let admin_task = tokio::spawn(admin::serve(
         listeners.admin,
         registry,
@@ -114,7 +113,6 @@ pub async fn serve(
     health.set_listening(true);
     tracing::info!(
         listen = %listeners.proxy.local_addr()?,
-        admin = %admin_addr,
         upstream = %config.upstream.url,
         environment = config.environment.as_str(),
         "wsgate serving"

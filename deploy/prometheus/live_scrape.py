@@ -206,10 +206,10 @@ def main() -> int:
                     raise SystemExit(f"wsgate did not start:\n{logfile.read()}")
                 logfile.seek(0)
                 for line in logfile.read().splitlines():
-                    if '"wsgate serving"' in line:
+                    if line.startswith('{"message":"listening"'):
                         serving = json.loads(line)
                 time.sleep(0.05)
-            listen, admin = serving["listen"], serving["admin"]
+            listen, admin = serving["listen"], serving["admin_listen"]
 
             statuses = {
                 "allowed": [handshake(listen, "/ws", token) for _ in range(3)],

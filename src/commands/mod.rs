@@ -30,8 +30,10 @@ pub fn run(path: &Path) -> ExitCode {
     let gate = match load_gate(path) {
         Ok(gate) => gate,
         Err(errors) => {
+            // The text for a terminal on stderr, the same problems as one JSON log line
+            // on stdout for a log pipeline.
             eprint!("{errors}");
-            tracing::error!(config = %path.display(), problems = errors.errors.len(), "configuration refused; not starting");
+            crate::telemetry::record_config_refused(path, &errors);
             return ExitCode::from(EXIT_CONFIG);
         }
     };

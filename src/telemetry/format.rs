@@ -1,6 +1,6 @@
 //! The JSON line format, written piece by piece as the event is visited.
 //!
-//! One line is `{"message":…,"severity":…,"target":…,"timestamp":…, then the event's fields
+//! One line is `{"message":…,"severity":…,"target":…,"time":…, then the event's fields
 //! in recorded order}` (the fixed keys sorted, as the `serde_json::Map` that built them
 //! before wrote them). It used to be built as a `serde_json::Map` of `Value`s with a
 //! `String` per field name and a `serde_json::to_string` per field: ~22 k instructions per
@@ -34,7 +34,9 @@ pub(super) struct CloudLoggingFormat;
 
 /// Keys the format itself writes; an event field with one of these names is renamed
 /// `fields.NAME` instead of silently overwriting it.
-const RESERVED: [&str; 4] = ["severity", "timestamp", "message", "target"];
+// `timestamp` stays reserved although the line's time is in `time`: Cloud Logging's agent
+// reads a top-level `timestamp` as the entry's time (an object with seconds and nanos).
+const RESERVED: [&str; 5] = ["severity", "time", "timestamp", "message", "target"];
 
 /// The field whose value becomes the line's `message` (tracing's macros name the format
 /// string so).
@@ -96,7 +98,7 @@ fn format_line(out: &mut String, event: &Event<'_>, spans: Option<OrderedFields>
     } else {
         write_escaped(out, metadata.target())?;
     }
-    out.push_str("\",\"timestamp\":\"");
+    out.push_str("\",\"time\":\"");
     write_timestamp(out, SystemTime::now())?;
     out.push('"');
 

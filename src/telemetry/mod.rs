@@ -4,7 +4,7 @@
 //! which writes one JSON log line and moves the matching metrics, so the log and
 //! `/metrics` cannot disagree (vector's `internal_events` pattern). The log format is
 //! one JSON object per line with Cloud Logging's field names (`severity`, `message`,
-//! `timestamp`) and the event's own fields at the top level, so `jq` and Cloud Logging
+//! `time`, an RFC 3339 string the Cloud Logging agent takes as the entry's time) and the event's own fields at the top level, so `jq` and Cloud Logging
 //! queries see `reason`, `route`, … directly. Nothing here receives a token or a secret.
 //!
 //! `format` writes the lines (without building `serde_json` values), `writer` batches
@@ -29,9 +29,11 @@ use crate::reason::Reason;
 use crate::sessions::SessionId;
 
 mod format;
+mod refused;
 mod writer;
 
 use format::{ClientAddr, CloudLoggingFormat};
+pub use refused::{CONFIG_REFUSED, record_config_refused};
 pub use writer::{LogGuard, flush as flush_logs};
 
 /// The environment variable holding the log filter (`EnvFilter` syntax).

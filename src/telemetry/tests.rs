@@ -111,11 +111,12 @@ fn denial_logs_one_cloud_logging_line_and_counts() {
         !line.contains_key("fields"),
         "fields are flattened: {line:?}"
     );
-    let timestamp = line["timestamp"].as_str().expect("timestamp is a string");
-    humantime::parse_rfc3339(timestamp).expect("timestamp is RFC 3339");
+    let time = line["time"].as_str().expect("time is a string");
+    humantime::parse_rfc3339(time).expect("time is RFC 3339");
+    assert!(time.ends_with('Z') && time.len() == 24, "{time}");
     assert!(
-        timestamp.ends_with('Z') && timestamp.len() == 24,
-        "{timestamp}"
+        !line.contains_key("timestamp"),
+        "Cloud Logging reads a `timestamp` field as an object, never a string: {line:?}"
     );
 
     assert_eq!(
@@ -285,4 +286,56 @@ fn installing_twice_is_harmless() {
     install(tracing_subscriber::fmt::TestWriter::new);
     install(tracing_subscriber::fmt::TestWriter::new);
     tracing::info!("logging still works");
+}
+
+#[test]
+fn a_refused_config_is_one_json_line_listing_every_problem() {
+    use crate::config::{ConfigError, ConfigErrors};
+    let errors = ConfigErrors {
+        origin: "/etc/wsgate/wsgate.toml".to_owned(),
+        errors: vec![
+            ConfigError::new(
+                "auth.issuers[0].secret",
+                "environment variable JWT_SECRET is not set",
+            ),
+            ConfigError::new("", "line 3: \"quoted\"\nand a newline"),
+        ],
+    };
+    let now = std::time::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+    let line = super::refused::config_refused_line(
+        std::path::Path::new("/etc/wsgate/wsgate.toml"),
+        &errors,
+        now,
+    );
+    assert!(
+        line.ends_with('\n') && line.matches('\n').count() == 1,
+        "{line:?}"
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&line).expect("one JSON object");
+    let keys: Vec<&str> = parsed
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert!(
+        keys.contains(&"time") && !keys.contains(&"timestamp"),
+        "{keys:?}"
+    );
+    assert_eq!(parsed["message"], CONFIG_REFUSED);
+    assert_eq!(parsed["severity"], "ERROR");
+    assert_eq!(parsed["time"], "2023-11-14T22:13:20.123Z");
+    assert_eq!(parsed["config"], "/etc/wsgate/wsgate.toml");
+    assert_eq!(parsed["problem_count"], 2);
+    assert_eq!(
+        parsed["problems"],
+        serde_json::json!([
+            {"key": "auth.issuers[0].secret", "message": "environment variable JWT_SECRET is not set"},
+            {"key": "", "message": "line 3: \"quoted\"\nand a newline"},
+        ])
+    );
+    assert!(
+        line.starts_with("{\"message\":\"configuration refused; not starting\",\"severity\":\"ERROR\",\"target\":\"wsgate::commands\",\"time\":"),
+        "the fixed keys first, as on every line: {line}"
+    );
 }

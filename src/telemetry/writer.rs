@@ -159,6 +159,16 @@ pub fn flush(patience: Duration) {
     }
 }
 
+/// Queues one whole line (ending in `\n`) on the installed writer, behind every line
+/// logged before it; without an installed writer (tests, logging never started) it goes
+/// straight to stdout.
+pub(super) fn write_line(line: &[u8]) -> io::Result<()> {
+    match INSTALLED.get() {
+        Some(writer) => writer.0.append(line),
+        None => io::stdout().lock().write_all(line),
+    }
+}
+
 impl CoalescingWriter {
     /// Writes everything queued so far, waiting at most `patience`.
     #[cfg(test)]

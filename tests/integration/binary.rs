@@ -129,6 +129,51 @@ async fn run_with_a_bad_config_exits_78_before_binding() {
 }
 
 #[tokio::test]
+async fn a_refused_start_writes_its_problems_as_one_json_line() {
+    let dir = TempDir::new();
+    // Two problems: the secret variable is unset, and a route has an unknown auth mode.
+    let toml = TestProxy::builder()
+        .toml()
+        .replace("auth = \"none\"", "auth = \"sometimes\"");
+    let config = dir.write("bad.toml", &toml).display().to_string();
+    let (status, stdout, stderr) = run_to_exit(&["run", "--config", &config], &[]).await;
+    assert_eq!(status.code(), Some(78), "{stdout}\n{stderr}");
+
+    // For a terminal: the human list on stderr.
+    assert!(
+        stderr.contains("invalid configuration") && stderr.contains("auth.issuers[0].secret"),
+        "{stderr}"
+    );
+    // For a log pipeline: one JSON line on stdout carrying every problem.
+    let refused: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["message"] == "configuration refused; not starting")
+        .collect();
+    assert_eq!(refused.len(), 1, "one refusal line on stdout:\n{stdout}");
+    let line = &refused[0];
+    assert_eq!(line["severity"], "ERROR");
+    let time = line["time"].as_str().expect("time is a string");
+    humantime::parse_rfc3339(time).expect("time is RFC 3339");
+    assert_eq!(line["config"], config.as_str());
+    let problems = line["problems"].as_array().expect("problems is an array");
+    assert_eq!(line["problem_count"], problems.len());
+    assert!(problems.len() >= 2, "every problem listed: {line}");
+    let keys: Vec<&str> = problems.iter().filter_map(|p| p["key"].as_str()).collect();
+    assert!(keys.contains(&"auth.issuers[0].secret"), "{keys:?}");
+    assert!(
+        keys.iter().any(|key| key.starts_with("routes[")),
+        "the route problem too: {keys:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(SECRET_ENV))),
+        "the variable is named: {line}"
+    );
+}
+
+#[tokio::test]
 async fn sigterm_drains_sessions_with_server_shutdown_and_exits_zero() {
     let upstream = EchoUpstream::start().await;
     let dir = TempDir::new();

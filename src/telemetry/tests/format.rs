@@ -15,10 +15,10 @@ fn captured_text(action: impl FnOnce()) -> String {
     buffer.text()
 }
 
-/// `text` with every `"timestamp":"…"` value replaced by `T`, so lines formatted at
+/// `text` with every `"time":"…"` value replaced by `T`, so lines formatted at
 /// different times compare equal.
 fn without_timestamps(text: &str) -> String {
-    const KEY: &str = "\"timestamp\":\"";
+    const KEY: &str = "\"time\":\"";
     let mut out = String::new();
     let mut rest = text;
     while let Some(at) = rest.find(KEY) {
@@ -77,6 +77,7 @@ fn sample_events() {
     );
     tracing::info!(
         severity = "spoofed",
+        time = 2,
         timestamp = 1,
         target = "t",
         r#type = "raw",
@@ -133,7 +134,7 @@ fn each_line_is_one_json_object_with_the_fixed_keys_first_then_fields_in_recorde
     assert_eq!(
         without_timestamps(&text),
         "{\"message\":\"m\",\"severity\":\"INFO\",\"target\":\"wsgate::telemetry::tests::format\",\
-         \"timestamp\":\"T\",\"zeta\":1,\"alpha\":true,\"mid\":\"x\",\"f\":1.5}\n"
+         \"time\":\"T\",\"zeta\":1,\"alpha\":true,\"mid\":\"x\",\"f\":1.5}\n"
     );
 }
 
@@ -188,6 +189,7 @@ fn reserved_names_are_renamed_and_raw_identifiers_stripped() {
     let text = captured_text(|| {
         tracing::info!(
             severity = "spoofed",
+            time = 2,
             timestamp = 1,
             target = "t",
             r#type = "raw",
@@ -196,8 +198,9 @@ fn reserved_names_are_renamed_and_raw_identifiers_stripped() {
     });
     assert!(
         without_timestamps(&text).ends_with(
-            "\"target\":\"wsgate::telemetry::tests::format\",\"timestamp\":\"T\",\
-             \"fields.severity\":\"spoofed\",\"fields.timestamp\":1,\"fields.target\":\"t\",\
+            "\"target\":\"wsgate::telemetry::tests::format\",\"time\":\"T\",\
+             \"fields.severity\":\"spoofed\",\"fields.time\":2,\"fields.timestamp\":1,\
+             \"fields.target\":\"t\",\
              \"type\":\"raw\"}\n"
         ),
         "{text}"

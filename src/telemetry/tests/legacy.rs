@@ -15,7 +15,9 @@ pub(super) struct LegacyFormat;
 
 /// Keys the format itself writes; an event field with one of these names is renamed
 /// `fields.NAME` instead of silently overwriting it.
-const RESERVED: [&str; 4] = ["severity", "timestamp", "message", "target"];
+// `timestamp` stays reserved although the line's time is in `time`: Cloud Logging's agent
+// reads a top-level `timestamp` as the entry's time (an object with seconds and nanos).
+const RESERVED: [&str; 5] = ["severity", "time", "timestamp", "message", "target"];
 
 impl<S, N> FormatEvent<S, N> for LegacyFormat
 where
@@ -53,7 +55,7 @@ where
         let mut line = serde_json::Map::new();
         line.insert("severity".into(), severity(*metadata.level()).into());
         line.insert(
-            "timestamp".into(),
+            "time".into(),
             humantime::format_rfc3339_millis(SystemTime::now())
                 .to_string()
                 .into(),
