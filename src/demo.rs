@@ -89,27 +89,7 @@ async fn demo(args: &DemoArgs) -> Result<(), String> {
     let gate = Gate::new(Arc::new(config)).map_err(|errors| errors.to_string())?;
 
     let token = demo_token(&secret)?;
-    println!("wsgate demo: an echo backend behind wsgate, with a generated dev key");
-    println!("proxy: ws://{proxy_addr}/ws");
-    println!("admin: http://{admin_addr}/metrics");
-    println!(
-        "upstream: ws://{echo_addr} (embedded echo; greets you with the identity it received)"
-    );
-    println!("token: {token}");
-    println!();
-    println!("try it:");
-    println!("  websocat -H 'Authorization: Bearer {token}' ws://{proxy_addr}/ws");
-    println!("  # browser console:");
-    println!(
-        "  new WebSocket('ws://{proxy_addr}/ws?access_token={token}').onmessage = e => console.log(e.data)"
-    );
-    println!("  # refused, with the reason:");
-    println!(
-        "  curl -si -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \\"
-    );
-    println!("       -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' http://{proxy_addr}/ws");
-    println!("  curl -s http://{admin_addr}/metrics | grep wsgate_auth");
-    println!("Ctrl-C to stop.");
+    print!("{}", banner(proxy_addr, admin_addr, echo_addr, &token));
 
     let registry = prometheus::Registry::new();
     let metrics = Arc::new(Metrics::new(&registry));
@@ -124,6 +104,34 @@ async fn demo(args: &DemoArgs) -> Result<(), String> {
     )
     .await
     .map_err(|e| e.to_string())
+}
+
+/// What `demo` prints: the addresses, the token, and client command lines that work as
+/// printed.
+///
+/// websocat 1.x reads every word after `-H` as another header until the next option, so
+/// `websocat -H 'K: V' ws://…` takes the URL for a header ("No URL specified"): the URL
+/// goes first (vi/websocat#286).
+fn banner(proxy: SocketAddr, admin: SocketAddr, echo: SocketAddr, token: &str) -> String {
+    format!(
+        "wsgate demo: an echo backend behind wsgate, with a generated dev key\n\
+         proxy: ws://{proxy}/ws\n\
+         admin: http://{admin}/metrics\n\
+         upstream: ws://{echo} (embedded echo: greets each session with the identity \
+         wsgate sent it, answers `whoami` with it again, echoes everything else)\n\
+         token: {token}\n\
+         \n\
+         try it:\n\
+         \x20 websocat ws://{proxy}/ws -H 'Authorization: Bearer {token}'\n\
+         \x20 # then type: whoami\n\
+         \x20 # browser console:\n\
+         \x20 new WebSocket('ws://{proxy}/ws?access_token={token}').onmessage = e => console.log(e.data)\n\
+         \x20 # refused, with the reason:\n\
+         \x20 curl -si -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \\\n\
+         \x20      -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' http://{proxy}/ws\n\
+         \x20 curl -s http://{admin}/metrics | grep wsgate_auth\n\
+         Ctrl-C to stop.\n"
+    )
 }
 
 fn demo_config(proxy: SocketAddr, admin: SocketAddr, echo: SocketAddr) -> String {
@@ -177,6 +185,19 @@ fn demo_token(secret: &str) -> Result<String, String> {
     .map_err(|e| format!("cannot sign the demo token: {e}"))
 }
 
+/// The echo's greeting, sent first on every session: who wsgate said the caller is.
+fn greeting(identity: &str) -> String {
+    format!(
+        "hello from the demo upstream; wsgate told me: {identity}. Send whoami to see it again; anything else is echoed."
+    )
+}
+
+/// Whether a text message asks `whoami`: websocat sends each typed line with its newline,
+/// so surrounding whitespace does not count.
+fn is_whoami(text: &str) -> bool {
+    text.trim() == "whoami"
+}
+
 /// An echo WebSocket server that first says who wsgate told it the caller is.
 async fn echo_upstream(listener: TcpListener) {
     loop {
@@ -206,9 +227,12 @@ async fn echo_upstream(listener: TcpListener) {
             let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
                 return;
             };
+            if ws.send(Message::text(greeting(&identity))).await.is_err() {
+                return;
+            }
             while let Some(Ok(message)) = ws.next().await {
                 match message {
-                    Message::Text(text) if text.as_str() == "whoami" => {
+                    Message::Text(text) if is_whoami(text.as_str()) => {
                         if ws.send(Message::text(identity.clone())).await.is_err() {
                             return;
                         }
@@ -223,5 +247,50 @@ async fn echo_upstream(listener: TcpListener) {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn printed() -> String {
+        banner(
+            "127.0.0.1:8080".parse().unwrap(),
+            "127.0.0.1:9090".parse().unwrap(),
+            "127.0.0.1:41000".parse().unwrap(),
+            "aaa.bbb.ccc",
+        )
+    }
+
+    #[test]
+    fn the_websocat_line_puts_the_url_before_the_header() {
+        let text = printed();
+        let line = text
+            .lines()
+            .map(str::trim)
+            .find(|line| line.starts_with("websocat "))
+            .expect("a websocat line");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words[1], "ws://127.0.0.1:8080/ws", "{line}");
+        assert_eq!(words[2], "-H", "{line}");
+        assert!(
+            line.ends_with("-H 'Authorization: Bearer aaa.bbb.ccc'"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn whoami_is_recognised_with_the_newline_websocat_sends() {
+        assert!(is_whoami("whoami"));
+        assert!(is_whoami("whoami\n"));
+        assert!(is_whoami("whoami\r\n"));
+        assert!(!is_whoami("who am i"));
+    }
+
+    #[test]
+    fn the_banner_promises_the_greeting_the_echo_sends() {
+        assert!(printed().contains("greets each session with the identity"));
+        assert!(greeting("X-Auth-User: demo-user").contains("X-Auth-User: demo-user"));
     }
 }

@@ -279,6 +279,71 @@ async fn demo_works_for_a_newcomer() {
 }
 
 #[tokio::test]
+async fn demo_greets_each_session_and_answers_whoami_typed_in_websocat() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let mut process = WsgateProcess::spawn(
+        &[
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let mut url = None;
+    let mut token = None;
+    let mut websocat = None;
+    let (url, (token, websocat)) = process
+        .wait_for_line("the demo's proxy:, token: and websocat lines", |line| {
+            let line = line.trim_start();
+            if let Some(value) = line.strip_prefix("proxy:") {
+                url = Some(value.trim().to_owned());
+            }
+            if let Some(value) = line.strip_prefix("token:") {
+                token = Some(value.trim().to_owned());
+            }
+            if line.starts_with("websocat ") {
+                websocat = Some(line.trim().to_owned());
+            }
+            url.clone().zip(token.clone().zip(websocat.clone()))
+        })
+        .await;
+    // websocat 1.x takes every word after -H as a header: the URL must come first.
+    assert_eq!(
+        websocat,
+        format!("websocat {url} -H 'Authorization: Bearer {token}'")
+    );
+    let addr: SocketAddr = url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws")
+        .parse()
+        .unwrap_or_else(|_| panic!("proxy URL has a numeric host:port: {url}"));
+
+    let (mut session, _) = Upgrade::to("/ws").bearer(&token).open(addr).await;
+    let greeting = crate::support::client::next_text(&mut session).await;
+    assert!(
+        greeting.contains("X-Auth-User: demo-user") && greeting.contains("X-Auth-Method: jwt"),
+        "the banner's promised greeting comes first: {greeting}"
+    );
+    // websocat sends each typed line with its newline.
+    session
+        .send(Message::text("whoami\n"))
+        .await
+        .expect("send whoami");
+    let answer = crate::support::client::next_text(&mut session).await;
+    assert!(
+        answer.contains("X-Auth-User: demo-user"),
+        "whoami with a newline is recognised, not echoed: {answer:?}"
+    );
+    process.terminate();
+    let status = process.wait_exit(Duration::from_secs(30)).await;
+    assert_eq!(status.code(), Some(0), "output:\n{}", process.output());
+}
+
+#[tokio::test]
 async fn tokens_never_appear_in_logs() {
     let upstream = EchoUpstream::start().await;
     let dir = TempDir::new();

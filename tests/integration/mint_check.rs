@@ -511,3 +511,51 @@ async fn production_spelled_differently_is_refused() {
     )
     .await;
 }
+
+/// The README's `wsgate mint` line, run as printed against `config.example.toml`, gives a
+/// token that the same config's `/ws` route allows (`explain` runs the proxy's decision).
+#[tokio::test]
+async fn the_readme_mint_example_gives_a_token_config_example_accepts() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let line = readme
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with("wsgate mint"))
+        .expect("README.md shows `wsgate mint`");
+    let command = line.split('#').next().unwrap_or(line);
+    let example = root.join("config.example.toml").display().to_string();
+    let args: Vec<&str> = command
+        .split_whitespace()
+        .skip(1)
+        .map(|word| {
+            if word == "config.toml" {
+                example.as_str()
+            } else {
+                word
+            }
+        })
+        .collect();
+    let env = [
+        ("JWT_SECRET", "readme-primary-Qw8Er4Ty6Ui2Op0As3Df5Gh"),
+        (
+            "STAGING_JWT_SECRET",
+            "readme-staging-Qw8Er4Ty6Ui2Op0As3Df5G",
+        ),
+    ];
+    let (status, token, stderr) = crate::support::process::run_to_exit(&args, &env).await;
+    assert!(status.success(), "{line}\n{stderr}");
+    let token = token.trim();
+    let (status, stdout, stderr) = crate::support::process::run_to_exit(
+        &[
+            "explain", "--config", &example, "--token", token, "--path", "/ws",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "config.example.toml allows the README's minted token:\n{stdout}\n{stderr}"
+    );
+}

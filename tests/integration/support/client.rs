@@ -169,6 +169,14 @@ pub async fn expect_echo(session: &mut Session, text: &str) {
     assert_eq!(reply, Message::text(text), "echo round-trip");
 }
 
+/// The next data message (pings and pongs skipped), as text; fails on binary or the end.
+pub async fn next_text(session: &mut Session) -> String {
+    match within("a text message", next_data(session)).await {
+        Message::Text(text) => text.as_str().to_owned(),
+        other => panic!("expected a text message, got {other:?}"),
+    }
+}
+
 async fn next_data(session: &mut Session) -> Message {
     loop {
         match session.next().await {
