@@ -269,10 +269,24 @@ def run_mode(args, mode: str, work: Path, env: dict[str, str]) -> dict[str, dict
     return runs
 
 
+def target_dir() -> Path:
+    """Cargo's target directory, wherever CARGO_TARGET_DIR (or .cargo/config.toml's
+    build.target-dir) puts it: `cargo metadata` says, as cargo itself resolves it."""
+    try:
+        metadata = subprocess.run(
+            ["cargo", "metadata", "--format-version", "1", "--no-deps"],
+            cwd=REPO, check=True, capture_output=True, text=True, timeout=120,
+        ).stdout
+        return Path(json.loads(metadata)["target_directory"])
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError):
+        return Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--wsgate", default=str(REPO / "target/release/wsgate"))
-    ap.add_argument("--echo", default=str(REPO / "target/release/examples/autobahn_echo"))
+    target = target_dir()
+    ap.add_argument("--wsgate", default=str(target / "release/wsgate"))
+    ap.add_argument("--echo", default=str(target / "release/examples/autobahn_echo"))
     ap.add_argument("--mode", choices=MODES, action="append",
                     help="echo upstream mode(s) to run (default: all)")
     ap.add_argument("--out", help="keep logs, configs and results here (default: a temp dir)")
