@@ -195,6 +195,10 @@ pub struct RemoteSource {
     pub max_stale: Duration,
     /// `jwks_timeout`: the whole fetch (discovery document included), connect to last byte.
     pub timeout: Duration,
+    /// `jwks_ca_file`: PEM certificates trusted instead of the public roots for these
+    /// fetches (a private identity provider's CA), read at each fetch so a renewed CA file
+    /// is picked up.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// The configured URL: https, or http on a loopback host (tests).

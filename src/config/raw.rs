@@ -93,6 +93,7 @@ pub(super) struct RawIssuer {
     pub jwks_cooldown: Option<String>,
     pub jwks_max_stale: Option<String>,
     pub jwks_timeout: Option<String>,
+    pub jwks_ca_file: Option<String>,
     pub kid: Option<String>,
     pub typ: Option<String>,
     pub environments: Option<Vec<String>>,

@@ -292,6 +292,13 @@ fn write_issuer(out: &mut String, issuer: &IssuerConfig, environment: &str) -> s
             writeln!(out, "jwks_cooldown = {}", duration(remote.cooldown))?;
             writeln!(out, "jwks_max_stale = {}", duration(remote.max_stale))?;
             writeln!(out, "jwks_timeout = {}", duration(remote.timeout))?;
+            if let Some(ca_file) = &remote.ca_file {
+                writeln!(
+                    out,
+                    "jwks_ca_file = {}  # trusted instead of the public roots",
+                    quote(&ca_file.display().to_string())
+                )?;
+            }
         }
     }
     if let Some(typ) = &issuer.typ {

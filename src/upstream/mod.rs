@@ -129,14 +129,18 @@ pub fn tls_client_config() -> io::Result<Arc<rustls::ClientConfig>> {
     tls_client_config_with(roots)
 }
 
-/// Like [`tls_client_config`], trusting exactly the certificates in `ca_file` (PEM).
-fn tls_client_config_trusting(ca_file: &std::path::Path) -> io::Result<Arc<rustls::ClientConfig>> {
+/// Like [`tls_client_config`], trusting exactly the certificates in `ca_file` (PEM); `key`
+/// names the setting in errors (`upstream.ca_file`, `…jwks_ca_file`).
+pub fn tls_client_config_trusting(
+    key: &str,
+    ca_file: &std::path::Path,
+) -> io::Result<Arc<rustls::ClientConfig>> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
     let invalid = |err: &dyn std::fmt::Display| {
         io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("upstream.ca_file {}: {err}", ca_file.display()),
+            format!("{key} {}: {err}", ca_file.display()),
         )
     };
     let mut roots = rustls::RootCertStore::empty();
@@ -177,7 +181,7 @@ impl Upstream {
             let name = rustls_pki_types::ServerName::try_from(config.host.clone())
                 .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
             let client = match &config.ca_file {
-                Some(ca_file) => tls_client_config_trusting(ca_file)?,
+                Some(ca_file) => tls_client_config_trusting("upstream.ca_file", ca_file)?,
                 None => tls_client_config()?,
             };
             Some((tokio_rustls::TlsConnector::from(client), name))

@@ -388,3 +388,62 @@ async fn explain_runs_the_same_fetch_and_shows_one_jwks_step() {
         "{steps:#?}"
     );
 }
+
+/// A private identity provider: the key set is served over HTTPS with a certificate no
+/// public root signed. `jwks_ca_file` trusts it; without it every fetch fails at TLS and
+/// the issuer's callers get `keys_unavailable`.
+#[tokio::test]
+async fn jwks_ca_file_trusts_a_private_identity_providers_certificate() {
+    let upstream = EchoUpstream::start().await;
+    let jwks = FakeJwks::start_tls(Reply::keys(&["k1"])).await;
+    let ca = format!(
+        "{}/tests/fixtures/tls/localhost.crt.pem",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    assert!(jwks.url("/jwks").starts_with("https://127.0.0.1:"));
+
+    let trusting = proxy_on(
+        &upstream,
+        &jwks_url(&jwks, &format!("jwks_ca_file = {ca:?}")),
+    )
+    .await;
+    readyz(&trusting, 200, "ready").await;
+    assert_eq!(handshake(&trusting, &token("k1")).await, allowed());
+    assert!(refreshes(&trusting, "success").await >= 1.0);
+
+    let untrusting = proxy_on(&upstream, &jwks_url(&jwks, "")).await;
+    eventually("a failed fetch over untrusted TLS", || async {
+        (refreshes(&untrusting, "error").await >= 1.0).then_some(())
+    })
+    .await;
+    readyz(&untrusting, 503, "keys_unavailable").await;
+    assert_eq!(
+        handshake(&untrusting, &token("k1")).await,
+        refused(503, "keys_unavailable")
+    );
+}
+
+/// The same through `discovery_url`: the discovery document and the key set it names are
+/// both fetched trusting `jwks_ca_file`.
+#[tokio::test]
+async fn jwks_ca_file_covers_the_discovery_document_and_its_jwks_uri() {
+    let upstream = EchoUpstream::start().await;
+    let keys = FakeJwks::start_tls(Reply::keys(&["k1"])).await;
+    let discovery = FakeJwks::start_tls(Reply::discovery(REMOTE_ISSUER, &keys.url("/jwks"))).await;
+    let ca = format!(
+        "{}/tests/fixtures/tls/localhost.crt.pem",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let proxy = proxy_on(
+        &upstream,
+        &format!(
+            "discovery_url = \"{}\"\njwks_ca_file = {ca:?}",
+            discovery.url("/.well-known/openid-configuration")
+        ),
+    )
+    .await;
+    readyz(&proxy, 200, "ready").await;
+    assert_eq!(handshake(&proxy, &token("k1")).await, allowed());
+    assert_eq!(discovery.requests(), 1);
+    assert!(keys.requests() >= 1);
+}

@@ -29,7 +29,7 @@ use url::{Host, Url};
 use crate::auth::keys::{self, IssuerKeys};
 use crate::config::{IssuerConfig, RemoteLocation, RemoteSource, is_allowed_key_url};
 use crate::metrics::JwksRefreshResult;
-use crate::upstream::{Stream, tls_client_config};
+use crate::upstream::{Stream, tls_client_config, tls_client_config_trusting};
 
 /// The largest JWKS or discovery document accepted.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -64,7 +64,8 @@ impl fmt::Display for Failure {
     }
 }
 
-/// Fetches key sets over HTTPS (webpki roots) or, for loopback URLs, plain HTTP.
+/// Fetches key sets over HTTPS (webpki roots, or the issuer's `jwks_ca_file`) or, for
+/// loopback URLs, plain HTTP.
 pub struct Fetcher {
     tls: tokio_rustls::TlsConnector,
 }
@@ -97,18 +98,36 @@ impl Fetcher {
         issuer: &IssuerConfig,
         source: &RemoteSource,
     ) -> Result<IssuerKeys, Failure> {
+        // A private CA is read at each fetch (every jwks_refresh at most), so a renewed CA
+        // file (a re-mounted Secret) is picked up without a restart.
+        let private;
+        let tls = match &source.ca_file {
+            None => &self.tls,
+            Some(ca_file) => {
+                let key = format!("auth.issuers.{}.jwks_ca_file", issuer.name);
+                let config = tls_client_config_trusting(&key, ca_file)
+                    .map_err(|e| Failure::Error(e.to_string()))?;
+                private = tokio_rustls::TlsConnector::from(config);
+                &private
+            }
+        };
         let url = match &source.location {
             RemoteLocation::Jwks(url) => url.clone(),
-            RemoteLocation::Discovery(url) => self.discover(issuer, url).await?,
+            RemoteLocation::Discovery(url) => self.discover(tls, issuer, url).await?,
         };
-        let body = self.get(&url).await?;
+        let body = self.get(tls, &url).await?;
         keys::from_jwks(issuer, &body, &format!("JWKS {url}"))
             .map_err(|problems| Failure::Invalid(format!("{url}: {}", problems.join("; "))))
     }
 
     /// The `jwks_uri` of the OpenID Provider configuration at `url`.
-    async fn discover(&self, issuer: &IssuerConfig, url: &Url) -> Result<Url, Failure> {
-        let body = self.get(url).await?;
+    async fn discover(
+        &self,
+        tls: &tokio_rustls::TlsConnector,
+        issuer: &IssuerConfig,
+        url: &Url,
+    ) -> Result<Url, Failure> {
+        let body = self.get(tls, url).await?;
         let invalid = |why: String| Failure::Invalid(format!("{url}: {why}"));
         let document: Value = serde_json::from_slice(&body)
             .map_err(|e| invalid(format!("discovery document is not JSON ({e})")))?;
@@ -148,7 +167,7 @@ impl Fetcher {
     }
 
     /// One GET on a fresh connection: 200 and at most [`MAX_BODY_BYTES`], or a failure.
-    async fn get(&self, url: &Url) -> Result<Bytes, Failure> {
+    async fn get(&self, tls: &tokio_rustls::TlsConnector, url: &Url) -> Result<Bytes, Failure> {
         let failed = |why: String| Failure::Error(format!("{url}: {why}"));
         let (Some(host), Some(port)) = (url.host(), url.port_or_known_default()) else {
             return Err(failed("no host or port".into()));
@@ -167,8 +186,7 @@ impl Fetcher {
                 Host::Ipv4(ip) => rustls_pki_types::ServerName::IpAddress(ip.into()),
                 Host::Ipv6(ip) => rustls_pki_types::ServerName::IpAddress(ip.into()),
             };
-            let tls = self
-                .tls
+            let tls = tls
                 .connect(name, tcp)
                 .await
                 .map_err(|e| failed(format!("TLS handshake failed ({e})")))?;

@@ -30,6 +30,7 @@ fn source(location: RemoteLocation) -> RemoteSource {
         cooldown: Duration::from_secs(30),
         max_stale: Duration::from_secs(3600),
         timeout: Duration::from_secs(5),
+        ca_file: None,
     }
 }
 

@@ -96,6 +96,7 @@ impl Validator<'_> {
                     cooldown: raw.jwks_cooldown,
                     max_stale: raw.jwks_max_stale,
                     timeout: raw.jwks_timeout,
+                    ca_file: raw.jwks_ca_file,
                 },
                 kid: kid.flatten(),
             },
@@ -284,7 +285,7 @@ impl Validator<'_> {
             );
         }
         if remote {
-            return self.remote_source(key, fields);
+            return self.remote_source(key, fields, load);
         }
         let path = fields.jwks_file?;
         if !load {
@@ -318,21 +319,24 @@ pub(super) struct KeyFields {
     kid: Option<String>,
 }
 
-/// `jwks_refresh`, `jwks_cooldown`, `jwks_max_stale`, `jwks_timeout` as written.
+/// `jwks_refresh`, `jwks_cooldown`, `jwks_max_stale`, `jwks_timeout`, `jwks_ca_file` as
+/// written: the keys that only a remote key set uses.
 pub(super) struct RemoteTiming {
     refresh: Option<String>,
     cooldown: Option<String>,
     max_stale: Option<String>,
     timeout: Option<String>,
+    ca_file: Option<String>,
 }
 
 impl RemoteTiming {
-    pub(super) fn given(&self) -> [(&'static str, bool); 4] {
+    pub(super) fn given(&self) -> [(&'static str, bool); 5] {
         [
             ("jwks_refresh", self.refresh.is_some()),
             ("jwks_cooldown", self.cooldown.is_some()),
             ("jwks_max_stale", self.max_stale.is_some()),
             ("jwks_timeout", self.timeout.is_some()),
+            ("jwks_ca_file", self.ca_file.is_some()),
         ]
     }
 }
@@ -341,9 +345,15 @@ impl RemoteTiming {
 pub(super) const MAX_JWKS_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Validator<'_> {
-    /// `jwks_url` or `discovery_url` with its timing keys. Nothing is fetched here: keys
-    /// arrive when the server runs (`auth/remote.rs`).
-    pub(super) fn remote_source(&mut self, key: &str, fields: KeyFields) -> Option<KeySource> {
+    /// `jwks_url` or `discovery_url` with its timing keys and CA file (read only where the
+    /// issuer is enabled, `load`). Nothing is fetched here: keys arrive when the server
+    /// runs (`auth/remote.rs`).
+    pub(super) fn remote_source(
+        &mut self,
+        key: &str,
+        fields: KeyFields,
+        load: bool,
+    ) -> Option<KeySource> {
         let (name, text, wrap): (_, _, fn(url::Url) -> RemoteLocation) =
             match (fields.jwks_url, fields.discovery_url) {
                 (Some(text), _) => ("jwks_url", text, RemoteLocation::Jwks),
@@ -352,6 +362,15 @@ impl Validator<'_> {
             };
         let location = self.key_url(&format!("{key}.{name}"), &text).map(wrap);
         let timing = fields.timing;
+        let ca_key = format!("{key}.jwks_ca_file");
+        let ca_file = match timing.ca_file.as_deref() {
+            None => Some(None),
+            Some(_) if text.starts_with("http:") => {
+                self.error(ca_key, format!("is only used for https; {name} is http"))
+            }
+            Some(path) if !load => Some(Some(self.resolve_path(path))),
+            Some(path) => self.ca_file(&ca_key, path).map(Some),
+        };
         let refresh = self.duration(
             &format!("{key}.jwks_refresh"),
             timing.refresh.as_deref(),
@@ -396,6 +415,7 @@ impl Validator<'_> {
             cooldown: cooldown?,
             max_stale: max_stale?,
             timeout: timeout?,
+            ca_file: ca_file?,
         }))
     }
 

@@ -68,6 +68,27 @@ impl Validator<'_> {
         }
     }
 
+    /// A CA file (`upstream.ca_file`, an issuer's `jwks_ca_file`): a readable PEM file with
+    /// at least one certificate.
+    pub(super) fn ca_file(&mut self, key: &str, path: &str) -> Option<PathBuf> {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        let resolved = self.readable_file(key, Some(path))?;
+        match CertificateDer::pem_file_iter(&resolved)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        {
+            Ok(certs) if !certs.is_empty() => Some(resolved),
+            Ok(_) => self.error(
+                key,
+                format!("{} holds no PEM certificate", resolved.display()),
+            ),
+            Err(err) => self.error(
+                key,
+                format!("{} is not valid PEM: {err}", resolved.display()),
+            ),
+        }
+    }
+
     /// Reads a secret from its env var, file or literal. Only emptiness is checked here;
     /// strength rules depend on what the secret is for. A literal is accepted with a warning.
     pub(super) fn secret(&mut self, key: &str, raw: &RawSecret) -> Option<Secret> {

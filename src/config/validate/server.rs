@@ -2,7 +2,6 @@
 //! TLS files, and the upstream URL.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use super::Validator;
 use crate::config::raw::{RawServer, RawUpstream};
@@ -214,7 +213,7 @@ impl Validator<'_> {
                 "upstream.ca_file",
                 "is only used for a wss or https upstream; remove it or change upstream.url",
             ),
-            Some(path) => self.ca_file(path).map(Some),
+            Some(path) => self.ca_file("upstream.ca_file", path).map(Some),
         };
         let host = host?.to_owned();
         let port = url.port_or_known_default()?;
@@ -230,25 +229,5 @@ impl Validator<'_> {
             preserve_host: raw.preserve_host.unwrap_or(false),
             ca_file: ca_file?,
         })
-    }
-
-    /// `upstream.ca_file`: a readable PEM file with at least one certificate.
-    fn ca_file(&mut self, path: &str) -> Option<PathBuf> {
-        use rustls_pki_types::CertificateDer;
-        use rustls_pki_types::pem::PemObject;
-        let resolved = self.readable_file("upstream.ca_file", Some(path))?;
-        match CertificateDer::pem_file_iter(&resolved)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        {
-            Ok(certs) if !certs.is_empty() => Some(resolved),
-            Ok(_) => self.error(
-                "upstream.ca_file",
-                format!("{} holds no PEM certificate", resolved.display()),
-            ),
-            Err(err) => self.error(
-                "upstream.ca_file",
-                format!("{} is not valid PEM: {err}", resolved.display()),
-            ),
-        }
     }
 }

@@ -1,5 +1,6 @@
 //! A fake JWKS server (raw HTTP/1.1 on 127.0.0.1, one request per connection, every
-//! request counted), ES256 tokens signed with the committed test key under any `kid`, and
+//! request counted; optionally over TLS with the committed self-signed certificate, as a
+//! private identity provider would serve it), ES256 tokens signed with the committed test key under any `kid`, and
 //! the TOML of a proxy whose one issuer takes its keys from a `jwks_url`/`discovery_url`.
 
 use std::net::SocketAddr;
@@ -8,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -52,6 +53,8 @@ impl Reply {
 /// A JWKS endpoint whose answer a scenario changes as it goes.
 pub struct FakeJwks {
     addr: SocketAddr,
+    /// Served over TLS (`https://`) rather than plain HTTP.
+    tls: bool,
     state: Arc<State>,
     task: Option<JoinHandle<()>>,
 }
@@ -79,7 +82,22 @@ impl FakeJwks {
         FakeJwks::serve(TcpListener::bind(addr).await.expect("bind jwks"), reply)
     }
 
+    /// Serves over TLS with `tests/fixtures/tls/localhost.crt.pem` (self-signed for
+    /// localhost and 127.0.0.1): a client must trust that file to fetch.
+    pub async fn start_tls(reply: Reply) -> FakeJwks {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind jwks");
+        FakeJwks::serve_with(listener, reply, Some(tls_acceptor()))
+    }
+
     fn serve(listener: TcpListener, reply: Reply) -> FakeJwks {
+        FakeJwks::serve_with(listener, reply, None)
+    }
+
+    fn serve_with(
+        listener: TcpListener,
+        reply: Reply,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> FakeJwks {
         let addr = listener.local_addr().expect("jwks addr");
         let state = Arc::new(State {
             reply: Mutex::new(reply),
@@ -88,14 +106,25 @@ impl FakeJwks {
             open: watch::Sender::new(true),
         });
         let shared = state.clone();
+        let secure = tls.is_some();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 shared.connections.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(answer(stream, shared.clone()));
+                let shared = shared.clone();
+                match tls.clone() {
+                    None => drop(tokio::spawn(answer(stream, shared))),
+                    Some(acceptor) => drop(tokio::spawn(async move {
+                        // A client that does not trust the certificate aborts here.
+                        if let Ok(stream) = acceptor.accept(stream).await {
+                            answer(stream, shared).await;
+                        }
+                    })),
+                }
             }
         });
         FakeJwks {
             addr,
+            tls: secure,
             state,
             task: Some(task),
         }
@@ -105,9 +134,10 @@ impl FakeJwks {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT{path}`.
+    /// `http://127.0.0.1:PORT{path}` (`https://` when served over TLS).
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.addr)
     }
 
     pub fn set(&self, reply: Reply) {
@@ -150,7 +180,30 @@ impl Drop for FakeJwks {
     }
 }
 
-async fn answer(mut stream: tokio::net::TcpStream, state: Arc<State>) {
+/// The committed TLS fixture as a server identity.
+fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let path = |name: &str| format!("{}/tests/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"));
+    let certs = CertificateDer::pem_file_iter(path("localhost.crt.pem"))
+        .expect("fixture cert")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("fixture cert");
+    let key = PrivateKeyDer::from_pem_file(path("localhost.key.pem")).expect("fixture key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server config");
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+async fn answer<S>(mut stream: S, state: Arc<State>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {

@@ -196,3 +196,81 @@ fn disabled_remote_issuer_is_still_shape_checked() {
     assert!(!config.auth.issuers[1].enabled);
     assert!(matches!(config.auth.issuers[1].keys, KeySource::Remote(_)));
 }
+
+fn tls_fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn jwks_ca_file_is_read_for_a_private_identity_provider() {
+    let ca = tls_fixture("localhost.crt.pem");
+    for source in [
+        "jwks_url = \"https://idp.internal/jwks\"",
+        "discovery_url = \"https://idp.internal/.well-known/openid-configuration\"",
+    ] {
+        let remote = remote_source(&format!("{source}\njwks_ca_file = {ca:?}"));
+        assert_eq!(
+            remote.ca_file.as_deref(),
+            Some(std::path::Path::new(&ca)),
+            "{source}"
+        );
+    }
+    assert_eq!(
+        remote_source("jwks_url = \"https://idp.internal/jwks\"").ca_file,
+        None
+    );
+}
+
+#[test]
+fn jwks_ca_file_must_hold_certificates_and_an_https_key_set() {
+    let ca = tls_fixture("localhost.crt.pem");
+    let key = "auth.issuers[0].jwks_ca_file";
+    let errors = |fields: &str| remote_issuer(fields).unwrap_err().errors;
+    assert_has(
+        &errors("jwks_url = \"https://i/jwks\"\njwks_ca_file = \"/nonexistent/ca.pem\""),
+        key,
+        "cannot read file",
+    );
+    assert_has(
+        &errors(&format!(
+            "jwks_url = \"https://i/jwks\"\njwks_ca_file = {:?}",
+            tls_fixture("localhost.key.pem")
+        )),
+        key,
+        "holds no PEM certificate",
+    );
+    assert_has(
+        &errors(&format!(
+            "jwks_url = \"http://127.0.0.1:9/jwks\"\njwks_ca_file = {ca:?}"
+        )),
+        key,
+        "only used for https",
+    );
+    assert_has(
+        &errors(&format!(
+            "jwks_file = {:?}\njwks_ca_file = {ca:?}",
+            format!("{}/tests/fixtures/jwks.json", env!("CARGO_MANIFEST_DIR"))
+        )),
+        key,
+        "applies only to jwks_url and discovery_url",
+    );
+}
+
+#[test]
+fn a_disabled_issuers_ca_file_is_not_read() {
+    let config = parse_env(
+        "environment = \"production\"\n[upstream]\nurl = \"ws://u\"\n\
+         [[auth.issuers]]\nname = \"p\"\nissuer = \"https://p\"\naudiences = [\"a\"]\nalgorithms = [\"HS256\"]\nsecret = { env = \"S\" }\n\
+         [[auth.issuers]]\nname = \"t\"\nissuer = \"https://t\"\naudiences = [\"a\"]\nalgorithms = [\"ES256\"]\n\
+         jwks_url = \"https://t/jwks\"\njwks_ca_file = \"/only/in/staging/ca.pem\"\nenvironments = [\"staging\"]",
+        &[("S", SECRET)],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let KeySource::Remote(remote) = &config.auth.issuers[1].keys else {
+        panic!("{:?}", config.auth.issuers[1].keys);
+    };
+    assert_eq!(
+        remote.ca_file.as_deref(),
+        Some(std::path::Path::new("/only/in/staging/ca.pem"))
+    );
+}
