@@ -515,4 +515,23 @@ mod tests {
             KeySource::Remote(_)
         ));
     }
+
+    #[test]
+    fn a_private_ca_for_a_key_set_is_shown() {
+        let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/localhost.crt.pem");
+        let text = format!(
+            "environment = \"staging\"\n[upstream]\nurl = \"ws://127.0.0.1:8000\"\n\
+             [[auth.issuers]]\nname = \"idp\"\nissuer = \"https://idp\"\naudiences = [\"a\"]\n\
+             algorithms = [\"RS256\"]\njwks_url = \"https://idp.internal/jwks\"\njwks_ca_file = {ca:?}\n"
+        );
+        let config = Config::parse(&text, "test.toml", &|_| None, std::path::Path::new("/"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let shown = render(&config);
+        assert!(
+            shown.contains(&format!(
+                "jwks_ca_file = {ca:?}  # trusted instead of the public roots"
+            )),
+            "{shown}"
+        );
+    }
 }
