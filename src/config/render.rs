@@ -518,7 +518,10 @@ mod tests {
 
     #[test]
     fn a_private_ca_for_a_key_set_is_shown() {
-        let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/localhost.crt.pem");
+        let ca = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/tls/localhost.crt.pem"
+        );
         let text = format!(
             "environment = \"staging\"\n[upstream]\nurl = \"ws://127.0.0.1:8000\"\n\
              [[auth.issuers]]\nname = \"idp\"\nissuer = \"https://idp\"\naudiences = [\"a\"]\n\

@@ -156,15 +156,18 @@ async fn overloaded_answers_are_counted_per_route_and_the_limit_is_exported() {
 #[tokio::test]
 async fn overloaded_connections_closed_unanswered_are_counted() {
     let upstream = EchoUpstream::start().await;
+    // The waiting connections below keep their places for the whole test.
     let proxy = TestProxy::builder()
         .upstream(&upstream.url())
         .max_connections(1)
+        .server_setting("handshake_timeout = \"5m\"")
         .start()
         .await;
     let (mut first, _) = Upgrade::to("/ws").bearer(&alice()).open(proxy.addr()).await;
     expect_echo(&mut first, "holding the only slot").await;
     // The pool that answers over-limit connections holds max_connections / 16 + 64 = 64
-    // of them; these send nothing, so each keeps its place until the handshake timeout.
+    // of them; these send nothing, so each keeps its place until the handshake timeout
+    // (or the test drops them).
     let mut waiting = Vec::new();
     for _ in 0..64 {
         waiting.push(TcpStream::connect(proxy.addr()).await.expect("connect"));
