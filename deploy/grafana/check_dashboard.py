@@ -6,9 +6,12 @@
   `$instance` substituted) are written as recording rules and fed to `promtool check rules`;
 - every wsgate_* / process_* series a query reads is in the live scrape given as the
   second argument or, for series that only exist once something happens (remote key
-  sets, the bypass), documented in docs/metrics.md.
+  sets, the bypass), documented in docs/metrics.md;
+- the same for every such name anywhere in the further files given (the alert rules and
+  their promtool tests), so a misspelt series cannot hide behind a test that uses the
+  same misspelling.
 
-Usage: check_dashboard.py DASHBOARD.json SCRAPE.txt
+Usage: check_dashboard.py DASHBOARD.json SCRAPE.txt [RULES_OR_TESTS.yaml ...]
 """
 
 from __future__ import annotations
@@ -67,6 +70,12 @@ def main() -> int:
         )
         rules.append({"record": f"dashboard:query_{len(rules)}", "expr": concrete})
 
+    for path in map(Path, sys.argv[3:]):
+        for name in sorted(set(METRIC.findall(path.read_text()))):
+            family = next((name[: -len(s)] for s in SUFFIXES if name.endswith(s)), name)
+            if family not in exported and family not in documented:
+                problems.append(f"{path.name}: {name} is neither exported nor documented")
+
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
         json.dump({"groups": [{"name": "dashboard", "rules": rules}]}, file)
         file.flush()
@@ -79,7 +88,8 @@ def main() -> int:
     if problems:
         print("deploy/grafana/wsgate.json:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1
-    print(f"deploy/grafana/wsgate.json: {len(rules)} queries parse and read known series")
+    print(f"deploy/grafana/wsgate.json: {len(rules)} queries parse and read known series; "
+          f"{len(sys.argv) - 3} more file(s) name only known series")
     return 0
 
 

@@ -6,8 +6,8 @@
 #   3. `promtool check metrics` on a live scrape of the real binary's /metrics, after
 #      allowed and denied handshakes (live_scrape.py also checks that each moved the
 #      series docs/metrics.md names for it);
-#   4. the Grafana dashboard is valid JSON and every query it runs names only series
-#      the binary exports.
+#   4. the Grafana dashboard is valid JSON, its queries parse, and they, the alert rules
+#      and the rules' tests name only series the binary exports or docs/metrics.md lists.
 # Usage: deploy/prometheus/ci.sh [WSGATE_BINARY]  (default: the release build in cargo's
 # target directory, wherever CARGO_TARGET_DIR puts it). About 5 s.
 set -euo pipefail
@@ -42,5 +42,6 @@ python3 live_scrape.py "$wsgate" >"$scrape"
 echo "promtool check metrics: live scrape of $wsgate"
 promtool check metrics <"$scrape"
 
-python3 "$repo/deploy/grafana/check_dashboard.py" "$repo/deploy/grafana/wsgate.json" "$scrape"
+python3 "$repo/deploy/grafana/check_dashboard.py" "$repo/deploy/grafana/wsgate.json" "$scrape" \
+    alerts.yaml alerts.test.yaml
 echo "deploy/prometheus/ci.sh: OK"
