@@ -244,6 +244,18 @@ impl Proxy {
                 }),
             }
         };
+        // A WebSocket decision that finished after the drain began (it waited on a JWKS
+        // refetch) opens no session the drain would close at once: the client is told to
+        // go elsewhere. A plain request already in flight is still served, as hyper's
+        // graceful shutdown finishes in-flight requests.
+        let decision = match decision {
+            Ok(grant) if websocket && self.shutdown.is_cancelled() => Err(Denial {
+                route: grant.route,
+                reason: Reason::ServerShutdown,
+                issuer: grant.issuer,
+            }),
+            decision => decision,
+        };
         let routes = &gate.config().routes;
         match decision {
             Err(denial) => {

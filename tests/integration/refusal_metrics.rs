@@ -292,3 +292,91 @@ async fn sessions_a_peer_closed_carry_reason_none() {
         series_of(&text, "wsgate_sessions_closed_total").join("\n")
     );
 }
+
+/// A handshake whose decision was still waiting (on a JWKS refetch for a new `kid`) when
+/// the drain began gets 503 `server_shutdown`, counted under its route, instead of a
+/// session the drain would close at once.
+#[tokio::test]
+async fn a_handshake_decided_during_the_drain_is_refused_and_counted_as_server_shutdown() {
+    use crate::support::jwks::{FakeJwks, Reply, remote_config, token};
+
+    let upstream = EchoUpstream::start().await;
+    let jwks = FakeJwks::start(Reply::keys(&["k1"])).await;
+    let config = remote_config(
+        &upstream.url(),
+        "http",
+        &format!(
+            "jwks_url = \"{}\"\njwks_cooldown = \"1s\"",
+            jwks.url("/jwks")
+        ),
+    )
+    .replace("drain_timeout = \"5s\"", "drain_timeout = \"60s\"");
+    let proxy = TestProxy::start(&config, &[]).await;
+    let admin = proxy.admin_addr();
+    eventually("keys loaded", || async {
+        (admin_get(admin, "/readyz").await.status == 200).then_some(())
+    })
+    .await;
+
+    // Keeps the drain (and /metrics) going until the end of the test.
+    let proxy_addr = proxy.addr();
+    let held = tokio::spawn(async move {
+        Upgrade::plain_get("/ws/hold")
+            .bearer(&token("k1"))
+            .send(proxy_addr)
+            .await
+    });
+    assert_eq!(upstream.request(0).await.target, "/ws/hold");
+
+    // A token with a kid not cached yet: its decision waits for a refetch held open.
+    jwks.hold();
+    let fetches = jwks.requests();
+    let waiting = tokio::spawn(async move {
+        Upgrade::to("/ws")
+            .bearer(&token("k2"))
+            .send(proxy_addr)
+            .await
+    });
+    eventually("the refetch for k2 to arrive", || async {
+        (jwks.requests() > fetches).then_some(())
+    })
+    .await;
+
+    let stopping = tokio::spawn(proxy.shutdown());
+    eventually("the drain to start", || async {
+        let ready = admin_get(admin, "/readyz").await;
+        (ready.status == 503 && ready.body_text() == "draining").then_some(())
+    })
+    .await;
+    jwks.set(Reply::keys(&["k1", "k2"]));
+    jwks.release();
+    let response = within("the waiting handshake", waiting)
+        .await
+        .expect("handshake task");
+    assert_eq!(response.status, 503, "{response:?}");
+    assert_eq!(response.header("x-wsgate-reason"), Some("server_shutdown"));
+
+    let text = admin_get(admin, "/metrics").await.body_text();
+    assert_eq!(
+        denied(&text, "/ws", "server_shutdown"),
+        Some(1.0),
+        "{}",
+        series_of(&text, DENIED).join("\n")
+    );
+    assert_eq!(
+        metric_value(&text, "wsgate_auth_allowed_total", &[]),
+        Some(1.0),
+        "only the held plain request was allowed"
+    );
+    assert_eq!(
+        upstream.requests().len(),
+        1,
+        "the refused upgrade never reached the upstream"
+    );
+
+    upstream.release_held();
+    within("the held request", held).await.expect("held task");
+    within("run to return after draining", stopping)
+        .await
+        .expect("shutdown task");
+}
