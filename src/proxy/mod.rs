@@ -11,7 +11,7 @@
 //! admitted WebSocket session; `conn.rs` holds what a client connection carries across
 //! requests (its `max_connections` slot, the work its upgrade starts); `respond.rs` builds
 //! the responses and close frames; `plain.rs` forwards plain HTTP, `body.rs` bounds its
-//! request body's pace.
+//! request body's pace; `record.rs` records a refusal caused by the upstream.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -48,6 +48,7 @@ mod body;
 mod conn;
 mod first;
 mod plain;
+mod record;
 mod respond;
 mod session;
 
@@ -336,44 +337,6 @@ impl Proxy {
         }
     }
 
-    /// An admitted request whose upstream failed: the failure's detail ("upstream error",
-    /// `wsgate_upstream_errors_total`), then the refusal the client gets, recorded like
-    /// every other refusal ("request denied", `wsgate_auth_denied_total`), so one query
-    /// counts every `upstream_unavailable` and `upstream_rejected` answer. Returns the
-    /// reason to refuse with.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn record_upstream_refusal(
-        &self,
-        gate: &Gate,
-        grant: &Grant,
-        route: &str,
-        client: SocketAddr,
-        websocket: bool,
-        error: &UpstreamError,
-        started: Instant,
-    ) -> Reason {
-        let kind = upstream_kind(error);
-        telemetry::record_upstream_error(&self.metrics, kind, route, client, &error.to_string());
-        let issuer = grant
-            .issuer
-            .and_then(|i| gate.config().auth.issuers.get(i))
-            .map(|i| i.name.as_str());
-        telemetry::record_denied(
-            &self.metrics,
-            &Decision {
-                route,
-                client,
-                websocket,
-                method: Some(method_label(grant.method)),
-                user: grant.user.as_deref(),
-                issuer,
-                reason: Some(kind.reason()),
-                duration: started.elapsed(),
-            },
-        );
-        kind.reason()
-    }
-
     fn record_denial(
         &self,
         gate: &Gate,
@@ -421,7 +384,7 @@ impl Proxy {
         started: Instant,
     ) {
         let config = gate.config();
-        let method = method_label(grant.method);
+        let method = record::method_label(grant.method);
         let issuer = grant
             .issuer
             .and_then(|i| config.auth.issuers.get(i))
@@ -450,23 +413,6 @@ impl Proxy {
                 "end-to-end test bypass used"
             );
         }
-    }
-}
-
-fn method_label(method: AuthMethod) -> AuthMethodLabel {
-    match method {
-        AuthMethod::Jwt => AuthMethodLabel::Jwt,
-        AuthMethod::E2eBypass => AuthMethodLabel::E2eBypass,
-        AuthMethod::Anonymous => AuthMethodLabel::Anonymous,
-    }
-}
-
-fn upstream_kind(error: &UpstreamError) -> UpstreamErrorKind {
-    match error {
-        UpstreamError::Connect(_) | UpstreamError::Protocol(_) => UpstreamErrorKind::Connect,
-        UpstreamError::Timeout => UpstreamErrorKind::Timeout,
-        UpstreamError::Tls(_) => UpstreamErrorKind::Tls,
-        UpstreamError::Rejected(_) => UpstreamErrorKind::Rejected,
     }
 }
 

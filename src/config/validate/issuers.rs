@@ -362,15 +362,7 @@ impl Validator<'_> {
             };
         let location = self.key_url(&format!("{key}.{name}"), &text).map(wrap);
         let timing = fields.timing;
-        let ca_key = format!("{key}.jwks_ca_file");
-        let ca_file = match timing.ca_file.as_deref() {
-            None => Some(None),
-            Some(_) if text.starts_with("http:") => {
-                self.error(ca_key, format!("is only used for https; {name} is http"))
-            }
-            Some(path) if !load => Some(Some(self.resolve_path(path))),
-            Some(path) => self.ca_file(&ca_key, path).map(Some),
-        };
+        let ca_file = self.jwks_ca_file(key, name, &text, timing.ca_file.as_deref(), load);
         let refresh = self.duration(
             &format!("{key}.jwks_refresh"),
             timing.refresh.as_deref(),

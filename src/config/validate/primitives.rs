@@ -68,6 +68,27 @@ impl Validator<'_> {
         }
     }
 
+    /// An issuer's `jwks_ca_file` for its key URL `url` (the `name` key): a CA file, for
+    /// https only; not read (only resolved) when the issuer is disabled here (`!load`).
+    pub(super) fn jwks_ca_file(
+        &mut self,
+        issuer_key: &str,
+        name: &str,
+        url: &str,
+        path: Option<&str>,
+        load: bool,
+    ) -> Option<Option<PathBuf>> {
+        let key = format!("{issuer_key}.jwks_ca_file");
+        match path {
+            None => Some(None),
+            Some(_) if url.starts_with("http:") => {
+                self.error(key, format!("is only used for https; {name} is http"))
+            }
+            Some(path) if !load => Some(Some(self.resolve_path(path))),
+            Some(path) => self.ca_file(&key, path).map(Some),
+        }
+    }
+
     /// A CA file (`upstream.ca_file`, an issuer's `jwks_ca_file`): a readable PEM file with
     /// at least one certificate.
     pub(super) fn ca_file(&mut self, key: &str, path: &str) -> Option<PathBuf> {
