@@ -150,12 +150,10 @@ pub async fn serve(
         drain_timeout_ms = drain_timeout.as_millis() as u64,
         "shutdown: draining"
     );
-    stop_accepting.cancel();
-    proxy.shutdown.cancel();
-    // After the cancel: whoever sees readiness or the gauge say draining can rely on new
-    // decisions being refused with server_shutdown.
     health.set_draining(true);
     metrics.set_draining(true);
+    stop_accepting.cancel();
+    proxy.shutdown.cancel();
     connections.close();
     proxy.sessions.close();
 

@@ -318,6 +318,12 @@ async fn a_handshake_decided_during_the_drain_is_refused_and_counted_as_server_s
     })
     .await;
 
+    // A live session, whose close tells when the drain has begun.
+    let (mut live, _) = Upgrade::to("/ws")
+        .bearer(&token("k1"))
+        .open(proxy.addr())
+        .await;
+    expect_echo(&mut live, "live").await;
     // Keeps the drain (and /metrics) going until the end of the test.
     let proxy_addr = proxy.addr();
     let held = tokio::spawn(async move {
@@ -326,7 +332,7 @@ async fn a_handshake_decided_during_the_drain_is_refused_and_counted_as_server_s
             .send(proxy_addr)
             .await
     });
-    assert_eq!(upstream.request(0).await.target, "/ws/hold");
+    assert_eq!(upstream.request(1).await.target, "/ws/hold");
 
     // A token with a kid not cached yet: its decision waits for a refetch held open.
     jwks.hold();
@@ -343,11 +349,12 @@ async fn a_handshake_decided_during_the_drain_is_refused_and_counted_as_server_s
     .await;
 
     let stopping = tokio::spawn(proxy.shutdown());
-    eventually("the drain to start", || async {
-        let ready = admin_get(admin, "/readyz").await;
-        (ready.status == 503 && ready.body_text() == "draining").then_some(())
-    })
-    .await;
+    // The live session's 1001 says the drain's shutdown token is cancelled.
+    assert_eq!(
+        expect_close(&mut live).await,
+        (1001, "server_shutdown".to_owned())
+    );
+    drop(live);
     jwks.set(Reply::keys(&["k1", "k2"]));
     jwks.release();
     let response = within("the waiting handshake", waiting)
@@ -365,12 +372,12 @@ async fn a_handshake_decided_during_the_drain_is_refused_and_counted_as_server_s
     );
     assert_eq!(
         metric_value(&text, "wsgate_auth_allowed_total", &[]),
-        Some(1.0),
-        "only the held plain request was allowed"
+        Some(2.0),
+        "only the live session and the held plain request were allowed"
     );
     assert_eq!(
         upstream.requests().len(),
-        1,
+        2,
         "the refused upgrade never reached the upstream"
     );
 
