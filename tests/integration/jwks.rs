@@ -421,6 +421,15 @@ async fn jwks_ca_file_trusts_a_private_identity_providers_certificate() {
         handshake(&untrusting, &token("k1")).await,
         refused(503, "keys_unavailable")
     );
+    assert_eq!(
+        metric_value(
+            &untrusting.metrics().await,
+            "wsgate_jwks_keys",
+            &[("issuer", "idp")]
+        ),
+        Some(0.0),
+        "no keys is a series at 0, which WsgateKeysUnavailable watches"
+    );
 }
 
 /// The same through `discovery_url`: the discovery document and the key set it names are
