@@ -25,7 +25,12 @@ done
 
 sysroot=$(rustc --print sysroot)
 [[ -x $sysroot/bin/cargo ]] || { echo "bases.sh: no cargo in the toolchain at $sysroot" >&2; exit 1; }
-key=$( { cat "$0"; rustc -vV; "$sysroot/bin/cargo" -V; sha256sum "$ca_bundle"; echo "$mirror"; } \
+suite=bookworm
+packages=ca-certificates,gcc,libc6-dev,binutils,python3-websockets
+# The rootfs tarball depends on what debootstrap is asked for; the images also on this
+# script, the toolchain and the CA bundle.
+rootfs_key=$(echo "$suite $packages $mirror" | sha256sum | cut -c1-16)
+key=$( { cat "$0"; rustc -vV; "$sysroot/bin/cargo" -V; sha256sum "$ca_bundle"; echo "$rootfs_key"; } \
   | sha256sum | cut -c1-16)
 build_image=localhost/wsgate-ci/rust-bookworm:$key
 runtime_image=localhost/wsgate-ci/cc-debian12-nonroot:$key
@@ -39,12 +44,11 @@ fi
 mkdir -p "$cache"
 work=$(mktemp -d "$cache/work.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-rootfs_tar=$cache/bookworm-$key.tar
+rootfs_tar=$cache/$suite-$rootfs_key.tar
 if [[ ! -s $rootfs_tar ]]; then
   echo "bases.sh: debootstrapping bookworm from $mirror (cached afterwards)" >&2
   debootstrap --variant=minbase \
-    --include=ca-certificates,gcc,libc6-dev,binutils,python3-websockets \
-    bookworm "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
+    --include="$packages" "$suite" "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
     || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
   chroot "$work/rootfs" apt-get clean
   rm -rf "$work/rootfs/var/lib/apt/lists/"*
@@ -53,7 +57,7 @@ if [[ ! -s $rootfs_tar ]]; then
   rm -rf "$work/rootfs"
 fi
 # Old keys' tarballs are dead weight.
-find "$cache" -maxdepth 1 -name 'bookworm-*.tar' ! -name "bookworm-$key.tar" -delete
+find "$cache" -maxdepth 1 -name "$suite-*.tar" ! -name "$suite-$rootfs_key.tar" -delete
 
 mkdir "$work/rootfs"
 tar -C "$work/rootfs" --numeric-owner -xf "$rootfs_tar"
@@ -104,6 +108,11 @@ tar -C "$root" --numeric-owner -cf - . | podman import --quiet \
   --change 'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' \
   --change 'WORKDIR /' \
   - "$build_image" >/dev/null
+
+# Images of older keys are dead weight too.
+podman images --format '{{.Repository}}:{{.Tag}}' \
+  | grep -E '^localhost/wsgate-ci/(rust-bookworm|cc-debian12-nonroot):' \
+  | grep -v ":$key\$" | xargs -r podman rmi -f >/dev/null || true
 
 echo "BUILD_IMAGE=$build_image"
 echo "RUNTIME_IMAGE=$runtime_image"
