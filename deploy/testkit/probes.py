@@ -98,7 +98,8 @@ async def expect_close(ws, code, reason, deadline_s):
         await asyncio.wait_for(ws.wait_closed(), deadline_s)
     except asyncio.TimeoutError:
         raise Failure(f"no close within {deadline_s}s") from None
-    rcvd = ws.close_rcvd
+    # The close frame received from wsgate, not the one the client sent back.
+    rcvd = getattr(getattr(ws, "protocol", None), "close_rcvd", None)
     got = (rcvd.code, rcvd.reason) if rcvd else None
     if got != (code, reason):
         raise Failure(f"expected close {code} {reason!r}, got {got}")
