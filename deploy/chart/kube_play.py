@@ -5,8 +5,8 @@
   - renders charts/wsgate with ci/wrap-container-values.yaml, pointing the images at the
     locally built wsgate image and an echo app image (deploy/chart/echo-app), one
     replica, plus the Secret the values reference;
-  - `podman kube play --network none`: the pod has its own network namespace with only
-    loopback, as wsgate and the app share it in Kubernetes;
+  - `podman kube play`: the pod has its own network namespace, shared by wsgate and the
+    app as in Kubernetes (its ports published on 127.0.0.1 only);
   - from inside that namespace (nsenter): /readyz 200 on the admin port the values set,
     no token -> 403 token_missing, a tampered token -> 403 signature_invalid, and a
     WebSocket with a token minted by the wsgate in the pod reaches the app, which sees
@@ -18,6 +18,8 @@ Usage: kube_play.py WSGATE_IMAGE BUILD_BASE_IMAGE
 """
 
 import asyncio
+import base64
+import json
 import os
 import pathlib
 import secrets
@@ -79,18 +81,34 @@ def main():
                     "--set", "app.image.pullPolicy=Never",
                     "--set", "autoscaling.enabled=false", "--set", "replicaCount=1"])
     docs = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in ("ConfigMap", "Deployment")]
-    secret = secrets.token_hex(24)
-    docs.insert(0, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "wsgate-secrets"},
-                    "type": "Opaque", "stringData": {"jwt-secret": secret}})
+    # podman 4.3 publishes every containerPort on the host (the same number, all
+    # interfaces) unless hostPort says otherwise: publish them on loopback, on free ports.
+    # The pod itself is unchanged; the checks below run inside its network namespace.
+    for d in docs:
+        if d["kind"] == "Deployment":
+            d["spec"]["replicas"] = 1
+            for c in d["spec"]["template"]["spec"]["containers"]:
+                for port in c.get("ports", []):
+                    port["hostIP"] = "127.0.0.1"
+                    port["hostPort"] = probes.free_port()
+    # The Secret the values reference. podman 4.3 resolves secretKeyRef against its own
+    # secret store, whose entry must be the Secret's data as JSON ({key: base64}); a
+    # Secret document in the kube YAML is stored unparsed and then refused.
+    secret_obj = {"jwt-secret": base64.b64encode(secrets.token_hex(24).encode()).decode()}
     with tempfile.TemporaryDirectory(prefix="wsgate-kube-play.") as tmp:
         kube = pathlib.Path(tmp) / "chat.yaml"
         kube.write_text(yaml.safe_dump_all(docs))
         subprocess.run(["podman", "kube", "down", str(kube)], capture_output=True)
+        subprocess.run(["podman", "secret", "rm", "wsgate-secrets"], capture_output=True)
+        secret_file = pathlib.Path(tmp) / "secret.json"
+        secret_file.write_text(json.dumps(secret_obj))
+        run(["podman", "secret", "create", "wsgate-secrets", str(secret_file)])
         try:
-            out = run(["podman", "kube", "play", "--network", "none", str(kube)])
+            out = run(["podman", "kube", "play", str(kube)])
             step("podman kube play: " + " ".join(out.split()))
+            pod = out.split("Pod:", 1)[1].split()[0]
             ctrs = run(["podman", "ps", "-a", "--format", "{{.Names}} {{.Status}}",
-                        "--filter", "label=io.kubernetes.pod.name"]).splitlines()
+                        "--filter", f"pod={pod}"]).splitlines()
             names = [c.split()[0] for c in ctrs]
             wsgate = [n for n in names if n.endswith("-wsgate")]
             app = [n for n in names if n.endswith("-app")]
@@ -115,6 +133,7 @@ def main():
                 raise Failure(f"checks inside the pod failed; wsgate's log:\n{logs[-3000:]}")
         finally:
             subprocess.run(["podman", "kube", "down", str(kube)], capture_output=True)
+            subprocess.run(["podman", "secret", "rm", "wsgate-secrets"], capture_output=True)
 
 
 if __name__ == "__main__":
