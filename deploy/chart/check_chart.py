@@ -41,8 +41,8 @@ def check(cond, msg):
         failures.append(msg)
 
 
-def validate(path, what):
-    for v in K8S_VERSIONS:
+def validate(path, what, versions=K8S_VERSIONS):
+    for v in versions:
         p = sh("kubernetes-validate", "--strict", "-k", v, "--quiet", str(path), ok=False)
         unknown = [line for line in p.stdout.splitlines() + p.stderr.splitlines()
                    if "Couldn't find schema" in line and "monitoring.coreos.com" not in line]
@@ -133,6 +133,8 @@ BAD_VALUES = [
     (["--set", "mode=sidecar"], "podSelector"),
     (["--set", "mode=gateway"], "mode gateway: upstream.url"),
     (["--set-string", "wsgate.config=[server"], "not valid TOML"),
+    (["--set", "wsgate.nativeSidecar=true", "--kube-version", "1.28.0"], "needs Kubernetes >= 1.29"),
+    (["--set", "wsgate.preStopSleepSeconds=3", "--kube-version", "1.29.0"], "needs Kubernetes >= 1.30"),
     (["--set", "mode=sidecar", "--set", "sidecar.podSelector.app=chat", "--set", "autoscaling.enabled=true"],
      "your own HorizontalPodAutoscaler"),
 ]
@@ -149,10 +151,11 @@ def main():
         for name, args, values in cases:
             lint = sh("helm", "lint", "--strict", str(CHART), *args, ok=False)
             check(lint.returncode == 0, f"{name}: helm lint --strict" + ("" if lint.returncode == 0 else f"\n{lint.stdout}{lint.stderr}"))
-            text = render(*args)
-            out = tmp / f"{name}.yaml"
-            out.write_text(text)
-            validate(out, name)
+            for v in K8S_VERSIONS:  # rendered for, and validated against, each version
+                text = render(*args, "--kube-version", v)
+                out = tmp / f"{name}-{v}.yaml"
+                out.write_text(text)
+                validate(out, name, [v])
             check_rendered(name, docs_of(text), values)
 
         for args, needle in BAD_VALUES:

@@ -149,7 +149,20 @@ schema["allOf"] = [
      "then": {"properties": {"sidecar": {"properties": {"podSelector": {"minProperties": 1}}}}}},
 ]
 
-text = json.dumps(schema, indent=2) + "\n"
+def dump(node, indent=0):
+    """JSON with small objects on one line, so the schema stays short enough to read."""
+    flat = json.dumps(node)
+    if len(flat) + indent <= 100 or not isinstance(node, (dict, list)):
+        return flat
+    pad = " " * (indent + 2)
+    if isinstance(node, dict):
+        items = [f"{pad}{json.dumps(k)}: {dump(v, indent + 2)}" for k, v in node.items()]
+        return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
+    return "[\n" + ",\n".join(pad + dump(v, indent + 2) for v in node) + "\n" + " " * indent + "]"
+
+
+text = dump(schema) + "\n"
+assert json.loads(text) == schema
 if len(sys.argv) > 1 and sys.argv[1] == "--check":
     if OUT.read_text() != text:
         print(f"{OUT} is stale: run {__file__}", file=sys.stderr)

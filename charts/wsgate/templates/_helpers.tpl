@@ -86,6 +86,12 @@ fails `helm install` instead of crash-looping probes:
 With wsgate.existingConfigMap the config is not known at render time: run `wsgate check`.
 */}}
 {{- define "wsgate.checks" -}}
+{{- if and .Values.wsgate.nativeSidecar (ne .Values.mode "gateway") (semverCompare "<1.29-0" .Capabilities.KubeVersion.Version) }}
+{{- fail (printf "wsgate.nativeSidecar needs Kubernetes >= 1.29 (init containers with restartPolicy Always); this cluster is %s: set wsgate.nativeSidecar=false" .Capabilities.KubeVersion.Version) }}
+{{- end }}
+{{- if and (gt (int .Values.wsgate.preStopSleepSeconds) 0) (semverCompare "<1.30-0" .Capabilities.KubeVersion.Version) }}
+{{- fail (printf "wsgate.preStopSleepSeconds needs Kubernetes >= 1.30 (the sleep lifecycle action; the image has no shell); this cluster is %s" .Capabilities.KubeVersion.Version) }}
+{{- end }}
 {{- $config := include "wsgate.parsedConfig" . | fromJson }}
 {{- if not .Values.wsgate.existingConfigMap }}
 {{- $server := $config.server | default dict }}
