@@ -7,7 +7,10 @@
 #   docker run --rm -v "$PWD/config.toml:/etc/wsgate/config.toml:ro" wsgate:dev check --config /etc/wsgate/config.toml
 #
 # Base images are build arguments, pinned by digest by default so a rebuild fetches the
-# bytes that were reviewed (tags move). To bump one, resolve the tag's current digest
+# bytes that were reviewed (tags move). The defaults are the multi-platform index digests
+# these tags had when pinned (the same digests public projects pin); CI builds on local
+# stand-ins and cannot reach the registries, so verify them when you first pull, and
+# bump deliberately. To bump one, resolve the tag's current digest
 # (the multi-platform index digest) and replace both the tag and the digest:
 #   skopeo inspect --format '{{.Digest}}' docker://docker.io/library/rust:1.95-bookworm
 #   crane digest gcr.io/distroless/cc-debian12:nonroot   (or docker buildx imagetools inspect)
