@@ -16,6 +16,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 t0=$SECONDS
+# The probes' WebSocket client and YAML parser (the same websockets pin as the Autobahn run).
+python3 -m pip install --quiet --disable-pip-version-check websockets==17.4 pyyaml 2>&1 \
+  | grep -v 'Running pip as the .root. user' >&2 || true
 bash deploy/podman-setup.sh
 echo "deploy-ci: podman ready ($((SECONDS - t0))s)"
 
