@@ -17,8 +17,8 @@ cd "$(dirname "$0")/.."
 
 t0=$SECONDS
 # The probes' WebSocket client and YAML parser (the same websockets pin as the Autobahn run).
-python3 -m pip install --quiet --disable-pip-version-check websockets==17.4 pyyaml 2>&1 \
-  | grep -v 'Running pip as the .root. user' >&2 || true
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+  websockets==17.4 pyyaml
 bash deploy/podman-setup.sh
 echo "deploy-ci: podman ready ($((SECONDS - t0))s)"
 

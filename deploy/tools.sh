@@ -26,6 +26,6 @@ if [[ ! -x $dir/helm || ! -x $dir/kubectl ]]; then
 fi
 "$dir/helm" version --short >/dev/null
 "$dir/kubectl" version --client >/dev/null
-python3 -m pip install --quiet --disable-pip-version-check "kubernetes-validate==$kv_version" pyyaml >&2
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "kubernetes-validate==$kv_version" pyyaml >&2
 command -v kubernetes-validate >/dev/null || { echo "tools.sh: kubernetes-validate not on PATH" >&2; exit 1; }
 echo "export PATH=$dir:\$PATH"
