@@ -132,6 +132,8 @@ BAD_VALUES = [
     (["--set", "app.port=8001"], "upstream.url"),
     (["--set", "mode=sidecar"], "podSelector"),
     (["--set", "mode=gateway"], "mode gateway: upstream.url"),
+    (["-f", str(CHART / "ci" / "sidecar-values.yaml"), "--set-string",
+      "wsgate.config=[upstream]\nurl = \"ws://chat.apps.svc:8000\"\n"], "mode sidecar: upstream.url"),
     (["--set-string", "wsgate.config=[server"], "not valid TOML"),
     (["--set", "wsgate.nativeSidecar=true", "--kube-version", "1.28.0"], "needs Kubernetes >= 1.29"),
     (["--set", "wsgate.preStopSleepSeconds=3", "--kube-version", "1.29.0"], "needs Kubernetes >= 1.30"),

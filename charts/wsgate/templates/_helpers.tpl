@@ -81,8 +81,8 @@ fails `helm install` instead of crash-looping probes:
 - server.drain_timeout (default 25s; whole seconds or minutes are checked) must fit in
   terminationGracePeriodSeconds minus wsgate.preStopSleepSeconds, or the kubelet SIGKILLs
   wsgate mid-drain;
-- upstream.url: on loopback at app.port in wrap mode (the app shares the pod), and never
-  on loopback in gateway mode (there is no app in wsgate's pod).
+- upstream.url: on loopback at app.port in mode wrap and on loopback in mode sidecar (the
+  app shares the pod), never on loopback in mode gateway (wsgate's pod holds no app).
 With wsgate.existingConfigMap the config is not known at render time: run `wsgate check`.
 */}}
 {{- define "wsgate.checks" -}}
@@ -112,6 +112,8 @@ With wsgate.existingConfigMap the config is not known at render time: run `wsgat
 {{- if not (and $loopback (regexMatch (printf "^wss?://[^/]*%s(/|$)" $want) $upstream)) }}
 {{- fail (printf "mode wrap: upstream.url (%q) must point at the app in the same pod, ws://127.0.0.1:%d (app.port)" $upstream (int .Values.app.port)) }}
 {{- end }}
+{{- else if and (eq .Values.mode "sidecar") (not $loopback) }}
+{{- fail (printf "mode sidecar: upstream.url (%q) must point at your app in the same pod, on loopback, e.g. ws://127.0.0.1:8000" $upstream) }}
 {{- else if and (eq .Values.mode "gateway") $loopback }}
 {{- fail (printf "mode gateway: upstream.url (%q) is loopback, but wsgate's pod holds no app: point it at your app's Service, e.g. ws://chat.default.svc.cluster.local:8000" $upstream) }}
 {{- end }}
