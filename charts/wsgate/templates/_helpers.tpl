@@ -66,7 +66,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
-{{/* Seconds of a wsgate duration written as "Ns", "Nm" or "NmMs"-free simple forms; -1 otherwise. */}}
+{{/* Seconds of a duration written "Ns" or "Nm"; -1 for other forms ("1m 30s"), which `wsgate check` validates instead. */}}
 {{- define "wsgate.durationSeconds" -}}
 {{- $d := . | toString | trim }}
 {{- if regexMatch "^[0-9]+s$" $d }}{{ trimSuffix "s" $d | atoi }}
