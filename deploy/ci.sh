@@ -6,7 +6,7 @@
 #                               from a clean copy of HEAD, the image run and probed
 #   3. deploy/tools.sh          helm + kubectl (npm), kubernetes-validate (PyPI)
 #   4. deploy/chart/test.sh     every chart mode rendered and validated; the wrap pod
-#                               and a sidecar-patched Deployment run with podman kube play
+#                               a sidecar-patched Deployment and the gateway run with podman kube play
 #   5. deploy/cloudrun/check_service.py   service.yaml's invariants, and `wsgate check`
 #                               of its config.toml in the image
 # Cost on the 2-core CI machine (measured while other builds shared it): cold ~4 min for

@@ -8,6 +8,11 @@
   sidecar  deploy/chart/existing-app.yaml (a user's own Deployment, its image swapped
            for the echo app) patched with the chart's sidecar patch (ci/sidecar-values.yaml)
            via `kubectl patch --local`, with the ConfigMap `helm install` would create;
+  gateway  ci/gateway-values.yaml's wsgate pod in front of the app running as its own pod
+           (listening on all interfaces, as a Service's backend); podman's DNS name for
+           that pod stands in for the Service name in upstream.url. The config says
+           environment = "production", where `mint` is refused, so the token is signed
+           here with the Secret's value;
 
 each with the Secret the values reference. Then, from inside the pod's network namespace
 (nsenter; wsgate and the app share it as in Kubernetes): /readyz 200 on the admin port,
@@ -24,12 +29,16 @@ Usage: kube_play.py WSGATE_IMAGE BUILD_BASE_IMAGE
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import json
 import pathlib
 import secrets
 import subprocess
 import sys
 import tempfile
+import time
+import tomllib
 
 import yaml
 
@@ -104,7 +113,18 @@ def sidecar_docs(image_args, tmp):
     return installed + [patched]
 
 
-def play(mode, docs, admin_port, tmp):
+def hs256_token(secret, issuer, sub, audience="chat", ttl=600):
+    """A JWT signed independently of wsgate (for a production config, where `mint` is refused)."""
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    now = int(time.time())
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    claims = b64(json.dumps({"iss": issuer, "aud": audience, "sub": sub, "iat": now, "exp": now + ttl}).encode())
+    sig = hmac.new(secret.encode(), f"{header}.{claims}".encode(), hashlib.sha256).digest()
+    return f"{header}.{claims}.{b64(sig)}"
+
+
+def play(mode, docs, admin_port, tmp, secret=None, token=None, containers=3):
     # podman 4.3 publishes every containerPort on the host (the same number, all
     # interfaces) unless hostPort says otherwise: publish them on loopback, on free ports.
     # The pod itself is unchanged; the checks run inside its network namespace.
@@ -120,7 +140,8 @@ def play(mode, docs, admin_port, tmp):
     # secret store, whose entry must be the Secret's data as JSON ({key: base64}); a
     # Secret document in the kube YAML is stored unparsed and then refused.
     secret_file = tmp / "secret.json"
-    secret_file.write_text(json.dumps({"jwt-secret": base64.b64encode(secrets.token_hex(24).encode()).decode()}))
+    secret = secret or secrets.token_hex(24)
+    secret_file.write_text(json.dumps({"jwt-secret": base64.b64encode(secret.encode()).decode()}))
     subprocess.run(["podman", "kube", "down", str(kube)], capture_output=True)
     subprocess.run(["podman", "secret", "rm", "wsgate-secrets"], capture_output=True)
     run(["podman", "secret", "create", "wsgate-secrets", str(secret_file)])
@@ -130,11 +151,12 @@ def play(mode, docs, admin_port, tmp):
         ctrs = run(["podman", "ps", "-a", "--format", "{{.Names}} {{.Status}}", "--filter", f"pod={pod}"]).splitlines()
         step(f"{mode}: podman kube play started {'; '.join(ctrs)}")
         wsgate = [c.split()[0] for c in ctrs if c.split()[0].endswith("-wsgate")]
-        if len(wsgate) != 1 or len(ctrs) != 3:
-            raise Failure(f"expected infra, wsgate and the app in the pod, got {ctrs}")
+        if len(wsgate) != 1 or len(ctrs) != containers:
+            raise Failure(f"expected {containers} containers (infra, wsgate, the app's), got {ctrs}")
         wsgate = wsgate[0]
-        token = run(["podman", "exec", wsgate, "/usr/local/bin/wsgate", "mint",
-                     "--config", "/etc/wsgate/config.toml", "--issuer", "primary", "--sub", "alice"]).strip()
+        if token is None:
+            token = run(["podman", "exec", wsgate, "/usr/local/bin/wsgate", "mint",
+                         "--config", "/etc/wsgate/config.toml", "--issuer", "primary", "--sub", "alice"]).strip()
         pid = run(["podman", "inspect", "--format", "{{.State.Pid}}", wsgate]).strip()
         status = pathlib.Path(f"/proc/{pid}/status").read_text()
         uid = [line.split()[1] for line in status.splitlines() if line.startswith("Uid:")][0]
@@ -151,6 +173,40 @@ def play(mode, docs, admin_port, tmp):
         subprocess.run(["podman", "secret", "rm", "wsgate-secrets"], capture_output=True)
 
 
+def gateway(image_args, tmp):
+    """mode gateway: the user's app as its own pod (a Service's backend; podman resolves the
+    pod's name on its kube network, standing in for the Service's DNS name), and wsgate's
+    own pod in front of it, rendered from ci/gateway-values.yaml."""
+    app = next(yaml.safe_load_all((HERE / "existing-app.yaml").read_text()))
+    app["spec"]["replicas"] = 1
+    spec = app["spec"]["template"]["spec"]
+    spec["volumes"] = []
+    ctr = spec["containers"][0]
+    ctr.pop("ports")
+    ctr["image"], ctr["imagePullPolicy"] = ECHO_IMAGE, "Never"
+    ctr["command"] = ["python3", "/app/echo_app.py", "0.0.0.0", "8000"]  # a Service backend
+    app_kube = tmp / "gateway-app.yaml"
+    app_kube.write_text(yaml.safe_dump(app))
+    subprocess.run(["podman", "kube", "down", str(app_kube)], capture_output=True)
+    run(["podman", "kube", "play", str(app_kube)])
+    try:
+        docs = [d for d in yaml.safe_load_all(helm_template("gateway-values.yaml", *image_args, "--set", "image.digest=",
+                                                            "--set", "replicaCount=1"))
+                if d and d["kind"] in ("ConfigMap", "Deployment")]
+        for d in docs:
+            if d["kind"] == "ConfigMap":
+                toml = d["data"]["config.toml"]
+                if "chat.apps.svc.cluster.local" not in toml:
+                    raise Failure("gateway-values.yaml no longer names chat.apps.svc.cluster.local")
+                d["data"]["config.toml"] = toml.replace("chat.apps.svc.cluster.local", "chat-pod-0")
+                issuer = tomllib.loads(toml)["auth"]["issuers"][0]["issuer"]
+        secret = secrets.token_hex(24)
+        play("gateway", docs, 9090, tmp, secret=secret, containers=2,
+             token=hs256_token(secret, issuer, "alice"))
+    finally:
+        subprocess.run(["podman", "kube", "down", str(app_kube)], capture_output=True)
+
+
 def main():
     wsgate_image, base_image = sys.argv[1], sys.argv[2]
     run(["podman", "build", "-q", "--network", "none", "--build-arg", f"BASE={base_image}",
@@ -161,6 +217,7 @@ def main():
         tmp = pathlib.Path(tmp)
         play("wrap", wrap_docs(image_args), 9191, tmp)  # admin port of wrap-container-values.yaml
         play("sidecar", sidecar_docs(image_args, tmp), 9090, tmp)  # the chart's default
+        gateway(image_args, tmp)
 
 
 if __name__ == "__main__":
