@@ -5,12 +5,13 @@
 #   2. deploy/image/test.sh     stand-in base images (cached), the real Dockerfile built
 #                               from a clean copy of HEAD, the image run and probed
 #   3. deploy/tools.sh          helm + kubectl (npm), kubernetes-validate (PyPI)
-#   4. deploy/chart/test.sh     every chart mode rendered and validated; the wrap pod
-#                               a sidecar-patched Deployment and the gateway run with podman kube play
+#   4. deploy/chart/test.sh     every chart mode rendered and validated, then run with
+#                               podman kube play (wrap pod, sidecar-patched Deployment,
+#                               gateway in front of the app's pod)
 #   5. deploy/cloudrun/check_service.py   service.yaml's invariants, and `wsgate check`
 #                               of its config.toml in the image
 # Cost on the 2-core CI machine (measured while other builds shared it): cold ~4 min for
-# the base images (debootstrap, then cached) + ~10 min for the image's release build;
+# the base images (debootstrap, then cached) + 10-14 min for the image's release build;
 # warm (cached bases and dependency layer) ~3.5 min in all, ~2.5 of it compiling wsgate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
