@@ -6,7 +6,8 @@
   2. `mint` in the image signs a token;
   3. `run` (the image's own ENTRYPOINT/CMD) with a read-only root filesystem, no
      capabilities, no writable tmpfs: the process runs as uid 65532 and is PID 1;
-  4. /readyz answers 200; an upgrade without a token is refused 403 `token_missing`;
+  4. /readyz answers 200, /metrics serves wsgate's series; an upgrade without a token
+     is refused 403 `token_missing`, one with a tampered token 403 `signature_invalid`;
   5. a WebSocket with the token reaches an echo app on the host with X-Auth-User;
   6. SIGTERM to PID 1: the live session gets close 1001 `server_shutdown`, and the
      container exits 0 within drain_timeout (plus slack for podman itself).
@@ -135,6 +136,10 @@ def main():
 
                 probes.wait_ready(admin_port, 60, alive)
                 step("/readyz: 200")
+                status, _, body = probes.http_get(admin_port, "/metrics")
+                if status != 200 or b"wsgate_build_info" not in body:
+                    raise Failure(f"/metrics answered {status} without wsgate_build_info")
+                step("/metrics: 200 with wsgate_build_info")
                 probes.expect_refusal(proxy_port, "/ws", "token_missing")
                 step("no token: 403 X-Wsgate-Reason token_missing")
                 probes.expect_refusal(proxy_port, "/ws", "signature_invalid",
