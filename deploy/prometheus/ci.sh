@@ -35,6 +35,13 @@ wsgate="$(realpath "$wsgate")"
 cd "$here"
 promtool check rules alerts.yaml
 promtool test rules alerts.test.yaml
+# The Helm chart's PrometheusRule renders its own copy (Helm cannot read files outside the
+# chart): it must be this tested file, byte for byte.
+if ! cmp -s alerts.yaml "$repo/charts/wsgate/files/alerts.yaml"; then
+    echo "charts/wsgate/files/alerts.yaml differs from deploy/prometheus/alerts.yaml:" >&2
+    echo "  cp deploy/prometheus/alerts.yaml charts/wsgate/files/alerts.yaml" >&2
+    exit 1
+fi
 
 scrape="$(mktemp)"
 trap 'rm -f "$scrape"' EXIT
