@@ -1,4 +1,5 @@
-//! The admin listener: `/metrics`, `/healthz`, `/readyz`.
+//! The admin listener: `/metrics`, `/healthz`, `/readyz`, and `/.well-known/jwks.json`
+//! (the signed identity assertion's public keys, 404 while `[identity.assertion]` is off).
 //!
 //! It runs on its own port (`server.admin_listen`) so probes and scrapes never compete
 //! with proxied traffic. [`Health`] holds the readiness flags the rest of wsgate flips;
@@ -7,8 +8,8 @@
 //! on the upstream: a sidecar that waits for its app while the app waits for it deadlocks.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -88,6 +89,36 @@ impl Health {
     }
 }
 
+/// The JWKS document the admin listener publishes; replaced on every (re)load.
+#[derive(Debug, Default)]
+pub struct PublishedKeys(RwLock<Option<Bytes>>);
+
+impl PublishedKeys {
+    pub fn new() -> Arc<PublishedKeys> {
+        Arc::new(PublishedKeys::default())
+    }
+
+    /// `None`: the assertion is off and the path answers 404.
+    pub fn set(&self, jwks: Option<&str>) {
+        let value = jwks.map(|text| Bytes::copy_from_slice(text.as_bytes()));
+        match self.0.write() {
+            Ok(mut guard) => *guard = value,
+            Err(poisoned) => *poisoned.into_inner() = value,
+        }
+    }
+
+    fn current(&self) -> Option<Bytes> {
+        match self.0.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+/// How long verifiers may cache the JWKS. Short, so a rotation (a new `next_key_file`)
+/// reaches them within a minute; a verifier that meets an unknown `kid` refetches anyway.
+const JWKS_MAX_AGE: &str = "public, max-age=60";
+
 impl NotReady {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -106,9 +137,14 @@ pub async fn serve(
     listener: TcpListener,
     registry: Registry,
     health: Arc<Health>,
+    keys: Arc<PublishedKeys>,
     stop: CancellationToken,
 ) {
-    let state = Arc::new(State { registry, health });
+    let state = Arc::new(State {
+        registry,
+        health,
+        keys,
+    });
     let mut connections = JoinSet::new();
     loop {
         let stream = tokio::select! {
@@ -142,6 +178,7 @@ pub async fn serve(
 struct State {
     registry: Registry,
     health: Arc<Health>,
+    keys: Arc<PublishedKeys>,
 }
 
 async fn serve_connection(
@@ -195,6 +232,22 @@ fn respond<B>(state: &State, request: &Request<B>) -> Response<Full<Bytes>> {
             Ok(()) => text(StatusCode::OK, "ready"),
             Err(not_ready) => text(StatusCode::SERVICE_UNAVAILABLE, not_ready.as_str()),
         },
+        "/.well-known/jwks.json" => match state.keys.current() {
+            Some(jwks) => {
+                let mut response = Response::new(Full::new(jwks));
+                let headers = response.headers_mut();
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static("application/json"),
+                );
+                headers.insert(
+                    header::CACHE_CONTROL,
+                    header::HeaderValue::from_static(JWKS_MAX_AGE),
+                );
+                response
+            }
+            None => text(StatusCode::NOT_FOUND, "not found"),
+        },
         _ => text(StatusCode::NOT_FOUND, "not found"),
     }
 }
@@ -240,7 +293,15 @@ mod tests {
         metrics.denied("/ws", crate::reason::Reason::TokenMissing);
         let health = Health::new();
         let stop = CancellationToken::new();
-        let task = tokio::spawn(serve(listener, registry, health.clone(), stop.clone()));
+        let keys = PublishedKeys::new();
+        keys.set(Some(r#"{"keys":[]}"#));
+        let task = tokio::spawn(serve(
+            listener,
+            registry,
+            health.clone(),
+            keys,
+            stop.clone(),
+        ));
         Admin {
             addr,
             health,
@@ -307,6 +368,18 @@ mod tests {
         let (status, _, body) = readyz().await;
         assert_eq!((status, body.as_str()), (503, "draining"));
         assert!(!admin.health.is_ready());
+    }
+
+    #[tokio::test]
+    async fn the_jwks_is_served_as_json() {
+        let admin = start().await;
+        let (status, head, body) = request(admin.addr, "GET", "/.well-known/jwks.json").await;
+        assert_eq!((status, body.as_str()), (200, r#"{"keys":[]}"#));
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{head}"
+        );
     }
 
     #[tokio::test]

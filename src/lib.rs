@@ -9,6 +9,7 @@
 //! Module map:
 //! - `config`: TOML → validated [`config::Config`]; `check` rendering.
 //! - `reason`: the closed set of refusal reasons and their status/close-code/label.
+//! - `assertion`: the signed identity (`[identity.assertion]`) and its JWKS.
 //! - `auth`: the one decision path ([`auth::Gate::decide`]), token sources, JWT, keys
 //!   (static, and remote key sets fetched and refreshed by `auth::remote`), bypass.
 //! - `handshake`: RFC 6455 request validation and `Sec-WebSocket-Accept`.
@@ -21,11 +22,13 @@
 //! - `metrics`: the Prometheus metrics struct.
 //! - `prefixed`: a stream that first replays bytes already read from it.
 //! - `sessions`: live sessions and their ids (`X-Wsgate-Session`).
+//! - `tls`: the listener's TLS material (reloadable), client certificates, expiry dates.
 //! - `telemetry`: JSON logging and the outcome events that log and count together.
 //! - `commands`: `run`, `check`, `explain`, `mint` behind the thin `main.rs`.
 //! - `demo`: the one-command try-out.
 
 pub mod admin;
+pub mod assertion;
 pub mod auth;
 pub mod commands;
 pub mod config;
@@ -40,6 +43,7 @@ pub mod relay;
 pub mod server;
 pub mod sessions;
 pub mod telemetry;
+pub mod tls;
 pub mod upstream;
 
 pub use server::{Listeners, run};

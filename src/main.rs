@@ -36,6 +36,11 @@ enum Command {
         /// Config file (TOML).
         #[arg(long, env = "WSGATE_CONFIG")]
         config: PathBuf,
+        /// Also write the signed identity assertion's public keys (current and next) as a
+        /// JWKS to FILE, for upstreams that pin keys; `-` prints only the JWKS on stdout.
+        /// Needs [identity.assertion] with key_file (a generated key exists only at run time).
+        #[arg(long, value_name = "FILE")]
+        print_jwks: Option<PathBuf>,
     },
     /// Run the proxy's exact decision path on a token and print every step.
     Explain(commands::ExplainArgs),
@@ -49,7 +54,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config } => commands::run(&config),
-        Command::Check { config } => commands::check(&config),
+        Command::Check { config, print_jwks } => commands::check(&config, print_jwks.as_deref()),
         Command::Explain(args) => commands::explain(&args),
         Command::Mint(args) => commands::mint(&args),
         Command::Demo(args) => wsgate::demo::main(&args),

@@ -38,6 +38,8 @@ pub enum Reason {
     ProtocolError,
     SlowConsumer,
     RateLimited,
+    ClientCertMissing,
+    ClientCertInvalid,
 }
 
 /// Which part of a token problem a `WWW-Authenticate` challenge describes (RFC 6750 §3.1).
@@ -52,7 +54,7 @@ pub enum BearerError {
 
 impl Reason {
     /// Every reason, in the order of the contract table.
-    pub const ALL: [Reason; 28] = [
+    pub const ALL: [Reason; 30] = [
         Reason::TokenMissing,
         Reason::TokenMalformed,
         Reason::TokenTooLarge,
@@ -81,6 +83,8 @@ impl Reason {
         Reason::ProtocolError,
         Reason::SlowConsumer,
         Reason::RateLimited,
+        Reason::ClientCertMissing,
+        Reason::ClientCertInvalid,
     ];
 
     /// The stable, machine-readable code.
@@ -114,6 +118,8 @@ impl Reason {
             Reason::ProtocolError => "protocol_error",
             Reason::SlowConsumer => "slow_consumer",
             Reason::RateLimited => "rate_limited",
+            Reason::ClientCertMissing => "client_cert_missing",
+            Reason::ClientCertInvalid => "client_cert_invalid",
         }
     }
 
@@ -157,6 +163,12 @@ impl Reason {
                 "a peer accepted none of the relayed bytes within the send timeout"
             }
             Reason::RateLimited => "the client sent pings faster than the configured rate",
+            Reason::ClientCertMissing => {
+                "this route needs a client certificate and none was presented"
+            }
+            Reason::ClientCertInvalid => {
+                "the client certificate does not verify against the configured CA"
+            }
         }
     }
 
@@ -179,7 +191,9 @@ impl Reason {
             | Reason::ClaimMismatch
             | Reason::OriginNotAllowed
             | Reason::E2eKeyInvalid
-            | Reason::E2eBypassDisabled => StatusCode::FORBIDDEN,
+            | Reason::E2eBypassDisabled
+            | Reason::ClientCertMissing
+            | Reason::ClientCertInvalid => StatusCode::FORBIDDEN,
             Reason::KeysUnavailable | Reason::Overloaded | Reason::ServerShutdown => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -215,7 +229,9 @@ impl Reason {
             | Reason::E2eKeyInvalid
             | Reason::E2eBypassDisabled
             | Reason::SlowConsumer
-            | Reason::RateLimited => 1008,
+            | Reason::RateLimited
+            | Reason::ClientCertMissing
+            | Reason::ClientCertInvalid => 1008,
             Reason::KeysUnavailable => 1011,
             Reason::UpstreamUnavailable | Reason::UpstreamRejected => 1014,
             Reason::Overloaded => 1013,
@@ -257,7 +273,9 @@ impl Reason {
             | Reason::IdleTimeout
             | Reason::ProtocolError
             | Reason::SlowConsumer
-            | Reason::RateLimited => None,
+            | Reason::RateLimited
+            | Reason::ClientCertMissing
+            | Reason::ClientCertInvalid => None,
         }
     }
 }

@@ -27,12 +27,13 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::admin::{self, Health};
+use crate::admin::{self, Health, PublishedKeys};
 use crate::auth::Gate;
-use crate::config::{Config, TlsFiles};
+use crate::config::Config;
 use crate::metrics::{Metrics, ReloadResult};
 use crate::proxy::{ClientConn, MAX_HEAD_BYTES, Policy, Proxy, Slot};
 use crate::relay::RelayCounters;
+use crate::tls::ListenerTls;
 
 /// Already-bound listeners handed to [`run`].
 pub struct Listeners {
@@ -68,21 +69,22 @@ pub async fn serve(
     metrics.set_max_connections(config.server.max_connections);
     gate.start_key_refresh(metrics.clone());
     let health = Health::new();
+    let keys = PublishedKeys::new();
     let admin_stop = CancellationToken::new();
     let admin_task = tokio::spawn(admin::serve(
         listeners.admin,
         registry,
         health.clone(),
+        keys.clone(),
         admin_stop.clone(),
     ));
 
-    let tls = match &config.server.tls {
-        Some(files) => Some(tls_acceptor(files)?),
-        None => None,
-    };
     let handles = metrics.relay_counters();
+    let policy = Arc::new(Policy::new(gate)?);
+    let secure = policy.tls.is_some();
+    publish(&policy, &keys, &metrics);
     let proxy = Arc::new(Proxy::new(
-        Arc::new(Policy::new(gate)?),
+        policy,
         metrics.clone(),
         RelayCounters {
             frames_to_upstream: handles.frames_to_upstream,
@@ -92,13 +94,13 @@ pub async fn serve(
         },
         CancellationToken::new(),
         TaskTracker::new(),
-        tls.is_some(),
+        secure,
     ));
     let reloader = {
         let proxy = proxy.clone();
         tokio::spawn(async move {
             while let Some(gate) = reloads.recv().await {
-                apply_reload(&proxy, gate);
+                apply_reload(&proxy, gate, &keys);
             }
         })
     };
@@ -125,7 +127,6 @@ pub async fn serve(
     // docs/performance.md).
     let mut accept = tokio::spawn(accept_loop(
         listeners.proxy,
-        tls,
         proxy.clone(),
         limit,
         overflow,
@@ -178,17 +179,48 @@ pub async fn serve(
     Ok(())
 }
 
+/// What every (re)load makes public: the assertion's JWKS on the admin listener, the
+/// certificates' expiry dates, and a warning when the assertion key was generated here.
+fn publish(policy: &Policy, keys: &PublishedKeys, metrics: &Metrics) {
+    keys.set(policy.assertion.as_ref().map(|a| a.jwks()));
+    for (certificate, not_after) in policy.certificate_expiry() {
+        metrics.certificate_expiry(certificate, not_after);
+    }
+    if let Some(assertion) = &policy.assertion {
+        if assertion.generated() {
+            tracing::warn!(
+                kid = assertion.current_key().kid(),
+                "identity.assertion.key_file is not set: signing with a key generated at start; \
+                 other replicas (and this one after a restart) sign with different keys"
+            );
+        }
+    }
+}
+
 /// The one reload entry point: SIGHUP and file changes (`commands/watch.rs`) both end
 /// here. The new gate becomes the policy for new requests as one unit; keys that need a
 /// restart keep their running values and are named in the log line and by
 /// `result="restart_required"`.
-fn apply_reload(proxy: &Proxy, gate: Gate) {
+fn apply_reload(proxy: &Proxy, gate: Gate, keys: &PublishedKeys) {
     // Compared with what the process started with: such a key stays unapplied until a
     // restart, however many reloads come in between.
     let restart = crate::config::restart_required(&proxy.server, &gate.config().server);
     match Policy::new(gate) {
-        Ok(policy) => {
+        Ok(mut policy) => {
             let previous = proxy.policy();
+            if let Some(old) = &previous.assertion {
+                policy.assertion = policy.assertion.take().map(|a| a.adopt_generated(old));
+            }
+            // The listener is TLS or not for the life of the process: a reload changes its
+            // files, never whether it has any.
+            if policy.tls.is_some() != proxy.secure {
+                policy.tls = if proxy.secure {
+                    previous.tls.clone()
+                } else {
+                    None
+                };
+            }
+            publish(&policy, keys, &proxy.metrics);
             policy.gate.adopt_keys(&previous.gate);
             policy.gate.start_key_refresh(proxy.metrics.clone());
             proxy.replace_policy(Arc::new(policy));
@@ -206,7 +238,7 @@ fn apply_reload(proxy: &Proxy, gate: Gate) {
         Err(error) => crate::telemetry::record_config_reload(
             &proxy.metrics,
             ReloadResult::Error,
-            Some(&format!("upstream: {error}")),
+            Some(&error.to_string()),
         ),
     }
 }
@@ -226,7 +258,6 @@ async fn track_key_readiness(proxy: Arc<Proxy>, health: Arc<Health>) {
 
 async fn accept_loop(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
     proxy: Arc<Proxy>,
     limit: Arc<Semaphore>,
     overflow: Arc<Semaphore>,
@@ -249,24 +280,28 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
+        // The TLS material in force now: a reload swaps it for new handshakes only.
+        let tls = if proxy.secure {
+            proxy.policy().tls.clone()
+        } else {
+            None
+        };
         match limit.clone().try_acquire_owned() {
             Ok(permit) => {
                 let proxy = proxy.clone();
-                let tls = tls.clone();
                 let conn = ClientConn::new(Slot::new(permit, Some(proxy.metrics.clone())));
                 connections.spawn(serve_client(stream, peer, proxy, tls, conn));
             }
             Err(_) => match overflow.clone().try_acquire_owned() {
                 Ok(permit) => {
                     let proxy = proxy.clone();
-                    let tls = tls.clone();
                     connections.spawn(async move {
                         let conn = ClientConn::new(Slot::new(permit, None));
                         match tls {
                             None => serve_overloaded(stream, peer, proxy, conn).await,
-                            Some(acceptor) => {
+                            Some(tls) => {
                                 if let Some(stream) =
-                                    tls_handshake(&acceptor, stream, peer, &proxy).await
+                                    tls_handshake(&tls.acceptor, stream, peer, &proxy).await
                                 {
                                     serve_overloaded(stream, peer, proxy, conn).await;
                                 }
@@ -305,17 +340,19 @@ async fn serve_client(
     stream: TcpStream,
     peer: SocketAddr,
     proxy: Arc<Proxy>,
-    tls: Option<TlsAcceptor>,
+    tls: Option<ListenerTls>,
     conn: ClientConn,
 ) {
     let after_upgrade = conn.after_upgrade.clone();
     match tls {
         None => Box::pin(serve_connection(stream, peer, proxy, conn)).await,
-        Some(acceptor) => {
-            let Some(stream) = Box::pin(tls_handshake(&acceptor, stream, peer, &proxy)).await
+        Some(tls) => {
+            let Some(stream) = Box::pin(tls_handshake(&tls.acceptor, stream, peer, &proxy)).await
             else {
                 return;
             };
+            let conn = conn.with_certificate(tls.client_certificate(stream.get_ref().1));
+            drop(tls);
             Box::pin(serve_connection(stream, peer, proxy, conn)).await;
         }
     }
@@ -381,33 +418,14 @@ where
     }
 }
 
-/// Builds the client-facing TLS acceptor (HTTP/1.1 only: ALPN offers `http/1.1`).
-pub fn tls_acceptor(files: &TlsFiles) -> io::Result<TlsAcceptor> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_file_iter(&files.cert_file)
-        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("server.tls.cert_file {}: {e}", files.cert_file.display()),
-            )
-        })?;
-    let key = PrivateKeyDer::from_pem_file(&files.key_file).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("server.tls.key_file {}: {e}", files.key_file.display()),
-        )
-    })?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(io::Error::other)?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("server.tls: {e}")))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
+/// Every TLS file the configuration names, loaded as serving would (the listener's
+/// certificate and key, its client CA, the upstream's CA and client certificate): what
+/// `check` and a reload must refuse before anything is swapped in.
+pub fn check_tls(config: &Config) -> io::Result<()> {
+    if let Some(files) = &config.server.tls {
+        ListenerTls::new(files)?;
+    }
+    crate::upstream::Upstream::new(&config.upstream).map(|_| ())
 }
 
 /// The TLS handshake, inside the connection task and under the handshake timeout.

@@ -166,6 +166,9 @@ mod tests {
             user_claim: "sub".into(),
             method_header: HeaderName::from_static("x-auth-method"),
             claim_headers: vec![(HeaderName::from_static("x-auth-email"), "email".into())],
+            user_from: crate::config::UserFrom::Token,
+            assertion_header: HeaderName::from_static("x-auth-assertion"),
+            assertion: None,
         }
     }
 

@@ -5,6 +5,8 @@
 //! implementation to drift from the first.
 
 pub mod bypass;
+pub mod client_cert;
+mod grant;
 pub mod identity;
 pub mod jwt;
 pub mod keys;
@@ -17,9 +19,10 @@ use std::sync::Arc;
 use http::header::ORIGIN;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::config::{Config, ConfigError, ConfigErrors, RouteAuth, RouteConfig, TokenSource};
+use crate::config::{Config, ConfigError, ConfigErrors, RouteAuth, TokenSource};
 use crate::metrics::Metrics;
 use crate::reason::Reason;
+pub use client_cert::ClientCertificate;
 use keys::IssuerKeys;
 use remote::{Refetch, RemoteSets};
 use trace::{NoTrace, Outcome, Step, Trace, step};
@@ -30,6 +33,8 @@ pub enum AuthMethod {
     Jwt,
     E2eBypass,
     Anonymous,
+    /// A verified client certificate (`identity.user_from = "client_cert"`).
+    ClientCert,
 }
 
 impl AuthMethod {
@@ -39,6 +44,7 @@ impl AuthMethod {
             AuthMethod::Jwt => "jwt",
             AuthMethod::E2eBypass => "e2e-bypass",
             AuthMethod::Anonymous => "anonymous",
+            AuthMethod::ClientCert => "client-cert",
         }
     }
 
@@ -48,6 +54,7 @@ impl AuthMethod {
             AuthMethod::Jwt => "jwt",
             AuthMethod::E2eBypass => "e2e_bypass",
             AuthMethod::Anonymous => "anonymous",
+            AuthMethod::ClientCert => "client_cert",
         }
     }
 }
@@ -59,6 +66,8 @@ pub struct RequestView<'a> {
     pub path: &'a str,
     pub query: Option<&'a str>,
     pub headers: &'a HeaderMap,
+    /// What the client presented on its TLS connection.
+    pub client_cert: &'a ClientCertificate,
 }
 
 /// A caller let in, with everything the upstream request needs to say who it is.
@@ -76,6 +85,8 @@ pub struct Grant {
     pub issuer: Option<usize>,
     /// Index into `BypassConfig::keys`, for bypass grants.
     pub bypass_key: Option<usize>,
+    /// Verified token claims the signed assertion copies (`identity.assertion.claims`).
+    pub claims: Vec<(String, serde_json::Value)>,
 }
 
 /// A caller turned away.
@@ -224,7 +235,14 @@ impl Gate {
             )
         });
 
+        let by_certificate =
+            client_cert::check(&self.config, route, request.client_cert, trace).map_err(deny)?;
+
         self.check_origin(request.headers, trace).map_err(deny)?;
+
+        if let Some(user) = by_certificate {
+            return Ok(self.certificate_grant(route_index, user));
+        }
 
         if route.auth == RouteAuth::None {
             step(trace, "auth", Outcome::Pass, || {
@@ -324,7 +342,7 @@ impl Gate {
             issuer: Some(verified.issuer),
         };
 
-        route_claims(route, &verified.claims, trace).map_err(with_issuer)?;
+        grant::route_claims(route, &verified.claims, trace).map_err(with_issuer)?;
 
         let identity = identity::from_claims(&self.config.identity, &verified.claims, trace)
             .map_err(with_issuer)?;
@@ -333,6 +351,14 @@ impl Gate {
             self.config.identity.method_header.clone(),
             HeaderValue::from_static(AuthMethod::Jwt.header_value()),
         ));
+        let claims = match &self.config.identity.assertion {
+            Some(assertion) => assertion
+                .claims
+                .iter()
+                .filter_map(|name| Some((name.clone(), verified.claims.get(name)?.clone())))
+                .collect(),
+            None => Vec::new(),
+        };
         Ok(Grant {
             route: route_index,
             method: AuthMethod::Jwt,
@@ -341,6 +367,7 @@ impl Gate {
             expires_at: Some(verified.expires_at),
             issuer: Some(verified.issuer),
             bypass_key: None,
+            claims,
         })
     }
 
@@ -429,88 +456,12 @@ impl Gate {
             }
         }
     }
-
-    fn anonymous(&self, route: usize) -> Grant {
-        Grant {
-            route,
-            method: AuthMethod::Anonymous,
-            user: None,
-            headers: vec![(
-                self.config.identity.method_header.clone(),
-                HeaderValue::from_static(AuthMethod::Anonymous.header_value()),
-            )],
-            expires_at: None,
-            issuer: None,
-            bypass_key: None,
-        }
-    }
-
-    fn bypass_grant(&self, route: usize, grant: bypass::BypassGrant) -> Result<Grant, Reason> {
-        let user = HeaderValue::from_str(&grant.user).map_err(|_| Reason::ClaimInvalid)?;
-        Ok(Grant {
-            route,
-            method: AuthMethod::E2eBypass,
-            user: Some(grant.user),
-            headers: vec![
-                (self.config.identity.user_header.clone(), user),
-                (
-                    self.config.identity.method_header.clone(),
-                    HeaderValue::from_static(AuthMethod::E2eBypass.header_value()),
-                ),
-            ],
-            expires_at: None,
-            issuer: None,
-            bypass_key: Some(grant.key),
-        })
-    }
 }
 
 fn replay(trace: &mut dyn Trace, steps: Vec<Step>) {
     for recorded in steps {
         trace.record(recorded);
     }
-}
-
-/// A route's claim requirements: each claim equals the value, or is an array or a
-/// space-separated list containing it.
-fn route_claims(
-    route: &RouteConfig,
-    claims: &serde_json::Map<String, serde_json::Value>,
-    trace: &mut dyn Trace,
-) -> Result<(), Reason> {
-    for (name, wanted) in &route.claims {
-        let ok = match claims.get(name) {
-            Some(serde_json::Value::String(s)) => s == wanted || s.split(' ').any(|p| p == wanted),
-            Some(serde_json::Value::Array(items)) => {
-                items.iter().any(|i| i.as_str() == Some(wanted.as_str()))
-            }
-            Some(serde_json::Value::Bool(b)) => b.to_string() == *wanted,
-            Some(serde_json::Value::Number(n)) => n.to_string() == *wanted,
-            _ => false,
-        };
-        if !ok {
-            step(
-                trace,
-                "route_claims",
-                Outcome::Fail(Reason::ClaimMismatch),
-                || match claims.get(name) {
-                    Some(v) => format!(
-                        "route {:?} requires {name} to contain {wanted:?}; token has {v}",
-                        route.path
-                    ),
-                    None => format!(
-                        "route {:?} requires claim {name} = {wanted:?}; the token has no {name}",
-                        route.path
-                    ),
-                },
-            );
-            return Err(Reason::ClaimMismatch);
-        }
-        step(trace, "route_claims", Outcome::Pass, || {
-            format!("{name} contains {wanted:?}")
-        });
-    }
-    Ok(())
 }
 
 /// `header:authorization, query:access_token, ...` for explain and logs.

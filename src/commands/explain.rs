@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::auth::trace::{Outcome, Step};
-use crate::auth::{RequestView, describe_source};
+use crate::auth::{ClientCertificate, RequestView, describe_source};
 use crate::config::{Config, TokenSource};
 
 use super::load_gate;
@@ -30,12 +30,41 @@ pub struct ExplainArgs {
     /// Origin header.
     #[arg(long)]
     pub origin: Option<String>,
+    /// Client certificate chain (PEM, leaf first), judged against server.tls.client_ca_file
+    /// as the TLS listener would (at the current time).
+    #[arg(long, value_name = "FILE")]
+    pub client_cert: Option<PathBuf>,
     /// Judge at this time: RFC 3339 (`2026-01-02T03:04:05Z`) or unix seconds.
     #[arg(long)]
     pub at: Option<String>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What the TLS listener would make of `--client-cert`: nothing asked without
+/// `client_ca_file`, missing without the option, else the chain judged against the CA.
+fn client_certificate(
+    config: &Config,
+    file: Option<&std::path::Path>,
+) -> Result<ClientCertificate, String> {
+    let Some(files) = config
+        .server
+        .tls
+        .as_ref()
+        .filter(|t| t.client_ca_file.is_some())
+    else {
+        if file.is_some() {
+            return Err("--client-cert needs server.tls.client_ca_file in the config".into());
+        }
+        return Ok(ClientCertificate::NotRequested);
+    };
+    let Some(file) = file else {
+        return Ok(ClientCertificate::Missing);
+    };
+    let chain = crate::tls::read_certificates("--client-cert", file).map_err(|e| e.to_string())?;
+    let listener = crate::tls::ListenerTls::new(files).map_err(|e| e.to_string())?;
+    Ok(listener.judge(&chain))
 }
 
 /// `wsgate explain`: exit 0 allowed, 1 denied, 2 usage or config error.
@@ -158,10 +187,15 @@ pub fn explain(args: &ExplainArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let client_cert = match client_certificate(&config, args.client_cert.as_deref()) {
+        Ok(judged) => judged,
+        Err(message) => return usage(message),
+    };
     let view = RequestView {
         path: &path,
         query: query.as_deref(),
         headers: &headers,
+        client_cert: &client_cert,
     };
     let mut steps: Vec<Step> = Vec::new();
     steps.push(Step {

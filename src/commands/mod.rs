@@ -13,6 +13,7 @@ use crate::metrics::Metrics;
 use crate::server::{self, Listeners};
 
 mod explain;
+mod jwks;
 mod mint;
 mod watch;
 
@@ -113,16 +114,12 @@ fn load_gate(path: &Path) -> Result<Gate, ConfigErrors> {
         errors.origin = path.display().to_string();
         errors
     })?;
-    if let Some(files) = &gate.config().server.tls {
-        if let Err(error) = server::tls_acceptor(files) {
-            return Err(ConfigErrors {
-                origin: path.display().to_string(),
-                errors: vec![crate::config::ConfigError::new(
-                    "server.tls",
-                    error.to_string(),
-                )],
-            });
-        }
+    if let Err(error) = server::check_tls(gate.config()) {
+        // The message names the key (`server.tls.cert_file ...`, `upstream.client_key_file ...`).
+        return Err(ConfigErrors {
+            origin: path.display().to_string(),
+            errors: vec![crate::config::ConfigError::new("", error.to_string())],
+        });
     }
     Ok(gate)
 }
@@ -221,7 +218,8 @@ impl Signals {
 }
 
 /// `wsgate check`: exit 0 and print the effective policy, or exit 1 listing every problem.
-pub fn check(path: &Path) -> ExitCode {
+/// With `print_jwks`, also write the assertion's JWKS there (`-`: stdout, alone).
+pub fn check(path: &Path, print_jwks: Option<&Path>) -> ExitCode {
     let gate = match load_gate(path) {
         Ok(gate) => gate,
         Err(errors) => {
@@ -230,6 +228,16 @@ pub fn check(path: &Path) -> ExitCode {
         }
     };
     let config = gate.config().clone();
+    if let Some(target) = print_jwks {
+        match jwks::write(&config, target) {
+            Ok(()) if target == Path::new("-") => return ExitCode::SUCCESS,
+            Ok(()) => {}
+            Err(problem) => {
+                eprintln!("--print-jwks: {problem}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     print!("{}", crate::config::render::render(&config));
     println!();
     println!("# verification keys");
@@ -265,6 +273,9 @@ pub fn check(path: &Path) -> ExitCode {
         "# a reload applies every key to new connections except these, which need a restart: {}",
         crate::config::RESTART_KEYS.join(", ")
     );
+    if let Some(target) = print_jwks {
+        println!("# assertion JWKS written to {}", target.display());
+    }
     println!("# configuration OK: {}", path.display());
     ExitCode::SUCCESS
 }

@@ -8,9 +8,10 @@ use super::{Config, KeySource, Secret, SecretSource};
 
 impl Config {
     /// The files this configuration read: `{ file = ... }` secrets (issuer and bypass
-    /// keys), `public_key_file`, `jwks_file`, `upstream.ca_file`, `server.tls.cert_file`
-    /// and `key_file`. Issuers not enabled in this environment read nothing and are left
-    /// out. Sorted, without repeats.
+    /// keys), `public_key_file`, `jwks_file`, `upstream.ca_file`, `client_cert_file` and
+    /// `client_key_file`, `server.tls.cert_file`, `key_file` and `client_ca_file`, and
+    /// `identity.assertion.key_file` and `next_key_file`. Issuers not enabled in this
+    /// environment read nothing and are left out. Sorted, without repeats.
     pub fn files(&self) -> Vec<PathBuf> {
         let mut files: Vec<&Path> = Vec::new();
         for issuer in self.enabled_issuers() {
@@ -29,9 +30,19 @@ impl Config {
                 .filter_map(|k| secret_file(&k.secret)),
         );
         files.extend(self.upstream.ca_file.as_deref());
+        if let Some(client) = &self.upstream.client_cert {
+            files.push(&client.cert_file);
+            files.push(&client.key_file);
+        }
         if let Some(tls) = &self.server.tls {
             files.push(&tls.cert_file);
             files.push(&tls.key_file);
+            files.extend(tls.client_ca_file.as_deref());
+        }
+        if let Some(assertion) = &self.identity.assertion {
+            for key in assertion.key.iter().chain(&assertion.next_key) {
+                files.push(&key.path);
+            }
         }
         let mut files: Vec<PathBuf> = files.into_iter().map(Path::to_path_buf).collect();
         files.sort();

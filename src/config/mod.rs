@@ -19,6 +19,7 @@ use std::time::Duration;
 use http::HeaderName;
 use jsonwebtoken::Algorithm;
 
+pub use crate::assertion::{AssertionAlgorithm, AssertionConfig, KeyFile};
 pub use restart::{RESTART_KEYS, restart_required};
 pub use secret::{Secret, SecretSource, fingerprint};
 pub use validate::{ConfigError, ConfigErrors, Environment};
@@ -74,6 +75,28 @@ pub struct ServerConfig {
 pub struct TlsFiles {
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
+    /// Client certificates are asked for and verified against these CAs (mTLS).
+    pub client_ca_file: Option<PathBuf>,
+    /// Meaningful with `client_ca_file` only.
+    pub client_auth: ClientAuth,
+}
+
+/// Which requests on the TLS listener need a verified client certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// Every request: none presented is 403 `client_cert_missing`, one that does not
+    /// verify is 403 `client_cert_invalid`.
+    Required,
+    /// Only routes with `client_cert = "required"`; elsewhere a certificate is optional.
+    Optional,
+}
+
+/// A certificate chain and its private key (PEM), e.g. wsgate's client certificate
+/// toward the upstream.
+#[derive(Debug, Clone)]
+pub struct CertificateFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +117,8 @@ pub struct UpstreamConfig {
     /// `wss`/`https` only: trust exactly the certificates in this PEM file (a private CA,
     /// or the upstream's own self-signed certificate) instead of the public web roots.
     pub ca_file: Option<PathBuf>,
+    /// `wss`/`https` only: the certificate wsgate presents to the upstream (mTLS).
+    pub client_cert: Option<CertificateFiles>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,6 +273,23 @@ pub struct IdentityConfig {
     pub method_header: HeaderName,
     /// Header name -> claim name, in file order.
     pub claim_headers: Vec<(HeaderName, String)>,
+    /// Where the user comes from on routes with `client_cert = "required"`.
+    pub user_from: UserFrom,
+    /// The assertion's header name; stripped from clients even while the assertion is off.
+    pub assertion_header: HeaderName,
+    /// `[identity.assertion]`, when enabled.
+    pub assertion: Option<AssertionConfig>,
+}
+
+/// `identity.user_from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserFrom {
+    /// The verified token's `identity.user_claim`.
+    Token,
+    /// On routes with `client_cert = "required"`, the verified client certificate alone
+    /// identifies the caller (subject CN, else its first DNS, URI or email SAN); tokens
+    /// are not consulted there.
+    ClientCert,
 }
 
 #[derive(Debug, Clone)]
@@ -283,6 +325,9 @@ pub struct RouteConfig {
     pub auth: RouteAuth,
     /// claim -> required value: equals, or an array / space-separated list that contains it.
     pub claims: Vec<(String, String)>,
+    /// `client_cert = "required"`: a client certificate that verifies against
+    /// `server.tls.client_ca_file` is needed here.
+    pub client_cert_required: bool,
     /// The catch-all `/` (auth required) appended when no configured route has path `/`.
     pub implicit: bool,
 }

@@ -50,6 +50,9 @@ pub(super) struct RawServer {
 pub(super) struct RawTls {
     pub cert_file: Option<String>,
     pub key_file: Option<String>,
+    pub client_ca_file: Option<String>,
+    /// `"required"` or `"optional"`; only with `client_ca_file`.
+    pub client_auth: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -60,6 +63,8 @@ pub(super) struct RawUpstream {
     pub response_timeout: Option<String>,
     pub preserve_host: Option<bool>,
     pub ca_file: Option<String>,
+    pub client_cert_file: Option<String>,
+    pub client_key_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -107,6 +112,23 @@ pub(super) struct RawIdentity {
     pub method_header: Option<String>,
     /// Header name -> claim name, in file order.
     pub claim_headers: Option<Pairs>,
+    /// `"token"` (default) or `"client_cert"`.
+    pub user_from: Option<String>,
+    pub assertion: Option<RawAssertion>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAssertion {
+    pub enabled: Option<bool>,
+    pub header: Option<String>,
+    pub issuer: Option<String>,
+    pub audience: Option<OneOrMany>,
+    pub ttl: Option<String>,
+    pub algorithm: Option<String>,
+    pub key_file: Option<String>,
+    pub next_key_file: Option<String>,
+    pub claims: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -136,6 +158,25 @@ pub(super) struct RawRoute {
     pub auth: Option<String>,
     /// Claim -> required value, in file order.
     pub claims: Option<Pairs>,
+    /// `"required"` or `"none"` (default).
+    pub client_cert: Option<String>,
+}
+
+/// A string, or a list of strings (`audience = "a"` or `audience = ["a", "b"]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub(super) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }
+    }
 }
 
 /// `{ env = "NAME" }`, `{ file = "PATH" }` or a bare string (a literal secret).
@@ -313,6 +354,7 @@ mod tests {
             "[auth]\ntoken_source = []",
             "[[auth.issuers]]\niss = 'x'",
             "[identity]\nuser = 'x'",
+            "[identity.assertion]\nkey = 'x'",
             "[e2e_bypass]\nenable = true",
             "[[e2e_bypass.keys]]\nkey = 'x'",
             "[[routes]]\nprefix = '/'",

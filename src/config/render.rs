@@ -5,6 +5,8 @@
 //! whether the bypass is active) and the warnings. It never contains secret material:
 //! secrets appear as `sha256:<12 hex> from env var NAME`.
 
+mod tls;
+
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -67,12 +69,7 @@ fn write_config(out: &mut String, config: &Config) -> std::fmt::Result {
         server.max_pings_per_second
     )?;
     match &server.tls {
-        Some(tls) => writeln!(
-            out,
-            "tls = {{ cert_file = {}, key_file = {} }}",
-            quote(&tls.cert_file.display().to_string()),
-            quote(&tls.key_file.display().to_string())
-        )?,
+        Some(files) => tls::write_listener(out, files)?,
         None => writeln!(
             out,
             "# tls: off (plain HTTP; terminate TLS in front of wsgate)"
@@ -106,6 +103,7 @@ fn write_config(out: &mut String, config: &Config) -> std::fmt::Result {
             quote(&ca_file.display().to_string())
         )?;
     }
+    tls::write_upstream(out, upstream)?;
 
     let auth = &config.auth;
     writeln!(out, "\n[auth]")?;
@@ -159,6 +157,7 @@ fn write_config(out: &mut String, config: &Config) -> std::fmt::Result {
         "method_header = {}",
         quote(identity.method_header.as_str())
     )?;
+    tls::write_user_from(out, config)?;
     writeln!(out, "[identity.claim_headers]")?;
     if identity.claim_headers.is_empty() {
         writeln!(out, "# none")?;
@@ -166,6 +165,7 @@ fn write_config(out: &mut String, config: &Config) -> std::fmt::Result {
     for (header, claim) in &identity.claim_headers {
         writeln!(out, "{} = {}", quote(header.as_str()), quote(claim))?;
     }
+    tls::write_assertion(out, config)?;
 
     let bypass = &config.e2e_bypass;
     let state = if bypass.active {
@@ -331,7 +331,7 @@ fn write_route(out: &mut String, route: &RouteConfig) -> std::fmt::Result {
             .collect();
         writeln!(out, "claims = {{ {} }}", claims.join(", "))?;
     }
-    Ok(())
+    tls::write_route(out, route)
 }
 
 /// Public key material: not secret, but a fingerprint is enough to compare deployments.

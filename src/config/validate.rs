@@ -9,6 +9,7 @@
 //! (token sources, origins, limits), `issuers` (issuers and key material), `identity`
 //! (forwarded headers and the E2E bypass); `primitives` holds the shared value parsers.
 
+mod assertion;
 mod auth;
 mod identity;
 mod issuers;
@@ -146,17 +147,23 @@ impl Validator<'_> {
                 .is_none_or(|envs| envs.is_empty() || envs.contains(&env_label))
         });
         let auth = self.auth(raw.auth, &env_label);
-        let identity = self.identity(raw.identity);
+        let identity = self.identity(raw.identity, &env_label);
         let e2e_bypass = self.bypass(raw.e2e_bypass, &env_label);
         let routes = self.routes(raw.routes);
 
         if let (Some(auth), Some(identity), Some(bypass)) = (&auth, &identity, &e2e_bypass) {
             self.check_header_collisions(auth, identity, bypass);
         }
+        if let (Some(routes), Some(server), Some(identity)) = (&routes, &server, &identity) {
+            self.check_client_certificates(routes, server, identity);
+        }
         if let (Some(routes), Some(environment)) = (&routes, &environment) {
             let bypass_active = e2e_bypass.as_ref().is_some_and(|b| b.active);
+            let by_certificate = identity
+                .as_ref()
+                .is_some_and(|i| i.user_from == super::UserFrom::ClientCert);
             if !issuer_enabled_here && !bypass_active {
-                self.check_routes_can_authenticate(routes, environment);
+                self.check_routes_can_authenticate(routes, environment, by_certificate);
             }
         }
 
@@ -253,7 +260,17 @@ impl Validator<'_> {
                     r#"claims need a verified token, which an auth = "none" route never has; use auth = "required""#,
                 );
             }
-            let (Some(path), Some(auth)) = (path, auth) else {
+            let client_cert_required = match raw.client_cert.as_deref() {
+                None | Some("none") => Some(false),
+                Some("required") => Some(true),
+                Some(other) => self.error(
+                    format!("{key}.client_cert"),
+                    format!(r#"{other:?} is not one of "required", "none""#),
+                ),
+            };
+            let (Some(path), Some(auth), Some(client_cert_required)) =
+                (path, auth, client_cert_required)
+            else {
                 continue;
             };
             if let Some(earlier) = routes.iter().position(|r| r.path == path) {
@@ -274,6 +291,7 @@ impl Validator<'_> {
                 path,
                 auth,
                 claims,
+                client_cert_required,
                 implicit: false,
             });
         }
@@ -285,6 +303,7 @@ impl Validator<'_> {
                 path: "/".to_owned(),
                 auth: RouteAuth::Required,
                 claims: Vec::new(),
+                client_cert_required: false,
                 implicit: true,
             });
         }
@@ -343,10 +362,45 @@ impl Validator<'_> {
         }
     }
 
-    /// A route that wants a caller's identity needs something that can provide one.
-    fn check_routes_can_authenticate(&mut self, routes: &[RouteConfig], environment: &str) {
+    /// Client certificates need a CA to verify them against, on a TLS listener.
+    fn check_client_certificates(
+        &mut self,
+        routes: &[RouteConfig],
+        server: &super::ServerConfig,
+        identity: &super::IdentityConfig,
+    ) {
+        let verifies = server
+            .tls
+            .as_ref()
+            .is_some_and(|tls| tls.client_ca_file.is_some());
+        if verifies {
+            return;
+        }
         for (index, route) in routes.iter().enumerate() {
-            if route.auth == RouteAuth::None {
+            if route.client_cert_required {
+                self.error::<()>(
+                    format!("routes[{index}].client_cert"),
+                    "needs server.tls.client_ca_file to verify client certificates against",
+                );
+            }
+        }
+        if identity.user_from == super::UserFrom::ClientCert {
+            self.error::<()>(
+                "identity.user_from",
+                r#""client_cert" needs server.tls.client_ca_file and routes with client_cert = "required""#,
+            );
+        }
+    }
+
+    /// A route that wants a caller's identity needs something that can provide one.
+    fn check_routes_can_authenticate(
+        &mut self,
+        routes: &[RouteConfig],
+        environment: &str,
+        by_certificate: bool,
+    ) {
+        for (index, route) in routes.iter().enumerate() {
+            if route.auth == RouteAuth::None || (by_certificate && route.client_cert_required) {
                 continue;
             }
             let which = if route.implicit {

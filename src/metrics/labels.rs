@@ -9,6 +9,34 @@ pub enum AuthMethodLabel {
     Jwt,
     E2eBypass,
     Anonymous,
+    ClientCert,
+}
+
+/// Which certificate an expiry is about (`certificate` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CertificateLabel {
+    /// `server.tls.cert_file`.
+    Listener,
+    /// `upstream.client_cert_file`.
+    UpstreamClient,
+    /// A certificate in `identity.assertion.key_file` beside the key.
+    Assertion,
+}
+
+impl CertificateLabel {
+    pub const ALL: [CertificateLabel; 3] = [
+        CertificateLabel::Listener,
+        CertificateLabel::UpstreamClient,
+        CertificateLabel::Assertion,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertificateLabel::Listener => "listener",
+            CertificateLabel::UpstreamClient => "upstream_client",
+            CertificateLabel::Assertion => "assertion",
+        }
+    }
 }
 
 /// Which side ended a session (`initiator` label).
@@ -104,10 +132,11 @@ pub fn close_code_label(code: Option<u16>) -> &'static str {
 }
 
 impl AuthMethodLabel {
-    pub const ALL: [AuthMethodLabel; 3] = [
+    pub const ALL: [AuthMethodLabel; 4] = [
         AuthMethodLabel::Jwt,
         AuthMethodLabel::E2eBypass,
         AuthMethodLabel::Anonymous,
+        AuthMethodLabel::ClientCert,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -115,6 +144,7 @@ impl AuthMethodLabel {
             AuthMethodLabel::Jwt => "jwt",
             AuthMethodLabel::E2eBypass => "e2e_bypass",
             AuthMethodLabel::Anonymous => "anonymous",
+            AuthMethodLabel::ClientCert => "client_cert",
         }
     }
 }
@@ -185,7 +215,9 @@ impl HandshakeOutcome {
             | Reason::IdleTimeout
             | Reason::ProtocolError
             | Reason::SlowConsumer
-            | Reason::RateLimited => HandshakeOutcome::Denied,
+            | Reason::RateLimited
+            | Reason::ClientCertMissing
+            | Reason::ClientCertInvalid => HandshakeOutcome::Denied,
         }
     }
 }

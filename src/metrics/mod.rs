@@ -24,8 +24,8 @@ use crate::reason::Reason;
 mod labels;
 
 pub use labels::{
-    AuthMethodLabel, BypassResult, HandshakeOutcome, InitiatorLabel, JwksRefreshResult,
-    ReloadResult, UpstreamErrorKind, close_code_label,
+    AuthMethodLabel, BypassResult, CertificateLabel, HandshakeOutcome, InitiatorLabel,
+    JwksRefreshResult, ReloadResult, UpstreamErrorKind, close_code_label,
 };
 
 /// Handshake-duration buckets, in seconds: a local JWT check takes well under a
@@ -51,6 +51,7 @@ pub struct Metrics {
     e2e_bypass: IntCounterVec,
     config_reloads: IntCounterVec,
     config_last_reload_successful: IntGauge,
+    certificate_expiry: GaugeVec,
     connections_active: IntGauge,
     connections_rejected: IntCounterVec,
     max_connections: IntGauge,
@@ -150,6 +151,17 @@ impl Metrics {
                         "Unix time of the last successful JWKS fetch, by configured issuer name.",
                     ),
                     &["issuer"],
+                ),
+            ),
+            certificate_expiry: register(
+                registry,
+                GaugeVec::new(
+                    Opts::new(
+                        "wsgate_tls_certificate_expiry_timestamp_seconds",
+                        "Unix time at which each certificate wsgate presents expires (its notAfter), \
+                         updated on every (re)load: listener, upstream_client, assertion.",
+                    ),
+                    &["certificate"],
                 ),
             ),
             e2e_bypass: counter_vec(
@@ -306,6 +318,22 @@ impl Metrics {
         self.e2e_bypass
             .with_label_values(&[key, result.as_str()])
             .inc();
+    }
+
+    /// The certificates loaded now: `Some(notAfter)` sets the series, `None` removes it
+    /// (that certificate is no longer configured).
+    pub fn certificate_expiry(&self, certificate: CertificateLabel, not_after: Option<u64>) {
+        match not_after {
+            Some(seconds) => self
+                .certificate_expiry
+                .with_label_values(&[certificate.as_str()])
+                .set(seconds as f64),
+            None => {
+                let _ = self
+                    .certificate_expiry
+                    .remove_label_values(&[certificate.as_str()]);
+            }
+        }
     }
 
     /// A config reload finished.

@@ -367,7 +367,9 @@ fn process_metrics_are_registered_on_the_given_registry() {
 #[test]
 fn label_values_are_unique_per_enum() {
     let methods: Vec<_> = AuthMethodLabel::ALL.iter().map(|m| m.as_str()).collect();
-    assert_eq!(methods, ["jwt", "e2e_bypass", "anonymous"]);
+    assert_eq!(methods, ["jwt", "e2e_bypass", "anonymous", "client_cert"]);
+    let certificates: Vec<_> = CertificateLabel::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(certificates, ["listener", "upstream_client", "assertion"]);
     let initiators: Vec<_> = InitiatorLabel::ALL.iter().map(|i| i.as_str()).collect();
     assert_eq!(initiators, ["client", "upstream", "proxy"]);
     let outcomes: std::collections::HashSet<_> =

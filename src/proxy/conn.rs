@@ -1,10 +1,12 @@
 //! What one client connection carries across its requests: its place under
-//! `max_connections` ([`Slot`]) and the work its upgrade starts ([`AfterUpgrade`]), run by
-//! the connection's own task once hyper hands the stream over.
+//! `max_connections` ([`Slot`]), the work its upgrade starts ([`AfterUpgrade`]), run by
+//! the connection's own task once hyper hands the stream over, and the client certificate
+//! its TLS handshake presented.
 
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::auth::ClientCertificate;
 use crate::metrics::Metrics;
 
 /// A connection's place under `max_connections`. Cloned into whatever outlives the HTTP
@@ -45,6 +47,9 @@ impl Drop for SlotInner {
 pub struct ClientConn {
     pub slot: Slot,
     pub after_upgrade: AfterUpgrade,
+    /// The client certificate presented on this connection, judged once after the TLS
+    /// handshake; the same for every request on it.
+    pub certificate: Arc<ClientCertificate>,
 }
 
 impl ClientConn {
@@ -52,7 +57,14 @@ impl ClientConn {
         ClientConn {
             slot,
             after_upgrade: AfterUpgrade::default(),
+            certificate: Arc::new(ClientCertificate::NotRequested),
         }
+    }
+
+    /// Records what the TLS handshake's client presented.
+    pub fn with_certificate(mut self, certificate: ClientCertificate) -> ClientConn {
+        self.certificate = Arc::new(certificate);
+        self
     }
 }
 

@@ -93,7 +93,15 @@ impl Proxy {
 
         let policy = self.policy();
         let opened = match self
-            .decide(&policy, &head.uri, &head.headers, true, client, started)
+            .decide(
+                &policy,
+                &head.uri,
+                &head.headers,
+                true,
+                client,
+                &conn.certificate,
+                started,
+            )
             .await
         {
             Ok(grant) => self

@@ -9,8 +9,9 @@
 //!
 //! Here: the service itself, refusals and plain-HTTP forwarding; `session.rs` opens an
 //! admitted WebSocket session; `conn.rs` holds what a client connection carries across
-//! requests (its `max_connections` slot, the work its upgrade starts); `respond.rs` builds
-//! the responses and close frames; `plain.rs` forwards plain HTTP, `body.rs` bounds its
+//! requests (its `max_connections` slot, the work its upgrade starts, its client
+//! certificate); `policy.rs` holds what a reload replaces; `respond.rs` builds the
+//! responses and close frames; `plain.rs` forwards plain HTTP, `body.rs` bounds its
 //! request body's pace; `record.rs` records a refusal caused by the upstream.
 
 use std::convert::Infallible;
@@ -32,7 +33,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::token::offered_protocols;
 use crate::auth::trace::NoTrace;
-use crate::auth::{AuthMethod, Denial, Gate, Grant, RequestView};
+use crate::auth::{AuthMethod, ClientCertificate, Denial, Gate, Grant, RequestView};
 use crate::config::{DenyMode, ServerConfig, SessionExpiry, TokenSource};
 use crate::handshake::{self, WebSocketRequest};
 use crate::metrics::{AuthMethodLabel, BypassResult, HandshakeOutcome, Metrics, UpstreamErrorKind};
@@ -40,20 +41,20 @@ use crate::reason::Reason;
 use crate::relay::{self, Extensions, RelayCounters, RelaySettings};
 use crate::sessions::SessionId;
 use crate::telemetry::{self, Decision, SessionSummary};
-use crate::upstream::{
-    self, Forwarding, UpgradeRequest, Upstream, UpstreamError, WebSocketOutcome,
-};
+use crate::upstream::{self, Forwarding, UpgradeRequest, UpstreamError, WebSocketOutcome};
 
 mod body;
 mod conn;
 mod first;
 mod plain;
+mod policy;
 mod record;
 mod respond;
 mod session;
 
 pub use conn::{AfterUpgrade, ClientConn, Slot};
 pub use first::MAX_HEAD_BYTES;
+pub use policy::Policy;
 
 use respond::{
     boxed, close_after_upgrade, handshake_refusal, strip_hop_by_hop, switching_protocols,
@@ -65,21 +66,6 @@ pub type Body = BoxBody<Bytes, hyper::Error>;
 
 /// How long wsgate waits for the peer's reply after sending its own close frame.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// What a reload replaces as one unit: the decision policy and the upstream it guards.
-/// A request takes one `Arc<Policy>` at its start and uses it to the end, so no handshake
-/// ever sees half of an old config and half of a new one.
-pub struct Policy {
-    pub gate: Gate,
-    pub upstream: Upstream,
-}
-
-impl Policy {
-    pub fn new(gate: Gate) -> std::io::Result<Policy> {
-        let upstream = Upstream::new(&gate.config().upstream)?;
-        Ok(Policy { gate, upstream })
-    }
-}
 
 /// Shared state for every connection on the proxy listener.
 pub struct Proxy {
@@ -180,6 +166,7 @@ impl Proxy {
                 request.headers(),
                 websocket.is_some(),
                 client,
+                &conn.certificate,
                 started,
             )
             .await;
@@ -212,6 +199,7 @@ impl Proxy {
     /// The decision on a request that passed the syntax checks, logged and counted: the
     /// grant, or the reason to refuse with. The one decision path for hyper's service and
     /// for the first request read by hand (`first.rs`).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn decide(
         &self,
         policy: &Policy,
@@ -219,6 +207,7 @@ impl Proxy {
         headers: &HeaderMap,
         websocket: bool,
         client: SocketAddr,
+        certificate: &ClientCertificate,
         started: Instant,
     ) -> Result<Grant, Reason> {
         let gate = &policy.gate;
@@ -233,6 +222,7 @@ impl Proxy {
                 path: uri.path(),
                 query: uri.query(),
                 headers,
+                client_cert: certificate,
             };
             // A decision can wait on a JWKS refetch; it never outlives the handshake budget.
             let budget = self.handshake_timeout().saturating_sub(started.elapsed());

@@ -48,6 +48,8 @@ impl Proxy {
                 websocket: false,
                 grant: &grant,
                 target_host: upstream::target_host(&parts.uri).as_ref(),
+                session: None,
+                assertion: policy.assertion.as_ref(),
             },
         );
         match policy.upstream.forward(upstream_request).await {

@@ -53,6 +53,7 @@ pub(super) fn method_label(method: AuthMethod) -> AuthMethodLabel {
         AuthMethod::Jwt => AuthMethodLabel::Jwt,
         AuthMethod::E2eBypass => AuthMethodLabel::E2eBypass,
         AuthMethod::Anonymous => AuthMethodLabel::Anonymous,
+        AuthMethod::ClientCert => AuthMethodLabel::ClientCert,
     }
 }
 

@@ -56,6 +56,8 @@ impl Proxy {
                 websocket: true,
                 grant,
                 target_host: upstream::target_host(uri).as_ref(),
+                session: Some(session),
+                assertion: policy.assertion.as_ref(),
             },
             &key,
         );

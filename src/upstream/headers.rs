@@ -12,6 +12,7 @@ use http::HeaderMap;
 use http::header::{self, HeaderName, HeaderValue};
 
 use super::Upstream;
+use crate::assertion::Assertion;
 use crate::auth::Grant;
 use crate::auth::identity::folds_to;
 use crate::auth::token::offered_protocols;
@@ -31,6 +32,10 @@ pub struct Forwarding<'a> {
     /// The authority of an absolute-form request target (`GET http://host/path`), which
     /// takes the place of the client's `Host` (RFC 9112 §3.2.2); `None` for origin-form.
     pub target_host: Option<&'a HeaderValue>,
+    /// The WebSocket session this request opens (the assertion's `sid`).
+    pub session: Option<crate::sessions::SessionId>,
+    /// Signs the identity assertion, when `[identity.assertion]` is on.
+    pub assertion: Option<&'a Assertion>,
 }
 
 /// `host[:port]` of an absolute-form request target, without userinfo; `None` for the
@@ -129,6 +134,20 @@ pub fn put_upstream_headers(
     forwarded_headers(config, client, forwarding, out);
     for (name, value) in &forwarding.grant.headers {
         out.set(name, value);
+    }
+    if let Some(assertion) = forwarding.assertion {
+        match assertion.sign(
+            forwarding.grant,
+            forwarding.session,
+            crate::proxy::unix_now(),
+        ) {
+            Some(signed) => out.set(assertion.header(), &signed),
+            // Only the system's random source failing gets here; the upstream then sees
+            // no assertion, which a verifying upstream refuses.
+            None => tracing::error!(
+                "cannot sign the identity assertion: the system's random source failed"
+            ),
+        }
     }
 }
 
@@ -242,14 +261,15 @@ const OVERRIDE_HEADERS: [&str; 14] = [
 ];
 
 /// Whether `name` (a plain-token name, so its own fold) folds to a header a client may never
-/// send upstream: the identity, method and claim headers, the bypass header and the bypass
-/// user header, and the route, method and client-address overrides ([`OVERRIDE_HEADERS`]).
-/// Compared byte by byte: no allocation per request header.
+/// send upstream: the identity, method, assertion and claim headers, the bypass header and
+/// the bypass user header, and the route, method and client-address overrides
+/// ([`OVERRIDE_HEADERS`]). Compared byte by byte: no allocation per request header.
 fn is_protected(config: &Config, name: &str) -> bool {
     let identity = &config.identity;
     [
         identity.user_header.as_str(),
         identity.method_header.as_str(),
+        identity.assertion_header.as_str(),
         config.e2e_bypass.header.as_str(),
         config.e2e_bypass.user_header.as_str(),
     ]

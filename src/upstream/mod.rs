@@ -28,7 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::auth::describe_source;
-use crate::config::{Config, UpstreamConfig};
+use crate::config::{CertificateFiles, Config, UpstreamConfig};
 
 mod headers;
 mod response;
@@ -124,9 +124,13 @@ pub enum WebSocketOutcome {
 /// The client TLS settings wsgate dials out with (the upstream, remote key sets): ring,
 /// safe default protocol versions, the webpki roots, no client certificate.
 pub fn tls_client_config() -> io::Result<Arc<rustls::ClientConfig>> {
+    tls_client_config_with(public_roots(), None)
+}
+
+fn public_roots() -> rustls::RootCertStore {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    tls_client_config_with(roots)
+    roots
 }
 
 /// Like [`tls_client_config`], trusting exactly the certificates in `ca_file` (PEM); `key`
@@ -135,33 +139,53 @@ pub fn tls_client_config_trusting(
     key: &str,
     ca_file: &std::path::Path,
 ) -> io::Result<Arc<rustls::ClientConfig>> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    let invalid = |err: &dyn std::fmt::Display| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{key} {}: {err}", ca_file.display()),
-        )
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| invalid(&e))? {
-        roots
-            .add(cert.map_err(|e| invalid(&e))?)
-            .map_err(|e| invalid(&e))?;
-    }
-    if roots.is_empty() {
-        return Err(invalid(&"holds no PEM certificate"));
-    }
-    tls_client_config_with(roots)
+    tls_client_config_with(roots_from(key, ca_file)?, None)
 }
 
-fn tls_client_config_with(roots: rustls::RootCertStore) -> io::Result<Arc<rustls::ClientConfig>> {
+/// Exactly the certificates in `ca_file` (PEM); `key` names the setting in errors.
+fn roots_from(key: &str, ca_file: &std::path::Path) -> io::Result<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in crate::tls::read_certificates(key, ca_file)? {
+        roots.add(cert).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{key} {}: {e}", ca_file.display()),
+            )
+        })?;
+    }
+    Ok(roots)
+}
+
+/// wsgate's client certificate toward the upstream: the chain and its key.
+type ClientIdentity = (
+    Vec<rustls_pki_types::CertificateDer<'static>>,
+    rustls_pki_types::PrivateKeyDer<'static>,
+);
+
+fn client_identity(files: &CertificateFiles) -> io::Result<ClientIdentity> {
+    let certs = crate::tls::read_certificates("upstream.client_cert_file", &files.cert_file)?;
+    let key = crate::tls::read_key("upstream.client_key_file", &files.key_file)?;
+    Ok((certs, key))
+}
+
+fn tls_client_config_with(
+    roots: rustls::RootCertStore,
+    client: Option<ClientIdentity>,
+) -> io::Result<Arc<rustls::ClientConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let client = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(io::Error::other)?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let client = match client {
+        None => builder.with_no_client_auth(),
+        Some((certs, key)) => builder.with_client_auth_cert(certs, key).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("upstream.client_cert_file / client_key_file: {e}"),
+            )
+        })?,
+    };
     Ok(Arc::new(client))
 }
 
@@ -173,17 +197,28 @@ pub struct Upstream {
         rustls_pki_types::ServerName<'static>,
     )>,
     authority: HeaderValue,
+    /// `notAfter` of `upstream.client_cert_file`'s leaf (unix seconds).
+    pub client_cert_expires_at: Option<u64>,
 }
 
 impl Upstream {
     pub fn new(config: &UpstreamConfig) -> io::Result<Upstream> {
+        let identity = match (&config.client_cert, config.tls) {
+            (Some(files), true) => Some(client_identity(files)?),
+            _ => None,
+        };
+        let client_cert_expires_at = identity
+            .as_ref()
+            .and_then(|(certs, _)| certs.first())
+            .and_then(|leaf| crate::tls::not_after(leaf));
         let tls = if config.tls {
             let name = rustls_pki_types::ServerName::try_from(config.host.clone())
                 .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
-            let client = match &config.ca_file {
-                Some(ca_file) => tls_client_config_trusting("upstream.ca_file", ca_file)?,
-                None => tls_client_config()?,
+            let roots = match &config.ca_file {
+                Some(ca_file) => roots_from("upstream.ca_file", ca_file)?,
+                None => public_roots(),
             };
+            let client = tls_client_config_with(roots, identity)?;
             Some((tokio_rustls::TlsConnector::from(client), name))
         } else {
             None
@@ -200,6 +235,7 @@ impl Upstream {
             config: config.clone(),
             tls,
             authority,
+            client_cert_expires_at,
         })
     }
 

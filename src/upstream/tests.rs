@@ -58,6 +58,7 @@ fn alice() -> Grant {
         expires_at: None,
         issuer: Some(0),
         bypass_key: None,
+        claims: Vec::new(),
     }
 }
 
@@ -99,6 +100,8 @@ fn forwarding(grant: &Grant) -> Forwarding<'_> {
         websocket: true,
         grant,
         target_host: None,
+        session: None,
+        assertion: None,
     }
 }
 

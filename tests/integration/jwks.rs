@@ -367,6 +367,7 @@ async fn explain_runs_the_same_fetch_and_shows_one_jwks_step() {
         path: "/ws",
         query: None,
         headers: &headers,
+        client_cert: &wsgate::auth::ClientCertificate::NotRequested,
     };
     let mut steps: Vec<Step> = Vec::new();
     let verdict = gate

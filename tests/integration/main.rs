@@ -35,6 +35,7 @@
 mod support;
 
 mod allowed;
+mod assertion;
 mod binary;
 mod bypass;
 mod denials;
@@ -44,13 +45,16 @@ mod handshake_syntax;
 mod harness;
 mod jwks;
 mod mint_check;
+mod mtls;
 mod observability;
 mod path_confusion;
 mod plain_http;
+mod python_tls;
 mod refusal_metrics;
 mod reload;
 mod session_limits;
 mod sessions;
 mod spoofing;
 mod tls;
+mod tls_rotation;
 mod upstream_handshake;

@@ -10,13 +10,35 @@ use super::Validator;
 use super::auth::is_label;
 use super::issuers::weak_secret_problem;
 use crate::config::raw::{RawBypass, RawIdentity, RawSecret};
-use crate::config::{AuthConfig, BypassConfig, BypassKey, IdentityConfig, PRODUCTION, TokenSource};
+use crate::config::{
+    AuthConfig, BypassConfig, BypassKey, IdentityConfig, PRODUCTION, TokenSource, UserFrom,
+};
 
 const DEFAULT_ALLOWED_ENVIRONMENTS: [&str; 3] = ["development", "test", "staging"];
 
 impl Validator<'_> {
-    pub(super) fn identity(&mut self, raw: RawIdentity) -> Option<IdentityConfig> {
+    pub(super) fn identity(
+        &mut self,
+        raw: RawIdentity,
+        environment: &str,
+    ) -> Option<IdentityConfig> {
         let mark = self.errors.len();
+        let assertion_header = self.forwarded_header(
+            "identity.assertion.header",
+            raw.assertion
+                .as_ref()
+                .and_then(|a| a.header.as_deref())
+                .unwrap_or(super::assertion::DEFAULT_HEADER),
+        );
+        let assertion = self.assertion(raw.assertion, assertion_header.clone(), environment);
+        let user_from = match raw.user_from.as_deref() {
+            None | Some("token") => Some(UserFrom::Token),
+            Some("client_cert") => Some(UserFrom::ClientCert),
+            Some(other) => self.error(
+                "identity.user_from",
+                format!(r#"{other:?} is not one of "token", "client_cert""#),
+            ),
+        };
         let user_header = self.forwarded_header(
             "identity.user_header",
             raw.user_header.as_deref().unwrap_or("X-Auth-User"),
@@ -46,6 +68,7 @@ impl Validator<'_> {
         let named = [
             ("identity.user_header".to_owned(), &user_header),
             ("identity.method_header".to_owned(), &method_header),
+            ("identity.assertion.header".to_owned(), &assertion_header),
         ];
         let all = named
             .iter()
@@ -79,6 +102,9 @@ impl Validator<'_> {
                 .into_iter()
                 .map(|(_, name, claim)| (name, claim))
                 .collect(),
+            user_from: user_from?,
+            assertion_header: assertion_header?,
+            assertion: assertion?,
         })
     }
 
@@ -266,6 +292,10 @@ impl Validator<'_> {
         let mut outbound: Vec<(String, &HeaderName)> = vec![
             ("identity.user_header".to_owned(), &identity.user_header),
             ("identity.method_header".to_owned(), &identity.method_header),
+            (
+                "identity.assertion.header".to_owned(),
+                &identity.assertion_header,
+            ),
         ];
         for (name, _) in &identity.claim_headers {
             outbound.push((format!("identity.claim_headers.{:?}", name.as_str()), name));

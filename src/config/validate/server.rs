@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use super::Validator;
 use crate::config::raw::{RawServer, RawUpstream};
-use crate::config::{ServerConfig, TlsFiles, UpstreamConfig};
+use crate::config::{CertificateFiles, ClientAuth, ServerConfig, TlsFiles, UpstreamConfig};
 
 impl Validator<'_> {
     pub(super) fn server(&mut self, raw: RawServer) -> Option<ServerConfig> {
@@ -93,9 +93,27 @@ impl Validator<'_> {
                 let cert_file =
                     self.readable_file("server.tls.cert_file", tls.cert_file.as_deref());
                 let key_file = self.readable_file("server.tls.key_file", tls.key_file.as_deref());
+                let client_ca_file = match tls.client_ca_file.as_deref() {
+                    None => Some(None),
+                    Some(path) => self.ca_file("server.tls.client_ca_file", path).map(Some),
+                };
+                let client_auth = match (tls.client_auth.as_deref(), &tls.client_ca_file) {
+                    (Some(_), None) => self.error(
+                        "server.tls.client_auth",
+                        "needs server.tls.client_ca_file: client certificates are verified against it",
+                    ),
+                    (None | Some("required"), _) => Some(ClientAuth::Required),
+                    (Some("optional"), _) => Some(ClientAuth::Optional),
+                    (Some(other), _) => self.error(
+                        "server.tls.client_auth",
+                        format!(r#"{other:?} is not one of "required", "optional""#),
+                    ),
+                };
                 Some(Some(TlsFiles {
                     cert_file: cert_file?,
                     key_file: key_file?,
+                    client_ca_file: client_ca_file?,
+                    client_auth: client_auth?,
                 }))
             }
         };
@@ -215,6 +233,32 @@ impl Validator<'_> {
             ),
             Some(path) => self.ca_file("upstream.ca_file", path).map(Some),
         };
+        let client_cert = match (
+            raw.client_cert_file.as_deref(),
+            raw.client_key_file.as_deref(),
+        ) {
+            (None, None) => Some(None),
+            (Some(_), Some(_)) if !tls => self.error(
+                "upstream.client_cert_file",
+                "is only used for a wss or https upstream; remove it or change upstream.url",
+            ),
+            (Some(cert), Some(key)) => {
+                let cert_file = self.readable_file("upstream.client_cert_file", Some(cert));
+                let key_file = self.readable_file("upstream.client_key_file", Some(key));
+                Some(Some(CertificateFiles {
+                    cert_file: cert_file?,
+                    key_file: key_file?,
+                }))
+            }
+            (Some(_), None) => self.error(
+                "upstream.client_key_file",
+                "is required with upstream.client_cert_file",
+            ),
+            (None, Some(_)) => self.error(
+                "upstream.client_cert_file",
+                "is required with upstream.client_key_file",
+            ),
+        };
         let host = host?.to_owned();
         let port = url.port_or_known_default()?;
         let base_path = url.path().trim_end_matches('/').to_owned();
@@ -228,6 +272,7 @@ impl Validator<'_> {
             response_timeout: response_timeout?,
             preserve_host: raw.preserve_host.unwrap_or(false),
             ca_file: ca_file?,
+            client_cert: client_cert?,
         })
     }
 }

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)] // each scenario file uses a different subset of the harness
 
+pub mod certs;
 pub mod client;
 pub mod jwks;
 pub mod metrics;

@@ -129,6 +129,15 @@ impl WsgateProcess {
         assert!(status.success(), "kill -TERM failed");
     }
 
+    /// Sends SIGHUP (reload the configuration), like [`WsgateProcess::terminate`].
+    pub fn hangup(&self) {
+        let status = std::process::Command::new("sh")
+            .args(["-c", &format!("kill -HUP {}", self.pid())])
+            .status()
+            .expect("run sh -c kill");
+        assert!(status.success(), "kill -HUP failed");
+    }
+
     /// Waits for the process to exit (bounded by `limit`) and for its output to be read.
     pub async fn wait_exit(&mut self, limit: std::time::Duration) -> ExitStatus {
         match tokio::time::timeout(limit, self.child.wait()).await {

@@ -164,6 +164,12 @@ pub struct TestProxyBuilder {
     server_lines: Vec<String>,
     /// Extra `key = value` lines for `[upstream]`.
     upstream_lines: Vec<String>,
+    /// Tables appended at the end of the file (e.g. `[identity.assertion]`).
+    tables: Vec<String>,
+    /// Extra `key = value` lines for the `/ws` route.
+    ws_route_lines: Vec<String>,
+    /// Extra `key = value` lines for `[identity]`.
+    identity_lines: Vec<String>,
 }
 
 impl Default for TestProxyBuilder {
@@ -183,6 +189,9 @@ impl Default for TestProxyBuilder {
             forward_token: false,
             server_lines: Vec::new(),
             upstream_lines: Vec::new(),
+            tables: Vec::new(),
+            ws_route_lines: Vec::new(),
+            identity_lines: Vec::new(),
         }
     }
 }
@@ -243,6 +252,24 @@ impl TestProxyBuilder {
         self
     }
 
+    /// Appends a table (header and lines) at the end of the file.
+    pub fn table(mut self, text: &str) -> Self {
+        self.tables.push(text.to_owned());
+        self
+    }
+
+    /// Adds a `key = value` line to `[identity]`.
+    pub fn identity_setting(mut self, line: &str) -> Self {
+        self.identity_lines.push(line.to_owned());
+        self
+    }
+
+    /// Adds a `key = value` line to the `/ws` route.
+    pub fn ws_route_setting(mut self, line: &str) -> Self {
+        self.ws_route_lines.push(line.to_owned());
+        self
+    }
+
     /// The TOML this builder describes.
     pub fn toml(&self) -> String {
         let quoted = |items: &[String]| {
@@ -300,14 +327,14 @@ secret = {{ env = "{SECRET_ENV}" }}
 user_header = "X-Auth-User"
 user_claim = "sub"
 method_header = "X-Auth-Method"
-
+{identity_lines}
 [identity.claim_headers]
 "X-Auth-Email" = "email"
 
 [[routes]]
 path = "/ws"
 auth = "required"
-
+{ws_route_lines}
 [[routes]]
 path = "/scoped"
 auth = "required"
@@ -320,7 +347,7 @@ auth = "none"
 [[routes]]
 path = "/api"
 auth = "required"
-"#,
+{tables}"#,
             max_connections = self.max_connections,
             server_lines = self
                 .server_lines
@@ -337,6 +364,21 @@ auth = "required"
             sources = quoted(&self.token_sources),
             origins = quoted(&self.allowed_origins),
             forward_token = self.forward_token,
+            identity_lines = self
+                .identity_lines
+                .iter()
+                .map(|line| format!("{line}\n"))
+                .collect::<String>(),
+            ws_route_lines = self
+                .ws_route_lines
+                .iter()
+                .map(|line| format!("{line}\n"))
+                .collect::<String>(),
+            tables = self
+                .tables
+                .iter()
+                .map(|table| format!("\n{table}\n"))
+                .collect::<String>(),
         )
     }
 

@@ -99,6 +99,30 @@ fn example_config_parses_with_its_env_vars() {
 }
 
 #[test]
+fn example_assertion_table_parses_when_enabled() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let key = root.join("tests/fixtures/ec256.key.pem");
+    let text = std::fs::read_to_string(root.join("config.example.toml"))
+        .unwrap()
+        .replace(
+            "[identity.assertion]\nenabled = false",
+            "[identity.assertion]\nenabled = true",
+        )
+        .replace(
+            r#"key_file = "/etc/wsgate/assertion.key""#,
+            &format!("key_file = {key:?}"),
+        );
+    let vars = [
+        ("JWT_SECRET", SECRET),
+        ("STAGING_JWT_SECRET", "s7aging-Qw8Er4Ty6Ui2Op0As3Df5Gh7Jk9L"),
+    ];
+    let config = parse_in(&text, &vars, root).unwrap_or_else(|e| panic!("{e}"));
+    let assertion = config.identity.assertion.expect("enabled");
+    assert_eq!(assertion.audience, ["chat-backend"]);
+    assert_eq!(assertion.claims, ["email"]);
+}
+
+#[test]
 fn example_config_in_production_needs_only_production_vars() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(root.join("config.example.toml"))

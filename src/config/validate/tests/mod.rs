@@ -11,6 +11,7 @@ use crate::config::{
     RouteAuth, RouteConfig, SecretSource, SessionExpiry, TokenSource,
 };
 
+mod assertion;
 mod auth;
 mod bypass;
 mod defaults;

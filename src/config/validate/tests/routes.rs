@@ -62,6 +62,7 @@ fn route_matching_respects_segments() {
         path: path.to_owned(),
         auth: RouteAuth::Required,
         claims: Vec::new(),
+        client_cert_required: false,
         implicit: false,
     };
     let ws = route("/ws");
