@@ -33,9 +33,9 @@ def main() -> int:
         context.load_cert_chain(args.cert, args.key)
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else None
     try:
-        with connect(args.url, ssl=context, additional_headers=headers, open_timeout=10) as ws:
+        with connect(args.url, ssl=context, additional_headers=headers, open_timeout=30) as ws:
             ws.send(args.send)
-            print(json.dumps({"echo": ws.recv(timeout=10)}))
+            print(json.dumps({"echo": ws.recv(timeout=30)}))
     except InvalidStatus as refused:
         response = refused.response
         print(json.dumps({
