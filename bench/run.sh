@@ -14,6 +14,9 @@
 # profiling runs, whose timings mean nothing), BENCH_WSGATE_BIN (the wsgate binary for
 # target "wsgate", default target/release/wsgate), BENCH_WSGATE_B (another wsgate binary,
 # e.g. a patched build, run with the same config as target "wsgate-b": an A/B in one run).
+# Target "wsgate-redis" (not in the default set): wsgate with [sessions] store = "redis"
+# against a local redis-server (`apt-get install redis-server`), to price the shared
+# session registry against the default in-memory one (target "wsgate").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -21,6 +24,7 @@ ROOT=$PWD
 LOAD_CPU=${BENCH_LOAD_CPU:-0}
 SERVER_CPU=${BENCH_SERVER_CPU:-1}
 ECHO_PORT=19001 WSGATE_PORT=19002 NGINX_PORT=19003 HAPROXY_PORT=19004 ADMIN_PORT=19012
+REDIS_PORT=19020 WSGATE_REDIS_PORT=19006
 TARGETS=${BENCH_TARGETS:-direct,wsgate,nginx,haproxy}
 RUN=${BENCH_OUT:-$ROOT/bench/out/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$RUN"
@@ -91,6 +95,24 @@ if [[ -n ${BENCH_WSGATE_B:-} ]]; then
     ARGS+=(--target "wsgate-b=ws://127.0.0.1:19005/ws,proxy=$WSGATE_B_PID,server=$ECHO_PID")
 fi
 
+if has wsgate-redis && command -v redis-server >/dev/null; then
+    taskset -c "$SERVER_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
+        --appendonly no >"$RUN/redis.log" 2>&1 &
+    REDIS_PID=$!; PIDS+=("$REDIS_PID")
+    wait_port "$REDIS_PORT"
+    fill bench/peers/wsgate.toml.in "$RUN/wsgate-redis.toml" LISTEN="127.0.0.1:$WSGATE_REDIS_PORT" \
+        ADMIN="127.0.0.1:19016" UPSTREAM="127.0.0.1:$ECHO_PORT" RSA_PUB="$RSA_PUB"
+    printf '\n[sessions]\nstore = "redis"\nredis_url = { env = "BENCH_REDIS_URL" }\n' \
+        >>"$RUN/wsgate-redis.toml"
+    BENCH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" WSGATE_LOG=${WSGATE_LOG:-info} \
+        taskset -c "$SERVER_CPU" "${BENCH_WSGATE_BIN:-target/release/wsgate}" run \
+        --config "$RUN/wsgate-redis.toml" >"$RUN/wsgate-redis.log" 2>&1 &
+    WSGATE_REDIS_PID=$!; PIDS+=("$WSGATE_REDIS_PID")
+    wait_port "$WSGATE_REDIS_PORT"
+    ARGS+=(--target "wsgate-redis=ws://127.0.0.1:$WSGATE_REDIS_PORT/ws,proxy=$WSGATE_REDIS_PID,server=$ECHO_PID")
+elif has wsgate-redis; then
+    echo "redis-server not installed: wsgate-redis skipped (apt-get install redis-server)" >&2
+fi
 if has nginx && command -v nginx >/dev/null; then
     mkdir -p "$RUN/nginx"
     fill bench/peers/nginx.conf.in "$RUN/nginx.conf" RUN="$RUN/nginx" \
@@ -130,6 +152,7 @@ fi
     echo "wsgate: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet -- src 2>/dev/null || echo ' + uncommitted src changes')"
     command -v nginx >/dev/null && echo "nginx: $(nginx -v 2>&1)"
     command -v haproxy >/dev/null && echo "haproxy: $(haproxy -v | head -1)"
+    command -v redis-server >/dev/null && echo "redis: $(redis-server --version)"
     echo "rustc: $(rustc --version)"
     lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|Socket|L[123]|Hypervisor)'
 } >"$RUN/machine.txt"

@@ -1,5 +1,6 @@
-//! The admin listener: `/metrics`, `/healthz`, `/readyz`, and `/.well-known/jwks.json`
-//! (the signed identity assertion's public keys, 404 while `[identity.assertion]` is off).
+//! The admin listener: `/metrics`, `/healthz`, `/readyz`, `/.well-known/jwks.json`
+//! (the signed identity assertion's public keys, 404 while `[identity.assertion]` is off),
+//! and session control's `/admin/*` (`sessions::admin_response`, behind `[admin] token`).
 //!
 //! It runs on its own port (`server.admin_listen`) so probes and scrapes never compete
 //! with proxied traffic. [`Health`] holds the readiness flags the rest of wsgate flips;
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -25,6 +26,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics;
+use crate::sessions::{AdminApi, MAX_BODY_BYTES, admin_response};
 
 /// A client gets this long to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,6 +41,8 @@ pub struct Health {
     listening: AtomicBool,
     keys_loaded: AtomicBool,
     draining: AtomicBool,
+    /// A shared session store has not answered yet.
+    sessions_waiting: AtomicBool,
 }
 
 /// Why `/readyz` answers 503; the one-word body.
@@ -50,6 +54,8 @@ pub enum NotReady {
     KeysUnavailable,
     /// A graceful shutdown is under way.
     Draining,
+    /// The shared session store (Redis) has not answered yet.
+    SessionsUnavailable,
 }
 
 impl Health {
@@ -70,6 +76,10 @@ impl Health {
         self.draining.store(draining, Ordering::SeqCst);
     }
 
+    pub fn set_sessions_waiting(&self, waiting: bool) {
+        self.sessions_waiting.store(waiting, Ordering::SeqCst);
+    }
+
     pub fn is_ready(&self) -> bool {
         self.readiness().is_ok()
     }
@@ -83,6 +93,8 @@ impl Health {
             Err(NotReady::Starting)
         } else if !self.keys_loaded.load(Ordering::SeqCst) {
             Err(NotReady::KeysUnavailable)
+        } else if self.sessions_waiting.load(Ordering::SeqCst) {
+            Err(NotReady::SessionsUnavailable)
         } else {
             Ok(())
         }
@@ -125,6 +137,7 @@ impl NotReady {
             NotReady::Starting => "starting",
             NotReady::KeysUnavailable => "keys_unavailable",
             NotReady::Draining => "draining",
+            NotReady::SessionsUnavailable => "sessions_unavailable",
         }
     }
 }
@@ -138,12 +151,14 @@ pub async fn serve(
     registry: Registry,
     health: Arc<Health>,
     keys: Arc<PublishedKeys>,
+    sessions: Option<AdminApi>,
     stop: CancellationToken,
 ) {
     let state = Arc::new(State {
         registry,
         health,
         keys,
+        sessions,
     });
     let mut connections = JoinSet::new();
     loop {
@@ -179,6 +194,8 @@ struct State {
     registry: Registry,
     health: Arc<Health>,
     keys: Arc<PublishedKeys>,
+    /// `None` without `[admin] token`: `/admin/*` is 404.
+    sessions: Option<AdminApi>,
 }
 
 async fn serve_connection(
@@ -187,8 +204,16 @@ async fn serve_connection(
     stop: CancellationToken,
 ) {
     let service = service_fn(move |request: Request<Incoming>| {
-        let response = respond(&state, &request);
-        async move { Ok::<_, Infallible>(response) }
+        let state = state.clone();
+        async move {
+            let path = request.uri().path();
+            let response = if path == "/admin" || path.starts_with("/admin/") {
+                session_control(&state, request).await
+            } else {
+                respond(&state, &request)
+            };
+            Ok::<_, Infallible>(response)
+        }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -207,6 +232,29 @@ async fn serve_connection(
         // Probes that hang up early or send garbage are routine: not worth a warning.
         tracing::debug!(error = %error, "admin connection ended with an error");
     }
+}
+
+/// `/admin/*`: the body (bounded) read, then `sessions::admin_response`.
+async fn session_control(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large or unreadable",
+            );
+        }
+    };
+    admin_response(
+        state.sessions.as_ref(),
+        &parts.method,
+        parts.uri.path(),
+        parts.uri.query(),
+        &parts.headers,
+        &body,
+    )
+    .await
 }
 
 /// Routes one admin request.
@@ -300,6 +348,7 @@ mod tests {
             registry,
             health.clone(),
             keys,
+            None,
             stop.clone(),
         ));
         Admin {

@@ -18,11 +18,13 @@
 //! - `proxy`: the per-request hyper service tying the above together; denials.
 //! - `relay`: the frame-aware byte relay between client and upstream.
 //! - `server`: listeners, accept loop, connection limit, graceful shutdown; [`run`].
-//! - `admin`: `/metrics`, `/healthz`, `/readyz`.
+//! - `admin`: `/metrics`, `/healthz`, `/readyz`, and session control's `/admin/*`.
 //! - `metrics`: the Prometheus metrics struct.
 //! - `prefixed`: a stream that first replays bytes already read from it.
 //! - `sessions`: live sessions and their ids (`X-Wsgate-Session`).
 //! - `tls`: the listener's TLS material (reloadable), client certificates, expiry dates.
+//! - `sessions`: live sessions and their ids (`X-Wsgate-Session`), the registry that
+//!   revocation, refresh and caps act on (in memory, or shared through Redis).
 //! - `telemetry`: JSON logging and the outcome events that log and count together.
 //! - `commands`: `run`, `check`, `explain`, `mint` behind the thin `main.rs`.
 //! - `demo`: the one-command try-out.

@@ -40,6 +40,9 @@ pub enum Reason {
     RateLimited,
     ClientCertMissing,
     ClientCertInvalid,
+    TokenRevoked,
+    TooManySessions,
+    SessionsUnavailable,
 }
 
 /// Which part of a token problem a `WWW-Authenticate` challenge describes (RFC 6750 §3.1).
@@ -54,7 +57,7 @@ pub enum BearerError {
 
 impl Reason {
     /// Every reason, in the order of the contract table.
-    pub const ALL: [Reason; 30] = [
+    pub const ALL: [Reason; 33] = [
         Reason::TokenMissing,
         Reason::TokenMalformed,
         Reason::TokenTooLarge,
@@ -85,6 +88,9 @@ impl Reason {
         Reason::RateLimited,
         Reason::ClientCertMissing,
         Reason::ClientCertInvalid,
+        Reason::TokenRevoked,
+        Reason::TooManySessions,
+        Reason::SessionsUnavailable,
     ];
 
     /// The stable, machine-readable code.
@@ -120,6 +126,9 @@ impl Reason {
             Reason::RateLimited => "rate_limited",
             Reason::ClientCertMissing => "client_cert_missing",
             Reason::ClientCertInvalid => "client_cert_invalid",
+            Reason::TokenRevoked => "token_revoked",
+            Reason::TooManySessions => "too_many_sessions",
+            Reason::SessionsUnavailable => "sessions_unavailable",
         }
     }
 
@@ -169,6 +178,13 @@ impl Reason {
             Reason::ClientCertInvalid => {
                 "the client certificate does not verify against the configured CA"
             }
+            Reason::TokenRevoked => {
+                "the token, its subject, its session or its signing key was revoked"
+            }
+            Reason::TooManySessions => {
+                "the identity or client address has reached its live-session limit"
+            }
+            Reason::SessionsUnavailable => "the session store cannot be reached",
         }
     }
 
@@ -193,10 +209,13 @@ impl Reason {
             | Reason::E2eKeyInvalid
             | Reason::E2eBypassDisabled
             | Reason::ClientCertMissing
-            | Reason::ClientCertInvalid => StatusCode::FORBIDDEN,
-            Reason::KeysUnavailable | Reason::Overloaded | Reason::ServerShutdown => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            | Reason::ClientCertInvalid
+            | Reason::TokenRevoked => StatusCode::FORBIDDEN,
+            Reason::TooManySessions => StatusCode::TOO_MANY_REQUESTS,
+            Reason::KeysUnavailable
+            | Reason::Overloaded
+            | Reason::ServerShutdown
+            | Reason::SessionsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Reason::UpstreamUnavailable | Reason::UpstreamRejected => StatusCode::BAD_GATEWAY,
             // Mid-session reasons never produce an HTTP response; 500 marks a bug if one does.
             Reason::SessionMaxAge
@@ -231,8 +250,10 @@ impl Reason {
             | Reason::SlowConsumer
             | Reason::RateLimited
             | Reason::ClientCertMissing
-            | Reason::ClientCertInvalid => 1008,
-            Reason::KeysUnavailable => 1011,
+            | Reason::ClientCertInvalid
+            | Reason::TokenRevoked
+            | Reason::TooManySessions => 1008,
+            Reason::KeysUnavailable | Reason::SessionsUnavailable => 1011,
             Reason::UpstreamUnavailable | Reason::UpstreamRejected => 1014,
             Reason::Overloaded => 1013,
             Reason::ServerShutdown | Reason::SessionMaxAge | Reason::IdleTimeout => 1001,
@@ -275,7 +296,10 @@ impl Reason {
             | Reason::SlowConsumer
             | Reason::RateLimited
             | Reason::ClientCertMissing
-            | Reason::ClientCertInvalid => None,
+            | Reason::ClientCertInvalid
+            | Reason::TooManySessions
+            | Reason::SessionsUnavailable => None,
+            Reason::TokenRevoked => Some(BearerError::InvalidToken),
         }
     }
 }

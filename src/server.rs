@@ -33,6 +33,7 @@ use crate::config::Config;
 use crate::metrics::{Metrics, ReloadResult};
 use crate::proxy::{ClientConn, MAX_HEAD_BYTES, Policy, Proxy, Slot};
 use crate::relay::RelayCounters;
+use crate::sessions::{AdminApi, Registry};
 use crate::tls::ListenerTls;
 
 /// Already-bound listeners handed to [`run`].
@@ -71,11 +72,24 @@ pub async fn serve(
     let health = Health::new();
     let keys = PublishedKeys::new();
     let admin_stop = CancellationToken::new();
+    let sessions = Registry::new(&config.sessions, metrics.clone()).map_err(io::Error::other)?;
+    let admin_api = config.admin.token.clone().map(|token| AdminApi {
+        token,
+        registry: sessions.clone(),
+        default_ttl: default_revocation_ttl(&config),
+        issuers: config
+            .auth
+            .issuers
+            .iter()
+            .map(|issuer| (issuer.name.clone(), issuer.issuer.clone()))
+            .collect(),
+    });
     let admin_task = tokio::spawn(admin::serve(
         listeners.admin,
         registry,
         health.clone(),
         keys.clone(),
+        admin_api,
         admin_stop.clone(),
     ));
 
@@ -95,12 +109,14 @@ pub async fn serve(
         CancellationToken::new(),
         TaskTracker::new(),
         secure,
+        sessions,
     ));
     let reloader = {
         let proxy = proxy.clone();
+        let sessions_shape = crate::config::restart_shape(&config);
         tokio::spawn(async move {
             while let Some(gate) = reloads.recv().await {
-                apply_reload(&proxy, gate, &keys);
+                apply_reload(&proxy, gate, &keys, &sessions_shape);
             }
         })
     };
@@ -110,6 +126,7 @@ pub async fn serve(
     let overflow = Arc::new(Semaphore::new(config.server.max_connections / 16 + 64));
     let stop_accepting = CancellationToken::new();
 
+    let session_link = proxy.registry.start(health.clone());
     health.set_keys_loaded(proxy.policy().gate.keys_ready());
     let key_readiness = tokio::spawn(track_key_readiness(proxy.clone(), health.clone()));
     health.set_listening(true);
@@ -174,6 +191,9 @@ pub async fn serve(
     }
     reloader.abort();
     key_readiness.abort();
+    if let Some(link) = session_link {
+        link.abort();
+    }
     admin_stop.cancel();
     let _ = admin_task.await;
     Ok(())
@@ -197,14 +217,30 @@ fn publish(policy: &Policy, keys: &PublishedKeys, metrics: &Metrics) {
     }
 }
 
+/// A revocation's default `ttl`: long enough to outlive any token it can match, i.e.
+/// `auth.max_lifetime` plus the leeway; without a lifetime limit, a day
+/// ([`crate::sessions::DEFAULT_TTL`]).
+pub fn default_revocation_ttl(config: &Config) -> Duration {
+    config
+        .auth
+        .max_lifetime
+        .map_or(crate::sessions::DEFAULT_TTL, |max| {
+            max.saturating_add(config.auth.leeway)
+        })
+        .min(crate::sessions::MAX_TTL)
+}
+
 /// The one reload entry point: SIGHUP and file changes (`commands/watch.rs`) both end
 /// here. The new gate becomes the policy for new requests as one unit; keys that need a
 /// restart keep their running values and are named in the log line and by
 /// `result="restart_required"`.
-fn apply_reload(proxy: &Proxy, gate: Gate, keys: &PublishedKeys) {
+fn apply_reload(proxy: &Proxy, gate: Gate, keys: &PublishedKeys, sessions_shape: &str) {
     // Compared with what the process started with: such a key stays unapplied until a
     // restart, however many reloads come in between.
-    let restart = crate::config::restart_required(&proxy.server, &gate.config().server);
+    let mut restart = crate::config::restart_required(&proxy.server, &gate.config().server);
+    if crate::config::restart_shape(gate.config()) != sessions_shape {
+        restart.push(crate::config::SESSIONS_RESTART_KEY);
+    }
     match Policy::new(gate) {
         Ok(mut policy) => {
             let previous = proxy.policy();

@@ -23,6 +23,7 @@ impl Gate {
             issuer: None,
             bypass_key: None,
             claims: Vec::new(),
+            token: None,
         }
     }
 
@@ -43,6 +44,7 @@ impl Gate {
             issuer: None,
             bypass_key: None,
             claims: Vec::new(),
+            token: None,
         }
     }
 
@@ -67,6 +69,7 @@ impl Gate {
             issuer: None,
             bypass_key: Some(grant.key),
             claims: Vec::new(),
+            token: None,
         })
     }
 }

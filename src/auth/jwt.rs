@@ -78,6 +78,10 @@ pub struct VerifiedToken {
     pub expires_at: u64,
     pub key_fingerprint: String,
     pub algorithm: Algorithm,
+    /// `jti`, when it is a string.
+    pub jti: Option<String>,
+    /// The header's `kid`, else the verifying key's configured one.
+    pub kid: Option<String>,
 }
 
 /// Verifies `token` against the enabled issuers of `auth`. `issuer_keys[i]` belongs to
@@ -204,7 +208,15 @@ pub fn verify<K: Borrow<IssuerKeys>>(
 
     // 10. Claims.
     let checked = check_claims(&payload, issuer, auth, now, trace)?;
+    let jti = payload
+        .claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let kid = header.kid.clone().or_else(|| key.kid.clone());
     Ok(VerifiedToken {
+        jti,
+        kid,
         issuer: index,
         claims: payload.claims,
         subject: checked.subject,

@@ -87,6 +87,20 @@ pub struct Grant {
     pub bypass_key: Option<usize>,
     /// Verified token claims the signed assertion copies (`identity.assertion.claims`).
     pub claims: Vec<(String, serde_json::Value)>,
+    /// What names the token, for JWT grants: what revocations and refreshes match on.
+    pub token: Option<TokenIds>,
+}
+
+/// The parts of a verified token that session control matches on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenIds {
+    /// `sub`.
+    pub subject: String,
+    /// `jti`, when the token has a string one.
+    pub jti: Option<String>,
+    /// The `kid` of the key that verified the token (the token's header `kid`, else the
+    /// configured key's).
+    pub kid: Option<String>,
 }
 
 /// A caller turned away.
@@ -368,6 +382,11 @@ impl Gate {
             issuer: Some(verified.issuer),
             bypass_key: None,
             claims,
+            token: Some(TokenIds {
+                subject: verified.subject,
+                jti: verified.jti,
+                kid: verified.kid,
+            }),
         })
     }
 

@@ -37,6 +37,10 @@ pub struct ExplainArgs {
     /// Judge at this time: RFC 3339 (`2026-01-02T03:04:05Z`) or unix seconds.
     #[arg(long)]
     pub at: Option<String>,
+    /// Explain a session refresh instead of a handshake: the session is held by this
+    /// configured issuer name and subject (`primary:alice`); the token is the new one.
+    #[arg(long, value_name = "ISSUER:SUBJECT")]
+    pub refresh: Option<String>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
@@ -229,7 +233,38 @@ pub fn explain(args: &ExplainArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let verdict = runtime.block_on(gate.decide(&view, now, &mut steps));
+    let mut verdict = runtime.block_on(gate.decide(&view, now, &mut steps));
+    if let Some(holder) = &args.refresh {
+        let Some((issuer, subject)) = holder.split_once(':') else {
+            return usage(format!("--refresh {holder:?} is not ISSUER:SUBJECT"));
+        };
+        verdict = verdict.and_then(|grant| {
+            match crate::sessions::same_holder(&config, &grant, Some(issuer), Some(subject)) {
+                Ok(_) => {
+                    steps.push(Step {
+                        name: "refresh",
+                        outcome: Outcome::Pass,
+                        detail: format!(
+                            "same issuer {issuer:?} and subject {subject:?}: the session's expiry would become the new exp (revocations in force are only known to the running replicas)"
+                        ),
+                    });
+                    Ok(grant)
+                }
+                Err((reason, detail)) => {
+                    steps.push(Step {
+                        name: "refresh",
+                        outcome: Outcome::Fail(reason),
+                        detail,
+                    });
+                    Err(crate::auth::Denial {
+                        route: grant.route,
+                        reason,
+                        issuer: grant.issuer,
+                    })
+                }
+            }
+        });
+    }
     print_explanation(&steps, &verdict, &config, args.json);
     match verdict {
         Ok(_) => ExitCode::SUCCESS,

@@ -270,8 +270,9 @@ pub fn check(path: &Path, print_jwks: Option<&Path>) -> ExitCode {
         println!("#   {}", file.display());
     }
     println!(
-        "# a reload applies every key to new connections except these, which need a restart: {}",
-        crate::config::RESTART_KEYS.join(", ")
+        "# a reload applies every key to new connections except these, which need a restart: {}, {}",
+        crate::config::RESTART_KEYS.join(", "),
+        crate::config::SESSIONS_RESTART_KEY
     );
     if let Some(target) = print_jwks {
         println!("# assertion JWKS written to {}", target.display());

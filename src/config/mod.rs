@@ -8,6 +8,7 @@ mod files;
 mod raw;
 mod restart;
 mod secret;
+mod sessions;
 mod validate;
 
 pub mod render;
@@ -22,6 +23,10 @@ use jsonwebtoken::Algorithm;
 pub use crate::assertion::{AssertionAlgorithm, AssertionConfig, KeyFile};
 pub use restart::{RESTART_KEYS, restart_required};
 pub use secret::{Secret, SecretSource, fingerprint};
+pub use sessions::{
+    AdminConfig, DEFAULT_REFRESH_PATH, DEFAULT_STORE_TIMEOUT, OnStoreError, RedisUrl,
+    SESSIONS_RESTART_KEY, SessionStore, SessionsConfig, restart_shape,
+};
 pub use validate::{ConfigError, ConfigErrors, Environment};
 
 /// The environment label that forbids the E2E bypass and `mint`.
@@ -39,6 +44,10 @@ pub struct Config {
     pub e2e_bypass: BypassConfig,
     /// In file order: the first prefix match wins.
     pub routes: Vec<RouteConfig>,
+    /// `[sessions]`: the live-session registry, caps, refresh.
+    pub sessions: SessionsConfig,
+    /// `[admin]`: the admin API's bearer token.
+    pub admin: AdminConfig,
     /// Things that work but deserve attention (`check` prints them), e.g. a literal secret.
     pub warnings: Vec<String>,
 }

@@ -25,6 +25,28 @@ pub(super) struct RawConfig {
     pub e2e_bypass: RawBypass,
     #[serde(default)]
     pub routes: Vec<RawRoute>,
+    #[serde(default)]
+    pub sessions: RawSessions,
+    #[serde(default)]
+    pub admin: RawAdmin,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSessions {
+    pub store: Option<String>,
+    pub redis_url: Option<RawSecret>,
+    pub max_per_user: Option<i64>,
+    pub max_per_client_ip: Option<i64>,
+    pub refresh_path: Option<String>,
+    pub on_store_error: Option<String>,
+    pub store_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAdmin {
+    pub token: Option<RawSecret>,
 }
 
 #[derive(Debug, Default, Deserialize)]

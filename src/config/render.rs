@@ -207,6 +207,8 @@ fn write_config(out: &mut String, config: &Config) -> std::fmt::Result {
         write_route(out, route)?;
     }
 
+    super::sessions::render(out, &config.sessions, &config.admin)?;
+
     if !config.warnings.is_empty() {
         writeln!(out, "\n# warnings:")?;
         for warning in &config.warnings {

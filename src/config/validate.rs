@@ -15,6 +15,7 @@ mod identity;
 mod issuers;
 mod primitives;
 mod server;
+mod sessions;
 
 use primitives::toml_error;
 #[cfg(test)]
@@ -150,6 +151,8 @@ impl Validator<'_> {
         let identity = self.identity(raw.identity, &env_label);
         let e2e_bypass = self.bypass(raw.e2e_bypass, &env_label);
         let routes = self.routes(raw.routes);
+        let sessions = self.sessions(raw.sessions);
+        let admin = self.admin(raw.admin);
 
         if let (Some(auth), Some(identity), Some(bypass)) = (&auth, &identity, &e2e_bypass) {
             self.check_header_collisions(auth, identity, bypass);
@@ -175,6 +178,8 @@ impl Validator<'_> {
             identity: identity?,
             e2e_bypass: e2e_bypass?,
             routes: routes?,
+            sessions: sessions?,
+            admin: admin?,
             warnings: std::mem::take(&mut self.warnings),
         })
     }

@@ -217,7 +217,10 @@ impl HandshakeOutcome {
             | Reason::SlowConsumer
             | Reason::RateLimited
             | Reason::ClientCertMissing
-            | Reason::ClientCertInvalid => HandshakeOutcome::Denied,
+            | Reason::ClientCertInvalid
+            | Reason::TokenRevoked
+            | Reason::TooManySessions
+            | Reason::SessionsUnavailable => HandshakeOutcome::Denied,
         }
     }
 }
@@ -288,6 +291,100 @@ impl ReloadResult {
             ReloadResult::Success => "success",
             ReloadResult::RestartRequired => "restart_required",
             ReloadResult::Error => "error",
+        }
+    }
+}
+
+/// What a revocation names: the `scope` label of `wsgate_revocations_total` and
+/// `wsgate_sessions_revoked_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RevocationScope {
+    User,
+    Jti,
+    Session,
+    /// An issuer's signing key (`{"issuer", "kid"}`).
+    Key,
+}
+
+impl RevocationScope {
+    pub const ALL: [RevocationScope; 4] = [
+        RevocationScope::User,
+        RevocationScope::Jti,
+        RevocationScope::Session,
+        RevocationScope::Key,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationScope::User => "user",
+            RevocationScope::Jti => "jti",
+            RevocationScope::Session => "session",
+            RevocationScope::Key => "key",
+        }
+    }
+}
+
+/// How a session refresh ended: the `result` label of `wsgate_session_refresh_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshResult {
+    Ok,
+    /// Refused with this reason code.
+    Refused(Reason),
+    /// No live session has the id in `X-Wsgate-Session` (or the header is absent or
+    /// not an id): 404.
+    SessionUnknown,
+}
+
+impl RefreshResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefreshResult::Ok => "ok",
+            RefreshResult::Refused(reason) => reason.as_str(),
+            RefreshResult::SessionUnknown => "session_unknown",
+        }
+    }
+}
+
+/// A session-store operation: the `operation` label of
+/// `wsgate_session_store_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOperation {
+    /// The handshake's cap check and registration.
+    Register,
+    /// Removing an ended session.
+    Deregister,
+    /// Re-announcing this replica's live sessions (their TTL).
+    Heartbeat,
+    /// Persisting and publishing a revocation.
+    Revoke,
+    /// Reading the persisted revocations (at start and on reconnect).
+    Sync,
+    /// Listing live sessions.
+    List,
+    /// Finding a session and delivering its new expiry to its replica.
+    Refresh,
+}
+
+impl StoreOperation {
+    pub const ALL: [StoreOperation; 7] = [
+        StoreOperation::Register,
+        StoreOperation::Deregister,
+        StoreOperation::Heartbeat,
+        StoreOperation::Revoke,
+        StoreOperation::Sync,
+        StoreOperation::List,
+        StoreOperation::Refresh,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreOperation::Register => "register",
+            StoreOperation::Deregister => "deregister",
+            StoreOperation::Heartbeat => "heartbeat",
+            StoreOperation::Revoke => "revoke",
+            StoreOperation::Sync => "sync",
+            StoreOperation::List => "list",
+            StoreOperation::Refresh => "refresh",
         }
     }
 }

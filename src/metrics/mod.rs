@@ -25,7 +25,8 @@ mod labels;
 
 pub use labels::{
     AuthMethodLabel, BypassResult, CertificateLabel, HandshakeOutcome, InitiatorLabel,
-    JwksRefreshResult, ReloadResult, UpstreamErrorKind, close_code_label,
+    JwksRefreshResult, RefreshResult, ReloadResult, RevocationScope, StoreOperation,
+    UpstreamErrorKind, close_code_label,
 };
 
 /// Handshake-duration buckets, in seconds: a local JWT check takes well under a
@@ -56,6 +57,10 @@ pub struct Metrics {
     connections_rejected: IntCounterVec,
     max_connections: IntGauge,
     draining: IntGauge,
+    revocations: IntCounterVec,
+    sessions_revoked: IntCounterVec,
+    session_refresh: IntCounterVec,
+    session_store_errors: IntCounterVec,
 }
 
 /// The live counters a relay bumps per frame, for both directions.
@@ -213,6 +218,30 @@ impl Metrics {
                     "1 while a graceful shutdown drain is under way, else 0.",
                 ),
             ),
+            revocations: counter_vec(
+                registry,
+                "wsgate_revocations_total",
+                "Revocations accepted by the admin API, by scope.",
+                &["scope"],
+            ),
+            sessions_revoked: counter_vec(
+                registry,
+                "wsgate_sessions_revoked_total",
+                "Live sessions on this replica closed by a revocation, by the revocation's scope.",
+                &["scope"],
+            ),
+            session_refresh: counter_vec(
+                registry,
+                "wsgate_session_refresh_total",
+                "Session refresh requests, by result (ok, or the refusal's reason code).",
+                &["result"],
+            ),
+            session_store_errors: counter_vec(
+                registry,
+                "wsgate_session_store_errors_total",
+                "Session store operations that failed or timed out, by operation.",
+                &["operation"],
+            ),
         };
 
         let build_info = gauge_vec(
@@ -239,6 +268,20 @@ impl Metrics {
         metrics.config_last_reload_successful.set(1);
         metrics.relay_counters();
         register_process_collector(registry);
+        for scope in RevocationScope::ALL {
+            metrics.revocations.with_label_values(&[scope.as_str()]);
+            metrics
+                .sessions_revoked
+                .with_label_values(&[scope.as_str()]);
+        }
+        metrics
+            .session_refresh
+            .with_label_values(&[RefreshResult::Ok.as_str()]);
+        for operation in StoreOperation::ALL {
+            metrics
+                .session_store_errors
+                .with_label_values(&[operation.as_str()]);
+        }
 
         metrics
     }
@@ -393,6 +436,32 @@ impl Metrics {
     pub fn set_max_connections(&self, max: usize) {
         self.max_connections
             .set(i64::try_from(max).unwrap_or(i64::MAX));
+    }
+
+    /// The admin API accepted a revocation of `scope`.
+    pub fn revocation(&self, scope: RevocationScope) {
+        self.revocations.with_label_values(&[scope.as_str()]).inc();
+    }
+
+    /// A revocation of `scope` closed `count` live sessions on this replica.
+    pub fn sessions_revoked(&self, scope: RevocationScope, count: u64) {
+        self.sessions_revoked
+            .with_label_values(&[scope.as_str()])
+            .inc_by(count);
+    }
+
+    /// A refresh request ended with `result`.
+    pub fn session_refresh(&self, result: RefreshResult) {
+        self.session_refresh
+            .with_label_values(&[result.as_str()])
+            .inc();
+    }
+
+    /// A session-store operation failed or timed out.
+    pub fn session_store_error(&self, operation: StoreOperation) {
+        self.session_store_errors
+            .with_label_values(&[operation.as_str()])
+            .inc();
     }
 
     /// A graceful-shutdown drain started (`true`) or the process is serving (`false`).

@@ -104,15 +104,25 @@ impl Proxy {
             )
             .await
         {
-            Ok(grant) => self
-                .open_upstream(&policy, &grant, &head.uri, &head.headers, client, started)
+            Ok((grant, Some(registration))) => self
+                .open_upstream(
+                    &policy,
+                    &grant,
+                    registration.id(),
+                    &head.uri,
+                    &head.headers,
+                    client,
+                    started,
+                )
                 .await
-                .map(|opened| (opened, grant)),
+                .map(|opened| (opened, grant, registration)),
+            // A WebSocket grant always carries its registration (`Proxy::admit`).
+            Ok((_, None)) => Err(NotOpened::Refuse(Reason::Overloaded)),
             Err(reason) => Err(NotOpened::Refuse(reason)),
         };
         let gate = &policy.gate;
         match opened {
-            Ok((opened, grant)) => {
+            Ok((opened, grant, registration)) => {
                 let Opened {
                     io,
                     protocol,
@@ -127,7 +137,16 @@ impl Proxy {
                 }
                 let route = gate.config().routes[grant.route].path.clone();
                 let stream = std::future::ready(Some(stream));
-                self.queue_session(conn, stream, io, settings, route, grant, client, session);
+                self.queue_session(
+                    conn,
+                    stream,
+                    io,
+                    settings,
+                    route,
+                    grant,
+                    client,
+                    registration,
+                );
             }
             Err(NotOpened::Relay(response)) => self.answer_and_close(stream, &response).await,
             Err(NotOpened::Refuse(reason)) if gate.config().auth.deny == DenyMode::Close => {

@@ -39,16 +39,18 @@ use crate::handshake::{self, WebSocketRequest};
 use crate::metrics::{AuthMethodLabel, BypassResult, HandshakeOutcome, Metrics, UpstreamErrorKind};
 use crate::reason::Reason;
 use crate::relay::{self, Extensions, RelayCounters, RelaySettings};
-use crate::sessions::SessionId;
+use crate::sessions::{Registration, Registry, SessionId, SessionRecord};
 use crate::telemetry::{self, Decision, SessionSummary};
 use crate::upstream::{self, Forwarding, UpgradeRequest, UpstreamError, WebSocketOutcome};
 
+mod admit;
 mod body;
 mod conn;
 mod first;
 mod plain;
 mod policy;
 mod record;
+mod refresh;
 mod respond;
 mod session;
 
@@ -84,6 +86,8 @@ pub struct Proxy {
     pub sessions: TaskTracker,
     /// The client listener is TLS.
     pub secure: bool,
+    /// Live sessions: revocations, caps, refresh (fixed at startup).
+    pub registry: Arc<Registry>,
 }
 
 impl Proxy {
@@ -95,6 +99,7 @@ impl Proxy {
         shutdown: CancellationToken,
         sessions: TaskTracker,
         secure: bool,
+        registry: Arc<Registry>,
     ) -> Proxy {
         Proxy {
             server: policy.gate.config().server.clone(),
@@ -107,6 +112,7 @@ impl Proxy {
             shutdown,
             sessions,
             secure,
+            registry,
         }
     }
 
@@ -143,6 +149,9 @@ impl Proxy {
         conn: ClientConn,
     ) -> Result<Response<Body>, Infallible> {
         let started = Instant::now();
+        if request.uri().path() == self.registry.refresh_path() {
+            return Ok(self.refresh(request, client, &conn.certificate).await);
+        }
         let on_upgrade = hyper::upgrade::on(&mut request);
         let websocket = match handshake::classify(
             request.method(),
@@ -179,10 +188,11 @@ impl Proxy {
                 reason,
                 &conn,
             ),
-            (Ok(grant), Some(ws)) => {
+            (Ok((grant, Some(registration))), Some(ws)) => {
                 self.open_session(
                     policy.clone(),
                     grant,
+                    registration,
                     ws,
                     request,
                     on_upgrade,
@@ -192,13 +202,17 @@ impl Proxy {
                 )
                 .await
             }
-            (Ok(grant), None) => self.forward(&policy, grant, request, client, started).await,
+            // A WebSocket grant always carries its registration (`admit`).
+            (Ok((_, None)), Some(_)) => denial_response(Reason::Overloaded),
+            (Ok((grant, _)), None) => self.forward(&policy, grant, request, client, started).await,
         })
     }
 
     /// The decision on a request that passed the syntax checks, logged and counted: the
-    /// grant, or the reason to refuse with. The one decision path for hyper's service and
-    /// for the first request read by hand (`first.rs`).
+    /// grant (with, for a WebSocket upgrade, its registered session), or the reason to
+    /// refuse with. The one decision path for hyper's service and for the first request
+    /// read by hand (`first.rs`); revocations and caps are judged here, before any
+    /// upstream is dialled.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn decide(
         &self,
@@ -209,7 +223,7 @@ impl Proxy {
         client: SocketAddr,
         certificate: &ClientCertificate,
         started: Instant,
-    ) -> Result<Grant, Reason> {
+    ) -> Result<(Grant, Option<Registration>), Reason> {
         let gate = &policy.gate;
         let decision = if self.shutdown.is_cancelled() {
             Err(Denial {
@@ -247,6 +261,14 @@ impl Proxy {
             }),
             decision => decision,
         };
+        // Session control: revocations, then (WebSocket) caps and registration.
+        let decision = match decision {
+            Ok(grant) => match self.admit(gate, &grant, websocket, client).await {
+                Ok(registration) => Ok((grant, registration)),
+                Err(denial) => Err(denial),
+            },
+            Err(denial) => Err(denial),
+        };
         let routes = &gate.config().routes;
         match decision {
             Err(denial) => {
@@ -254,10 +276,10 @@ impl Proxy {
                 self.record_denial(gate, &denial, route, client, websocket, started);
                 Err(denial.reason)
             }
-            Ok(grant) => {
+            Ok((grant, registration)) => {
                 let route = routes[grant.route].path.as_str();
                 self.record_grant(gate, &grant, route, client, websocket, started);
-                Ok(grant)
+                Ok((grant, registration))
             }
         }
     }

@@ -196,6 +196,9 @@ pub fn denial_response(reason: Reason) -> Response<Body> {
     boxed(denial(reason))
 }
 
+/// `Retry-After` (seconds) on a `too_many_sessions` refusal.
+pub const TOO_MANY_SESSIONS_RETRY_AFTER: &str = "30";
+
 /// [`denial_response`] with its body in memory.
 pub(super) fn denial(reason: Reason) -> Response<Bytes> {
     let body = serde_json::json!({ "error": reason.as_str(), "message": reason.message() });
@@ -216,6 +219,14 @@ pub(super) fn denial(reason: Reason) -> Response<Bytes> {
     }
     if reason.status() == StatusCode::SERVICE_UNAVAILABLE {
         headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    if reason == Reason::TooManySessions {
+        // A live session frees its place only when it ends; sooner retries would be
+        // refused again.
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(TOO_MANY_SESSIONS_RETRY_AFTER),
+        );
     }
     response
 }

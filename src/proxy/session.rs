@@ -27,10 +27,12 @@ pub(super) enum NotOpened {
 impl Proxy {
     /// The upstream opening handshake for a granted upgrade, under what is left of the
     /// handshake budget; counted and logged.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn open_upstream(
         &self,
         policy: &Policy,
         grant: &Grant,
+        session: SessionId,
         uri: &Uri,
         headers: &HeaderMap,
         client: SocketAddr,
@@ -39,11 +41,6 @@ impl Proxy {
         let gate = &policy.gate;
         let config = gate.config();
         let route = config.routes[grant.route].path.as_str();
-        let Some(session) = SessionId::generate() else {
-            // The kernel's random source failed: no unguessable id, so no session.
-            tracing::error!(route, client = %client, "cannot draw a session id from the system's random source");
-            return Err(NotOpened::Refuse(Reason::Overloaded));
-        };
         let key = handshake::new_key();
         let upgrade = UpgradeRequest::new(
             config,
@@ -121,6 +118,7 @@ impl Proxy {
         self: Arc<Self>,
         policy: Arc<Policy>,
         grant: Grant,
+        registration: Registration,
         ws: WebSocketRequest,
         request: Request<Incoming>,
         on_upgrade: hyper::upgrade::OnUpgrade,
@@ -130,7 +128,15 @@ impl Proxy {
     ) -> Response<Body> {
         let headers = request.headers();
         let opened = match self
-            .open_upstream(&policy, &grant, request.uri(), headers, client, started)
+            .open_upstream(
+                &policy,
+                &grant,
+                registration.id(),
+                request.uri(),
+                headers,
+                client,
+                started,
+            )
             .await
         {
             Ok(opened) => opened,
@@ -148,7 +154,16 @@ impl Proxy {
         } = opened;
         let route = policy.gate.config().routes[grant.route].path.clone();
         let upgraded = async move { on_upgrade.await.ok().map(TokioIo::new) };
-        self.queue_session(&conn, upgraded, io, settings, route, grant, client, session);
+        self.queue_session(
+            &conn,
+            upgraded,
+            io,
+            settings,
+            route,
+            grant,
+            client,
+            registration,
+        );
         boxed(switching_protocols(
             &ws,
             protocol,
@@ -173,7 +188,7 @@ impl Proxy {
         route: String,
         grant: Grant,
         client: SocketAddr,
-        session: SessionId,
+        registration: Registration,
     ) where
         F: Future<Output = Option<C>> + Send + 'static,
         C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -188,14 +203,18 @@ impl Proxy {
                 };
                 let started = Instant::now();
                 proxy.metrics.session_opened(&route);
-                let end = relay::relay(
+                let end = relay::relay_controlled(
                     client_io,
                     upstream_io,
                     settings,
                     &proxy.counters,
                     proxy.shutdown.clone(),
+                    Some(registration.control()),
                 )
                 .await;
+                let session = registration.id();
+                // Deregistered as the session ends, before its log line.
+                drop(registration);
                 telemetry::record_session_closed(
                     &proxy.metrics,
                     &SessionSummary {

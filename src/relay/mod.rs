@@ -49,8 +49,12 @@
 //! twice `close_timeout`. A frame in flight whose sender has gone can never be finished,
 //! so that output is cut without a close.
 
+mod control;
 mod direction;
 mod frame;
+mod reported;
+
+pub use control::Control;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -64,6 +68,7 @@ use tokio_util::sync::CancellationToken;
 use crate::reason::Reason;
 use direction::{Direction, Event, Output};
 use frame::{Limits, Scanner, Sender};
+use reported::Reported;
 
 /// Per-session relay policy.
 #[derive(Debug, Clone)]
@@ -165,11 +170,28 @@ pub struct SessionEnd {
 
 /// Relays until the session ends; both streams are shut down when it returns.
 pub async fn relay<C, U>(
+    client: C,
+    upstream: U,
+    settings: RelaySettings,
+    counters: &RelayCounters,
+    shutdown: CancellationToken,
+) -> SessionEnd
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+{
+    relay_controlled(client, upstream, settings, counters, shutdown, None).await
+}
+
+/// [`relay`], also ended or re-timed from outside through `control` (session control:
+/// revocation, refresh).
+pub async fn relay_controlled<C, U>(
     mut client: C,
     mut upstream: U,
     settings: RelaySettings,
     counters: &RelayCounters,
     shutdown: CancellationToken,
+    control: Option<&Control>,
 ) -> SessionEnd
 where
     C: AsyncRead + AsyncWrite + Unpin,
@@ -184,6 +206,9 @@ where
     let mut timer = std::pin::pin!(tokio::time::sleep(Duration::from_secs(86_400)));
     let mut reported = Reported::default();
     std::future::poll_fn(|cx| {
+        if let Some(requests) = control.and_then(|control| control.take(cx)) {
+            session.apply(requests);
+        }
         let poll = session.poll(
             cx,
             &mut client,
@@ -447,6 +472,20 @@ impl Session {
         from_peer.inject_close(code, text);
     }
 
+    /// Requests from session control: a new expiry deadline, or an end.
+    fn apply(&mut self, requests: control::Requests) {
+        if self.ended.is_some() {
+            return;
+        }
+        if let Some(expires_at) = requests.expires_at {
+            self.settings.expires_at = expires_at;
+            self.armed = self.running_deadline();
+        }
+        if let Some(reason) = requests.close {
+            self.close_by_proxy(reason);
+        }
+    }
+
     /// wsgate ends the session: `reason`'s code to the client, 1001 to the upstream.
     fn close_by_proxy(&mut self, reason: Reason) {
         if self.ended.is_some() {
@@ -571,47 +610,6 @@ fn other(side: Side) -> Side {
     match side {
         Side::Client => Side::Upstream,
         Side::Upstream => Side::Client,
-    }
-}
-
-/// What has been added to the shared counters so far: they are bumped once per poll, not
-/// once per frame.
-#[derive(Debug, Default)]
-struct Reported {
-    frames_to_upstream: u64,
-    bytes_to_upstream: u64,
-    frames_to_client: u64,
-    bytes_to_client: u64,
-}
-
-impl Reported {
-    fn update(&mut self, session: &Session, counters: &RelayCounters) {
-        fn bump(counter: &prometheus::IntCounter, reported: &mut u64, now: u64) {
-            if now > *reported {
-                counter.inc_by(now - *reported);
-                *reported = now;
-            }
-        }
-        bump(
-            &counters.frames_to_upstream,
-            &mut self.frames_to_upstream,
-            session.to_upstream.frames,
-        );
-        bump(
-            &counters.bytes_to_upstream,
-            &mut self.bytes_to_upstream,
-            session.to_upstream.bytes,
-        );
-        bump(
-            &counters.frames_to_client,
-            &mut self.frames_to_client,
-            session.to_client.frames,
-        );
-        bump(
-            &counters.bytes_to_client,
-            &mut self.bytes_to_client,
-            session.to_client.bytes,
-        );
     }
 }
 

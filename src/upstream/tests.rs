@@ -59,6 +59,7 @@ fn alice() -> Grant {
         issuer: Some(0),
         bypass_key: None,
         claims: Vec::new(),
+        token: None,
     }
 }
 

@@ -461,3 +461,35 @@ async fn an_invalid_test_identity_is_blamed_on_the_user_header_not_the_key() {
     exit.expect_code(0, "valid X-E2E-User");
     assert!(verdict_line(&exit).contains("ci-runner"), "{}", exit.stdout);
 }
+
+#[tokio::test]
+async fn a_refresh_is_explained_with_the_holder_it_must_match() {
+    let (_dir, config) = staging_config();
+    let exit = explain(
+        &config,
+        &["--token", &alice(), "--refresh", "primary:alice"],
+    )
+    .await;
+    exit.expect_code(0, "a refresh by the same subject");
+    assert!(verdict_line(&exit).contains("ALLOWED"), "{}", exit.stdout);
+
+    let exit = explain(
+        &config,
+        &["--token", &alice(), "--refresh", "primary:mallory"],
+    )
+    .await;
+    exit.expect_code(1, "a refresh naming another subject");
+    assert!(
+        failing_line(&exit, "refresh").contains("mallory"),
+        "{}",
+        exit.stdout
+    );
+    assert!(
+        verdict_line(&exit).contains("claim_mismatch"),
+        "{}",
+        exit.stdout
+    );
+
+    let exit = explain(&config, &["--token", &alice(), "--refresh", "nonsense"]).await;
+    exit.expect_code(2, "--refresh without ISSUER:SUBJECT");
+}

@@ -15,7 +15,7 @@ use crate::support::{EchoUpstream, TestProxy, Upgrade, expect_echo, within};
 
 /// Reads one response with a `Content-Length` body, or a `101` head, leaving the
 /// connection open and nothing after the response consumed.
-async fn read_one_response(stream: &mut TcpStream) -> RawResponse {
+pub(crate) async fn read_one_response(stream: &mut TcpStream) -> RawResponse {
     let mut raw = Vec::new();
     within("one response", async {
         let mut byte = [0u8; 1];
@@ -45,7 +45,7 @@ async fn read_one_response(stream: &mut TcpStream) -> RawResponse {
 }
 
 /// A plain GET that keeps the connection open (HTTP/1.1's default).
-fn keep_alive_get(proxy: std::net::SocketAddr, target: &str, token: &str) -> Vec<u8> {
+pub(crate) fn keep_alive_get(proxy: std::net::SocketAddr, target: &str, token: &str) -> Vec<u8> {
     format!("GET {target} HTTP/1.1\r\nHost: {proxy}\r\nAuthorization: Bearer {token}\r\n\r\n")
         .into_bytes()
 }

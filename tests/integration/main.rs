@@ -52,6 +52,8 @@ mod plain_http;
 mod python_tls;
 mod refusal_metrics;
 mod reload;
+mod session_control;
+mod session_control_redis;
 mod session_limits;
 mod sessions;
 mod spoofing;

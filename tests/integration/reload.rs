@@ -282,3 +282,30 @@ async fn check_lists_every_watched_file_and_the_keys_that_need_a_restart() {
         "need a restart: server.listen, server.admin_listen, server.max_connections",
     ]);
 }
+
+#[tokio::test]
+async fn a_reload_that_changes_session_control_names_it_as_needing_a_restart() {
+    let upstream = EchoUpstream::start().await;
+    let capped = config(&upstream.url(), |b| b.table("[sessions]\nmax_per_user = 1"));
+    let mut volume = Volume::new(&[("wsgate.toml", &capped), ("jwt.secret", SECRET)]);
+    let (mut process, proxy, admin) = start(&volume).await;
+    let (_first, _) = crate::support::Upgrade::to("/ws")
+        .bearer(&crate::support::tokens::alice())
+        .open(proxy)
+        .await;
+
+    let uncapped = capped.replace("max_per_user = 1", "max_per_user = 5");
+    volume.swap(&[("wsgate.toml", &uncapped), ("jwt.secret", SECRET)]);
+    wait_for_reloads(admin, "restart_required", 1.0).await;
+    process
+        .wait_for_line("the reload naming [sessions]", |line| {
+            (line.contains("restart_required") && line.contains("[sessions]")).then_some(())
+        })
+        .await;
+    // The running cap stays in force until a restart.
+    let refused = crate::support::Upgrade::to("/ws")
+        .bearer(&crate::support::tokens::alice())
+        .send(proxy)
+        .await;
+    assert_eq!(refused.header("x-wsgate-reason"), Some("too_many_sessions"));
+}

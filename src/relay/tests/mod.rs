@@ -11,6 +11,7 @@ use super::*;
 
 mod abuse;
 mod closes;
+mod control;
 mod interop;
 mod limits;
 mod memory;
@@ -200,6 +201,8 @@ struct Harness {
     /// The test's end of the upstream connection.
     upstream: DuplexStream,
     shutdown: CancellationToken,
+    /// Session control's handle on the relay.
+    control: Control,
     counters: RelayCounters,
     task: JoinHandle<SessionEnd>,
 }
@@ -223,15 +226,28 @@ impl Harness {
             frames_to_client: counter("f_cl"),
             bytes_to_client: counter("b_cl"),
         };
+        let control = Control::new();
         let task = tokio::spawn({
             let counters = counters.clone();
             let shutdown = shutdown.clone();
-            async move { relay(client_side, upstream_side, settings, &counters, shutdown).await }
+            let control = control.clone();
+            async move {
+                relay_controlled(
+                    client_side,
+                    upstream_side,
+                    settings,
+                    &counters,
+                    shutdown,
+                    Some(&control),
+                )
+                .await
+            }
         });
         Harness {
             client,
             upstream,
             shutdown,
+            control,
             counters,
             task,
         }

@@ -9,12 +9,14 @@
 
 pub mod certs;
 pub mod client;
+pub mod control;
 pub mod jwks;
 pub mod metrics;
 pub mod policy;
 pub mod process;
 pub mod proxy;
 pub mod raw;
+pub mod redis;
 pub mod tokens;
 pub mod upstream;
 

@@ -170,6 +170,8 @@ pub struct TestProxyBuilder {
     ws_route_lines: Vec<String>,
     /// Extra `key = value` lines for `[identity]`.
     identity_lines: Vec<String>,
+    /// Extra env vars for `{ env = ... }` secrets.
+    env: Vec<(&'static str, String)>,
 }
 
 impl Default for TestProxyBuilder {
@@ -192,6 +194,7 @@ impl Default for TestProxyBuilder {
             tables: Vec::new(),
             ws_route_lines: Vec::new(),
             identity_lines: Vec::new(),
+            env: Vec::new(),
         }
     }
 }
@@ -243,6 +246,12 @@ impl TestProxyBuilder {
     /// that key if it has one.
     pub fn server_setting(mut self, line: &str) -> Self {
         self.server_lines.push(line.to_owned());
+        self
+    }
+
+    /// Sets an env var for the config's `{ env = ... }` secrets.
+    pub fn env(mut self, name: &'static str, value: &str) -> Self {
+        self.env.push((name, value.to_owned()));
         self
     }
 
@@ -383,6 +392,8 @@ auth = "required"
     }
 
     pub async fn start(self) -> TestProxy {
-        TestProxy::start(&self.toml(), &[(SECRET_ENV, SECRET)]).await
+        let mut env = vec![(SECRET_ENV, SECRET)];
+        env.extend(self.env.iter().map(|(k, v)| (*k, v.as_str())));
+        TestProxy::start(&self.toml(), &env).await
     }
 }

@@ -74,6 +74,18 @@ impl Claims {
         .expect("encode test token")
     }
 
+    /// HS256 with the primary secret and `kid` in the JOSE header.
+    pub fn sign_with_kid(&self, kid: &str) -> String {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(
+            &header,
+            &self.0,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .expect("encode test token")
+    }
+
     /// A compact token with an arbitrary JOSE header and the given signature segment,
     /// for forgeries the library refuses to produce (`alg: none`, ...).
     pub fn forge(&self, header: Value, signature: &str) -> String {

@@ -22,6 +22,7 @@ mod issuers;
 mod remote_keys;
 mod routes;
 mod server;
+mod sessions;
 
 /// 43 bytes of varied characters: passes every strength rule.
 const SECRET: &str = "k3Jx9vQ2mW7pL5tR8nB4cF6hD1gS0aZeYuIoP-_.~Xq";

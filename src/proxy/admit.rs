@@ -1,0 +1,70 @@
+//! Session control's part of a decision, judged before any upstream is dialled: a
+//! revoked user, token or signing key is refused (`token_revoked`); a WebSocket session
+//! is checked against the caps (`too_many_sessions`), or the store's fault
+//! (`sessions_unavailable`), and registered under a fresh id.
+
+use super::*;
+
+impl Proxy {
+    /// Session control's part of a decision: a revoked user, token or key is refused
+    /// (`token_revoked`); a WebSocket session is checked against the caps
+    /// (`too_many_sessions`) and registered under a fresh id.
+    pub(super) async fn admit(
+        &self,
+        gate: &Gate,
+        grant: &Grant,
+        websocket: bool,
+        client: SocketAddr,
+    ) -> Result<Option<Registration>, Denial> {
+        let config = gate.config();
+        let deny = |reason| Denial {
+            route: grant.route,
+            reason,
+            issuer: grant.issuer,
+        };
+        let issuer = grant
+            .issuer
+            .and_then(|i| config.auth.issuers.get(i))
+            .map(|i| i.name.clone());
+        let token = grant.token.as_ref();
+        let target = crate::sessions::Target {
+            session: None,
+            user: grant.user.as_deref(),
+            issuer: issuer.as_deref(),
+            jti: token.and_then(|t| t.jti.as_deref()),
+            kid: token.and_then(|t| t.kid.as_deref()),
+        };
+        if let Some(revocation) = self.registry.revoked(&target) {
+            tracing::info!(
+                route = config.routes[grant.route].path.as_str(),
+                client = %client,
+                user = grant.user.as_deref().unwrap_or(""),
+                revoked = %revocation.describe(),
+                "credential matches a revocation in force"
+            );
+            return Err(deny(Reason::TokenRevoked));
+        }
+        if !websocket {
+            return Ok(None);
+        }
+        let Some(session) = SessionId::generate() else {
+            // The kernel's random source failed: no unguessable id, so no session.
+            tracing::error!(client = %client, "cannot draw a session id from the system's random source");
+            return Err(deny(Reason::Overloaded));
+        };
+        let record = SessionRecord {
+            session,
+            user: grant.user.clone(),
+            issuer,
+            subject: token.map(|t| t.subject.clone()),
+            jti: token.and_then(|t| t.jti.clone()),
+            kid: token.and_then(|t| t.kid.clone()),
+            route: config.routes[grant.route].path.clone(),
+            client,
+            replica: self.registry.replica().to_owned(),
+            started_at: unix_now(),
+            expires_at: grant.expires_at,
+        };
+        self.registry.admit(record).await.map(Some).map_err(deny)
+    }
+}

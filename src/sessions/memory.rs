@@ -1,0 +1,108 @@
+//! [`LocalSessions`]: the live sessions this replica relays, each with the [`Control`]
+//! that reaches its relay, and how many each identity and client address holds. With
+//! `store = "memory"` this is the whole registry; with Redis it is the part of it whose
+//! relays run here (revocations and refreshes for them arrive over pub/sub).
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry as MapEntry;
+use std::hash::Hash;
+use std::net::IpAddr;
+
+use super::SessionId;
+use super::record::SessionRecord;
+use super::revocation::Revocation;
+use crate::relay::Control;
+
+#[derive(Default)]
+pub struct LocalSessions {
+    entries: HashMap<SessionId, Local>,
+    per_user: HashMap<String, u64>,
+    per_client_ip: HashMap<IpAddr, u64>,
+}
+
+/// One session relayed here.
+pub struct Local {
+    pub record: SessionRecord,
+    pub control: Control,
+    /// Already told to close by a revocation (counted once, however often it is named).
+    pub revoked: bool,
+}
+
+impl LocalSessions {
+    pub fn insert(&mut self, record: SessionRecord, control: Control) {
+        if let Some(user) = &record.user {
+            *self.per_user.entry(user.clone()).or_default() += 1;
+        }
+        *self.per_client_ip.entry(record.client.ip()).or_default() += 1;
+        self.entries.insert(
+            record.session,
+            Local {
+                record,
+                control,
+                revoked: false,
+            },
+        );
+    }
+
+    pub fn remove(&mut self, id: SessionId) -> Option<Local> {
+        let local = self.entries.remove(&id)?;
+        if let Some(user) = &local.record.user {
+            decrement(&mut self.per_user, user.clone());
+        }
+        decrement(&mut self.per_client_ip, local.record.client.ip());
+        Some(local)
+    }
+
+    pub fn user_sessions(&self, user: &str) -> u64 {
+        self.per_user.get(user).copied().unwrap_or(0)
+    }
+
+    pub fn client_sessions(&self, ip: IpAddr) -> u64 {
+        self.per_client_ip.get(&ip).copied().unwrap_or(0)
+    }
+
+    pub fn get(&self, id: SessionId) -> Option<&Local> {
+        self.entries.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: SessionId) -> Option<&mut Local> {
+        self.entries.get_mut(&id)
+    }
+
+    /// The sessions `revocation` names that no revocation has closed yet.
+    pub fn newly_revoked<'a>(
+        &'a mut self,
+        revocation: &'a Revocation,
+    ) -> impl Iterator<Item = &'a mut Local> {
+        self.entries
+            .values_mut()
+            .filter(move |local| !local.revoked && revocation.matches(&local.record.target()))
+    }
+
+    /// Every session, or those of `user`.
+    pub fn records(&self, user: Option<&str>) -> Vec<SessionRecord> {
+        self.entries
+            .values()
+            .filter(|local| user.is_none() || local.record.user.as_deref() == user)
+            .map(|local| local.record.clone())
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+fn decrement<K: Hash + Eq>(counts: &mut HashMap<K, u64>, key: K) {
+    if let MapEntry::Occupied(mut count) = counts.entry(key) {
+        if *count.get() <= 1 {
+            count.remove();
+        } else {
+            *count.get_mut() -= 1;
+        }
+    }
+}
