@@ -42,6 +42,7 @@ fn grant() -> Grant {
         issuer: Some(0),
         bypass_key: None,
         claims: vec![("email".into(), json!("alice@example.com"))],
+        token: None,
     }
 }
 
