@@ -21,6 +21,9 @@
 //!   docs/metrics.md says.
 //! - `jwks`: remote key sets (`jwks_url`, `discovery_url`) against a fake JWKS server:
 //!   readiness, stale-while-error, failed fetches, rotation, single flight, no `jku`.
+//! - `jwt_attacks`: the JWT attack suite (alg confusion, `none`, psychic signatures, `kid`
+//!   and key-URL injection, `crit`/`b64`/`zip`, JWE shapes, claim type confusion, CR/LF/NUL,
+//!   oversize) in both deny modes; the upstream and the attacker's key server see nothing.
 //! - `harness`: the doubles and the config builder check themselves.
 //! - `binary`: the `wsgate` executable: `check`, `run` exit codes, SIGTERM drain, `demo`,
 //!   and logs that never contain a token.
@@ -44,6 +47,7 @@ mod first_request;
 mod handshake_syntax;
 mod harness;
 mod jwks;
+mod jwt_attacks;
 mod mint_check;
 mod mtls;
 mod observability;
