@@ -28,6 +28,7 @@
 //! - `telemetry`: JSON logging and the outcome events that log and count together.
 //! - `commands`: `run`, `check`, `explain`, `mint` behind the thin `main.rs`.
 //! - `demo`: the one-command try-out.
+//! - `fuzzing`: entry points of the cargo-fuzz targets in `fuzz/` (not API; docs/fuzzing.md).
 
 pub mod admin;
 pub mod assertion;
@@ -35,6 +36,8 @@ pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod demo;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handshake;
 pub mod metrics;
 pub mod path;

@@ -315,6 +315,28 @@ impl RequestHead {
     }
 }
 
+/// The first request as wsgate's own reader sees it, for the fuzz target
+/// (`crate::fuzzing::request_head`): `None` when the head goes to hyper (incomplete,
+/// refused by `httparse` or the `http` types), else the syntax checks' verdict and the
+/// parsed head.
+#[doc(hidden)]
+pub(crate) fn read_head_for_fuzzing(
+    buf: &[u8],
+) -> Option<(
+    Result<Option<handshake::WebSocketRequest>, handshake::HandshakeError>,
+    Uri,
+    HeaderMap,
+)> {
+    let Parsed::Complete(spans) = Spans::parse(buf) else {
+        return None;
+    };
+    assert!(spans.len <= buf.len(), "a head longer than its buffer");
+    let bytes = Bytes::copy_from_slice(buf);
+    let head = RequestHead::new(&bytes, &spans)?;
+    let verdict = handshake::classify(&head.method, head.version, head.uri.path(), &head.headers);
+    Some((verdict, head.uri, head.headers))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,6 +56,8 @@ mod session;
 
 pub use conn::{AfterUpgrade, ClientConn, Slot};
 pub use first::MAX_HEAD_BYTES;
+#[doc(hidden)]
+pub(crate) use first::read_head_for_fuzzing;
 pub use policy::Policy;
 
 use respond::{

@@ -52,9 +52,12 @@
 mod control;
 mod direction;
 mod frame;
+mod fuzzing;
 mod reported;
 
 pub use control::Control;
+#[doc(hidden)]
+pub(crate) use fuzzing::scan_frames;
 
 use std::future::Future;
 use std::pin::Pin;

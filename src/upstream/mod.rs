@@ -38,6 +38,8 @@ mod upgrade;
 mod tests;
 
 pub use headers::{Forwarding, target_host, upstream_headers, upstream_path};
+#[doc(hidden)]
+pub(crate) use upgrade::read_answer_for_fuzzing;
 pub use upgrade::{UpgradeRequest, Upgraded};
 
 /// Why the upstream could not be used.

@@ -159,8 +159,8 @@ pub(super) async fn exchange(
 }
 
 /// Reads the answer's head: the checked 101 or the refusal, and the head's length.
-async fn read_answer(
-    io: &mut Stream,
+async fn read_answer<S: tokio::io::AsyncRead + Unpin>(
+    io: &mut S,
     buf: &mut Vec<u8>,
     request: &UpgradeRequest,
 ) -> Result<(Answer, usize), UpstreamError> {
@@ -305,3 +305,40 @@ fn refusal(status: StatusCode, headers: &HeaderMap, body: Bytes) -> Response<Byt
 /// The upstream connection after a valid 101: first the bytes the upstream sent right
 /// behind its head (often its first frame, in the same segment), then the connection.
 pub type Upgraded = Prefixed<Stream>;
+
+/// The reading half of [`exchange`] over any reader, for the fuzz target
+/// (`crate::fuzzing::upstream_answer`): [`read_answer`] and the body reader (without the
+/// timeouts), against a request that offered `protocols` and `extensions` with a fixed key.
+/// `Ok(Some)` is a refusal to relay, `Ok(None)` an accepted 101.
+#[doc(hidden)]
+pub(crate) async fn read_answer_for_fuzzing<S>(
+    io: &mut S,
+    protocols: &str,
+    extensions: &str,
+) -> Result<Option<Response<Bytes>>, UpstreamError>
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
+    let offer = |value: &str| HeaderValue::from_str(value).ok().into_iter().collect();
+    let request = UpgradeRequest {
+        head: Vec::new(),
+        key: "dGhlIHNhbXBsZSBub25jZQ==".to_owned(),
+        offered_protocols: offer(protocols),
+        offered_extensions: offer(extensions),
+    };
+    let mut buf = Vec::with_capacity(INITIAL_READ);
+    let (answer, head_len) = read_answer(io, &mut buf, &request).await?;
+    match answer {
+        Answer::Switched { .. } => Ok(None),
+        Answer::Refused {
+            status,
+            headers,
+            framing,
+        } => {
+            let body = response::read_body(io, buf, head_len, framing)
+                .await
+                .unwrap_or_default();
+            Ok(Some(refusal(status, &headers, body)))
+        }
+    }
+}
