@@ -24,3 +24,32 @@ python3 -m pip install --quiet --disable-pip-version-check \
     playwright==1.65.2 pytest==9.2.0 websockets==17.4
 cargo build --release --bin wsgate
 timeout 600 python3 -m pytest -p no:cacheprovider tests/browser -v
+
+# ---- 2. fuzz: every cargo-fuzz target, 20 s each from the committed corpus ----
+command -v rustup >/dev/null || { echo "rustup is needed for the nightly toolchain" >&2; exit 1; }
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+cargo +nightly --version
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked
+fi
+cargo fuzz --version
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+(
+    cd fuzz
+    # One build for all targets: they share the AddressSanitizer build of the dependencies.
+    cargo +nightly fuzz build
+    for target in jwt request_head frames upstream_answer config decide; do
+        mkdir -p "$scratch/$target"
+        # New inputs go to the scratch directory; the committed corpus is read only.
+        log="$scratch/$target.log"
+        if ! cargo +nightly fuzz run "$target" "$scratch/$target" "corpus/$target" -- \
+            -max_total_time=20 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+            >"$log" 2>&1; then
+            tail -n 80 "$log"
+            echo "fuzz target $target failed: the input is under fuzz/artifacts/$target/" >&2
+            exit 1
+        fi
+        echo "fuzz $target: $(grep -E '^Done' "$log")"
+    done
+)
