@@ -281,12 +281,11 @@ pub fn config(data: &[u8]) {
     }
 }
 
-/// The whole decision ([`Gate::decide`]) on a request target and headers.
-pub fn decide(data: &[u8]) {
+/// The request a `decide` input describes: its target line and `Name: value` lines
+/// (lines that are not a valid header are skipped).
+fn request_of(data: &[u8]) -> Option<(Uri, HeaderMap)> {
     let mut lines = data.split(|&b| b == b'\n');
-    let Some(Ok(uri)) = lines.next().map(Uri::try_from) else {
-        return;
-    };
+    let uri = Uri::try_from(lines.next()?).ok()?;
     let mut headers = HeaderMap::new();
     for line in lines {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
@@ -300,6 +299,14 @@ pub fn decide(data: &[u8]) {
         };
         headers.append(name, value);
     }
+    Some((uri, headers))
+}
+
+/// The whole decision ([`Gate::decide`]) on a request target and headers.
+pub fn decide(data: &[u8]) {
+    let Some((uri, headers)) = request_of(data) else {
+        return;
+    };
     let fixture = fixture();
     let view = RequestView {
         path: uri.path(),

@@ -88,3 +88,35 @@ fn the_jwt_seeds_reach_an_accepted_token() {
     });
     assert!(accepted, "no seed in fuzz/corpus/jwt verifies");
 }
+
+#[test]
+fn the_decide_seeds_reach_every_kind_of_verdict() {
+    // Seeds that only ever get `token_missing` would leave the fuzzer outside the gate.
+    let fixture = fixture();
+    let mut methods = std::collections::BTreeSet::new();
+    let mut reasons = std::collections::BTreeSet::new();
+    for (_, bytes) in corpus("decide") {
+        let Some((uri, headers)) = request_of(&bytes) else {
+            continue;
+        };
+        let view = RequestView {
+            path: uri.path(),
+            query: uri.query(),
+            headers: &headers,
+        };
+        match fixture
+            .runtime
+            .block_on(fixture.gate.decide(&view, NOW, &mut NoTrace))
+        {
+            Ok(grant) => methods.insert(grant.method.label()),
+            Err(denial) => reasons.insert(denial.reason.as_str()),
+        };
+    }
+    for method in ["jwt", "e2e_bypass", "anonymous"] {
+        assert!(
+            methods.contains(method),
+            "no seed admitted by {method}: {methods:?}"
+        );
+    }
+    assert!(reasons.len() >= 6, "seeds reach only {reasons:?}");
+}
