@@ -185,6 +185,7 @@ issuer = "{tokens.ISSUER}"
 audiences = ["{tokens.AUDIENCE}"]
 algorithms = ["HS256"]
 secret = {{ env = "{SECRET_ENV}" }}
+kid = "browser-1"
 
 [identity]
 user_header = "X-Auth-User"

@@ -81,6 +81,7 @@ REFUSALS = [
     ("issuer_unknown", ["bearer", tokens.token(iss="https://evil.example")]),
     ("algorithm_not_allowed", ["bearer", tokens.token(alg="HS512")]),
     ("algorithm_not_allowed", ["bearer", tokens.forge({"alg": "none"}, tokens.claims())[:-43]]),
+    ("key_unknown", ["bearer", tokens.forge({"alg": "HS256", "kid": "../../etc/passwd"}, tokens.claims())]),
     ("claim_missing", ["bearer", tokens.token(sub=None)]),
     ("claim_invalid", ["bearer", tokens.token(sub=42)]),
     ("token_too_large", ["bearer", tokens.token(pad="p" * 9000)]),

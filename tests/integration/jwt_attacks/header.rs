@@ -10,7 +10,7 @@ use super::{
     EC_ISSUER, RSA_ISSUER, Range, assemble, b64, claims, fixture, hmac_key, hs256, sign_raw,
 };
 use crate::denials::{ALGORITHM_NOT_ALLOWED, SIGNATURE_INVALID, TOKEN_MALFORMED, TOKEN_TOO_LARGE};
-use crate::support::tokens::ISSUER;
+use crate::support::tokens::{ISSUER, SECRET_ENV};
 
 fn payload(iss: &str) -> Value {
     Value::Object(claims(iss))
@@ -462,4 +462,27 @@ async fn jwe_and_json_serializations_are_token_malformed() {
             .await;
     }
     range.assert_nothing_got_through().await;
+}
+
+#[tokio::test]
+async fn a_public_key_pem_as_the_hmac_secret_is_refused_before_serving() {
+    // SECURITY-CASES J6: if an operator configured the RSA/EC public key as the HS256
+    // secret, anyone holding the public key could forge tokens. The config is refused, the
+    // error names the key and never prints the secret.
+    for public in ["rsa2048.pub.pem", "ec256.pub.pem", "rsa2048.pkcs1.pub.pem"] {
+        let pem = String::from_utf8(fixture(public)).expect("PEM is text");
+        let toml = super::config("ws://127.0.0.1:9", "http");
+        let lookup = |name: &str| (name == SECRET_ENV).then(|| pem.clone());
+        let errors =
+            wsgate::config::Config::parse(&toml, "<test>", &lookup, std::path::Path::new("."))
+                .err()
+                .unwrap_or_else(|| panic!("{public} as an HMAC secret was accepted"))
+                .to_string();
+        assert!(errors.contains("auth.issuers"), "{public}: {errors}");
+        assert!(errors.contains("PEM"), "{public}: {errors}");
+        assert!(
+            !errors.contains("BEGIN PUBLIC KEY"),
+            "the secret is never printed: {errors}"
+        );
+    }
 }

@@ -51,7 +51,7 @@ fn fixture_path(name: &str) -> String {
 }
 
 /// The proxy's TOML: three issuers (see the module docs), route `/ws` required.
-fn config(upstream: &str, deny: &str) -> String {
+pub fn config(upstream: &str, deny: &str) -> String {
     format!(
         r#"environment = "test"
 
