@@ -6,8 +6,9 @@
 #   2. a short run of every cargo-fuzz target over its committed corpus (fuzz/, see
 #      docs/fuzzing.md for the long run).
 # Installs what it needs and fails if a tool is missing; never skips.
-# Cost on 2 cores: browser step ~1 min with the packages (the release build is shared
-# with the Autobahn step); fuzz step measured in docs/fuzzing.md.
+# Cost on 2 cores: browser step about 1 min with the packages (the release build is the
+# Autobahn step's); fuzz step about 7 min, most of it the one AddressSanitizer build
+# (measured in docs/fuzzing.md).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
