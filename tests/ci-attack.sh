@@ -24,6 +24,10 @@ command -v chromium >/dev/null || { echo "chromium is not installed" >&2; exit 1
 python3 -m pip install --quiet --disable-pip-version-check \
     playwright==1.65.2 pytest==9.2.0 websockets==17.4
 cargo build --release --bin wsgate
+# The binary under test, wherever CARGO_TARGET_DIR (or .cargo/config.toml) puts it.
+WSGATE_BIN="$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release/wsgate"
+export WSGATE_BIN
 timeout 600 python3 -m pytest -p no:cacheprovider tests/browser -v
 
 # ---- 2. fuzz: every cargo-fuzz target, 20 s each from the committed corpus ----
