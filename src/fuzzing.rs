@@ -27,7 +27,7 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use crate::auth::identity::is_safe_value;
 use crate::auth::keys::{self, IssuerKeys};
 use crate::auth::trace::{NoTrace, Step};
-use crate::auth::{AuthMethod, Gate, RequestView, jwt};
+use crate::auth::{AuthMethod, ClientCertificate, Gate, RequestView, jwt};
 use crate::config::{Config, RouteAuth};
 
 /// The HMAC secret of the fuzzing policy's `primary` issuer (and fuzz/make_corpus.py's).
@@ -312,6 +312,7 @@ pub fn decide(data: &[u8]) {
         path: uri.path(),
         query: uri.query(),
         headers: &headers,
+        client_cert: &ClientCertificate::NotRequested,
     };
     let first = fixture
         .runtime
@@ -339,6 +340,9 @@ pub fn decide(data: &[u8]) {
                 AuthMethod::Jwt => {
                     let user = grant.user.as_deref().unwrap_or_default();
                     assert!(is_safe_value(user), "jwt grant without a header-safe user");
+                }
+                AuthMethod::ClientCert => {
+                    panic!("a client-certificate grant on a connection that presented none")
                 }
             }
         }

@@ -103,6 +103,7 @@ fn the_decide_seeds_reach_every_kind_of_verdict() {
             path: uri.path(),
             query: uri.query(),
             headers: &headers,
+            client_cert: &ClientCertificate::NotRequested,
         };
         match fixture
             .runtime
