@@ -82,6 +82,8 @@ if has wsgate; then
         --config "$RUN/wsgate.toml" >"$RUN/wsgate.log" 2>&1 &
     WSGATE_PID=$!; PIDS+=("$WSGATE_PID")
     wait_port "$WSGATE_PORT"
+    # Under callgrind, count only what the load costs, not startup (config, keys, runtime).
+    if [[ ${BENCH_WSGATE_WRAP:-} == *callgrind* ]]; then callgrind_control -z "$WSGATE_PID" >/dev/null; fi
     ARGS+=(--target "wsgate=ws://127.0.0.1:$WSGATE_PORT/ws,proxy=$WSGATE_PID,server=$ECHO_PID")
 fi
 

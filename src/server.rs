@@ -69,6 +69,7 @@ pub async fn serve(
     let config = gate.config().clone();
     metrics.set_max_connections(config.server.max_connections);
     gate.start_key_refresh(metrics.clone());
+    gate.attach_metrics(&metrics);
     let health = Health::new();
     let keys = PublishedKeys::new();
     let admin_stop = CancellationToken::new();
@@ -259,6 +260,7 @@ fn apply_reload(proxy: &Proxy, gate: Gate, keys: &PublishedKeys, sessions_shape:
             publish(&policy, keys, &proxy.metrics);
             policy.gate.adopt_keys(&previous.gate);
             policy.gate.start_key_refresh(proxy.metrics.clone());
+            policy.gate.attach_metrics(&proxy.metrics);
             proxy.replace_policy(Arc::new(policy));
             previous.gate.stop_key_refresh();
             if restart.is_empty() {

@@ -5,6 +5,7 @@
 //! implementation to drift from the first.
 
 pub mod bypass;
+pub mod cache;
 pub mod client_cert;
 mod grant;
 pub mod identity;
@@ -22,6 +23,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use crate::config::{Config, ConfigError, ConfigErrors, RouteAuth, TokenSource};
 use crate::metrics::Metrics;
 use crate::reason::Reason;
+use cache::TokenCache;
 pub use client_cert::ClientCertificate;
 use keys::IssuerKeys;
 use remote::{Refetch, RemoteSets};
@@ -121,6 +123,8 @@ pub struct Gate {
     /// Static keys per issuer; empty for remote issuers.
     keys: Vec<Arc<IssuerKeys>>,
     remote: RemoteSets,
+    /// Verified tokens (`auth.token_cache_size`; off at 0), see [`cache`].
+    token_cache: TokenCache,
 }
 
 impl Gate {
@@ -167,6 +171,7 @@ impl Gate {
             }
         };
         Ok(Gate {
+            token_cache: TokenCache::new(config.auth.token_cache_size),
             config,
             keys,
             remote,
@@ -194,6 +199,22 @@ impl Gate {
     /// `metrics`. Needs a tokio runtime; later calls do nothing.
     pub fn start_key_refresh(&self, metrics: Arc<Metrics>) {
         self.remote.start(metrics);
+    }
+
+    /// Counts verified-token cache lookups on `metrics` (hits and misses); later calls
+    /// do nothing.
+    pub fn attach_metrics(&self, metrics: &Metrics) {
+        if self.token_cache.enabled() {
+            let (hit, miss) = metrics.token_cache_counters();
+            self.token_cache.attach_counters(hit, miss);
+        }
+    }
+
+    /// The revocation hook: drops every cached verified token that `revoked` matches, so
+    /// its next handshake is verified (and judged) afresh. Returns how many were dropped.
+    /// A no-op while `auth.token_cache_size` is 0.
+    pub fn invalidate_cached_tokens(&self, revoked: impl Fn(&jwt::VerifiedToken) -> bool) -> usize {
+        self.token_cache.invalidate(revoked)
     }
 
     /// Stops the background refresh (a reload replaced this gate); also happens on drop.
@@ -373,20 +394,31 @@ impl Gate {
                 .collect(),
             None => Vec::new(),
         };
+        let (expires_at, issuer) = (verified.expires_at, verified.issuer);
+        // Uncached (the cache off, or this token not kept), the ids move out; a cached
+        // token lends them.
+        let token = match Arc::try_unwrap(verified) {
+            Ok(owned) => TokenIds {
+                subject: owned.subject,
+                jti: owned.jti,
+                kid: owned.kid,
+            },
+            Err(shared) => TokenIds {
+                subject: shared.subject.clone(),
+                jti: shared.jti.clone(),
+                kid: shared.kid.clone(),
+            },
+        };
         Ok(Grant {
             route: route_index,
             method: AuthMethod::Jwt,
             user: identity.user,
             headers,
-            expires_at: Some(verified.expires_at),
-            issuer: Some(verified.issuer),
+            expires_at: Some(expires_at),
+            issuer: Some(issuer),
             bypass_key: None,
             claims,
-            token: Some(TokenIds {
-                subject: verified.subject,
-                jti: verified.jti,
-                kid: verified.kid,
-            }),
+            token: Some(token),
         })
     }
 
@@ -394,14 +426,38 @@ impl Gate {
     /// token (`key_unknown`) or no keys at all (`keys_unavailable`), one refetch
     /// (single-flight, within the cooldown) and one more verification. For `explain`, the
     /// first attempt's steps are replaced by one `jwks` step when a refetch happened.
+    /// With the token cache on (and no trace: `explain` always verifies afresh), a token
+    /// verified before is taken from the cache, see [`cache`].
     async fn verify_token(
         &self,
         token: &str,
         now: u64,
         trace: &mut (dyn Trace + Send),
-    ) -> Result<jwt::VerifiedToken, Reason> {
-        let auth = &self.config.auth;
+    ) -> Result<Arc<jwt::VerifiedToken>, Reason> {
         let keys = self.keys();
+        if !self.token_cache.enabled() || trace.enabled() {
+            let (verified, _) = self.verify_uncached(token, keys, now, trace).await?;
+            return Ok(Arc::new(verified));
+        }
+        let digest = TokenCache::digest(token);
+        if let Some(verified) = self.token_cache.get(&digest, &keys, now) {
+            return Ok(verified);
+        }
+        let (verified, verified_with) = self.verify_uncached(token, keys, now, trace).await?;
+        let verified = Arc::new(verified);
+        self.token_cache
+            .insert(digest, verified.clone(), &verified_with, now);
+        Ok(verified)
+    }
+
+    async fn verify_uncached(
+        &self,
+        token: &str,
+        keys: Vec<Arc<IssuerKeys>>,
+        now: u64,
+        trace: &mut (dyn Trace + Send),
+    ) -> Result<(jwt::VerifiedToken, Arc<IssuerKeys>), Reason> {
+        let auth = &self.config.auth;
         let mut first_steps: Vec<Step> = Vec::new();
         let first = if trace.enabled() {
             jwt::verify(token, auth, &keys, now, &mut first_steps)
@@ -417,21 +473,28 @@ impl Gate {
             }
             _ => None,
         };
+        // With the key set each verification used, which a cache entry is tied to.
+        let with_set = |verified: jwt::VerifiedToken, keys: &[Arc<IssuerKeys>]| {
+            let set = keys.get(verified.issuer).cloned().unwrap_or_default();
+            (verified, set)
+        };
         let Some((reason, remote, seen)) = retry else {
             replay(trace, first_steps);
-            return first;
+            return first.map(|verified| with_set(verified, &keys));
         };
         match remote.refetch(&seen).await {
             Refetch::CoolingDown(detail) => {
                 replay(trace, first_steps);
                 step(trace, "jwks", Outcome::Info, || detail);
-                first
+                first.map(|verified| with_set(verified, &keys))
             }
             Refetch::Done(detail) => {
                 step(trace, "jwks", Outcome::Info, || {
                     format!("{}: {detail}", reason.as_str())
                 });
-                jwt::verify(token, auth, &self.keys(), now, trace)
+                let fresh = self.keys();
+                jwt::verify(token, auth, &fresh, now, trace)
+                    .map(|verified| with_set(verified, &fresh))
             }
         }
     }

@@ -166,6 +166,8 @@ pub struct AuthConfig {
     pub leeway: Duration,
     pub session_expiry: SessionExpiry,
     pub max_token_bytes: usize,
+    /// Verified tokens remembered (src/auth/cache.rs); 0: no cache.
+    pub token_cache_size: usize,
     /// Normalised `scheme://host[:port]`, lowercase, default ports removed. Empty: no check.
     pub allowed_origins: Vec<String>,
     /// Forward `Authorization`/cookie tokens to the upstream (query and protocol tokens never are).

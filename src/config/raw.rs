@@ -97,6 +97,7 @@ pub(super) struct RawAuth {
     pub leeway: Option<String>,
     pub session_expiry: Option<String>,
     pub max_token_bytes: Option<i64>,
+    pub token_cache_size: Option<i64>,
     pub allowed_origins: Option<Vec<String>>,
     pub forward_token: Option<bool>,
     pub max_lifetime: Option<String>,

@@ -121,6 +121,11 @@ fn write_config(out: &mut String, config: &Config) -> std::fmt::Result {
     };
     writeln!(out, "session_expiry = {}", quote(expiry))?;
     writeln!(out, "max_token_bytes = {}", auth.max_token_bytes)?;
+    write!(out, "token_cache_size = {}", auth.token_cache_size)?;
+    if auth.token_cache_size == 0 {
+        write!(out, "  # no verified-token cache")?;
+    }
+    writeln!(out)?;
     write!(out, "allowed_origins = {}", list(&auth.allowed_origins))?;
     if auth.allowed_origins.is_empty() {
         write!(out, "  # Origin is not checked")?;

@@ -53,6 +53,7 @@ pub struct Metrics {
     config_reloads: IntCounterVec,
     config_last_reload_successful: IntGauge,
     certificate_expiry: GaugeVec,
+    token_cache: IntCounterVec,
     connections_active: IntGauge,
     connections_rejected: IntCounterVec,
     max_connections: IntGauge,
@@ -174,6 +175,12 @@ impl Metrics {
                 "wsgate_e2e_bypass_total",
                 "Requests carrying the E2E bypass header, by configured key name and result.",
                 &["key", "result"],
+            ),
+            token_cache: counter_vec(
+                registry,
+                "wsgate_token_cache_lookups_total",
+                "Verified-token cache lookups (auth.token_cache_size > 0), by result: hit or miss.",
+                &["result"],
             ),
             config_reloads: counter_vec(
                 registry,
@@ -377,6 +384,14 @@ impl Metrics {
                     .remove_label_values(&[certificate.as_str()]);
             }
         }
+    }
+
+    /// The hit and miss counters of the verified-token cache.
+    pub fn token_cache_counters(&self) -> (IntCounter, IntCounter) {
+        (
+            self.token_cache.with_label_values(&["hit"]),
+            self.token_cache.with_label_values(&["miss"]),
+        )
     }
 
     /// A config reload finished.

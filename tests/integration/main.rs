@@ -63,4 +63,5 @@ mod sessions;
 mod spoofing;
 mod tls;
 mod tls_rotation;
+mod token_cache;
 mod upstream_handshake;

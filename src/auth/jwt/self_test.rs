@@ -83,6 +83,7 @@ fn config() -> AuthConfig {
         leeway: Duration::ZERO,
         session_expiry: SessionExpiry::Close,
         max_token_bytes: 8192,
+        token_cache_size: 0,
         allowed_origins: Vec::new(),
         forward_token: false,
         max_lifetime: None,

@@ -50,6 +50,13 @@ impl Validator<'_> {
             256,
             65536,
         );
+        let token_cache_size = self.integer(
+            "auth.token_cache_size",
+            raw.token_cache_size,
+            0,
+            0,
+            1_000_000,
+        );
         let allowed_origins = self.origins(raw.allowed_origins.unwrap_or_default());
         let max_lifetime = match raw.max_lifetime.as_deref() {
             None => Some(None),
@@ -116,6 +123,7 @@ impl Validator<'_> {
             leeway: leeway?,
             session_expiry: session_expiry?,
             max_token_bytes: usize::try_from(max_token_bytes?).ok()?,
+            token_cache_size: usize::try_from(token_cache_size?).ok()?,
             allowed_origins: allowed_origins?,
             forward_token: raw.forward_token.unwrap_or(false),
             max_lifetime: max_lifetime?,

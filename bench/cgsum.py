@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""Summarises a callgrind profile per operation (bench/profile.sh count; docs/performance.md).
+
+  bench/cgsum.py callgrind.out OPS [FUNCTION_SUBSTRING...]
+
+Prints total instructions / OPS, allocations (calls to malloc, calloc, realloc) / OPS, and
+for each FUNCTION_SUBSTRING the inclusive instructions / OPS of the first function whose
+name contains it (from callgrind_annotate --inclusive=yes).
+"""
+import re
+import subprocess
+import sys
+
+path, ops = sys.argv[1], float(sys.argv[2])
+names = {}
+calls = {"malloc": 0, "calloc": 0, "realloc": 0}
+total = 0
+cfn = None
+with open(path, errors="replace") as f:
+    for line in f:
+        m = re.match(r"(c?fn)=\((\d+)\)(?: (.*))?", line)
+        if m:
+            kind, ident, name = m.groups()
+            if name:
+                names[ident] = name.strip()
+            if kind == "cfn":
+                cfn = names.get(ident)
+            continue
+        if line.startswith("calls=") and cfn in calls:
+            calls[cfn] += int(line.split()[0][6:])
+        elif line.startswith("summary:") or line.startswith("totals:"):
+            total = int(line.split()[1])
+allocs = sum(calls.values())
+print(f"operations: {ops:.0f}")
+print(f"instructions/op: {total / ops / 1000:.1f} k")
+print(f"allocations/op: {allocs / ops:.1f} (malloc {calls['malloc'] / ops:.1f}, "
+      f"calloc {calls['calloc'] / ops:.1f}, realloc {calls['realloc'] / ops:.1f})")
+if len(sys.argv) > 3:
+    out = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", path],
+                         capture_output=True, text=True).stdout
+    for want in sys.argv[3:]:
+        for line in out.splitlines():
+            m = re.match(r"\s*([\d,]+) \([\s\d.]+%\)\s+(.*)", line)
+            if m and want in m.group(2):
+                print(f"  {want}: {int(m.group(1).replace(',', '')) / ops / 1000:.1f} k/op")
+                break
