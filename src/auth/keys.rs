@@ -32,6 +32,8 @@ pub struct VerifyKey {
     /// For HS256/384/512: the secret as a ready `ring` HMAC key. Its inner and outer pads
     /// are hashed once here rather than once per token.
     pub hmac: Option<ring::hmac::Key>,
+    /// For RS256/384/512: the public key parsed once, with its Montgomery constants.
+    pub rsa: Option<aws_lc_rs::signature::ParsedPublicKey>,
     /// `sha256:` + 12 hex. HS: over the secret bytes; asymmetric: over the RFC 7638 JWK
     /// thumbprint input, so the PEM and the JWKS form of one key agree.
     pub fingerprint: String,
@@ -190,6 +192,7 @@ fn from_secret(
             algorithm,
             key: DecodingKey::from_secret(bytes),
             hmac: hmac_key(algorithm, bytes),
+            rsa: None,
             fingerprint: secret.fingerprint(),
             description: format!("HMAC secret from {}", secret.source()),
         });
@@ -371,6 +374,7 @@ fn oct_keys(
             algorithm,
             key: DecodingKey::from_secret(&secret),
             hmac: hmac_key(algorithm, &secret),
+            rsa: None,
             fingerprint: fingerprint(&secret),
             description: format!("HMAC key{} from {origin}", kid_suffix(kid)),
         })

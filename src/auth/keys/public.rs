@@ -151,6 +151,28 @@ impl PublicKey {
         }
     }
 
+    /// An RSA key for RS256/384/512, parsed for `aws-lc-rs`. `None` for anything else, and
+    /// for a key it does not take (then the signature check falls back to `ring`, which
+    /// refuses what neither accepts).
+    fn parsed_rsa(&self, algorithm: Algorithm) -> Option<aws_lc_rs::signature::ParsedPublicKey> {
+        use aws_lc_rs::signature as lc;
+        let PublicKey::Rsa { n, e } = self else {
+            return None;
+        };
+        let parameters = match algorithm {
+            Algorithm::RS256 => &lc::RSA_PKCS1_2048_8192_SHA256,
+            Algorithm::RS384 => &lc::RSA_PKCS1_2048_8192_SHA384,
+            Algorithm::RS512 => &lc::RSA_PKCS1_2048_8192_SHA512,
+            _ => return None,
+        };
+        lc::RsaPublicKeyComponents {
+            n: strip_leading_zeros(n),
+            e: strip_leading_zeros(e),
+        }
+        .to_parsed_public_key(parameters)
+        .ok()
+    }
+
     pub(super) fn verify_key(
         &self,
         kid: Option<&str>,
@@ -162,6 +184,7 @@ impl PublicKey {
             algorithm,
             key: self.decoding_key(),
             hmac: None,
+            rsa: self.parsed_rsa(algorithm),
             fingerprint: fingerprint(self.thumbprint_input().as_bytes()),
             description: format!(
                 "{} public key{} from {origin}",

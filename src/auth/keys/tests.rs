@@ -394,3 +394,27 @@ fn descriptions_and_errors_never_hold_key_material() {
         assert!(!text.contains(&n[..20]));
     }
 }
+
+#[test]
+fn rsa_pkcs1_keys_are_parsed_once_at_load_pss_and_ec_are_not() {
+    let rsa = pem(
+        "rsa2048.pub.pem",
+        &[Algorithm::RS256, Algorithm::RS512, Algorithm::PS256],
+    )
+    .unwrap();
+    let parsed: Vec<(Algorithm, bool)> = rsa
+        .keys
+        .iter()
+        .map(|key| (key.algorithm, key.rsa.is_some()))
+        .collect();
+    assert_eq!(
+        parsed,
+        [
+            (Algorithm::RS256, true),
+            (Algorithm::RS512, true),
+            (Algorithm::PS256, false)
+        ]
+    );
+    let ec = pem("ec256.pub.pem", &[Algorithm::ES256]).unwrap();
+    assert!(ec.keys.iter().all(|key| key.rsa.is_none()));
+}
