@@ -251,12 +251,41 @@ fn rss_kib(pid: u32) -> Option<u64> {
 // ---------------------------------------------------------------------------------------
 // tokens and connections
 
+/// Every handshake presents a token no handshake before it in this run presented (so no
+/// proxy can answer from a verified-token cache): HS256 tokens are signed per handshake
+/// with a fresh `jti`; RS256 signing costs ~1-2 ms here, so RS256 handshakes cycle through
+/// a pool of `BENCH_RS_POOL` (default 4,096) distinct tokens signed at start, and a cache
+/// smaller than the pool never hits on a cyclic scan. `hs`/`rs` are one fixed token each,
+/// for the sessions that are opened once (round trips, throughput, idle).
 struct Tokens {
     hs: String,
     rs: String,
+    hs_key: EncodingKey,
+    now: u64,
+    rs_pool: Vec<String>,
+    issued: Cell<u64>,
 }
 
-fn mint() -> Tokens {
+impl Tokens {
+    /// A token for one handshake (see [`Tokens`]).
+    fn next(&self, rs256: bool) -> String {
+        let n = self.issued.get();
+        self.issued.set(n + 1);
+        if rs256 {
+            return self.rs_pool[(n % self.rs_pool.len() as u64) as usize].clone();
+        }
+        let mut claims = bench_claims("https://hs.bench", self.now);
+        claims["jti"] = json!(format!("hs-{n}"));
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.hs_key)
+            .unwrap_or_else(|e| die(&format!("HS256: {e}")))
+    }
+}
+
+fn bench_claims(iss: &str, now: u64) -> Value {
+    json!({"iss": iss, "aud": "bench", "sub": "bench-user", "iat": now, "exp": now + 6 * 3600})
+}
+
+fn mint(rs_pool: usize) -> Tokens {
     let secret = std::env::var("BENCH_HS_SECRET").unwrap_or_else(|_| die("BENCH_HS_SECRET unset"));
     let key_file = std::env::var("BENCH_RSA_KEY").unwrap_or_else(|_| die("BENCH_RSA_KEY unset"));
     let pem = std::fs::read(&key_file).unwrap_or_else(|e| die(&format!("{key_file}: {e}")));
@@ -264,20 +293,38 @@ fn mint() -> Tokens {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let claims = |iss: &str| json!({"iss": iss, "aud": "bench", "sub": "bench-user", "iat": now, "exp": now + 6 * 3600});
+    let claims = |iss: &str| bench_claims(iss, now);
+    let hs_key = EncodingKey::from_secret(secret.as_bytes());
     let hs = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims("https://hs.bench"),
-        &EncodingKey::from_secret(secret.as_bytes()),
+        &hs_key,
     )
     .unwrap_or_else(|e| die(&format!("HS256: {e}")));
-    let rs = jsonwebtoken::encode(
-        &Header::new(Algorithm::RS256),
-        &claims("https://rs.bench"),
-        &EncodingKey::from_rsa_pem(&pem).unwrap_or_else(|e| die(&format!("RSA key: {e}"))),
-    )
-    .unwrap_or_else(|e| die(&format!("RS256: {e}")));
-    Tokens { hs, rs }
+    let rs_key = EncodingKey::from_rsa_pem(&pem).unwrap_or_else(|e| die(&format!("RSA key: {e}")));
+    let sign_rs = |claims: &Value| {
+        jsonwebtoken::encode(&Header::new(Algorithm::RS256), claims, &rs_key)
+            .unwrap_or_else(|e| die(&format!("RS256: {e}")))
+    };
+    let rs = sign_rs(&claims("https://rs.bench"));
+    if rs_pool > 0 {
+        eprintln!("signing {rs_pool} distinct RS256 tokens...");
+    }
+    let rs_pool: Vec<String> = (0..rs_pool)
+        .map(|n| {
+            let mut claims = claims("https://rs.bench");
+            claims["jti"] = json!(format!("rs-{n}"));
+            sign_rs(&claims)
+        })
+        .collect();
+    Tokens {
+        hs,
+        rs,
+        hs_key,
+        now,
+        rs_pool,
+        issued: Cell::new(0),
+    }
 }
 
 async fn connect(url: &str, token: &str) -> Result<Ws, String> {
@@ -365,8 +412,9 @@ impl Shared {
     }
 }
 
-async fn handshake_worker(shared: Rc<Shared>, url: String, token: String) {
+async fn handshake_worker(shared: Rc<Shared>, url: String, tokens: Rc<Tokens>, rs256: bool) {
     while !shared.stop.get() {
+        let token = tokens.next(rs256);
         let started = Instant::now();
         match connect(&url, &token).await {
             Ok(ws) => match close(ws).await {
@@ -505,7 +553,7 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 async fn run_one(
     scenario: &Scenario,
     target: &Target,
-    tokens: &Tokens,
+    tokens: &Rc<Tokens>,
     round: usize,
     warmup: Duration,
     duration: Duration,
@@ -523,7 +571,8 @@ async fn run_one(
                 tasks.push(tokio::task::spawn_local(handshake_worker(
                     shared.clone(),
                     target.url.clone(),
-                    token.clone(),
+                    tokens.clone(),
+                    scenario.rs256,
                 )));
             }
         }
@@ -789,28 +838,38 @@ fn report(results: &[RunResult], idle: &[IdleResult], targets: &[Target]) -> Str
             Kind::Handshake => {
                 let _ = writeln!(
                     out,
-                    "| target | handshakes/s | vs direct | p50 ms | p99 ms | proxy CPU µs/op (of it sys) | echo CPU µs/op | errors |"
+                    "| target | handshakes/s | vs direct | p50 ms | p99 ms | proxy CPU µs/op (of it sys) | CPU vs nginx | CPU vs HAProxy | echo CPU µs/op | errors |"
                 );
-                let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+                let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             }
             Kind::RoundTrip => {
                 let _ = writeln!(
                     out,
-                    "| target | round trips/s | p50 µs | p99 µs | p99 vs direct | p999 µs | proxy CPU µs/op (of it sys) | echo CPU µs/op | errors |"
+                    "| target | round trips/s | p50 µs | p99 µs | p99 vs direct | p999 µs | proxy CPU µs/op (of it sys) | CPU vs nginx | CPU vs HAProxy | echo CPU µs/op | errors |"
                 );
-                let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+                let _ = writeln!(
+                    out,
+                    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+                );
             }
             Kind::Throughput => {
                 let _ = writeln!(
                     out,
-                    "| target | messages/s | MB/s (echoed) | vs direct | proxy CPU µs/op (of it sys) | echo CPU µs/op | errors |"
+                    "| target | messages/s | MB/s (echoed) | vs direct | MB/s vs nginx | MB/s vs HAProxy | proxy CPU µs/op (of it sys) | CPU vs nginx | CPU vs HAProxy | echo CPU µs/op | errors |"
                 );
-                let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+                let _ = writeln!(
+                    out,
+                    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+                );
             }
         }
         let base_rate = med("direct", &|r| r.rate);
         let base_p99 = med("direct", &|r| r.p99_us);
         let base_mbps = med("direct", &|r| r.mbps);
+        // Every row as a ratio to the two peers measured in this same run.
+        let cpu_of = |t: &str| med(t, &|r| r.proxy_cpu_us_per_op.unwrap_or(f64::NAN));
+        let (nginx_cpu, haproxy_cpu) = (cpu_of("nginx"), cpu_of("haproxy"));
+        let (nginx_mbps, haproxy_mbps) = (med("nginx", &|r| r.mbps), med("haproxy", &|r| r.mbps));
         for t in &order {
             if !by_target.contains_key(t) {
                 continue;
@@ -830,36 +889,44 @@ fn report(results: &[RunResult], idle: &[IdleResult], targets: &[Target]) -> Str
                 Kind::Handshake => {
                     let _ = writeln!(
                         out,
-                        "| {t} | {} | {} | {} | {} | {} | {} | {errors} |",
+                        "| {t} | {} | {} | {} | {} | {} | {} | {} | {} | {errors} |",
                         fmt(med(t, &|r| r.rate), 0),
                         ratio(med(t, &|r| r.rate), base_rate),
                         fmt(med(t, &|r| r.p50_us) / 1000.0, 2),
                         fmt(med(t, &|r| r.p99_us) / 1000.0, 2),
                         proxy_cell(1),
+                        ratio(proxy, nginx_cpu),
+                        ratio(proxy, haproxy_cpu),
                         fmt(server, 1)
                     );
                 }
                 Kind::RoundTrip => {
                     let _ = writeln!(
                         out,
-                        "| {t} | {} | {} | {} | {} | {} | {} | {} | {errors} |",
+                        "| {t} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {errors} |",
                         fmt(med(t, &|r| r.rate), 0),
                         fmt(med(t, &|r| r.p50_us), 1),
                         fmt(med(t, &|r| r.p99_us), 1),
                         ratio(med(t, &|r| r.p99_us), base_p99),
                         fmt(med(t, &|r| r.p999_us), 1),
                         proxy_cell(1),
+                        ratio(proxy, nginx_cpu),
+                        ratio(proxy, haproxy_cpu),
                         fmt(server, 2)
                     );
                 }
                 Kind::Throughput => {
                     let _ = writeln!(
                         out,
-                        "| {t} | {} | {} | {} | {} | {} | {errors} |",
+                        "| {t} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {errors} |",
                         fmt(med(t, &|r| r.rate), 0),
                         fmt(med(t, &|r| r.mbps), 0),
                         ratio(med(t, &|r| r.mbps), base_mbps),
+                        ratio(med(t, &|r| r.mbps), nginx_mbps),
+                        ratio(med(t, &|r| r.mbps), haproxy_mbps),
                         proxy_cell(1),
+                        ratio(proxy, nginx_cpu),
+                        ratio(proxy, haproxy_cpu),
                         fmt(server, 2)
                     );
                 }
@@ -873,19 +940,26 @@ fn report(results: &[RunResult], idle: &[IdleResult], targets: &[Target]) -> Str
         );
         let _ = writeln!(
             out,
-            "| target | sessions | held and echoing | RSS before KiB | RSS after KiB | KiB / session | errors |"
+            "| target | sessions | held and echoing | RSS before KiB | RSS after KiB | KiB / session | vs nginx | vs HAProxy | errors |"
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let peer = |name: &str, sessions: usize| {
+            idle.iter()
+                .find(|p| p.target == name && p.sessions == sessions)
+                .map_or(f64::NAN, |p| p.per_session_kib)
+        };
         for r in idle {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {:.2} | {} |",
+                "| {} | {} | {} | {} | {} | {:.2} | {} | {} | {} |",
                 r.target,
                 r.sessions,
                 r.held,
                 r.rss_kib_before,
                 r.rss_kib_after,
                 r.per_session_kib,
+                ratio(r.per_session_kib, peer("nginx", r.sessions)),
+                ratio(r.per_session_kib, peer("haproxy", r.sessions)),
                 r.errors
             );
         }
@@ -899,7 +973,15 @@ fn report(results: &[RunResult], idle: &[IdleResult], targets: &[Target]) -> Str
 
 fn main() {
     let args = parse_args();
-    let tokens = mint();
+    let rs_pool = if args.scenarios.iter().any(|s| s == "rs256") {
+        std::env::var("BENCH_RS_POOL")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(4096)
+    } else {
+        0
+    };
+    let tokens = Rc::new(mint(rs_pool));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
