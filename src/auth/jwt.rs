@@ -178,7 +178,12 @@ pub fn verify<K: Borrow<IssuerKeys>>(
     let key = select_key(&keys.keys, &header, trace)?;
 
     // 9. Signature.
-    if !verify_signature(key, compact.signing_input.as_bytes(), compact.signature) {
+    if !verify_signature(
+        key,
+        compact.signing_input.as_bytes(),
+        compact.signature,
+        &compact.signature_bytes,
+    ) {
         if let (Some(kid), None) = (&header.kid, &key.kid) {
             // The token names a key; the lone unnamed key it fell back to is not it.
             return Err(deny(trace, "signature", Reason::KeyUnknown, || {

@@ -18,6 +18,8 @@ pub(super) struct Compact<'a> {
     pub(super) payload: Vec<u8>,
     /// Still base64url; may be empty (then `signature_invalid`).
     pub(super) signature: &'a str,
+    /// `signature` decoded (once: the check that it is base64url is that decoding).
+    pub(super) signature_bytes: Vec<u8>,
     /// `header.payload` as sent: what the signature covers.
     pub(super) signing_input: &'a str,
 }
@@ -45,11 +47,12 @@ impl<'a> Compact<'a> {
         };
         let header_bytes = decode(header, "header")?;
         let payload_bytes = decode(payload, "payload")?;
-        decode(signature, "signature")?;
+        let signature_bytes = decode(signature, "signature")?;
         Ok(Compact {
             header: header_bytes,
             payload: payload_bytes,
             signature,
+            signature_bytes,
             signing_input: &token[..header.len() + 1 + payload.len()],
         })
     }

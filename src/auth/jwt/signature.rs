@@ -10,26 +10,23 @@
 //! `jsonwebtoken::crypto::verify`. Either way the algorithm comes from the key, never from the token, and a failure is final:
 //! there is no second attempt with another implementation.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKeyKind};
 use ring::signature::{self as ring_sig, RsaParameters, UnparsedPublicKey};
 
 use crate::auth::keys::VerifyKey;
 
-/// Whether `signature` (base64url) over `input` verifies with `key`.
-pub(super) fn verify_signature(key: &VerifyKey, input: &[u8], signature: &str) -> bool {
+/// Whether `signature` (base64url; `decoded`, its bytes) over `input` verifies with `key`.
+pub(super) fn verify_signature(
+    key: &VerifyKey,
+    input: &[u8],
+    signature: &str,
+    decoded: &[u8],
+) -> bool {
     if let Some(hmac) = &key.hmac {
-        let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else {
-            return false;
-        };
-        return ring::hmac::verify(hmac, input, &signature).is_ok();
+        return ring::hmac::verify(hmac, input, decoded).is_ok();
     }
     if let Some(rsa) = &key.rsa {
-        let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else {
-            return false;
-        };
-        return rsa.verify_sig(input, &signature).is_ok();
+        return rsa.verify_sig(input, decoded).is_ok();
     }
     match (
         rsa_parameters(key.algorithm),
@@ -37,19 +34,13 @@ pub(super) fn verify_signature(key: &VerifyKey, input: &[u8], signature: &str) -
         key.key.kind(),
     ) {
         (Some(parameters), _, DecodingKeyKind::RsaModulusExponent { n, e }) => {
-            let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else {
-                return false;
-            };
             ring_sig::RsaPublicKeyComponents { n, e }
-                .verify(parameters, input, &signature)
+                .verify(parameters, input, decoded)
                 .is_ok()
         }
         (_, Some(algorithm), DecodingKeyKind::SecretOrDer(point)) => {
-            let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else {
-                return false;
-            };
             UnparsedPublicKey::new(algorithm, point)
-                .verify(input, &signature)
+                .verify(input, decoded)
                 .is_ok()
         }
         _ => matches!(
