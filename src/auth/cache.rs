@@ -14,9 +14,12 @@
 //!   current key set is the same one (`Arc` identity). A JWKS refresh installs a new set,
 //!   so it invalidates that issuer's entries, and a set gone stale (`jwks_max_stale`) stops
 //!   every hit. A reload builds a new gate with an empty cache.
-//! - Revocation: [`TokenCache::invalidate`] is the one hook: it drops every entry whose
-//!   verified token matches (by subject, issuer, `jti` claim, ...). Whatever revokes
-//!   sessions must call it through [`crate::auth::Gate::invalidate_cached_tokens`].
+//! - Revocation needs nothing from the cache to hold: revocations in force are judged on
+//!   every request after the gate's decision (`proxy/admit.rs`, on the grant's user, `jti`
+//!   and `kid`), hits included. [`TokenCache::invalidate`], through
+//!   [`crate::auth::Gate::invalidate_cached_tokens`], is the one hook to drop matching
+//!   entries early (by subject, issuer, `jti`, ...), e.g. if a revocation check ever moves
+//!   before the cache.
 //! - `wsgate explain` never reads or fills it: it shows every step of a fresh verification.
 //!
 //! Route claims and identity headers are derived from the cached claims per request, so a
