@@ -9,7 +9,6 @@
 //! on the upstream: a sidecar that waits for its app while the app waits for it deadlocks.
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -25,8 +24,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics;
 use crate::sessions::{AdminApi, MAX_BODY_BYTES, admin_response};
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics;
 
 /// A client gets this long to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,72 +34,6 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 const STOP_GRACE: Duration = Duration::from_secs(2);
 /// Pause after an accept error (e.g. EMFILE) so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
-
-/// The process's readiness, flipped by startup, key loading and shutdown.
-#[derive(Debug, Default)]
-pub struct Health {
-    listening: AtomicBool,
-    keys_loaded: AtomicBool,
-    draining: AtomicBool,
-    /// A shared session store has not answered yet.
-    sessions_waiting: AtomicBool,
-}
-
-/// Why `/readyz` answers 503; the one-word body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotReady {
-    /// The proxy listener is not serving yet.
-    Starting,
-    /// An issuer enabled in this environment has no keys.
-    KeysUnavailable,
-    /// A graceful shutdown is under way.
-    Draining,
-    /// The shared session store (Redis) has not answered yet.
-    SessionsUnavailable,
-}
-
-impl Health {
-    /// Not ready: nothing is listening, no keys are loaded, no drain.
-    pub fn new() -> Arc<Health> {
-        Arc::new(Health::default())
-    }
-
-    pub fn set_listening(&self, listening: bool) {
-        self.listening.store(listening, Ordering::SeqCst);
-    }
-
-    pub fn set_keys_loaded(&self, loaded: bool) {
-        self.keys_loaded.store(loaded, Ordering::SeqCst);
-    }
-
-    pub fn set_draining(&self, draining: bool) {
-        self.draining.store(draining, Ordering::SeqCst);
-    }
-
-    pub fn set_sessions_waiting(&self, waiting: bool) {
-        self.sessions_waiting.store(waiting, Ordering::SeqCst);
-    }
-
-    pub fn is_ready(&self) -> bool {
-        self.readiness().is_ok()
-    }
-
-    /// `Ok` when ready, else the first reason not to be; a drain outranks everything,
-    /// since it is the one state that will not resolve itself.
-    pub fn readiness(&self) -> Result<(), NotReady> {
-        if self.draining.load(Ordering::SeqCst) {
-            Err(NotReady::Draining)
-        } else if !self.listening.load(Ordering::SeqCst) {
-            Err(NotReady::Starting)
-        } else if !self.keys_loaded.load(Ordering::SeqCst) {
-            Err(NotReady::KeysUnavailable)
-        } else if self.sessions_waiting.load(Ordering::SeqCst) {
-            Err(NotReady::SessionsUnavailable)
-        } else {
-            Ok(())
-        }
-    }
-}
 
 /// The JWKS document the admin listener publishes; replaced on every (re)load.
 #[derive(Debug, Default)]
@@ -130,17 +64,6 @@ impl PublishedKeys {
 /// How long verifiers may cache the JWKS. Short, so a rotation (a new `next_key_file`)
 /// reaches them within a minute; a verifier that meets an unknown `kid` refetches anyway.
 const JWKS_MAX_AGE: &str = "public, max-age=60";
-
-impl NotReady {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NotReady::Starting => "starting",
-            NotReady::KeysUnavailable => "keys_unavailable",
-            NotReady::Draining => "draining",
-            NotReady::SessionsUnavailable => "sessions_unavailable",
-        }
-    }
-}
 
 /// Serves the admin endpoints on `listener` until `stop` is cancelled.
 ///
@@ -324,7 +247,7 @@ mod tests {
     use tokio::net::TcpStream;
 
     use super::*;
-    use crate::metrics::Metrics;
+    use crate::telemetry::metrics::Metrics;
 
     struct Admin {
         addr: SocketAddr,
@@ -338,7 +261,7 @@ mod tests {
         let addr = listener.local_addr().expect("bound address");
         let registry = Registry::new();
         let metrics = Metrics::new(&registry);
-        metrics.denied("/ws", crate::reason::Reason::TokenMissing);
+        metrics.denied("/ws", crate::domain::reason::Reason::TokenMissing);
         let health = Health::new();
         let stop = CancellationToken::new();
         let keys = PublishedKeys::new();

@@ -27,8 +27,9 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use crate::auth::identity::is_safe_value;
 use crate::auth::keys::{self, IssuerKeys};
 use crate::auth::trace::{NoTrace, Step};
-use crate::auth::{AuthMethod, ClientCertificate, Gate, RequestView, jwt};
+use crate::auth::{AuthMethod, Gate, RequestView, jwt};
 use crate::config::{Config, RouteAuth};
+use crate::net::tls::ClientCertificate;
 
 /// The HMAC secret of the fuzzing policy's `primary` issuer (and fuzz/make_corpus.py's).
 pub const SECRET: &str = "wsgate-fuzzing-hmac-secret-7c1e4b9a2d8f6053";
@@ -190,7 +191,8 @@ pub fn jwt(data: &[u8]) {
             let _ = (reason.as_str(), reason.status(), reason.close_code());
             if matches!(
                 reason,
-                crate::reason::Reason::KeyUnknown | crate::reason::Reason::KeysUnavailable
+                crate::domain::reason::Reason::KeyUnknown
+                    | crate::domain::reason::Reason::KeysUnavailable
             ) {
                 assert!(
                     jwt::issuer_of(&token, auth).is_some(),
@@ -208,13 +210,13 @@ pub fn request_head(data: &[u8]) {
     };
     match verdict {
         Ok(Some(_upgrade)) => {
-            assert!(!crate::handshake::is_ambiguous_path(uri.path()));
+            assert!(!crate::ws::handshake::is_ambiguous_path(uri.path()));
             let keys: Vec<&HeaderValue> = headers
                 .get_all(http::header::SEC_WEBSOCKET_KEY)
                 .iter()
                 .collect();
             assert_eq!(keys.len(), 1, "an upgrade with {} keys", keys.len());
-            let _ = crate::handshake::accept_key(keys[0].as_bytes());
+            let _ = crate::ws::handshake::accept_key(keys[0].as_bytes());
             assert!(!headers.contains_key(http::header::TRANSFER_ENCODING));
         }
         Ok(None) => {}

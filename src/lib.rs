@@ -30,25 +30,31 @@
 //! - `demo`: the one-command try-out.
 //! - `fuzzing`: entry points of the cargo-fuzz targets in `fuzz/` (not API; docs/fuzzing.md).
 
-pub mod admin;
+// Layers, bottom up; a module imports only from the layers below it (docs/architecture.md).
+// Vocabulary: no I/O.
+pub mod domain;
+pub mod http;
+pub mod jose;
+pub mod ws;
+// Configuration: TOML in, a validated `Config` out.
+pub mod config;
+// Plumbing and observability.
+pub mod net;
+pub mod telemetry;
+// The decision.
 pub mod assertion;
 pub mod auth;
-pub mod commands;
-pub mod config;
-pub mod demo;
+// I/O stages.
+pub mod proxy;
+pub mod relay;
+pub mod sessions;
+pub mod upstream;
+// Serving.
+pub mod admin;
+pub mod server;
+// The command line.
+pub mod cli;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod handshake;
-pub mod metrics;
-pub mod path;
-pub mod prefixed;
-pub mod proxy;
-pub mod reason;
-pub mod relay;
-pub mod server;
-pub mod sessions;
-pub mod telemetry;
-pub mod tls;
-pub mod upstream;
 
 pub use server::{Listeners, run};

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use wsgate::commands;
+use wsgate::cli;
 
 #[derive(Parser)]
 #[command(
@@ -43,20 +43,20 @@ enum Command {
         print_jwks: Option<PathBuf>,
     },
     /// Run the proxy's exact decision path on a token and print every step.
-    Explain(commands::ExplainArgs),
+    Explain(cli::ExplainArgs),
     /// Sign a test token with a configured issuer (refused in production).
-    Mint(commands::MintArgs),
+    Mint(cli::MintArgs),
     /// One-command try-out: embedded echo upstream, proxy, dev key, ready token.
-    Demo(wsgate::demo::DemoArgs),
+    Demo(wsgate::cli::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { config } => commands::run(&config),
-        Command::Check { config, print_jwks } => commands::check(&config, print_jwks.as_deref()),
-        Command::Explain(args) => commands::explain(&args),
-        Command::Mint(args) => commands::mint(&args),
-        Command::Demo(args) => wsgate::demo::main(&args),
+        Command::Run { config } => cli::run(&config),
+        Command::Check { config, print_jwks } => cli::check(&config, print_jwks.as_deref()),
+        Command::Explain(args) => cli::explain(&args),
+        Command::Mint(args) => cli::mint(&args),
+        Command::Demo(args) => wsgate::cli::demo::main(&args),
     }
 }

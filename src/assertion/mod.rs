@@ -13,11 +13,7 @@
 //!
 //! `key.rs` reads, generates and describes one key.
 
-mod key;
-
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -25,57 +21,11 @@ use http::{HeaderName, HeaderValue};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{Map, Value, json};
 
-pub use key::{AssertionAlgorithm, SigningKey};
+use crate::config::{AssertionConfig, KeyFile};
+use crate::jose::signing_key::SigningKey;
 
 use crate::auth::Grant;
-use crate::sessions::SessionId;
-
-/// Claims wsgate writes itself: never copied from the token (`identity.assertion.claims`
-/// refuses them).
-pub const RESERVED_CLAIMS: [&str; 9] = [
-    "iss",
-    "aud",
-    "sub",
-    "iat",
-    "exp",
-    "nbf",
-    "jti",
-    "auth_method",
-    "sid",
-];
-
-/// Longest `ttl` accepted: an assertion is a proof for one connection, not a credential.
-pub const MAX_TTL: Duration = Duration::from_secs(300);
-
-/// The validated `[identity.assertion]` table (present only when enabled).
-#[derive(Debug, Clone)]
-pub struct AssertionConfig {
-    pub header: HeaderName,
-    pub issuer: String,
-    /// One name (sent as a string) or several (sent as an array), never empty.
-    pub audience: Vec<String>,
-    pub ttl: Duration,
-    pub algorithm: AssertionAlgorithm,
-    /// `None`: a key is generated at start (refused in production).
-    pub key: Option<KeyFile>,
-    /// Published in the JWKS beside the current key, never used to sign.
-    pub next_key: Option<KeyFile>,
-    /// Verified token claims copied into the assertion, in file order.
-    pub claims: Vec<String>,
-}
-
-/// A PEM private key file, read (and checked) when the config was loaded.
-#[derive(Clone)]
-pub struct KeyFile {
-    pub path: PathBuf,
-    pub pem: Vec<u8>,
-}
-
-impl std::fmt::Debug for KeyFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "KeyFile({})", self.path.display())
-    }
-}
+use crate::domain::session_id::SessionId;
 
 /// The signer built from an [`AssertionConfig`]; rebuilt on every reload.
 #[derive(Debug)]
@@ -137,7 +87,7 @@ impl Assertion {
             use rustls_pki_types::CertificateDer;
             use rustls_pki_types::pem::PemObject;
             let first = CertificateDer::pem_slice_iter(&file.pem).next()?.ok()?;
-            crate::tls::not_after(&first)
+            crate::net::tls::not_after(&first)
         });
         Assertion {
             config,

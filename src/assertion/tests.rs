@@ -1,6 +1,7 @@
 //! The assertion as an upstream sees it: verified here with jsonwebtoken against the
 //! published JWKS (a second implementation, not wsgate's own signing code).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use http::HeaderName;
@@ -10,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::auth::AuthMethod;
+use crate::config::AssertionAlgorithm;
 
 fn fixture(name: &str) -> KeyFile {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -69,7 +71,7 @@ fn an_es256_assertion_verifies_against_the_published_jwks() {
     ))
     .expect("assertion");
     let session = SessionId::generate().expect("session id");
-    let now = crate::proxy::unix_now();
+    let now = crate::domain::clock::unix_now();
     let token = assertion
         .sign(&grant(), Some(session), now)
         .expect("signed");
@@ -95,7 +97,7 @@ fn an_eddsa_assertion_verifies_and_plain_http_has_no_session() {
     ))
     .expect("assertion");
     let token = assertion
-        .sign(&grant(), None, crate::proxy::unix_now())
+        .sign(&grant(), None, crate::domain::clock::unix_now())
         .expect("signed");
     let claims = verify(
         token.to_str().expect("ascii"),

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::BypassConfig;
-use crate::reason::Reason;
+use crate::domain::reason::Reason;
 
 /// Longest test identity accepted from the bypass user header.
 pub const MAX_USER_BYTES: usize = 256;

@@ -12,21 +12,8 @@ use http::HeaderValue;
 use super::identity::is_safe_value;
 use super::trace::{Outcome, Trace, step};
 use crate::config::{ClientAuth, Config, RouteConfig, UserFrom};
-use crate::reason::Reason;
-
-/// What a client presented on its TLS connection, judged against `client_ca_file`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientCertificate {
-    /// The listener does not ask for certificates (no TLS, or no `client_ca_file`).
-    NotRequested,
-    /// Asked for, none presented.
-    Missing,
-    /// Presented, and it does not verify (unknown CA, expired, not for client auth...).
-    Invalid { problem: String },
-    /// Presented and verified; the identity it names (subject CN, else the first DNS,
-    /// URI or email SAN), if any.
-    Verified { identity: Option<String> },
-}
+use crate::domain::reason::Reason;
+use crate::net::tls::ClientCertificate;
 
 /// `Ok(Some(user))` when the certificate alone admits the caller on this route,
 /// `Ok(None)` when the decision goes on to tokens, or the refusal.

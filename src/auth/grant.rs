@@ -7,7 +7,7 @@ use http::HeaderValue;
 use super::trace::{Outcome, Trace, step};
 use super::{AuthMethod, Gate, Grant, bypass};
 use crate::config::RouteConfig;
-use crate::reason::Reason;
+use crate::domain::reason::Reason;
 
 impl Gate {
     pub(super) fn anonymous(&self, route: usize) -> Grant {

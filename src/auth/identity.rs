@@ -9,7 +9,7 @@ use http::{HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
 use crate::config::IdentityConfig;
-use crate::reason::Reason;
+use crate::domain::reason::Reason;
 
 use super::trace::{Outcome, Trace, step};
 

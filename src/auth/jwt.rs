@@ -61,7 +61,7 @@ use crate::auth::keys::{IssuerKeys, VerifyKey};
 mod signature;
 use crate::auth::trace::{self, Outcome, Trace};
 use crate::config::{AuthConfig, IssuerConfig};
-use crate::reason::Reason;
+use crate::domain::reason::Reason;
 use signature::verify_signature;
 
 use claims::{check_claims, json_type};

@@ -21,10 +21,10 @@ use http::header::ORIGIN;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::{Config, ConfigError, ConfigErrors, RouteAuth, TokenSource};
-use crate::metrics::Metrics;
-use crate::reason::Reason;
+use crate::domain::reason::Reason;
+use crate::net::tls::ClientCertificate;
+use crate::telemetry::metrics::Metrics;
 use cache::TokenCache;
-pub use client_cert::ClientCertificate;
 use keys::IssuerKeys;
 use remote::{Refetch, RemoteSets};
 use trace::{NoTrace, Outcome, Step, Trace, step};

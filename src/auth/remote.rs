@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::keys::IssuerKeys;
 use crate::config::{Config, IssuerConfig, KeySource, RemoteSource};
-use crate::metrics::{JwksRefreshResult, Metrics};
+use crate::telemetry::metrics::{JwksRefreshResult, Metrics};
 
 pub use fetch::{Failure, Fetcher, MAX_BODY_BYTES};
 

@@ -11,7 +11,7 @@ use http::HeaderMap;
 use http::header::{AUTHORIZATION, COOKIE, SEC_WEBSOCKET_PROTOCOL};
 
 use crate::config::TokenSource;
-use crate::reason::Reason;
+use crate::domain::reason::Reason;
 
 /// A token and the source it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! The proxy and `explain` run the same decision code; the proxy passes `NoTrace`, whose
 //! `enabled()` is false, so no step text is ever formatted on the hot path.
 
-use crate::reason::Reason;
+use crate::domain::reason::Reason;
 
 /// The outcome of one decision step.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 //! converts it once into these types, collecting every problem with the key that caused
 //! it. Nothing downstream re-checks a value: a `Config` that exists is usable.
 
+mod assertion;
 mod files;
 mod raw;
 mod restart;
@@ -20,7 +21,8 @@ use std::time::Duration;
 use http::HeaderName;
 use jsonwebtoken::Algorithm;
 
-pub use crate::assertion::{AssertionAlgorithm, AssertionConfig, KeyFile};
+pub use crate::jose::signing_key::AssertionAlgorithm;
+pub use assertion::{AssertionConfig, KeyFile, MAX_TTL as MAX_ASSERTION_TTL, RESERVED_CLAIMS};
 pub use restart::{RESTART_KEYS, restart_required};
 pub use secret::{Secret, SecretSource, fingerprint};
 pub use sessions::{

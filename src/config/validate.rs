@@ -229,7 +229,7 @@ impl Validator<'_> {
                         ),
                     )
                 }
-                Some(path) => match crate::path::normalize(&path) {
+                Some(path) => match crate::http::path::normalize(&path) {
                     Ok(normal) if normal == path => Some(path),
                     // Requests are matched in normalized form: this prefix could never match.
                     Ok(normal) => self.error(

@@ -6,8 +6,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::auth::ClientCertificate;
-use crate::metrics::Metrics;
+use crate::net::tls::ClientCertificate;
+use crate::telemetry::metrics::Metrics;
 
 /// A connection's place under `max_connections`. Cloned into whatever outlives the HTTP
 /// connection (a session, a close-mode refusal), so the slot is freed only when the last

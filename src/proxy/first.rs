@@ -24,8 +24,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::respond::{close_upgraded, denial, encode_response, handshake_refusal_bytes};
 use super::session::{NotOpened, Opened};
 use super::*;
-use crate::handshake::HandshakeError;
-use crate::prefixed::Prefixed;
+use crate::net::prefixed::Prefixed;
+use crate::ws::handshake::HandshakeError;
 
 /// Largest request head: hyper's buffer limit on this listener. A larger head goes to
 /// hyper, which answers 431.

@@ -19,7 +19,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::HeaderValue;
@@ -33,15 +33,20 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::token::offered_protocols;
 use crate::auth::trace::NoTrace;
-use crate::auth::{AuthMethod, ClientCertificate, Denial, Gate, Grant, RequestView};
+use crate::auth::{AuthMethod, Denial, Gate, Grant, RequestView};
 use crate::config::{DenyMode, ServerConfig, SessionExpiry, TokenSource};
-use crate::handshake::{self, WebSocketRequest};
-use crate::metrics::{AuthMethodLabel, BypassResult, HandshakeOutcome, Metrics, UpstreamErrorKind};
-use crate::reason::Reason;
+use crate::domain::clock::unix_now;
+use crate::domain::reason::Reason;
+use crate::domain::session_id::SessionId;
+use crate::net::tls::ClientCertificate;
 use crate::relay::{self, Extensions, RelayCounters, RelaySettings};
-use crate::sessions::{Registration, Registry, SessionId, SessionRecord};
+use crate::sessions::{Registration, Registry, SessionRecord};
+use crate::telemetry::metrics::{
+    AuthMethodLabel, BypassResult, HandshakeOutcome, Metrics, UpstreamErrorKind,
+};
 use crate::telemetry::{self, Decision, SessionSummary};
 use crate::upstream::{self, Forwarding, UpgradeRequest, UpstreamError, WebSocketOutcome};
+use crate::ws::handshake::{self, WebSocketRequest};
 
 mod admit;
 mod body;
@@ -456,12 +461,4 @@ fn close_mode_protocol(gate: &Gate, headers: &HeaderMap) -> Option<HeaderValue> 
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Wall-clock seconds since the Unix epoch (token times are wall-clock, RFC 7519).
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

@@ -2,8 +2,8 @@
 
 use crate::assertion::Assertion;
 use crate::auth::Gate;
-use crate::metrics::CertificateLabel;
-use crate::tls::ListenerTls;
+use crate::net::tls::ListenerTls;
+use crate::telemetry::metrics::CertificateLabel;
 use crate::upstream::Upstream;
 
 /// What a reload replaces as one unit: the decision policy, the upstream it guards (with

@@ -11,8 +11,9 @@
 use http::{Method, StatusCode, header};
 
 use super::*;
-use crate::metrics::RefreshResult;
-use crate::sessions::{SESSION_HEADER, Target};
+use crate::domain::session_id::SESSION_HEADER;
+use crate::sessions::Target;
+use crate::telemetry::metrics::RefreshResult;
 
 impl Proxy {
     pub(super) async fn refresh(
@@ -35,7 +36,7 @@ impl Proxy {
             .headers()
             .get(SESSION_HEADER)
             .and_then(|value| value.to_str().ok())
-            .and_then(|text| crate::sessions::SessionId::parse(text.trim()));
+            .and_then(|text| crate::domain::session_id::SessionId::parse(text.trim()));
         let finding = Instant::now();
         let found = match session {
             Some(id) => self.registry.find(id).await,

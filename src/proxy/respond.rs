@@ -9,9 +9,9 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{Body, CLOSE_TIMEOUT};
-use crate::handshake::{self, HandshakeError, WebSocketRequest};
-use crate::reason::Reason;
-use crate::sessions::{SESSION_HEADER, SessionId};
+use crate::domain::reason::Reason;
+use crate::domain::session_id::{SESSION_HEADER, SessionId};
+use crate::ws::handshake::{self, HandshakeError, WebSocketRequest};
 
 /// The client's 101; `session` is absent only for a close-mode refusal, which never
 /// becomes a session.

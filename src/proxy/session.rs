@@ -223,9 +223,15 @@ impl Proxy {
                         session,
                         user: grant.user.as_deref(),
                         initiator: match end.initiator {
-                            relay::Initiator::Client => crate::metrics::InitiatorLabel::Client,
-                            relay::Initiator::Upstream => crate::metrics::InitiatorLabel::Upstream,
-                            relay::Initiator::Proxy => crate::metrics::InitiatorLabel::Proxy,
+                            relay::Initiator::Client => {
+                                crate::telemetry::metrics::InitiatorLabel::Client
+                            }
+                            relay::Initiator::Upstream => {
+                                crate::telemetry::metrics::InitiatorLabel::Upstream
+                            }
+                            relay::Initiator::Proxy => {
+                                crate::telemetry::metrics::InitiatorLabel::Proxy
+                            }
                         },
                         code: end.code,
                         reason: end.reason,

@@ -13,7 +13,7 @@ use std::task::Context;
 use futures_util::task::AtomicWaker;
 use tokio::time::Instant;
 
-use crate::reason::Reason;
+use crate::domain::reason::Reason;
 
 /// A handle on one relay; cloned by whoever may act on the session.
 #[derive(Clone, Default)]

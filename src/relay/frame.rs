@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::time::Instant;
 
 use super::Extensions;
-use crate::reason::Reason;
+use crate::domain::reason::Reason;
 
 /// Longest control-frame payload (RFC 6455 §5.5).
 pub(super) const MAX_CONTROL_PAYLOAD: usize = 125;

@@ -68,7 +68,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
-use crate::reason::Reason;
+use crate::domain::reason::Reason;
 use direction::{Direction, Event, Output};
 use frame::{Limits, Scanner, Sender};
 use reported::Reported;

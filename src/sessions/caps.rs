@@ -3,7 +3,7 @@
 //! the store is shared).
 
 use crate::config::SessionsConfig;
-use crate::reason::Reason;
+use crate::domain::reason::Reason;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caps {

@@ -8,9 +8,9 @@ use std::collections::hash_map::Entry as MapEntry;
 use std::hash::Hash;
 use std::net::IpAddr;
 
-use super::SessionId;
 use super::record::SessionRecord;
 use super::revocation::Revocation;
+use crate::domain::session_id::SessionId;
 use crate::relay::Control;
 
 #[derive(Default)]

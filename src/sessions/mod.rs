@@ -17,7 +17,6 @@
 
 mod admin;
 mod caps;
-mod id;
 mod memory;
 mod record;
 mod redis_store;
@@ -28,17 +27,7 @@ mod sync;
 
 pub use admin::{AdminApi, MAX_BODY_BYTES, admin_response};
 pub use caps::Caps;
-pub use id::{SESSION_HEADER, SessionId};
 pub use record::{SessionRecord, Target};
 pub use refresh::same_holder;
 pub use registry::{Extended, Registration, Registry, Revoked};
 pub use revocation::{DEFAULT_TTL, MAX_TTL, Revocation};
-
-/// Wall-clock seconds since the Unix epoch (token times and revocation ends are
-/// wall-clock, shared between replicas).
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::SessionId;
+use crate::domain::session_id::SessionId;
 
 /// One live session, registered at its handshake and removed when it ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

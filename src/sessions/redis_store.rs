@@ -21,10 +21,10 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 
-use super::SessionId;
 use super::caps::Caps;
 use super::record::SessionRecord;
 use super::revocation::Active;
+use crate::domain::session_id::SessionId;
 
 /// How long a registration outlives its replica's last heartbeat.
 pub const SESSION_TTL: Duration = Duration::from_secs(30);

@@ -5,7 +5,7 @@
 
 use crate::auth::Grant;
 use crate::config::Config;
-use crate::reason::Reason;
+use crate::domain::reason::Reason;
 
 /// The new token's `exp` when `grant` may replace the token of a session held by
 /// `issuer` (configured name) and `subject`; else the refusal's reason and a sentence

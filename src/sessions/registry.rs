@@ -19,11 +19,12 @@ use super::memory::LocalSessions;
 use super::record::{SessionRecord, Target};
 use super::redis_store::{Message, RedisStore};
 use super::revocation::{Active, Revocation, Revocations};
-use super::{SessionId, unix_now};
 use crate::config::{OnStoreError, SessionStore, SessionsConfig};
-use crate::metrics::{Metrics, StoreOperation};
-use crate::reason::Reason;
+use crate::domain::clock::unix_now;
+use crate::domain::reason::Reason;
+use crate::domain::session_id::SessionId;
 use crate::relay::Control;
+use crate::telemetry::metrics::{Metrics, StoreOperation};
 
 pub struct Registry {
     caps: Caps,

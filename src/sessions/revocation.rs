@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::SessionId;
 use super::record::Target;
-use crate::metrics::RevocationScope;
+use crate::domain::session_id::SessionId;
+use crate::telemetry::metrics::RevocationScope;
 
 /// The longest `ttl` a revocation may ask for: as long as the longest duration config
 /// accepts.

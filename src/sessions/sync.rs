@@ -15,9 +15,9 @@ use futures_util::StreamExt;
 
 use super::redis_store::{CHANNEL, HEARTBEAT, Message, RedisStore};
 use super::registry::Registry;
-use super::unix_now;
-use crate::admin::Health;
-use crate::metrics::StoreOperation;
+use crate::domain::clock::unix_now;
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::StoreOperation;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);

@@ -21,14 +21,16 @@ use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::metrics::{
+use crate::domain::reason::Reason;
+use crate::domain::session_id::SessionId;
+use crate::telemetry::metrics::{
     AuthMethodLabel, HandshakeOutcome, InitiatorLabel, JwksRefreshResult, Metrics, ReloadResult,
     UpstreamErrorKind,
 };
-use crate::reason::Reason;
-use crate::sessions::SessionId;
 
 mod format;
+pub mod health;
+pub mod metrics;
 mod refused;
 mod writer;
 

@@ -20,10 +20,10 @@ use crate::config::ConfigErrors;
 /// The line's `message`.
 pub const CONFIG_REFUSED: &str = "configuration refused; not starting";
 /// The line's `target`: the module that refuses the start.
-const TARGET: &str = "wsgate::commands";
+const TARGET: &str = "wsgate::cli";
 
 /// Logs `errors`, found in the config file at `path`, as one ERROR line (unless the log
-/// filter turns ERROR off for `wsgate::commands`).
+/// filter turns ERROR off for `wsgate::cli`).
 pub fn record_config_refused(path: &Path, errors: &ConfigErrors) {
     if !tracing::enabled!(target: TARGET, Level::ERROR) {
         return;

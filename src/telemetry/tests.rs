@@ -7,7 +7,7 @@ use prometheus::Registry;
 use serde_json::Value;
 
 use super::*;
-use crate::metrics::tests::changes;
+use crate::telemetry::metrics::tests::changes;
 
 mod format;
 mod legacy;
@@ -335,7 +335,7 @@ fn a_refused_config_is_one_json_line_listing_every_problem() {
         ])
     );
     assert!(
-        line.starts_with("{\"message\":\"configuration refused; not starting\",\"severity\":\"ERROR\",\"target\":\"wsgate::commands\",\"time\":"),
+        line.starts_with("{\"message\":\"configuration refused; not starting\",\"severity\":\"ERROR\",\"target\":\"wsgate::cli\",\"time\":"),
         "the fixed keys first, as on every line: {line}"
     );
 }

@@ -33,7 +33,7 @@ pub struct Forwarding<'a> {
     /// takes the place of the client's `Host` (RFC 9112 §3.2.2); `None` for origin-form.
     pub target_host: Option<&'a HeaderValue>,
     /// The WebSocket session this request opens (the assertion's `sid`).
-    pub session: Option<crate::sessions::SessionId>,
+    pub session: Option<crate::domain::session_id::SessionId>,
     /// Signs the identity assertion, when `[identity.assertion]` is on.
     pub assertion: Option<&'a Assertion>,
 }
@@ -139,7 +139,7 @@ pub fn put_upstream_headers(
         match assertion.sign(
             forwarding.grant,
             forwarding.session,
-            crate::proxy::unix_now(),
+            crate::domain::clock::unix_now(),
         ) {
             Some(signed) => out.set(assertion.header(), &signed),
             // Only the system's random source failing gets here; the upstream then sees

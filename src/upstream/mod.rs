@@ -15,20 +15,17 @@
 //! and a refusal's body. Plain HTTP forwarding goes through hyper's client.
 
 use std::io;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::header::HeaderValue;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::auth::describe_source;
-use crate::config::{CertificateFiles, Config, UpstreamConfig};
+use crate::config::UpstreamConfig;
+use crate::net::stream::Stream;
+use crate::net::tls::{client_identity, public_roots, roots_from, tls_client_config_with};
 
 mod headers;
 mod response;
@@ -123,74 +120,6 @@ pub enum WebSocketOutcome {
     Refused(Response<Bytes>),
 }
 
-/// The client TLS settings wsgate dials out with (the upstream, remote key sets): ring,
-/// safe default protocol versions, the webpki roots, no client certificate.
-pub fn tls_client_config() -> io::Result<Arc<rustls::ClientConfig>> {
-    tls_client_config_with(public_roots(), None)
-}
-
-fn public_roots() -> rustls::RootCertStore {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    roots
-}
-
-/// Like [`tls_client_config`], trusting exactly the certificates in `ca_file` (PEM); `key`
-/// names the setting in errors (`upstream.ca_file`, `…jwks_ca_file`).
-pub fn tls_client_config_trusting(
-    key: &str,
-    ca_file: &std::path::Path,
-) -> io::Result<Arc<rustls::ClientConfig>> {
-    tls_client_config_with(roots_from(key, ca_file)?, None)
-}
-
-/// Exactly the certificates in `ca_file` (PEM); `key` names the setting in errors.
-fn roots_from(key: &str, ca_file: &std::path::Path) -> io::Result<rustls::RootCertStore> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in crate::tls::read_certificates(key, ca_file)? {
-        roots.add(cert).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{key} {}: {e}", ca_file.display()),
-            )
-        })?;
-    }
-    Ok(roots)
-}
-
-/// wsgate's client certificate toward the upstream: the chain and its key.
-type ClientIdentity = (
-    Vec<rustls_pki_types::CertificateDer<'static>>,
-    rustls_pki_types::PrivateKeyDer<'static>,
-);
-
-fn client_identity(files: &CertificateFiles) -> io::Result<ClientIdentity> {
-    let certs = crate::tls::read_certificates("upstream.client_cert_file", &files.cert_file)?;
-    let key = crate::tls::read_key("upstream.client_key_file", &files.key_file)?;
-    Ok((certs, key))
-}
-
-fn tls_client_config_with(
-    roots: rustls::RootCertStore,
-    client: Option<ClientIdentity>,
-) -> io::Result<Arc<rustls::ClientConfig>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(io::Error::other)?
-        .with_root_certificates(roots);
-    let client = match client {
-        None => builder.with_no_client_auth(),
-        Some((certs, key)) => builder.with_client_auth_cert(certs, key).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("upstream.client_cert_file / client_key_file: {e}"),
-            )
-        })?,
-    };
-    Ok(Arc::new(client))
-}
-
 /// Dials the configured upstream.
 pub struct Upstream {
     config: UpstreamConfig,
@@ -212,7 +141,7 @@ impl Upstream {
         let client_cert_expires_at = identity
             .as_ref()
             .and_then(|(certs, _)| certs.first())
-            .and_then(|leaf| crate::tls::not_after(leaf));
+            .and_then(|leaf| crate::net::tls::not_after(leaf));
         let tls = if config.tls {
             let name = rustls_pki_types::ServerName::try_from(config.host.clone())
                 .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
@@ -299,80 +228,5 @@ impl Upstream {
             .await
             .map_err(|_| UpstreamError::Timeout)?
             .map_err(|err| UpstreamError::Protocol(ProtocolError::Http(err)))
-    }
-}
-
-/// Describes token sources for logs (no values).
-pub fn describe(config: &Config) -> String {
-    config
-        .auth
-        .token_sources
-        .iter()
-        .map(describe_source)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// A plain or TLS upstream stream.
-pub enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Stream::Plain(s) => s.is_write_vectored(),
-            Stream::Tls(s) => s.is_write_vectored(),
-        }
     }
 }

@@ -17,7 +17,7 @@ use super::upgrade::UpgradeRequest;
 use super::*;
 use crate::auth::{AuthMethod, Grant};
 use crate::config::Config;
-use crate::handshake;
+use crate::ws::handshake;
 
 const CONFIG: &str = r#"
 environment = "test"

@@ -16,10 +16,11 @@ use super::headers::{
     Forwarding, HeaderSink, connection_named, is_hop_by_hop, put_upstream_headers,
 };
 use super::response::{self, Framing, Head, text};
-use super::{ProtocolError, Stream, Upstream, UpstreamError, WebSocketOutcome};
+use super::{ProtocolError, Upstream, UpstreamError, WebSocketOutcome};
 use crate::config::Config;
-use crate::handshake;
-use crate::prefixed::Prefixed;
+use crate::net::prefixed::Prefixed;
+use crate::net::stream::Stream;
+use crate::ws::handshake;
 
 /// What the read buffer starts with: a 101 and a first frame fit many times over.
 const INITIAL_READ: usize = 1024;

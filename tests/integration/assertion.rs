@@ -192,10 +192,13 @@ fn sign_with(key_file: &str, kid: &str, claims: &Value) -> String {
 
 fn kid_of(key_file: &str) -> String {
     let pem = std::fs::read(fixture(key_file)).expect("key fixture");
-    wsgate::assertion::SigningKey::from_pem(&pem, wsgate::assertion::AssertionAlgorithm::Es256)
-        .expect("key")
-        .kid()
-        .to_owned()
+    wsgate::jose::signing_key::SigningKey::from_pem(
+        &pem,
+        wsgate::jose::signing_key::AssertionAlgorithm::Es256,
+    )
+    .expect("key")
+    .kid()
+    .to_owned()
 }
 
 /// Waits until the admin listener publishes exactly `kids`, in that order (a reload done).

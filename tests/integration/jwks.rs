@@ -367,11 +367,11 @@ async fn explain_runs_the_same_fetch_and_shows_one_jwks_step() {
         path: "/ws",
         query: None,
         headers: &headers,
-        client_cert: &wsgate::auth::ClientCertificate::NotRequested,
+        client_cert: &wsgate::net::tls::ClientCertificate::NotRequested,
     };
     let mut steps: Vec<Step> = Vec::new();
     let verdict = gate
-        .decide(&view, wsgate::proxy::unix_now(), &mut steps)
+        .decide(&view, wsgate::domain::clock::unix_now(), &mut steps)
         .await;
     assert!(verdict.is_ok(), "{verdict:?} {steps:#?}");
     assert_eq!(jwks.requests(), 1);

@@ -173,7 +173,7 @@ async fn serve_reloadable(toml: &str) -> Reloadable {
     };
     let proxy = listeners.proxy.local_addr().expect("addr");
     let registry = prometheus::Registry::new();
-    let metrics = Arc::new(wsgate::metrics::Metrics::new(&registry));
+    let metrics = Arc::new(wsgate::telemetry::metrics::Metrics::new(&registry));
     let (reloads, receiver) = tokio::sync::mpsc::channel(1);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(wsgate::server::serve(

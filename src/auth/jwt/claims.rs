@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::{deny, shown};
 use crate::auth::trace::{self, Outcome, Trace};
 use crate::config::{AuthConfig, IssuerConfig};
-use crate::reason::Reason;
+use crate::domain::reason::Reason;
 
 use super::jose::Payload;
 

@@ -10,7 +10,7 @@ use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor}
 use serde_json::{Map, Value};
 
 use super::shown;
-use crate::reason::Reason;
+use crate::domain::reason::Reason;
 
 /// The three segments of a compact JWS, header and payload decoded.
 pub(super) struct Compact<'a> {

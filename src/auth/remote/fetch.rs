@@ -28,8 +28,9 @@ use url::{Host, Url};
 
 use crate::auth::keys::{self, IssuerKeys};
 use crate::config::{IssuerConfig, RemoteLocation, RemoteSource, is_allowed_key_url};
-use crate::metrics::JwksRefreshResult;
-use crate::upstream::{Stream, tls_client_config, tls_client_config_trusting};
+use crate::net::stream::Stream;
+use crate::net::tls::{tls_client_config, tls_client_config_trusting};
+use crate::telemetry::metrics::JwksRefreshResult;
 
 /// The largest JWKS or discovery document accepted.
 pub const MAX_BODY_BYTES: usize = 1 << 20;

@@ -76,7 +76,7 @@ pub(super) fn write_assertion(out: &mut String, config: &Config) -> std::fmt::Re
     writeln!(out, "ttl = {}", duration(assertion.ttl))?;
     writeln!(out, "algorithm = {}", quote(assertion.algorithm.as_str()))?;
     let kid = |file: &crate::config::KeyFile| {
-        crate::assertion::SigningKey::from_pem(&file.pem, assertion.algorithm)
+        crate::jose::signing_key::SigningKey::from_pem(&file.pem, assertion.algorithm)
             .map(|key| format!("kid {}", key.kid()))
             .unwrap_or_else(|problem| problem)
     };

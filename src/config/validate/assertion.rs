@@ -5,10 +5,12 @@
 use http::HeaderName;
 
 use super::Validator;
-use crate::assertion::SigningKey;
-use crate::assertion::{AssertionAlgorithm, AssertionConfig, KeyFile, MAX_TTL, RESERVED_CLAIMS};
 use crate::config::PRODUCTION;
 use crate::config::raw::RawAssertion;
+use crate::config::{
+    AssertionAlgorithm, AssertionConfig, KeyFile, MAX_ASSERTION_TTL as MAX_TTL, RESERVED_CLAIMS,
+};
+use crate::jose::signing_key::SigningKey;
 
 /// The default header name.
 pub(super) const DEFAULT_HEADER: &str = "X-Auth-Assertion";

@@ -19,7 +19,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-use crate::reason::Reason;
+use crate::domain::reason::Reason;
 
 mod labels;
 

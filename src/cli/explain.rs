@@ -8,8 +8,9 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::auth::trace::{Outcome, Step};
-use crate::auth::{ClientCertificate, RequestView, describe_source};
+use crate::auth::{RequestView, describe_source};
 use crate::config::{Config, TokenSource};
+use crate::net::tls::ClientCertificate;
 
 use super::load_gate;
 
@@ -66,8 +67,9 @@ fn client_certificate(
     let Some(file) = file else {
         return Ok(ClientCertificate::Missing);
     };
-    let chain = crate::tls::read_certificates("--client-cert", file).map_err(|e| e.to_string())?;
-    let listener = crate::tls::ListenerTls::new(files).map_err(|e| e.to_string())?;
+    let chain =
+        crate::net::tls::read_certificates("--client-cert", file).map_err(|e| e.to_string())?;
+    let listener = crate::net::tls::ListenerTls::new(files).map_err(|e| e.to_string())?;
     Ok(listener.judge(&chain))
 }
 
@@ -86,7 +88,7 @@ pub fn explain(args: &ExplainArgs) -> ExitCode {
     };
     let config = gate.config().clone();
     let now = match args.at.as_deref().map(parse_time).transpose() {
-        Ok(at) => at.unwrap_or_else(crate::proxy::unix_now),
+        Ok(at) => at.unwrap_or_else(crate::domain::clock::unix_now),
         Err(message) => return usage(message),
     };
     let token = match args.token.as_deref() {
@@ -175,7 +177,7 @@ pub fn explain(args: &ExplainArgs) -> ExitCode {
         None => (path, query),
     };
     // The proxy judges the normalized path (`path.rs`); so does explain.
-    let path = match crate::path::normalize(&path) {
+    let path = match crate::http::path::normalize(&path) {
         Ok(normal) => {
             if normal != path {
                 steps_before.push(Step {
@@ -339,7 +341,7 @@ fn print_explanation(
 
 /// A path the proxy refuses before any decision (400 `ambiguous_path`).
 fn print_path_refusal(path: &str, json: bool) {
-    let error = crate::handshake::HandshakeError::AmbiguousPath;
+    let error = crate::ws::handshake::HandshakeError::AmbiguousPath;
     if json {
         println!(
             "{}",

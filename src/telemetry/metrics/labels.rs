@@ -1,7 +1,7 @@
 //! The closed label sets of wsgate's metrics: every label value comes from one of these
 //! enums (or from configuration), never from a request.
 
-use crate::reason::Reason;
+use crate::domain::reason::Reason;
 
 /// How an allowed caller was let in (`method` label; also the `X-Auth-Method` idea).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -16,8 +16,8 @@ use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
 use crate::auth::Gate;
 use crate::config::Config;
-use crate::metrics::Metrics;
 use crate::server::{self, Listeners};
+use crate::telemetry::metrics::Metrics;
 
 const SECRET_VAR: &str = "WSGATE_DEMO_SECRET";
 
@@ -53,7 +53,7 @@ pub fn main(args: &DemoArgs) -> ExitCode {
 }
 
 async fn demo(args: &DemoArgs) -> Result<(), String> {
-    let shutdown = crate::commands::shutdown_signal();
+    let shutdown = crate::cli::signals::shutdown_signal();
     let echo = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("cannot bind the echo upstream: {e}"))?;
@@ -168,7 +168,7 @@ auth = "required"
 }
 
 fn demo_token(secret: &str) -> Result<String, String> {
-    let now = crate::proxy::unix_now();
+    let now = crate::domain::clock::unix_now();
     let claims = serde_json::json!({
         "iss": "wsgate-demo",
         "aud": "demo",

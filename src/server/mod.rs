@@ -27,14 +27,15 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::admin::{self, Health, PublishedKeys};
+use crate::admin::{self, PublishedKeys};
 use crate::auth::Gate;
 use crate::config::Config;
-use crate::metrics::{Metrics, ReloadResult};
+use crate::net::tls::ListenerTls;
 use crate::proxy::{ClientConn, MAX_HEAD_BYTES, Policy, Proxy, Slot};
 use crate::relay::RelayCounters;
 use crate::sessions::{AdminApi, Registry};
-use crate::tls::ListenerTls;
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::{Metrics, ReloadResult};
 
 /// Already-bound listeners handed to [`run`].
 pub struct Listeners {

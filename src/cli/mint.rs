@@ -98,7 +98,7 @@ pub fn mint(args: &MintArgs) -> ExitCode {
             ));
         }
     };
-    let now = crate::proxy::unix_now();
+    let now = crate::domain::clock::unix_now();
     let mut claims = serde_json::Map::new();
     claims.insert("iss".into(), issuer.issuer.clone().into());
     claims.insert("sub".into(), args.sub.clone().into());

@@ -21,7 +21,7 @@ use tokio::sync::mpsc::Sender;
 use super::load_gate;
 use crate::auth::Gate;
 use crate::config::Config;
-use crate::metrics::{Metrics, ReloadResult};
+use crate::telemetry::metrics::{Metrics, ReloadResult};
 
 /// How often the watched files are read and compared.
 pub const POLL: Duration = Duration::from_secs(2);

@@ -381,7 +381,7 @@ fn label_values_are_unique_per_enum() {
 
 #[test]
 fn docs_metrics_says_where_every_reason_code_is_counted() {
-    let docs = include_str!("../../docs/metrics.md");
+    let docs = include_str!("../../../docs/metrics.md");
     let start = docs
         .find("## Every reason code, by one query")
         .expect("docs/metrics.md has the per-code section");

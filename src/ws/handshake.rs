@@ -236,13 +236,13 @@ fn has_final_chunked(headers: &HeaderMap) -> bool {
 /// Whether wsgate refuses to judge `path`: a backend could resolve it to another route
 /// (`path.rs` says which paths and why).
 pub fn is_ambiguous_path(path: &str) -> bool {
-    crate::path::normalize(path).is_err()
+    crate::http::path::normalize(path).is_err()
 }
 
 /// The request target with its path normalized (`path.rs`): the path routes are matched
 /// against and the path forwarded upstream. Call after [`classify`] accepted the request.
 pub fn normalized_uri(uri: &http::Uri) -> Result<http::Uri, HandshakeError> {
-    crate::path::normalize_uri(uri).map_err(|_| HandshakeError::AmbiguousPath)
+    crate::http::path::normalize_uri(uri).map_err(|_| HandshakeError::AmbiguousPath)
 }
 
 /// `Sec-WebSocket-Accept` for a key (RFC 6455 §4.2.2).

@@ -14,6 +14,8 @@
 //! `client_cert_invalid` (HTTP 403, or 101 + 1008 in close mode), not a bare TLS alert.
 
 mod certificate;
+mod client;
+mod client_certificate;
 mod verifier;
 
 use std::io;
@@ -25,9 +27,13 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use tokio_rustls::TlsAcceptor;
 
 pub use certificate::{identity, not_after};
+pub use client::{
+    ClientIdentity, client_identity, public_roots, roots_from, tls_client_config,
+    tls_client_config_trusting, tls_client_config_with,
+};
+pub use client_certificate::ClientCertificate;
 use verifier::DeferredClientVerifier;
 
-use crate::auth::ClientCertificate;
 use crate::config::TlsFiles;
 
 /// The client-facing TLS listener's material.

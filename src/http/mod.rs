@@ -1,0 +1,3 @@
+//! HTTP vocabulary: the one path normalization (route matching and the forwarded path).
+
+pub mod path;
