@@ -2,58 +2,65 @@
 //!
 //! One connection's life (see `docs/architecture.md`):
 //! `server` accepts and serves HTTP/1.1 with hyper → `proxy` classifies the request
-//! (`handshake` checks RFC 6455 syntax) → `auth` decides (route, origin, token, bypass,
+//! (`ws::handshake` checks RFC 6455 syntax) → `auth` decides (route, origin, token, bypass,
 //! JWT) → `upstream` dials and performs the upstream handshake → `relay` moves frames
 //! until either side closes or `server`'s shutdown cancels it.
 //!
-//! Module map:
-//! - `config`: TOML → validated [`config::Config`]; `check` rendering.
-//! - `reason`: the closed set of refusal reasons and their status/close-code/label.
-//! - `assertion`: the signed identity (`[identity.assertion]`) and its JWKS.
-//! - `auth`: the one decision path ([`auth::Gate::decide`]), token sources, JWT, keys
-//!   (static, and remote key sets fetched and refreshed by `auth::remote`), bypass.
-//! - `handshake`: RFC 6455 request validation and `Sec-WebSocket-Accept`.
-//! - `path`: the one path normalization, for route matching and for the upstream.
-//! - `upstream`: upstream connection, request rewriting (identity injection), 101 checks.
-//! - `proxy`: the per-request hyper service tying the above together; denials.
-//! - `relay`: the frame-aware byte relay between client and upstream.
-//! - `server`: listeners, accept loop, connection limit, graceful shutdown; [`run`].
-//! - `admin`: `/metrics`, `/healthz`, `/readyz`, and session control's `/admin/*`.
-//! - `metrics`: the Prometheus metrics struct.
-//! - `prefixed`: a stream that first replays bytes already read from it.
-//! - `sessions`: live sessions and their ids (`X-Wsgate-Session`).
-//! - `tls`: the listener's TLS material (reloadable), client certificates, expiry dates.
-//! - `sessions`: live sessions and their ids (`X-Wsgate-Session`), the registry that
-//!   revocation, refresh and caps act on (in memory, or shared through Redis).
-//! - `telemetry`: JSON logging and the outcome events that log and count together.
-//! - `commands`: `run`, `check`, `explain`, `mint` behind the thin `main.rs`.
-//! - `demo`: the one-command try-out.
-//! - `fuzzing`: entry points of the cargo-fuzz targets in `fuzz/` (not API; docs/fuzzing.md).
+//! The modules, bottom up, are declared below with one line each on their job.
 
-// Layers, bottom up; a module imports only from the layers below it (docs/architecture.md).
-// Vocabulary: no I/O.
+// The layers, bottom up: a module imports only the modules declared above it (checked by
+// tests/integration/layout.rs). One blank line between modules keeps rustfmt from sorting
+// them alphabetically.
+
+// Vocabulary, no I/O: why a handshake is refused or a session ends, session ids, the clock.
 pub mod domain;
+
+// HTTP vocabulary: the one path normalization.
 pub mod http;
+
+// JOSE vocabulary: the keys wsgate signs with and their JWK form.
 pub mod jose;
+
+// WebSocket vocabulary: RFC 6455 handshake checks and `Sec-WebSocket-Accept`.
 pub mod ws;
-// Configuration: TOML in, a validated `Config` out.
+
+// TOML in, a validated `Config` out; `check`'s rendering.
 pub mod config;
-// Plumbing and observability.
+
+// TLS material and client TLS settings, the outgoing stream, a replaying stream.
 pub mod net;
+
+// JSON logs, Prometheus metrics, readiness: one outcome is logged and counted together.
 pub mod telemetry;
-// The decision.
-pub mod assertion;
+
+// The one decision path (`auth::Gate::decide`): routes, origins, tokens, JWT, keys, bypass.
 pub mod auth;
-// I/O stages.
-pub mod proxy;
+
+// The signed identity for the upstream (`[identity.assertion]`) and its JWKS.
+pub mod assertion;
+
+// The frame-aware relay between client and upstream.
 pub mod relay;
+
+// Live sessions: ids, the registry (memory or Redis), revocation, refresh, caps.
 pub mod sessions;
+
+// The upstream: dialling, the rewritten request, the checked 101.
 pub mod upstream;
-// Serving.
+
+// One request's life: classify, decide, dial, answer, hand over to the relay.
+pub mod proxy;
+
+// The admin listener: /metrics, /healthz, /readyz, the JWKS, session control.
 pub mod admin;
+
+// Listeners, accept loop, connection limit, reload, graceful shutdown.
 pub mod server;
-// The command line.
+
+// The command line: run, check, explain, mint, demo, signals.
 pub mod cli;
+
+// Entry points of the cargo-fuzz targets in `fuzz/` (not API; docs/fuzzing.md).
 #[doc(hidden)]
 pub mod fuzzing;
 

@@ -48,6 +48,7 @@ mod handshake_syntax;
 mod harness;
 mod jwks;
 mod jwt_attacks;
+mod layout;
 mod mint_check;
 mod mtls;
 mod observability;

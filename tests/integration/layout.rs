@@ -1,0 +1,160 @@
+//! The source layout keeps its shape (docs/architecture.md, "Layers"): `src/lib.rs`
+//! declares the top-level modules bottom up, and a module may import only the modules
+//! declared before it, so the folders are the layer diagram and no import cycle can form.
+//!
+//! These read `src/` as text: an import is any `crate::name` path outside comments and
+//! outside test code (`tests.rs`, `tests/` folders, a trailing `#[cfg(test)] mod tests`).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// Every `.rs` file under `dir`, sorted.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).expect("read src dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+fn is_test_file(relative: &Path) -> bool {
+    relative.components().any(|c| c.as_os_str() == "tests")
+        || relative.file_name().is_some_and(|name| name == "tests.rs")
+}
+
+/// The file's code without its trailing unit tests and without comment lines.
+fn production_code(text: &str) -> String {
+    let code = match text.find("#[cfg(test)]\nmod tests") {
+        Some(at) => &text[..at],
+        None => text,
+    };
+    code.lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The top-level modules `crate::…` paths in `code` name, including every branch of a
+/// `crate::{a::X, b}` group.
+fn imported_modules(code: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("crate::") {
+        let after = &rest[at + "crate::".len()..];
+        if let Some(group) = after.strip_prefix('{') {
+            let mut depth = 1;
+            let mut item_start = true;
+            let mut ident = String::new();
+            for ch in group.chars() {
+                match ch {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+                if depth == 0 {
+                    break;
+                }
+                if depth == 1 && ch == ',' {
+                    item_start = true;
+                    continue;
+                }
+                if item_start {
+                    if ch.is_alphanumeric() || ch == '_' {
+                        ident.push(ch);
+                    } else if !ident.is_empty() {
+                        found.push(std::mem::take(&mut ident));
+                        item_start = false;
+                    }
+                }
+            }
+            if !ident.is_empty() {
+                found.push(ident);
+            }
+        } else {
+            let name: String = after
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            found.push(name);
+        }
+        rest = after;
+    }
+    found
+}
+
+/// `pub mod name;` lines of `src/lib.rs`, in order: the layers, bottom up.
+fn declared_order() -> Vec<String> {
+    let lib = fs::read_to_string(src().join("lib.rs")).expect("read lib.rs");
+    lib.lines()
+        .filter_map(|line| line.trim().strip_prefix("pub mod "))
+        .map(|rest| rest.trim_end_matches(';').to_string())
+        .collect()
+}
+
+#[test]
+fn modules_import_only_the_layers_declared_before_them() {
+    let order = declared_order();
+    let rank: BTreeMap<&str, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (name.as_str(), i))
+        .collect();
+    assert!(rank.len() > 10, "lib.rs declares the modules: {order:?}");
+    let mut violations = Vec::new();
+    for path in rust_files(&src()) {
+        let relative = path.strip_prefix(src()).expect("under src").to_path_buf();
+        if is_test_file(&relative) {
+            continue;
+        }
+        let Some(top) = relative
+            .components()
+            .next()
+            .and_then(|c| c.as_os_str().to_str())
+            .map(|name| name.trim_end_matches(".rs").to_string())
+        else {
+            continue;
+        };
+        let Some(&own) = rank.get(top.as_str()) else {
+            continue; // lib.rs, main.rs
+        };
+        let text = fs::read_to_string(&path).expect("read source");
+        for module in imported_modules(&production_code(&text)) {
+            if let Some(&theirs) = rank.get(module.as_str())
+                && theirs > own
+            {
+                violations.push(format!("{} imports `crate::{module}`", relative.display()));
+            }
+        }
+    }
+    violations.sort();
+    violations.dedup();
+    assert!(
+        violations.is_empty(),
+        "a module may import only modules declared before it in src/lib.rs \
+         (bottom-up layers):\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn the_import_scanner_reads_groups_and_paths() {
+    let code = "use crate::config::{A, B};\nuse crate::{net::tls::X, domain};\nlet n = crate::telemetry::m();";
+    assert_eq!(
+        imported_modules(code),
+        ["config", "net", "domain", "telemetry"]
+    );
+}
