@@ -3,7 +3,8 @@
 //! Starts an embedded echo upstream (which answers `whoami` with the identity headers it
 //! received, so the newcomer sees what wsgate injected), then the real proxy in front of
 //! it with a freshly generated HS256 dev secret, and prints a ready token and client
-//! command lines. Everything runs through the same `server::serve` as `wsgate run`.
+//! command lines. The proxy starts as the integration tests start it: `server::run` on
+//! listeners bound here, the same `server::serve` as `wsgate run` underneath.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -14,10 +15,8 @@ use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
-use crate::auth::Gate;
 use crate::config::Config;
 use crate::server::{self, Listeners};
-use crate::telemetry::metrics::Metrics;
 
 const SECRET_VAR: &str = "WSGATE_DEMO_SECRET";
 
@@ -33,17 +32,11 @@ pub struct DemoArgs {
 
 pub fn main(args: &DemoArgs) -> ExitCode {
     let _logs = crate::telemetry::init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+    let executor = match super::serving_runtime() {
+        Ok(executor) => executor,
+        Err(code) => return code,
     };
-    match runtime.block_on(demo(args)) {
+    match executor.block_on(demo(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("wsgate demo: {message}");
@@ -86,24 +79,13 @@ async fn demo(args: &DemoArgs) -> Result<(), String> {
     };
     let config = Config::parse(&toml, "<demo>", &env, std::path::Path::new("."))
         .map_err(|errors| errors.to_string())?;
-    let gate = Gate::new(Arc::new(config)).map_err(|errors| errors.to_string())?;
 
     let token = demo_token(&secret)?;
     print!("{}", banner(proxy_addr, admin_addr, echo_addr, &token));
 
-    let registry = prometheus::Registry::new();
-    let metrics = Arc::new(Metrics::new(&registry));
-    let (_reload_tx, reloads) = tokio::sync::mpsc::channel(1);
-    server::serve(
-        gate,
-        Listeners { proxy, admin },
-        registry,
-        metrics,
-        shutdown,
-        reloads,
-    )
-    .await
-    .map_err(|e| e.to_string())
+    server::run(Arc::new(config), Listeners { proxy, admin }, shutdown)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// What `demo` prints: the addresses, the token, and client command lines that work as

@@ -8,9 +8,14 @@ use std::path::Path;
 use crate::assertion::Assertion;
 use crate::config::Config;
 
-/// Writes the JWKS to `target` (`-`: stdout). The error says why there is none to write.
-pub(super) fn write(config: &Config, target: &Path) -> Result<(), String> {
-    let Some(settings) = &config.identity.assertion else {
+/// Writes the JWKS of `assertion` (the signer built from `config`) to `target` (`-`:
+/// stdout). The error says why there is none to write.
+pub(super) fn write(
+    config: &Config,
+    assertion: Option<&Assertion>,
+    target: &Path,
+) -> Result<(), String> {
+    let (Some(settings), Some(assertion)) = (&config.identity.assertion, assertion) else {
         return Err("[identity.assertion] is not enabled: there are no assertion keys".into());
     };
     if settings.key.is_none() {
@@ -19,7 +24,6 @@ pub(super) fn write(config: &Config, target: &Path) -> Result<(), String> {
                 .into(),
         );
     }
-    let assertion = Assertion::new(settings)?;
     let mut document = assertion.jwks().to_owned();
     document.push('\n');
     if target == Path::new("-") {

@@ -5,7 +5,7 @@
 //! Files are compared by content, read through their path every [`POLL`], so an edit in
 //! place, a rename over the file, and Kubernetes' symlink swap of a ConfigMap or Secret
 //! volume (`..data` re-pointed at a new directory, which inotify on the file misses) are
-//! all seen alike. A change loads the whole configuration again through [`load_gate`],
+//! all seen alike. A change loads the whole configuration again through `server::runtime`,
 //! exactly as SIGHUP does; the new state is used only if all of it validates, otherwise the
 //! old policy stays and the log line and `wsgate_config_reloads_total{result="error"}` say
 //! why. While the files on disk are broken, the load is retried every poll (a Secret
@@ -18,9 +18,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::Sender;
 
-use super::load_gate;
-use crate::auth::Gate;
 use crate::config::Config;
+use crate::proxy::Policy;
+use crate::server::runtime;
 use crate::telemetry::metrics::{Metrics, ReloadResult};
 
 /// How often the watched files are read and compared.
@@ -28,7 +28,7 @@ pub const POLL: Duration = Duration::from_secs(2);
 
 /// Watches `path` and `config`'s files, sending each configuration that loads after a
 /// change or SIGHUP on `reloads`; returns when the receiver is gone.
-pub async fn watch(path: PathBuf, config: &Config, reloads: Sender<Gate>, metrics: Arc<Metrics>) {
+pub async fn watch(path: PathBuf, config: &Config, reloads: Sender<Policy>, metrics: Arc<Metrics>) {
     let mut watched = Snapshot::read(watched_files(&path, config));
     let mut failing: Option<String> = None;
     let mut tick = tokio::time::interval(POLL);
@@ -54,13 +54,13 @@ pub async fn watch(path: PathBuf, config: &Config, reloads: Sender<Gate>, metric
                 "reloading configuration"
             );
         }
-        match load_gate(&path) {
-            Ok(gate) => {
+        match runtime::load(&path) {
+            Ok(policy) => {
                 failing = None;
                 // Files read before this load keep the bytes read then, so a change made
                 // while it ran is seen at the next poll.
-                watched = current.extended(watched_files(&path, gate.config()));
-                if reloads.send(gate).await.is_err() {
+                watched = current.extended(watched_files(&path, policy.gate.config()));
+                if reloads.send(policy).await.is_err() {
                     return;
                 }
             }

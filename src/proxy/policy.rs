@@ -9,7 +9,7 @@ use crate::upstream::Upstream;
 /// What a reload replaces as one unit: the decision policy, the upstream it guards (with
 /// its TLS material) and the assertion signer. A request takes one `Arc<Policy>` at its
 /// start and uses it to the end, so no handshake ever sees half of an old config and half
-/// of a new one.
+/// of a new one. Built from a `Config` in one place only: `server::runtime`.
 pub struct Policy {
     pub gate: Gate,
     pub upstream: Upstream,
@@ -19,25 +19,6 @@ pub struct Policy {
 }
 
 impl Policy {
-    pub fn new(gate: Gate) -> std::io::Result<Policy> {
-        let config = gate.config();
-        let tls = match &config.server.tls {
-            Some(files) => Some(ListenerTls::new(files)?),
-            None => None,
-        };
-        let upstream = Upstream::new(&config.upstream)?;
-        let assertion = match &config.identity.assertion {
-            Some(assertion) => Some(Assertion::new(assertion).map_err(std::io::Error::other)?),
-            None => None,
-        };
-        Ok(Policy {
-            gate,
-            upstream,
-            assertion,
-            tls,
-        })
-    }
-
     /// The `notAfter` of every certificate wsgate presents, for
     /// `wsgate_tls_certificate_expiry_timestamp_seconds`; `None` where there is none.
     pub fn certificate_expiry(&self) -> [(CertificateLabel, Option<u64>); 3] {

@@ -151,15 +151,15 @@ async fn a_rotated_listener_certificate_serves_new_handshakes_while_sessions_con
 /// The library's `serve` with its reload channel: the in-process equivalent of SIGHUP.
 struct Reloadable {
     proxy: std::net::SocketAddr,
-    reloads: tokio::sync::mpsc::Sender<wsgate::auth::Gate>,
+    reloads: tokio::sync::mpsc::Sender<wsgate::proxy::Policy>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-fn gate(toml: &str) -> wsgate::auth::Gate {
+fn policy(toml: &str) -> wsgate::proxy::Policy {
     let lookup = |name: &str| (name == SECRET_ENV).then(|| SECRET.to_owned());
     let config = wsgate::config::Config::parse(toml, "<test>", &lookup, std::path::Path::new("."))
         .unwrap_or_else(|errors| panic!("{errors}\n{toml}"));
-    wsgate::auth::Gate::new(Arc::new(config)).expect("gate")
+    wsgate::server::runtime::build(Arc::new(config)).unwrap_or_else(|errors| panic!("{errors}"))
 }
 
 async fn serve_reloadable(toml: &str) -> Reloadable {
@@ -177,7 +177,7 @@ async fn serve_reloadable(toml: &str) -> Reloadable {
     let (reloads, receiver) = tokio::sync::mpsc::channel(1);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(wsgate::server::serve(
-        gate(toml),
+        policy(toml),
         listeners,
         registry,
         metrics,
@@ -229,7 +229,7 @@ async fn a_reload_re_reads_the_upstream_ca_file_for_new_sessions_only() {
     // The upstream moves to a certificate from another CA: refused until a reload.
     let moved = toml(new_front);
     dir.write("upstream-ca.pem", &new_ca.pem);
-    proxy.reloads.send(gate(&moved)).await.expect("reload");
+    proxy.reloads.send(policy(&moved)).await.expect("reload");
     let (mut fresh, _) = eventually("a session through the new CA", || async {
         Upgrade::to("/ws")
             .bearer(&alice())
