@@ -42,7 +42,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         print_jwks: Option<PathBuf>,
     },
-    /// Run the proxy's exact decision path on a token and print every step.
+    /// Run the proxy's handshake checks and exact decision path on a token; print every step.
     Explain(cli::ExplainArgs),
     /// Sign a test token with a configured issuer (refused in production).
     Mint(cli::MintArgs),

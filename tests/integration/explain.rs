@@ -493,3 +493,67 @@ async fn a_refresh_is_explained_with_the_holder_it_must_match() {
     let exit = explain(&config, &["--token", &alice(), "--refresh", "nonsense"]).await;
     exit.expect_code(2, "--refresh without ISSUER:SUBJECT");
 }
+
+/// `explain` runs the checks the proxy runs before any decision, with the proxy's own
+/// functions: a request the proxy refuses (a path with dot segments, a WebSocket version
+/// other than 13) is refused by `explain` with the same reason code and status, however
+/// valid its token.
+#[tokio::test]
+async fn explain_refuses_a_handshake_with_the_code_the_proxy_answers() {
+    use crate::support::{TestProxy, Upgrade};
+    let builder = TestProxy::builder();
+    let dir = TempDir::new();
+    let config = dir.write("proxy.toml", &builder.toml());
+    let config = config.to_str().expect("utf-8 path");
+    let proxy = builder.start().await;
+    let token = alice();
+    let cases: [(&str, Upgrade, Vec<&str>); 2] = [
+        (
+            "a path with dot segments",
+            Upgrade::to("/ws/../admin").bearer(&token),
+            vec!["--path", "/ws/../admin"],
+        ),
+        (
+            "Sec-WebSocket-Version 8",
+            Upgrade::to("/ws")
+                .bearer(&token)
+                .replace("Sec-WebSocket-Version", "8"),
+            vec!["--header", "Sec-WebSocket-Version: 8"],
+        ),
+    ];
+    for (what, request, options) in cases {
+        let answered = request.send(proxy.addr()).await;
+        let code = answered.json()["error"].as_str().map(str::to_owned);
+        let code = code.unwrap_or_else(|| panic!("{what}: the proxy names a code: {answered:?}"));
+        assert!(answered.status >= 400, "{what}: refused: {answered:?}");
+
+        let mut args = vec!["explain", "--config", config, "--token", &token];
+        args.extend_from_slice(&options);
+        let exit = wsgate(&args, &[(SECRET_ENV, SECRET)], None).await;
+        exit.expect_code(1, what);
+        let verdict = verdict_line(&exit);
+        assert!(
+            verdict.contains(&format!("DENIED {code} ")),
+            "{what}: explain says {verdict:?}, the proxy {code}"
+        );
+        assert!(
+            verdict.contains(&format!("(HTTP {})", answered.status)),
+            "{what}: explain says {verdict:?}, the proxy {}",
+            answered.status
+        );
+
+        args.push("--json");
+        let exit = wsgate(&args, &[(SECRET_ENV, SECRET)], None).await;
+        exit.expect_code(1, what);
+        let out: Value = serde_json::from_str(exit.stdout.trim()).expect("one JSON document");
+        assert_eq!(out["verdict"]["reason"], code.as_str(), "{what}: {out}");
+        assert_eq!(out["verdict"]["status"], answered.status, "{what}: {out}");
+    }
+    let allowed = wsgate(
+        &["explain", "--config", config, "--token", &token],
+        &[(SECRET_ENV, SECRET)],
+        None,
+    )
+    .await;
+    allowed.expect_code(0, "the same request with nothing wrong in it passes");
+}

@@ -29,7 +29,9 @@ pub struct ExplainArgs {
     /// The token; `-` reads it from stdin. Placed in the first configured token source.
     #[arg(long)]
     pub token: Option<String>,
-    /// Extra request header, `Name: value` (repeatable), e.g. the bypass header.
+    /// Extra request header, `Name: value` (repeatable), e.g. the bypass header. Replaces
+    /// the one explain assumes of that name (Host, Upgrade, Connection,
+    /// Sec-WebSocket-Version, Sec-WebSocket-Key): the proxy's handshake checks run first.
     #[arg(long = "header", value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
     /// Request path (default: the first route's path).
