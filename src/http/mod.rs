@@ -1,3 +1,5 @@
-//! HTTP vocabulary: the one path normalization (route matching and the forwarded path).
+//! HTTP vocabulary: the one path normalization (route matching and the forwarded path),
+//! and the uncached answers of the admin listener.
 
 pub mod path;
+pub mod uncached;

@@ -25,7 +25,7 @@ use tokio_util::task::TaskTracker;
 
 pub use listeners::Listeners;
 
-use crate::admin::{self, PublishedKeys};
+use crate::admin::{self, jwks::PublishedKeys};
 use crate::config::Config;
 use crate::proxy::{Policy, Proxy};
 use crate::relay::RelayCounters;

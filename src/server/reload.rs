@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::admin::PublishedKeys;
+use crate::admin::jwks::PublishedKeys;
 use crate::proxy::{Policy, Proxy};
 use crate::telemetry::health::Health;
 use crate::telemetry::metrics::{Metrics, ReloadResult};
