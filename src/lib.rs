@@ -15,7 +15,7 @@
 // Vocabulary, no I/O: why a handshake is refused or a session ends, session ids, the clock.
 pub mod domain;
 
-// HTTP vocabulary: the one path normalization.
+// HTTP vocabulary: the one path normalization, uncached answers.
 pub mod http;
 
 // JOSE vocabulary: the keys wsgate signs with and their JWK form.
@@ -54,7 +54,7 @@ pub mod proxy;
 // The admin listener: /metrics, /healthz, /readyz, the JWKS, session control.
 pub mod admin;
 
-// Listeners, accept loop, connection limit, reload, graceful shutdown.
+// Config to what runs (`server::runtime`), listeners, accept loop, reload, shutdown.
 pub mod server;
 
 // The command line: run, check, explain, mint, demo, signals.
