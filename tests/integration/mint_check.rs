@@ -559,3 +559,51 @@ async fn the_readme_mint_example_gives_a_token_config_example_accepts() {
         "config.example.toml allows the README's minted token:\n{stdout}\n{stderr}"
     );
 }
+
+/// Key material and TLS material are read in one place (`server::runtime`) and judged
+/// together: a verification key that does not fit its algorithms and a listener
+/// certificate file that holds no certificate are both listed, each naming its key and
+/// file, by `check` (exit 1) and by `run` (exit 78), so the operator fixes both in one
+/// pass.
+#[tokio::test]
+async fn a_key_problem_and_a_tls_problem_are_listed_together() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let dir = TempDir::new();
+    let config = dir.write(
+        "wsgate.toml",
+        &format!(
+            r#"environment = "staging"
+[server]
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+[server.tls]
+cert_file = "{fixtures}/tls/localhost.key.pem"
+key_file = "{fixtures}/tls/localhost.key.pem"
+[upstream]
+url = "ws://127.0.0.1:9"
+[[auth.issuers]]
+name = "primary"
+issuer = "https://auth.example.com"
+audiences = ["chat"]
+algorithms = ["ES256"]
+public_key_file = "{fixtures}/rsa2048.pub.pem"
+"#
+        ),
+    );
+    let config = config.to_str().expect("utf-8 path");
+    let needles = [
+        "2 problems",
+        "auth.issuers[0]",
+        "rsa2048.pub.pem",
+        "server.tls.cert_file",
+        "localhost.key.pem",
+    ];
+    wsgate(&["check", "--config", config], &[], None)
+        .await
+        .expect_code(1, "check with a key problem and a TLS problem")
+        .expect_mentions(&needles);
+    wsgate(&["run", "--config", config], &[], None)
+        .await
+        .expect_code(78, "run with a key problem and a TLS problem")
+        .expect_mentions(&needles);
+}
