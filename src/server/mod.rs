@@ -3,7 +3,7 @@
 //!
 //! `wsgate run`, `wsgate demo` and the integration tests all start a server through these
 //! two functions; the policy comes from [`runtime`], the one place a configuration is
-//! turned into what runs. Per connection, see [`accept`]; reloads, see [`reload`].
+//! turned into what runs. Per connection, see `accept.rs`; reloads, see `reload.rs`.
 //!
 //! Shutdown runs in three bounded steps: *when* (`shutdown` completes), *tell* (readiness
 //! false, stop accepting, cancel sessions: each relay sends 1001 `server_shutdown` to both
@@ -49,7 +49,7 @@ pub async fn run(
 
 /// Serves `policy` on `listeners` until `shutdown` completes, then drains within
 /// `server.drain_timeout`. Each `Policy` received on `reloads` becomes the policy for new
-/// requests ([`reload`]); live sessions keep the policy they started with.
+/// requests (`reload.rs`); live sessions keep the policy they started with.
 pub async fn serve(
     policy: Policy,
     listeners: Listeners,
