@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use crate::config::Config;
 use crate::server::{self, Listeners};
 
+/// The env var `demo.toml` reads the generated secret from.
 const SECRET_VAR: &str = "WSGATE_DEMO_SECRET";
 
 #[derive(clap::Args)]
@@ -116,37 +117,12 @@ fn banner(proxy: SocketAddr, admin: SocketAddr, echo: SocketAddr, token: &str) -
     )
 }
 
+/// `demo.toml` with the bound addresses filled in.
 fn demo_config(proxy: SocketAddr, admin: SocketAddr, echo: SocketAddr) -> String {
-    format!(
-        r#"
-environment = "development"
-
-[server]
-listen = "{proxy}"
-admin_listen = "{admin}"
-drain_timeout = "5s"
-
-[upstream]
-url = "ws://{echo}"
-
-[auth]
-token_sources = ["header:authorization", "protocol:bearer", "query:access_token"]
-
-[[auth.issuers]]
-name = "demo"
-issuer = "wsgate-demo"
-audiences = ["demo"]
-algorithms = ["HS256"]
-secret = {{ env = "{SECRET_VAR}" }}
-
-[identity.claim_headers]
-"X-Auth-Email" = "email"
-
-[[routes]]
-path = "/ws"
-auth = "required"
-"#
-    )
+    include_str!("demo.toml")
+        .replace("{proxy}", &proxy.to_string())
+        .replace("{admin}", &admin.to_string())
+        .replace("{echo}", &echo.to_string())
 }
 
 fn demo_token(secret: &str) -> Result<String, String> {
@@ -260,6 +236,27 @@ mod tests {
             line.ends_with("-H 'Authorization: Bearer aaa.bbb.ccc'"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn the_demo_config_parses_with_the_bound_addresses() {
+        let (proxy, admin, echo) = (
+            "127.0.0.1:8080".parse().unwrap(),
+            "127.0.0.1:9090".parse().unwrap(),
+            "127.0.0.1:41000".parse().unwrap(),
+        );
+        let secret = "k3Jx9vQ2mW7pL5tR8nB4cF6hD1gS0aZeYuIoP-_.~Xq";
+        let env = |name: &str| (name == SECRET_VAR).then(|| secret.to_owned());
+        let config = Config::parse(
+            &demo_config(proxy, admin, echo),
+            "<demo>",
+            &env,
+            std::path::Path::new("."),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.server.listen, proxy);
+        assert_eq!(config.server.admin_listen, admin);
+        assert_eq!(config.upstream.url.as_str(), "ws://127.0.0.1:41000/");
     }
 
     #[test]
