@@ -66,23 +66,12 @@ pub async fn serve(
     let keys = PublishedKeys::new();
     let admin_stop = CancellationToken::new();
     let sessions = Registry::new(&config.sessions, metrics.clone()).map_err(io::Error::other)?;
-    let admin_api = config.admin.token.clone().map(|token| AdminApi {
-        token,
-        registry: sessions.clone(),
-        default_ttl: default_revocation_ttl(&config),
-        issuers: config
-            .auth
-            .issuers
-            .iter()
-            .map(|issuer| (issuer.name.clone(), issuer.issuer.clone()))
-            .collect(),
-    });
     let admin_task = tokio::spawn(admin::serve(
         listeners.admin,
         registry,
         health.clone(),
         keys.clone(),
-        admin_api,
+        session_control(&config, &sessions),
         admin_stop.clone(),
     ));
 
@@ -153,7 +142,28 @@ pub async fn serve(
     accept.abort();
     let _ = accept.await;
 
-    // Tell. The drain timeout is the one in force now (a reload may have changed it).
+    drain(&proxy, &connections, &health, &metrics, &stop_accepting).await;
+    reloader.abort();
+    key_readiness.abort();
+    if let Some(link) = session_link {
+        link.abort();
+    }
+    admin_stop.cancel();
+    let _ = admin_task.await;
+    Ok(())
+}
+
+/// Tell, then wait: readiness false, every session told `server_shutdown`, then the
+/// sessions and connections waited for under the drain timeout in force now (a reload
+/// may have changed it); whatever is left is cut.
+async fn drain(
+    proxy: &Proxy,
+    connections: &TaskTracker,
+    health: &Health,
+    metrics: &Metrics,
+    stop_accepting: &CancellationToken,
+) {
+    // Tell.
     let drain_timeout = proxy.policy().gate.config().server.drain_timeout;
     tracing::info!(
         sessions = proxy.sessions.len(),
@@ -182,14 +192,21 @@ pub async fn serve(
             "shutdown: drain_timeout reached; cutting the remaining connections"
         ),
     }
-    reloader.abort();
-    key_readiness.abort();
-    if let Some(link) = session_link {
-        link.abort();
-    }
-    admin_stop.cancel();
-    let _ = admin_task.await;
-    Ok(())
+}
+
+/// Session control's `/admin/*` as configured: `None` without `[admin] token`.
+fn session_control(config: &Config, sessions: &Arc<Registry>) -> Option<AdminApi> {
+    config.admin.token.clone().map(|token| AdminApi {
+        token,
+        registry: sessions.clone(),
+        default_ttl: default_revocation_ttl(config),
+        issuers: config
+            .auth
+            .issuers
+            .iter()
+            .map(|issuer| (issuer.name.clone(), issuer.issuer.clone()))
+            .collect(),
+    })
 }
 
 /// A revocation's default `ttl`: long enough to outlive any token it can match, i.e.
