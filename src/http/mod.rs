@@ -1,5 +1,8 @@
 //! HTTP vocabulary: the one path normalization (route matching and the forwarded path),
-//! and the uncached answers of the admin listener.
+//! the one hop-by-hop header list, the one header-name folding rule, and the uncached
+//! answers of the admin listener.
 
+pub mod fold;
+pub mod hop_by_hop;
 pub mod path;
 pub mod uncached;

@@ -65,10 +65,8 @@ pub use first::MAX_HEAD_BYTES;
 pub(crate) use first::read_head_for_fuzzing;
 pub use policy::Policy;
 
-use respond::{
-    boxed, close_after_upgrade, handshake_refusal, strip_hop_by_hop, switching_protocols,
-};
-pub use respond::{close_frame, denial_response};
+pub use respond::denial_response;
+use respond::{boxed, close_after_upgrade, handshake_refusal, switching_protocols};
 
 /// Response body type for every answer wsgate gives.
 pub type Body = BoxBody<Bytes, hyper::Error>;

@@ -2,6 +2,7 @@
 //! streamed both ways through hyper's client.
 
 use super::*;
+use crate::http::hop_by_hop::strip_hop_by_hop;
 
 impl Proxy {
     /// Plain HTTP under the same policy, streamed both ways.

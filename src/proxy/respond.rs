@@ -11,6 +11,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::{Body, CLOSE_TIMEOUT};
 use crate::domain::reason::Reason;
 use crate::domain::session_id::{SESSION_HEADER, SessionId};
+use crate::ws::close::CloseFrame;
+use crate::ws::frame::{self, Header, MAX_HEADER, Malformed, OPCODE_CLOSE};
 use crate::ws::handshake::{self, HandshakeError, WebSocketRequest};
 
 /// The client's 101; `session` is absent only for a close-mode refusal, which never
@@ -137,46 +139,28 @@ pub(super) async fn close_upgraded<S: AsyncRead + AsyncWrite + Unpin>(mut io: S,
 }
 
 async fn close_and_wait<S: AsyncRead + AsyncWrite + Unpin>(io: &mut S, reason: Reason) {
-    if io.write_all(&close_frame(reason)).await.is_err() || io.flush().await.is_err() {
+    let frame = CloseFrame::new(reason.close_code(), reason.as_str(), false);
+    if io.write_all(frame.as_bytes()).await.is_err() || io.flush().await.is_err() {
         return;
     }
     let _ = discard_until_close(io).await;
 }
 
-/// An unmasked server close frame carrying `reason`'s code and text.
-pub fn close_frame(reason: Reason) -> Vec<u8> {
-    let text = reason.as_str().as_bytes();
-    let mut frame = Vec::with_capacity(4 + text.len());
-    frame.push(0x88);
-    frame.push((2 + text.len()) as u8);
-    frame.extend_from_slice(&reason.close_code().to_be_bytes());
-    frame.extend_from_slice(text);
-    frame
-}
-
 /// Reads frames, skipping payloads, until a close frame or EOF.
 async fn discard_until_close<S: AsyncRead + Unpin>(io: &mut S) -> std::io::Result<()> {
-    let mut header = [0u8; 2];
+    let mut header = [0u8; MAX_HEADER];
     let mut scratch = [0u8; 4096];
     loop {
-        io.read_exact(&mut header).await?;
-        let opcode = header[0] & 0x0f;
-        let masked = header[1] & 0x80 != 0;
-        let mut length = u64::from(header[1] & 0x7f);
-        if length == 126 {
-            let mut ext = [0u8; 2];
-            io.read_exact(&mut ext).await?;
-            length = u64::from(u16::from_be_bytes(ext));
-        } else if length == 127 {
-            let mut ext = [0u8; 8];
-            io.read_exact(&mut ext).await?;
-            length = u64::from_be_bytes(ext);
-        }
-        if masked {
-            let mut mask = [0u8; 4];
-            io.read_exact(&mut mask).await?;
-        }
-        if opcode == 0x8 {
+        io.read_exact(&mut header[..2]).await?;
+        let len = frame::header_len(header[1]);
+        io.read_exact(&mut header[2..len]).await?;
+        let (opcode, mut length) = match Header::parse(&header[..len]) {
+            Ok(Some(header)) => (header.opcode, header.payload_len),
+            // A length with its top bit set is never followed by its payload: what comes
+            // next is skipped until EOF (or the caller's timeout).
+            Ok(None) | Err(Malformed) => (frame::opcode(header[0]), u64::MAX),
+        };
+        if opcode == OPCODE_CLOSE {
             return Ok(());
         }
         while length > 0 {
@@ -267,30 +251,6 @@ pub(super) fn handshake_refusal_bytes(error: HandshakeError) -> Response<Bytes> 
     response
 }
 
-pub(super) fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
-    let named: Vec<String> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .collect();
-    for name in named {
-        headers.remove(name.as_str());
-    }
-    for name in [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    ] {
-        headers.remove(name);
-    }
-}
-
 pub(super) fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
 }
@@ -298,15 +258,6 @@ pub(super) fn empty() -> Body {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn close_frame_carries_code_and_reason() {
-        let frame = close_frame(Reason::TokenExpired);
-        assert_eq!(frame[0], 0x88);
-        assert_eq!(usize::from(frame[1]), 2 + "token_expired".len());
-        assert_eq!(u16::from_be_bytes([frame[2], frame[3]]), 1008);
-        assert_eq!(&frame[4..], b"token_expired");
-    }
 
     #[tokio::test]
     async fn discard_stops_at_the_clients_close() {

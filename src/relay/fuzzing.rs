@@ -4,7 +4,8 @@
 //! relay relies on are asserted, so a fuzzer finds the input that breaks them.
 
 use super::Extensions;
-use super::frame::{Limits, MAX_CONTROL_FRAME, MAX_HEADER, Scan, Scanner, Sender, Skip};
+use super::scanner::{Limits, Scan, Scanner, Sender, Skip};
+use crate::ws::frame::{MAX_CONTROL_FRAME, MAX_HEADER};
 
 /// Scans `data` under the rules picked by `config`'s bits (sender, extensions, limits,
 /// chunk size). Panics if the scanner breaks an invariant.

@@ -1,6 +1,16 @@
-//! [`Reported`]: what a relay has added to the shared traffic counters so far.
+//! The relayed-traffic counters ([`RelayCounters`]) and [`Reported`], what one relay has
+//! added to them so far.
 
-use super::RelayCounters;
+use super::session::Session;
+
+/// The relayed-traffic counters (`wsgate_relayed_frames_total`, `wsgate_relayed_bytes_total`).
+#[derive(Debug, Clone)]
+pub struct RelayCounters {
+    pub frames_to_upstream: prometheus::IntCounter,
+    pub bytes_to_upstream: prometheus::IntCounter,
+    pub frames_to_client: prometheus::IntCounter,
+    pub bytes_to_client: prometheus::IntCounter,
+}
 
 /// What has been added to the shared counters so far: they are bumped once per poll, not
 /// once per frame.
@@ -13,7 +23,7 @@ pub(super) struct Reported {
 }
 
 impl Reported {
-    pub(super) fn update(&mut self, session: &super::Session, counters: &RelayCounters) {
+    pub(super) fn update(&mut self, session: &Session, counters: &RelayCounters) {
         fn bump(counter: &prometheus::IntCounter, reported: &mut u64, now: u64) {
             if now > *reported {
                 counter.inc_by(now - *reported);

@@ -5,7 +5,6 @@
 //! [`HeaderSink`]: a `HeaderMap` for plain HTTP (hyper encodes it), or the upgrade
 //! request's bytes (`UpgradeRequest`), so both requests get exactly the same filtering.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 
 use http::HeaderMap;
@@ -14,9 +13,10 @@ use http::header::{self, HeaderName, HeaderValue};
 use super::Upstream;
 use crate::assertion::Assertion;
 use crate::auth::Grant;
-use crate::auth::identity::folds_to;
 use crate::auth::token::offered_protocols;
 use crate::config::{Config, TokenSource};
+use crate::http::fold::folds_to;
+use crate::http::hop_by_hop::{connection_named, is_hop_by_hop};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -102,7 +102,7 @@ pub fn put_upstream_headers(
     let hop = connection_named(client);
     for (name, value) in client {
         let lower = name.as_str();
-        if is_hop_by_hop(name)
+        if is_hop_by_hop(lower)
             || hop.contains(lower)
             || !is_plain_token(lower)
             // A plain-token name (checked just above) is its own fold.
@@ -340,41 +340,6 @@ fn strip_protocol_token(config: &Config, client: &HeaderMap) -> Option<HeaderVal
         return None;
     }
     HeaderValue::from_str(&kept.join(", ")).ok()
-}
-
-/// The names `Connection` lists (hop-by-hop by declaration, RFC 9110 §7.6.1), lowercase,
-/// other than `upgrade` and `keep-alive`, which `is_hop_by_hop` drops anyway: for the
-/// usual `Upgrade` / `keep-alive, Upgrade` the set is empty and nothing is allocated.
-/// Built once per message, so a long list costs one pass, not one per header.
-pub(super) fn connection_named(headers: &HeaderMap) -> HashSet<String> {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|t| {
-            !t.is_empty()
-                && !t.eq_ignore_ascii_case("upgrade")
-                && !t.eq_ignore_ascii_case("keep-alive")
-        })
-        .map(str::to_ascii_lowercase)
-        .collect()
-}
-
-pub(super) fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-    )
 }
 
 fn is_forwarding(name: &str) -> bool {

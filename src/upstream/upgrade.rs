@@ -12,12 +12,11 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Response, StatusCode};
 use tokio::io::AsyncWriteExt;
 
-use super::headers::{
-    Forwarding, HeaderSink, connection_named, is_hop_by_hop, put_upstream_headers,
-};
+use super::headers::{Forwarding, HeaderSink, put_upstream_headers};
 use super::response::{self, Framing, Head, text};
 use super::{ProtocolError, Upstream, UpstreamError, WebSocketOutcome};
 use crate::config::Config;
+use crate::http::hop_by_hop::{connection_named, is_hop_by_hop};
 use crate::net::prefixed::Prefixed;
 use crate::net::stream::Stream;
 use crate::ws::handshake;
@@ -293,7 +292,10 @@ fn refusal(status: StatusCode, headers: &HeaderMap, body: Bytes) -> Response<Byt
     *out.status_mut() = status;
     let hop = connection_named(headers);
     for (name, value) in headers {
-        if is_hop_by_hop(name) || hop.contains(name.as_str()) || name == header::CONTENT_LENGTH {
+        if is_hop_by_hop(name.as_str())
+            || hop.contains(name.as_str())
+            || name == header::CONTENT_LENGTH
+        {
             continue;
         }
         out.headers_mut().append(name.clone(), value.clone());

@@ -13,6 +13,8 @@ use crate::config::raw::{RawBypass, RawIdentity, RawSecret};
 use crate::config::{
     AuthConfig, BypassConfig, BypassKey, IdentityConfig, PRODUCTION, TokenSource, UserFrom,
 };
+use crate::http::fold::fold;
+use crate::http::hop_by_hop::is_hop_by_hop;
 
 const DEFAULT_ALLOWED_ENVIRONMENTS: [&str; 3] = ["development", "test", "staging"];
 
@@ -339,36 +341,15 @@ impl Validator<'_> {
 pub(super) fn is_reserved_header(name: &str) -> bool {
     const EXACT: &[&str] = &[
         "host",
-        "connection",
-        "upgrade",
         "content-length",
-        "transfer-encoding",
         "authorization",
         "cookie",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authorization",
-        "proxy-authenticate",
-        "te",
-        "trailer",
         "forwarded",
         "origin",
     ];
     let folded = fold(name);
     EXACT.contains(&folded.as_str())
+        || is_hop_by_hop(&folded)
         || folded.starts_with("sec-websocket-")
         || folded.starts_with("x-forwarded-")
-}
-
-/// Lowercase, with every non-alphanumeric byte as `-`: how CGI-style gateways merge names.
-pub(super) fn fold(name: &str) -> String {
-    name.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                char::from(b.to_ascii_lowercase())
-            } else {
-                '-'
-            }
-        })
-        .collect()
 }

@@ -8,6 +8,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
+use crate::domain::reason::Reason;
+use crate::ws::frame::{
+    OPCODE_BINARY as BINARY, OPCODE_CLOSE as CLOSE, OPCODE_CONTINUATION as CONTINUATION,
+    OPCODE_PING as PING, OPCODE_PONG as PONG, OPCODE_TEXT as TEXT,
+};
 
 mod abuse;
 mod closes;
@@ -19,12 +24,6 @@ mod timers;
 mod verbatim;
 mod violations;
 
-const TEXT: u8 = 0x1;
-const BINARY: u8 = 0x2;
-const CONTINUATION: u8 = 0x0;
-const CLOSE: u8 = 0x8;
-const PING: u8 = 0x9;
-const PONG: u8 = 0xA;
 const KEY: [u8; 4] = [0x37, 0xFA, 0x21, 0x3D];
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longer than any timer in these tests (time is paused, so waiting costs nothing); a

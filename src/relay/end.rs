@@ -1,0 +1,29 @@
+//! How a session ended ([`SessionEnd`]): who ended it, the first close code, wsgate's
+//! reason, and the traffic it carried.
+
+use crate::domain::reason::Reason;
+
+/// Who ended a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Initiator {
+    Client,
+    Upstream,
+    Proxy,
+}
+
+/// How a session ended, and what it carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionEnd {
+    pub initiator: Initiator,
+    /// The code of the first close frame, from a peer or from wsgate (wsgate's code toward
+    /// the offender, or toward the client); 1005 for a bodyless close; `None` when the
+    /// initiator's TCP connection just ended.
+    pub code: Option<u16>,
+    /// Set when wsgate ended the session, or `UpstreamUnavailable` when the upstream
+    /// vanished without a close.
+    pub reason: Option<Reason>,
+    pub frames_to_upstream: u64,
+    pub frames_to_client: u64,
+    pub bytes_to_upstream: u64,
+    pub bytes_to_client: u64,
+}
