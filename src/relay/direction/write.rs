@@ -84,12 +84,7 @@ impl Direction {
                 .buf
                 .get(self.written..self.approved)
                 .unwrap_or_default();
-            let polled = Pin::new(&mut *writer).poll_write(cx, pending);
-            let n = ready!(note_progress(&mut self.stalled_since, polled))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.written += n;
+            self.written += ready!(write_some(writer, cx, pending, &mut self.stalled_since))?;
             self.need_flush = true;
         }
         if self.close_relayed {
@@ -101,12 +96,8 @@ impl Direction {
                 let bytes = frame.as_bytes();
                 while let Some(rest) = bytes.get(self.injected_written..).filter(|r| !r.is_empty())
                 {
-                    let polled = Pin::new(&mut *writer).poll_write(cx, rest);
-                    let n = ready!(note_progress(&mut self.stalled_since, polled))?;
-                    if n == 0 {
-                        return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                    }
-                    self.injected_written += n;
+                    self.injected_written +=
+                        ready!(write_some(writer, cx, rest, &mut self.stalled_since))?;
                     self.need_flush = true;
                 }
                 self.injected = None;
@@ -119,6 +110,25 @@ impl Direction {
             self.need_flush = false;
         }
         Poll::Ready(Ok(()))
+    }
+}
+
+/// One write of `bytes`: how many were taken (never 0: a write of none is an error), with
+/// the stall clock noted.
+#[inline]
+fn write_some<W>(
+    writer: &mut W,
+    cx: &mut Context<'_>,
+    bytes: &[u8],
+    stalled_since: &mut Option<Instant>,
+) -> Poll<io::Result<usize>>
+where
+    W: AsyncWrite + Unpin,
+{
+    let polled = Pin::new(writer).poll_write(cx, bytes);
+    match ready!(note_progress(stalled_since, polled))? {
+        0 => Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+        n => Poll::Ready(Ok(n)),
     }
 }
 

@@ -56,7 +56,7 @@ async fn a_client_that_stops_reading_is_closed_as_a_slow_consumer() {
     assert_eq!(close.close(), (1008, "slow_consumer".into()));
     let end = h.reply_to_closes().await;
     assert_eq!(
-        (end.initiator, end.code, end.reason),
+        outcome(&end),
         (Initiator::Proxy, Some(1008), Some(Reason::SlowConsumer))
     );
 }
@@ -155,7 +155,7 @@ async fn a_ping_flood_closes_1008_rate_limited() {
     );
     let end = h.client_replies().await;
     assert_eq!(
-        (end.initiator, end.code, end.reason),
+        outcome(&end),
         (Initiator::Proxy, Some(1008), Some(Reason::RateLimited))
     );
     assert_eq!(end.frames_to_upstream, 5);

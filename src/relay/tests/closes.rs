@@ -20,10 +20,7 @@ async fn client_close_is_relayed_and_the_reply_returns() {
     expect_end(&mut h.client).await;
     expect_end(&mut h.upstream).await;
     let end = h.end().await;
-    assert_eq!(
-        (end.initiator, end.code, end.reason),
-        (Initiator::Client, Some(1000), None)
-    );
+    assert_eq!(outcome(&end), (Initiator::Client, Some(1000), None));
     assert_eq!(end.frames_to_upstream, 1);
 }
 
@@ -52,10 +49,7 @@ async fn upstream_4xxx_close_is_relayed_unchanged() {
     expect_end(&mut h.client).await;
     expect_end(&mut h.upstream).await;
     let end = h.end().await;
-    assert_eq!(
-        (end.initiator, end.code, end.reason),
-        (Initiator::Upstream, Some(4403), None)
-    );
+    assert_eq!(outcome(&end), (Initiator::Upstream, Some(4403), None));
 }
 
 #[tokio::test(start_paused = true)]
@@ -83,7 +77,7 @@ async fn upstream_eof_sends_1014_to_the_client() {
     expect_end(&mut h.client).await;
     let end = h.end().await;
     assert_eq!(
-        (end.initiator, end.code, end.reason),
+        outcome(&end),
         (Initiator::Upstream, None, Some(Reason::UpstreamUnavailable))
     );
 }
@@ -114,10 +108,7 @@ async fn client_eof_sends_1001_to_the_upstream() {
         .await;
     expect_end(&mut h.upstream).await;
     let end = h.end().await;
-    assert_eq!(
-        (end.initiator, end.code, end.reason),
-        (Initiator::Client, None, None)
-    );
+    assert_eq!(outcome(&end), (Initiator::Client, None, None));
 }
 
 #[tokio::test(start_paused = true)]
@@ -130,10 +121,7 @@ async fn client_gone_mid_frame_cuts_the_upstream() {
     // No close can follow half a frame: the upstream's connection just ends.
     expect_end(&mut h.upstream).await;
     let end = h.end().await;
-    assert_eq!(
-        (end.initiator, end.code, end.reason),
-        (Initiator::Client, None, None)
-    );
+    assert_eq!(outcome(&end), (Initiator::Client, None, None));
 }
 
 #[tokio::test(start_paused = true)]

@@ -19,7 +19,7 @@ async fn a_revocation_closes_1008_to_the_client_and_1001_to_the_upstream() {
     );
     let end = h.reply_to_closes().await;
     assert_eq!(
-        (end.initiator, end.code, end.reason),
+        outcome(&end),
         (Initiator::Proxy, Some(1008), Some(Reason::TokenRevoked))
     );
 }

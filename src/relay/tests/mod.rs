@@ -44,6 +44,11 @@ fn settings() -> RelaySettings {
     }
 }
 
+/// Who ended the session, with which close code and reason: what most tests check.
+fn outcome(end: &SessionEnd) -> (Initiator, Option<u16>, Option<Reason>) {
+    (end.initiator, end.code, end.reason)
+}
+
 /// Builds one frame: `first` is the FIN/RSV/opcode byte.
 fn raw_frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
     let mut out = vec![first];

@@ -16,7 +16,7 @@ async fn shutdown_sends_1001_to_both() {
     assert_eq!(to_upstream.close(), (1001, "server_shutdown".into()));
     let end = h.reply_to_closes().await;
     assert_eq!(
-        (end.initiator, end.code, end.reason),
+        outcome(&end),
         (Initiator::Proxy, Some(1001), Some(Reason::ServerShutdown))
     );
 }
@@ -135,7 +135,7 @@ async fn token_expiry_closes_1008_to_client_and_1001_to_upstream() {
     );
     let end = h.reply_to_closes().await;
     assert_eq!(
-        (end.initiator, end.code, end.reason),
+        outcome(&end),
         (Initiator::Proxy, Some(1008), Some(Reason::TokenExpired))
     );
 }

@@ -174,7 +174,7 @@ async fn client_violation_upstream_frames_in_flight_reach_the_client_before_the_
     assert!(started.elapsed() < CLOSE_TIMEOUT, "no timer was waited for");
     let end = h.client_replies().await;
     assert_eq!(
-        (end.initiator, end.code, end.reason),
+        outcome(&end),
         (Initiator::Proxy, Some(1002), Some(Reason::ProtocolError))
     );
     assert_eq!((end.frames_to_upstream, end.frames_to_client), (1, 5));
@@ -222,7 +222,7 @@ async fn client_violation_the_1002_comes_at_close_timeout_when_the_upstream_neve
     assert_eq!(started.elapsed(), 2 * CLOSE_TIMEOUT);
     let end = h.end().await;
     assert_eq!(
-        (end.initiator, end.code, end.reason),
+        outcome(&end),
         (Initiator::Proxy, Some(1002), Some(Reason::ProtocolError))
     );
     assert_eq!(end.frames_to_client, 1);
@@ -269,7 +269,7 @@ async fn client_violation_upstream_gone_releases_the_1002_not_1014() {
     expect_end(&mut h.client).await;
     let end = h.end().await;
     assert_eq!(
-        (end.initiator, end.code, end.reason),
+        outcome(&end),
         (Initiator::Proxy, Some(1002), Some(Reason::ProtocolError))
     );
 }
@@ -327,7 +327,7 @@ async fn client_violation_nothing_from_the_bad_frame_on_reaches_the_upstream() {
     expect_end(&mut h.upstream).await;
     let end = h.end().await;
     assert_eq!(
-        (end.initiator, end.code, end.reason),
+        outcome(&end),
         (Initiator::Proxy, Some(1009), Some(Reason::MessageTooBig))
     );
     assert_eq!(
