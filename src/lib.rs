@@ -15,13 +15,13 @@
 // Vocabulary, no I/O: why a handshake is refused or a session ends, session ids, the clock.
 pub mod domain;
 
-// HTTP vocabulary: the one path normalization, uncached answers.
+// HTTP vocabulary: path normalization, hop-by-hop list, name folding, uncached answers.
 pub mod http;
 
 // JOSE vocabulary: the keys wsgate signs with and their JWK form.
 pub mod jose;
 
-// WebSocket vocabulary: RFC 6455 handshake checks and `Sec-WebSocket-Accept`.
+// WebSocket vocabulary: RFC 6455 handshake checks, `Sec-WebSocket-Accept`, the frame codec.
 pub mod ws;
 
 // TOML in, a validated `Config` out; `check`'s rendering.
