@@ -3,7 +3,7 @@
 
 use crate::denials::{TOKEN_EXPIRED, TOKEN_MISSING, assert_http_refusal};
 use crate::support::tokens::{self, alice};
-use crate::support::{Claims, EchoUpstream, TestProxy, Upgrade};
+use crate::support::{Claims, EchoUpstream, ScriptedUpstream, TestProxy, Upgrade};
 
 #[tokio::test]
 async fn plain_get_with_a_token_is_proxied_with_identity() {
@@ -162,4 +162,28 @@ async fn an_absolute_form_target_names_the_forwarded_host_not_the_host_header() 
     let seen = upstream.request(1).await;
     assert_eq!(seen.one("X-Forwarded-Host"), "front.example");
     assert_eq!(seen.target, "/ws", "origin-form upstream");
+}
+
+#[tokio::test]
+async fn hop_by_hop_headers_of_a_plain_response_never_reach_the_client() {
+    let upstream = ScriptedUpstream::answering(
+        "HTTP/1.1 200 OK\r\nConnection: x-hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nProxy-Authenticate: Basic realm=\"upstream\"\r\nX-End: kept\r\nContent-Length: 2\r\n\r\nok",
+    )
+    .await;
+    let proxy = TestProxy::builder().upstream(&upstream.url()).start().await;
+    let response = Upgrade::plain_get("/api/items")
+        .bearer(&alice())
+        .send(proxy.addr())
+        .await;
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.body_text(), "ok");
+    assert_eq!(response.header("x-end"), Some("kept"), "{response:?}");
+    for hop in [
+        "x-hop",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+    ] {
+        assert_eq!(response.header(hop), None, "{hop}: {response:?}");
+    }
 }
