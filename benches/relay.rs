@@ -14,7 +14,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio_util::sync::CancellationToken;
 
-use wsgate::relay::{Extensions, RelayCounters, RelaySettings, relay};
+use wsgate::relay::{Extensions, RelaySettings, relay};
+use wsgate::telemetry::metrics::RelayCounters;
 
 const BATCH_BYTES: usize = 256 * 1024;
 /// Each duplex pipe holds this much before its writer waits (a socket buffer stand-in).

@@ -27,8 +27,9 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use crate::auth::identity::is_safe_value;
 use crate::auth::keys::{self, IssuerKeys};
 use crate::auth::trace::{NoTrace, Step};
-use crate::auth::{AuthMethod, Gate, RequestView, jwt};
+use crate::auth::{Gate, RequestView, jwt};
 use crate::config::{Config, RouteAuth};
+use crate::domain::auth_method::AuthMethod;
 use crate::net::tls::ClientCertificate;
 
 /// The HMAC secret of the fuzzing policy's `primary` issuer (and fuzz/make_corpus.py's).
@@ -191,8 +192,8 @@ pub fn jwt(data: &[u8]) {
             let _ = (reason.as_str(), reason.status(), reason.close_code());
             if matches!(
                 reason,
-                crate::domain::reason::Reason::KeyUnknown
-                    | crate::domain::reason::Reason::KeysUnavailable
+                crate::domain::refusal::Refusal::KeyUnknown
+                    | crate::domain::refusal::Refusal::KeysUnavailable
             ) {
                 assert!(
                     jwt::issuer_of(&token, auth).is_some(),

@@ -21,7 +21,7 @@ async fn start() -> Admin {
     let addr = listener.local_addr().expect("bound address");
     let registry = Registry::new();
     let metrics = Metrics::new(&registry);
-    metrics.denied("/ws", crate::domain::reason::Reason::TokenMissing);
+    metrics.denied("/ws", crate::domain::refusal::Refusal::TokenMissing);
     let health = Health::new();
     let stop = CancellationToken::new();
     let keys = PublishedKeys::new();

@@ -10,8 +10,8 @@ use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::auth::AuthMethod;
 use crate::config::AssertionAlgorithm;
+use crate::domain::auth_method::AuthMethod;
 
 fn fixture(name: &str) -> KeyFile {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::BypassConfig;
-use crate::domain::reason::Reason;
+use crate::domain::refusal::Refusal;
 
 /// Longest test identity accepted from the bypass user header.
 pub const MAX_USER_BYTES: usize = 256;
@@ -26,21 +26,21 @@ pub struct BypassGrant {
 
 /// `Ok(None)`: no bypass header, the JWT path decides. `Ok(Some)`: the bypass decides and
 /// grants. `Err`: the bypass header is present and the bypass refuses.
-pub fn check(config: &BypassConfig, headers: &HeaderMap) -> Result<Option<BypassGrant>, Reason> {
+pub fn check(config: &BypassConfig, headers: &HeaderMap) -> Result<Option<BypassGrant>, Refusal> {
     let mut values = headers.get_all(&config.header).iter();
     let Some(presented) = values.next() else {
         return Ok(None);
     };
     if !config.active {
-        return Err(Reason::E2eBypassDisabled);
+        return Err(Refusal::E2eBypassDisabled);
     }
     if values.next().is_some() {
-        return Err(Reason::E2eKeyInvalid);
+        return Err(Refusal::E2eKeyInvalid);
     }
-    let key = matching_key(config, presented.as_bytes()).ok_or(Reason::E2eKeyInvalid)?;
+    let key = matching_key(config, presented.as_bytes()).ok_or(Refusal::E2eKeyInvalid)?;
     let user = match headers.get(&config.user_header) {
         None => config.default_user.clone(),
-        Some(value) => valid_user(value.as_bytes()).ok_or(Reason::ClaimInvalid)?,
+        Some(value) => valid_user(value.as_bytes()).ok_or(Refusal::ClaimInvalid)?,
     };
     Ok(Some(BypassGrant { key, user }))
 }
@@ -130,16 +130,16 @@ mod tests {
         let spaced = format!("{KEY} x");
         for value in ["", "wrong", prefix, upper.as_str(), spaced.as_str()] {
             let result = check(&config(true), &with(&[("x-e2e-bypass-key", value)]));
-            assert_eq!(result, Err(Reason::E2eKeyInvalid), "{value:?}");
+            assert_eq!(result, Err(Refusal::E2eKeyInvalid), "{value:?}");
         }
         let two = with(&[("x-e2e-bypass-key", KEY), ("x-e2e-bypass-key", KEY)]);
-        assert_eq!(check(&config(true), &two), Err(Reason::E2eKeyInvalid));
+        assert_eq!(check(&config(true), &two), Err(Refusal::E2eKeyInvalid));
     }
 
     #[test]
     fn bypass_never_works_when_inactive() {
         let result = check(&config(false), &with(&[("x-e2e-bypass-key", KEY)]));
-        assert_eq!(result, Err(Reason::E2eBypassDisabled));
+        assert_eq!(result, Err(Refusal::E2eBypassDisabled));
     }
 
     #[test]

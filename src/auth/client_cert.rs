@@ -12,7 +12,7 @@ use http::HeaderValue;
 use super::identity::is_safe_value;
 use super::trace::{Outcome, Trace, step};
 use crate::config::{ClientAuth, Config, RouteConfig, UserFrom};
-use crate::domain::reason::Reason;
+use crate::domain::refusal::Refusal;
 use crate::net::tls::ClientCertificate;
 
 /// `Ok(Some(user))` when the certificate alone admits the caller on this route,
@@ -22,7 +22,7 @@ pub(super) fn check(
     route: &RouteConfig,
     certificate: &ClientCertificate,
     trace: &mut dyn Trace,
-) -> Result<Option<HeaderValue>, Reason> {
+) -> Result<Option<HeaderValue>, Refusal> {
     let listener_requires =
         config.server.tls.as_ref().is_some_and(|tls| {
             tls.client_ca_file.is_some() && tls.client_auth == ClientAuth::Required
@@ -33,7 +33,7 @@ pub(super) fn check(
             step(
                 trace,
                 "client_cert",
-                Outcome::Fail(Reason::ClientCertMissing),
+                Outcome::Fail(Refusal::ClientCertMissing),
                 || {
                     if route.client_cert_required {
                         format!(
@@ -45,7 +45,7 @@ pub(super) fn check(
                     }
                 },
             );
-            Err(Reason::ClientCertMissing)
+            Err(Refusal::ClientCertMissing)
         }
         ClientCertificate::NotRequested => Ok(None),
         ClientCertificate::Missing => {
@@ -60,14 +60,14 @@ pub(super) fn check(
             step(
                 trace,
                 "client_cert",
-                Outcome::Fail(Reason::ClientCertInvalid),
+                Outcome::Fail(Refusal::ClientCertInvalid),
                 || {
                     format!(
                         "the client certificate does not verify against server.tls.client_ca_file: {problem}"
                     )
                 },
             );
-            Err(Reason::ClientCertInvalid)
+            Err(Refusal::ClientCertInvalid)
         }
         ClientCertificate::Verified { identity } => {
             let by_certificate =
@@ -99,12 +99,12 @@ pub(super) fn check(
                     step(
                         trace,
                         "client_cert",
-                        Outcome::Fail(Reason::ClientCertInvalid),
+                        Outcome::Fail(Refusal::ClientCertInvalid),
                         || {
                             "the verified client certificate names no usable identity (no subject CN, no DNS, URI or email SAN, or one that is not a valid header value)".into()
                         },
                     );
-                    Err(Reason::ClientCertInvalid)
+                    Err(Refusal::ClientCertInvalid)
                 }
             }
         }

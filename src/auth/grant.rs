@@ -5,9 +5,10 @@
 use http::HeaderValue;
 
 use super::trace::{Outcome, Trace, step};
-use super::{AuthMethod, Gate, Grant, bypass};
+use super::{Gate, Grant, bypass};
 use crate::config::RouteConfig;
-use crate::domain::reason::Reason;
+use crate::domain::auth_method::AuthMethod;
+use crate::domain::refusal::Refusal;
 
 impl Gate {
     pub(super) fn anonymous(&self, route: usize) -> Grant {
@@ -52,8 +53,8 @@ impl Gate {
         &self,
         route: usize,
         grant: bypass::BypassGrant,
-    ) -> Result<Grant, Reason> {
-        let user = HeaderValue::from_str(&grant.user).map_err(|_| Reason::ClaimInvalid)?;
+    ) -> Result<Grant, Refusal> {
+        let user = HeaderValue::from_str(&grant.user).map_err(|_| Refusal::ClaimInvalid)?;
         Ok(Grant {
             route,
             method: AuthMethod::E2eBypass,
@@ -80,7 +81,7 @@ pub(super) fn route_claims(
     route: &RouteConfig,
     claims: &serde_json::Map<String, serde_json::Value>,
     trace: &mut dyn Trace,
-) -> Result<(), Reason> {
+) -> Result<(), Refusal> {
     for (name, wanted) in &route.claims {
         let ok = match claims.get(name) {
             Some(serde_json::Value::String(s)) => s == wanted || s.split(' ').any(|p| p == wanted),
@@ -95,7 +96,7 @@ pub(super) fn route_claims(
             step(
                 trace,
                 "route_claims",
-                Outcome::Fail(Reason::ClaimMismatch),
+                Outcome::Fail(Refusal::ClaimMismatch),
                 || match claims.get(name) {
                     Some(v) => format!(
                         "route {:?} requires {name} to contain {wanted:?}; token has {v}",
@@ -107,7 +108,7 @@ pub(super) fn route_claims(
                     ),
                 },
             );
-            return Err(Reason::ClaimMismatch);
+            return Err(Refusal::ClaimMismatch);
         }
         step(trace, "route_claims", Outcome::Pass, || {
             format!("{name} contains {wanted:?}")

@@ -5,7 +5,7 @@ use http::{HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
 use crate::config::IdentityConfig;
-use crate::domain::reason::Reason;
+use crate::domain::refusal::Refusal;
 
 use super::trace::{Outcome, Trace, step};
 
@@ -25,7 +25,7 @@ pub fn from_claims(
     config: &IdentityConfig,
     claims: &Map<String, Value>,
     trace: &mut dyn Trace,
-) -> Result<Identity, Reason> {
+) -> Result<Identity, Refusal> {
     let mut headers = Vec::with_capacity(2 + config.claim_headers.len());
     let user = match claims.get(&config.user_claim) {
         None => None,
@@ -34,10 +34,10 @@ pub fn from_claims(
                 step(
                     trace,
                     "identity",
-                    Outcome::Fail(Reason::ClaimInvalid),
+                    Outcome::Fail(Refusal::ClaimInvalid),
                     || format!("claim {} cannot be a header value", config.user_claim),
                 );
-                Reason::ClaimInvalid
+                Refusal::ClaimInvalid
             })?;
             headers.push((
                 config.user_header.clone(),
@@ -54,10 +54,10 @@ pub fn from_claims(
             step(
                 trace,
                 "identity",
-                Outcome::Fail(Reason::ClaimInvalid),
+                Outcome::Fail(Refusal::ClaimInvalid),
                 || format!("claim {claim} (for {header}) is an object or nested array"),
             );
-            Reason::ClaimInvalid
+            Refusal::ClaimInvalid
         })?;
         headers.push((header.clone(), header_value(&text, claim, trace)?));
     }
@@ -91,7 +91,7 @@ fn claim_text(value: &Value) -> Option<String> {
     }
 }
 
-fn header_value(text: &str, claim: &str, trace: &mut dyn Trace) -> Result<HeaderValue, Reason> {
+fn header_value(text: &str, claim: &str, trace: &mut dyn Trace) -> Result<HeaderValue, Refusal> {
     if is_safe_value(text) {
         if let Ok(value) = HeaderValue::from_str(text) {
             return Ok(value);
@@ -100,10 +100,10 @@ fn header_value(text: &str, claim: &str, trace: &mut dyn Trace) -> Result<Header
     step(
         trace,
         "identity",
-        Outcome::Fail(Reason::ClaimInvalid),
+        Outcome::Fail(Refusal::ClaimInvalid),
         || format!("claim {claim} holds bytes that are not allowed in a header value"),
     );
-    Err(Reason::ClaimInvalid)
+    Err(Refusal::ClaimInvalid)
 }
 
 /// Visible ASCII and inner spaces only, non-empty, bounded.
@@ -158,7 +158,7 @@ mod tests {
     fn claim_with_crlf_denies_instead_of_splitting_a_header() {
         let claims = json!({"sub": "alice", "email": "a@x\r\nX-Auth-User: admin"});
         let result = from_claims(&config(), claims.as_object().unwrap(), &mut NoTrace);
-        assert!(matches!(result, Err(Reason::ClaimInvalid)));
+        assert!(matches!(result, Err(Refusal::ClaimInvalid)));
     }
 
     #[test]

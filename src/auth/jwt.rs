@@ -1,4 +1,4 @@
-//! JWT verification: one compact JWS in, a [`VerifiedToken`] or exactly one [`Reason`] out.
+//! JWT verification: one compact JWS in, a [`VerifiedToken`] or exactly one [`Refusal`] out.
 //!
 //! wsgate does its own parsing and claim checks and uses `jsonwebtoken` only for the
 //! signature (`jsonwebtoken::crypto::verify`), because the crate's `decode`/`Validation`
@@ -61,7 +61,7 @@ use crate::auth::keys::{IssuerKeys, VerifyKey};
 mod signature;
 use crate::auth::trace::{self, Outcome, Trace};
 use crate::config::{AuthConfig, IssuerConfig};
-use crate::domain::reason::Reason;
+use crate::domain::refusal::Refusal;
 use signature::verify_signature;
 
 use claims::{check_claims, json_type};
@@ -93,10 +93,10 @@ pub fn verify<K: Borrow<IssuerKeys>>(
     issuer_keys: &[K],
     now: u64,
     trace: &mut dyn Trace,
-) -> Result<VerifiedToken, Reason> {
+) -> Result<VerifiedToken, Refusal> {
     // 1. Size, before anything looks inside (a megabyte of dots costs nothing).
     if token.len() > auth.max_token_bytes {
-        return Err(deny(trace, "token", Reason::TokenTooLarge, || {
+        return Err(deny(trace, "token", Refusal::TokenTooLarge, || {
             format!(
                 "token is {} bytes, auth.max_token_bytes is {}",
                 token.len(),
@@ -107,7 +107,7 @@ pub fn verify<K: Borrow<IssuerKeys>>(
 
     // 2. Compact JWS: three segments, strict base64url.
     let compact = Compact::split(token)
-        .map_err(|why| deny(trace, "token", Reason::TokenMalformed, || why))?;
+        .map_err(|why| deny(trace, "token", Refusal::TokenMalformed, || why))?;
     trace::step(trace, "token", Outcome::Pass, || {
         format!("compact JWS, {} bytes", token.len())
     });
@@ -119,7 +119,7 @@ pub fn verify<K: Borrow<IssuerKeys>>(
 
     // 4. Payload.
     let payload = Payload::parse(&compact.payload)
-        .map_err(|why| deny(trace, "payload", Reason::TokenMalformed, || why))?;
+        .map_err(|why| deny(trace, "payload", Refusal::TokenMalformed, || why))?;
 
     // 5. Issuer.
     let (index, issuer) = select_issuer(&payload.claims, auth, trace)?;
@@ -129,7 +129,7 @@ pub fn verify<K: Borrow<IssuerKeys>>(
         return Err(deny(
             trace,
             "algorithm",
-            Reason::AlgorithmNotAllowed,
+            Refusal::AlgorithmNotAllowed,
             || {
                 format!(
                     "alg {:?} is not in issuer {:?}'s algorithms {:?}",
@@ -152,7 +152,7 @@ pub fn verify<K: Borrow<IssuerKeys>>(
             .as_deref()
             .is_some_and(|typ| typ_matches(typ, expected));
         if !matches {
-            return Err(deny(trace, "typ", Reason::TokenMalformed, || {
+            return Err(deny(trace, "typ", Refusal::TokenMalformed, || {
                 format!(
                     "typ {} does not match issuer {:?}'s typ {expected:?}",
                     header.typ.as_deref().map_or("(absent)".to_owned(), shown),
@@ -171,7 +171,7 @@ pub fn verify<K: Borrow<IssuerKeys>>(
         .map(Borrow::borrow)
         .filter(|keys: &&IssuerKeys| !keys.keys.is_empty())
     else {
-        return Err(deny(trace, "key", Reason::KeysUnavailable, || {
+        return Err(deny(trace, "key", Refusal::KeysUnavailable, || {
             format!("issuer {:?} has no keys loaded", issuer.name)
         }));
     };
@@ -186,7 +186,7 @@ pub fn verify<K: Borrow<IssuerKeys>>(
     ) {
         if let (Some(kid), None) = (&header.kid, &key.kid) {
             // The token names a key; the lone unnamed key it fell back to is not it.
-            return Err(deny(trace, "signature", Reason::KeyUnknown, || {
+            return Err(deny(trace, "signature", Refusal::KeyUnknown, || {
                 format!(
                     "token names kid {} and the only {:?} key ({}, {}) has no kid and does not verify it: the token was signed by a key wsgate does not have",
                     shown(kid),
@@ -196,7 +196,7 @@ pub fn verify<K: Borrow<IssuerKeys>>(
                 )
             }));
         }
-        return Err(deny(trace, "signature", Reason::SignatureInvalid, || {
+        return Err(deny(trace, "signature", Refusal::SignatureInvalid, || {
             let mut detail = format!(
                 "signature does not verify with {} {:?} ({}); this was the only key tried",
                 key.fingerprint, key.algorithm, key.description
@@ -268,9 +268,9 @@ pub fn self_test() -> Result<(), String> {
 fn deny(
     trace: &mut dyn Trace,
     name: &'static str,
-    reason: Reason,
+    reason: Refusal,
     detail: impl FnOnce() -> String,
-) -> Reason {
+) -> Refusal {
     trace::step(trace, name, Outcome::Fail(reason), detail);
     reason
 }
@@ -293,16 +293,16 @@ fn select_issuer<'a>(
     claims: &Map<String, Value>,
     auth: &'a AuthConfig,
     trace: &mut dyn Trace,
-) -> Result<(usize, &'a IssuerConfig), Reason> {
+) -> Result<(usize, &'a IssuerConfig), Refusal> {
     let iss = match claims.get("iss") {
         Some(Value::String(iss)) => iss,
         Some(other) => {
-            return Err(deny(trace, "issuer", Reason::IssuerUnknown, || {
+            return Err(deny(trace, "issuer", Refusal::IssuerUnknown, || {
                 format!("iss is {}, not a string", json_type(other))
             }));
         }
         None => {
-            return Err(deny(trace, "issuer", Reason::IssuerUnknown, || {
+            return Err(deny(trace, "issuer", Refusal::IssuerUnknown, || {
                 "no iss claim".to_owned()
             }));
         }
@@ -319,7 +319,7 @@ fn select_issuer<'a>(
             });
             Ok((index, issuer))
         }
-        None => Err(deny(trace, "issuer", Reason::IssuerUnknown, || match auth
+        None => Err(deny(trace, "issuer", Refusal::IssuerUnknown, || match auth
             .issuers
             .iter()
             .find(|issuer| issuer.issuer == *iss)
@@ -340,7 +340,7 @@ fn select_key<'k>(
     keys: &'k [VerifyKey],
     header: &JoseHeader,
     trace: &mut dyn Trace,
-) -> Result<&'k VerifyKey, Reason> {
+) -> Result<&'k VerifyKey, Refusal> {
     let candidates: Vec<&VerifyKey> = keys
         .iter()
         .filter(|key| key.algorithm == header.alg)
@@ -366,7 +366,7 @@ fn select_key<'k>(
             });
             Ok(key)
         }
-        None => Err(deny(trace, "key", Reason::KeyUnknown, || {
+        None => Err(deny(trace, "key", Refusal::KeyUnknown, || {
             let known: Vec<String> = candidates
                 .iter()
                 .map(|key| match &key.kid {

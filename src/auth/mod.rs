@@ -21,45 +21,14 @@ use http::header::ORIGIN;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::{Config, ConfigError, ConfigErrors, RouteAuth, TokenSource};
-use crate::domain::reason::Reason;
+use crate::domain::auth_method::AuthMethod;
+use crate::domain::refusal::Refusal;
 use crate::net::tls::ClientCertificate;
 use crate::telemetry::metrics::Metrics;
 use cache::TokenCache;
 use keys::IssuerKeys;
 use remote::{Refetch, RemoteSets};
 use trace::{NoTrace, Outcome, Step, Trace, step};
-
-/// How a caller got in; also the `X-Auth-Method` value and the metric label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    Jwt,
-    E2eBypass,
-    Anonymous,
-    /// A verified client certificate (`identity.user_from = "client_cert"`).
-    ClientCert,
-}
-
-impl AuthMethod {
-    /// The `X-Auth-Method` header value.
-    pub fn header_value(self) -> &'static str {
-        match self {
-            AuthMethod::Jwt => "jwt",
-            AuthMethod::E2eBypass => "e2e-bypass",
-            AuthMethod::Anonymous => "anonymous",
-            AuthMethod::ClientCert => "client-cert",
-        }
-    }
-
-    /// The `method` metric label.
-    pub fn label(self) -> &'static str {
-        match self {
-            AuthMethod::Jwt => "jwt",
-            AuthMethod::E2eBypass => "e2e_bypass",
-            AuthMethod::Anonymous => "anonymous",
-            AuthMethod::ClientCert => "client_cert",
-        }
-    }
-}
 
 /// The parts of a request the decision looks at.
 #[derive(Debug, Clone, Copy)]
@@ -110,7 +79,7 @@ pub struct TokenIds {
 pub struct Denial {
     /// Index into `Config::routes`.
     pub route: usize,
-    pub reason: Reason,
+    pub reason: Refusal,
     /// Index into `AuthConfig::issuers` when the token's issuer was identified.
     pub issuer: Option<usize>,
 }
@@ -253,7 +222,7 @@ impl Gate {
         trace: &mut (dyn Trace + Send),
     ) -> Result<Grant, Denial> {
         let route_index = self.route_index(request.path);
-        let deny = |reason: Reason| Denial {
+        let deny = |reason: Refusal| Denial {
             route: route_index,
             reason,
             issuer: None,
@@ -261,7 +230,7 @@ impl Gate {
         let Some(route) = self.config.routes.get(route_index) else {
             // Unreachable with a validated config (the catch-all route always exists);
             // refuse rather than let an unrouted request through.
-            return Err(deny(Reason::TokenMissing));
+            return Err(deny(Refusal::TokenMissing));
         };
         step(trace, "route", Outcome::Info, || {
             format!(
@@ -303,7 +272,7 @@ impl Gate {
             Err(reason) => {
                 step(trace, "bypass", Outcome::Fail(reason), || {
                     let bypass = &self.config.e2e_bypass;
-                    if reason == Reason::E2eBypassDisabled {
+                    if reason == Refusal::E2eBypassDisabled {
                         format!(
                             "{} header present but the bypass is not active in environment {:?} \
                              (enabled = {}, allowed_environments = {:?})",
@@ -312,7 +281,7 @@ impl Gate {
                             bypass.enabled,
                             bypass.allowed_environments
                         )
-                    } else if reason == Reason::E2eKeyInvalid {
+                    } else if reason == Refusal::E2eKeyInvalid {
                         format!(
                             "{} header present but matches none of the configured keys {:?}",
                             bypass.header,
@@ -351,13 +320,13 @@ impl Gate {
                 });
                 return Ok(self.anonymous(route_index));
             }
-            step(trace, "token", Outcome::Fail(Reason::TokenMissing), || {
+            step(trace, "token", Outcome::Fail(Refusal::TokenMissing), || {
                 format!(
                     "no token in any configured source: {}",
                     describe_sources(&self.config.auth.token_sources)
                 )
             });
-            return Err(deny(Reason::TokenMissing));
+            return Err(deny(Refusal::TokenMissing));
         };
         step(trace, "token", Outcome::Info, || {
             format!(
@@ -371,7 +340,7 @@ impl Gate {
             .verify_token(&found.token, now, trace)
             .await
             .map_err(deny)?;
-        let with_issuer = |reason: Reason| Denial {
+        let with_issuer = |reason: Refusal| Denial {
             route: route_index,
             reason,
             issuer: Some(verified.issuer),
@@ -433,7 +402,7 @@ impl Gate {
         token: &str,
         now: u64,
         trace: &mut (dyn Trace + Send),
-    ) -> Result<Arc<jwt::VerifiedToken>, Reason> {
+    ) -> Result<Arc<jwt::VerifiedToken>, Refusal> {
         let keys = self.keys();
         if !self.token_cache.enabled() || trace.enabled() {
             let (verified, _) = self.verify_uncached(token, keys, now, trace).await?;
@@ -456,7 +425,7 @@ impl Gate {
         keys: Vec<Arc<IssuerKeys>>,
         now: u64,
         trace: &mut (dyn Trace + Send),
-    ) -> Result<(jwt::VerifiedToken, Arc<IssuerKeys>), Reason> {
+    ) -> Result<(jwt::VerifiedToken, Arc<IssuerKeys>), Refusal> {
         let auth = &self.config.auth;
         let mut first_steps: Vec<Step> = Vec::new();
         let first = if trace.enabled() {
@@ -465,7 +434,7 @@ impl Gate {
             jwt::verify(token, auth, &keys, now, &mut NoTrace)
         };
         let retry = match first {
-            Err(reason @ (Reason::KeyUnknown | Reason::KeysUnavailable)) => {
+            Err(reason @ (Refusal::KeyUnknown | Refusal::KeysUnavailable)) => {
                 jwt::issuer_of(token, auth).and_then(|index| {
                     let remote = self.remote.get(index)?;
                     Some((reason, remote, keys.get(index)?.clone()))
@@ -499,7 +468,7 @@ impl Gate {
         }
     }
 
-    fn check_origin(&self, headers: &HeaderMap, trace: &mut dyn Trace) -> Result<(), Reason> {
+    fn check_origin(&self, headers: &HeaderMap, trace: &mut dyn Trace) -> Result<(), Refusal> {
         let allowed = &self.config.auth.allowed_origins;
         if allowed.is_empty() {
             step(trace, "origin", Outcome::Info, || {
@@ -531,10 +500,10 @@ impl Gate {
                 step(
                     trace,
                     "origin",
-                    Outcome::Fail(Reason::OriginNotAllowed),
+                    Outcome::Fail(Refusal::OriginNotAllowed),
                     || format!("Origin is not one of {allowed:?}"),
                 );
-                Err(Reason::OriginNotAllowed)
+                Err(Refusal::OriginNotAllowed)
             }
         }
     }

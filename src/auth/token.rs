@@ -11,7 +11,7 @@ use http::HeaderMap;
 use http::header::{AUTHORIZATION, COOKIE, SEC_WEBSOCKET_PROTOCOL};
 
 use crate::config::TokenSource;
-use crate::domain::reason::Reason;
+use crate::domain::refusal::Refusal;
 
 /// A token and the source it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub fn extract<'a>(
     sources: &[TokenSource],
     headers: &'a HeaderMap,
     query: Option<&'a str>,
-) -> Result<Option<Found<'a>>, Reason> {
+) -> Result<Option<Found<'a>>, Refusal> {
     let mut found: Option<Found<'a>> = None;
     for (index, source) in sources.iter().enumerate() {
         let Some(token) = from_source(source, headers, query)? else {
@@ -40,7 +40,7 @@ pub fn extract<'a>(
                 })
             }
             Some(first) if first.token == token => {}
-            Some(_) => return Err(Reason::MultipleCredentials),
+            Some(_) => return Err(Refusal::MultipleCredentials),
         }
     }
     Ok(found)
@@ -50,7 +50,7 @@ fn from_source<'a>(
     source: &TokenSource,
     headers: &'a HeaderMap,
     query: Option<&'a str>,
-) -> Result<Option<Cow<'a, str>>, Reason> {
+) -> Result<Option<Cow<'a, str>>, Refusal> {
     match source {
         TokenSource::Header(name) if name == AUTHORIZATION => bearer(headers),
         TokenSource::Header(name) => {
@@ -59,9 +59,9 @@ fn from_source<'a>(
                 return Ok(None);
             };
             if values.next().is_some() {
-                return Err(Reason::MultipleCredentials);
+                return Err(Refusal::MultipleCredentials);
             }
-            let text = value.to_str().map_err(|_| Reason::TokenMalformed)?.trim();
+            let text = value.to_str().map_err(|_| Refusal::TokenMalformed)?.trim();
             Ok((!text.is_empty()).then_some(Cow::Borrowed(text)))
         }
         TokenSource::Protocol(marker) => {
@@ -74,13 +74,13 @@ fn from_source<'a>(
 
 /// `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 9110 §11.1).
 /// Other schemes and empty tokens are not credentials for us.
-fn bearer(headers: &HeaderMap) -> Result<Option<Cow<'_, str>>, Reason> {
+fn bearer(headers: &HeaderMap) -> Result<Option<Cow<'_, str>>, Refusal> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(first) = values.next() else {
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(Reason::MultipleCredentials);
+        return Err(Refusal::MultipleCredentials);
     }
     let Ok(text) = first.to_str() else {
         return Ok(None);
@@ -152,13 +152,13 @@ pub fn cookie_values<'a, 'n>(
 /// One value, or none; several values in one source make the request ambiguous.
 fn single<'a>(
     mut values: impl Iterator<Item = Cow<'a, str>>,
-) -> Result<Option<Cow<'a, str>>, Reason> {
+) -> Result<Option<Cow<'a, str>>, Refusal> {
     let Some(first) = values.next() else {
         return Ok(None);
     };
     for other in values {
         if other != first {
-            return Err(Reason::MultipleCredentials);
+            return Err(Refusal::MultipleCredentials);
         }
     }
     Ok(Some(first))
@@ -210,7 +210,7 @@ mod tests {
         let h = headers(&[("authorization", "Bearer a"), ("authorization", "Bearer a")]);
         assert_eq!(
             extract(&all_sources(), &h, None),
-            Err(Reason::MultipleCredentials)
+            Err(Refusal::MultipleCredentials)
         );
     }
 
@@ -219,7 +219,7 @@ mod tests {
         let h = headers(&[("authorization", "Bearer a")]);
         assert_eq!(
             extract(&all_sources(), &h, Some("access_token=b")),
-            Err(Reason::MultipleCredentials)
+            Err(Refusal::MultipleCredentials)
         );
         // The same token twice is one credential.
         let found = extract(&all_sources(), &h, Some("access_token=a"))
@@ -250,7 +250,7 @@ mod tests {
                 .collect();
             assert_eq!(
                 extract(&all_sources(), &headers(&pairs), None),
-                Err(Reason::MultipleCredentials),
+                Err(Refusal::MultipleCredentials),
                 "{offer:?}"
             );
         }

@@ -3,7 +3,7 @@
 //! The proxy and `explain` run the same decision code; the proxy passes `NoTrace`, whose
 //! `enabled()` is false, so no step text is ever formatted on the hot path.
 
-use crate::domain::reason::Reason;
+use crate::domain::refusal::Refusal;
 
 /// The outcome of one decision step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,7 +11,7 @@ pub enum Outcome {
     /// The check passed.
     Pass,
     /// The check failed with this reason (the verdict).
-    Fail(Reason),
+    Fail(Refusal),
     /// Information only (what was found, what was skipped).
     Info,
 }

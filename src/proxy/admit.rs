@@ -42,7 +42,7 @@ impl Proxy {
                 revoked = %revocation.describe(),
                 "credential matches a revocation in force"
             );
-            return Err(deny(Reason::TokenRevoked));
+            return Err(deny(Refusal::TokenRevoked));
         }
         if !websocket {
             return Ok(None);
@@ -50,7 +50,7 @@ impl Proxy {
         let Some(session) = SessionId::generate() else {
             // The kernel's random source failed: no unguessable id, so no session.
             tracing::error!(client = %client, "cannot draw a session id from the system's random source");
-            return Err(deny(Reason::Overloaded));
+            return Err(deny(Refusal::Overloaded));
         };
         let record = SessionRecord {
             session,

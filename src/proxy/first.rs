@@ -117,7 +117,7 @@ impl Proxy {
                 .await
                 .map(|opened| (opened, grant, registration)),
             // A WebSocket grant always carries its registration (`Proxy::admit`).
-            Ok((_, None)) => Err(NotOpened::Refuse(Reason::Overloaded)),
+            Ok((_, None)) => Err(NotOpened::Refuse(Refusal::Overloaded)),
             Err(reason) => Err(NotOpened::Refuse(reason)),
         };
         let gate = &policy.gate;

@@ -33,18 +33,18 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::token::offered_protocols;
 use crate::auth::trace::NoTrace;
-use crate::auth::{AuthMethod, Denial, Gate, Grant, RequestView};
+use crate::auth::{Denial, Gate, Grant, RequestView};
 use crate::config::{DenyMode, ServerConfig, SessionExpiry, TokenSource};
 use crate::domain::clock::unix_now;
-use crate::domain::reason::Reason;
+use crate::domain::refusal::Refusal;
 use crate::domain::session_id::SessionId;
 use crate::net::tls::ClientCertificate;
-use crate::relay::{self, Extensions, RelayCounters, RelaySettings};
+use crate::relay::{self, Extensions, RelaySettings};
 use crate::sessions::{Registration, Registry, SessionRecord};
 use crate::telemetry::metrics::{
-    AuthMethodLabel, BypassResult, HandshakeOutcome, Metrics, UpstreamErrorKind,
+    BypassResult, HandshakeOutcome, Metrics, RelayCounters, UpstreamErrorKind,
 };
-use crate::telemetry::{self, Decision, SessionSummary};
+use crate::telemetry::{self, Caller, Decision, SessionSummary, Verdict};
 use crate::upstream::{self, Forwarding, UpgradeRequest, UpstreamError, WebSocketOutcome};
 use crate::ws::handshake::{self, WebSocketRequest};
 
@@ -208,7 +208,7 @@ impl Proxy {
                 .await
             }
             // A WebSocket grant always carries its registration (`admit`).
-            (Ok((_, None)), Some(_)) => denial_response(Reason::Overloaded),
+            (Ok((_, None)), Some(_)) => denial_response(Refusal::Overloaded),
             (Ok((grant, _)), None) => self.forward(&policy, grant, request, client, started).await,
         })
     }
@@ -228,12 +228,12 @@ impl Proxy {
         client: SocketAddr,
         certificate: &ClientCertificate,
         started: Instant,
-    ) -> Result<(Grant, Option<Registration>), Reason> {
+    ) -> Result<(Grant, Option<Registration>), Refusal> {
         let gate = &policy.gate;
         let decision = if self.shutdown.is_cancelled() {
             Err(Denial {
                 route: gate.route_index(uri.path()),
-                reason: Reason::ServerShutdown,
+                reason: Refusal::ServerShutdown,
                 issuer: None,
             })
         } else {
@@ -249,7 +249,7 @@ impl Proxy {
                 Ok(decision) => decision,
                 Err(_) => Err(Denial {
                     route: gate.route_index(view.path),
-                    reason: Reason::KeysUnavailable,
+                    reason: Refusal::KeysUnavailable,
                     issuer: None,
                 }),
             }
@@ -261,7 +261,7 @@ impl Proxy {
         let decision = match decision {
             Ok(grant) if websocket && self.shutdown.is_cancelled() => Err(Denial {
                 route: grant.route,
-                reason: Reason::ServerShutdown,
+                reason: Refusal::ServerShutdown,
                 issuer: grant.issuer,
             }),
             decision => decision,
@@ -312,7 +312,7 @@ impl Proxy {
             Ok((ws, uri)) => {
                 let denial = Denial {
                     route: gate.route_index(uri.path()),
-                    reason: Reason::Overloaded,
+                    reason: Refusal::Overloaded,
                     issuer: None,
                 };
                 let route = gate.config().routes[denial.route].path.as_str();
@@ -322,7 +322,7 @@ impl Proxy {
                     ws.as_ref(),
                     request.headers(),
                     on_upgrade,
-                    Reason::Overloaded,
+                    Refusal::Overloaded,
                     &conn,
                 )
             }
@@ -336,7 +336,7 @@ impl Proxy {
         websocket: Option<&WebSocketRequest>,
         headers: &HeaderMap,
         on_upgrade: hyper::upgrade::OnUpgrade,
-        reason: Reason,
+        reason: Refusal,
         conn: &ClientConn,
     ) -> Response<Body> {
         match websocket {
@@ -368,22 +368,20 @@ impl Proxy {
             .issuer
             .and_then(|i| config.auth.issuers.get(i))
             .map(|i| i.name.as_str());
-        telemetry::record_denied(
+        telemetry::record_decision(
             &self.metrics,
             &Decision {
                 route,
                 client,
                 websocket,
-                method: None,
-                user: None,
                 issuer,
-                reason: Some(denial.reason),
                 duration: started.elapsed(),
+                verdict: Verdict::Denied(denial.reason),
             },
         );
         let bypass_result = match denial.reason {
-            Reason::E2eBypassDisabled => Some(BypassResult::Disabled),
-            Reason::E2eKeyInvalid => Some(BypassResult::Invalid),
+            Refusal::E2eBypassDisabled => Some(BypassResult::Disabled),
+            Refusal::E2eKeyInvalid => Some(BypassResult::Invalid),
             _ => None,
         };
         if let Some(result) = bypass_result {
@@ -401,22 +399,22 @@ impl Proxy {
         started: Instant,
     ) {
         let config = gate.config();
-        let method = record::method_label(grant.method);
         let issuer = grant
             .issuer
             .and_then(|i| config.auth.issuers.get(i))
             .map(|i| i.name.as_str());
-        telemetry::record_allowed(
+        telemetry::record_decision(
             &self.metrics,
             &Decision {
                 route,
                 client,
                 websocket,
-                method: Some(method),
-                user: grant.user.as_deref(),
                 issuer,
-                reason: None,
                 duration: started.elapsed(),
+                verdict: Verdict::Allowed(Caller {
+                    method: grant.method,
+                    user: grant.user.as_deref(),
+                }),
             },
         );
         if let Some(key) = grant.bypass_key.and_then(|k| config.e2e_bypass.keys.get(k)) {

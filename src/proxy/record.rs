@@ -24,36 +24,31 @@ impl Proxy {
         websocket: bool,
         error: &UpstreamError,
         started: Instant,
-    ) -> Reason {
+    ) -> Refusal {
         let kind = upstream_kind(error);
-        telemetry::record_upstream_error(&self.metrics, kind, route, client, &error.to_string());
         let issuer = grant
             .issuer
             .and_then(|i| gate.config().auth.issuers.get(i))
             .map(|i| i.name.as_str());
-        telemetry::record_denied(
+        telemetry::record_decision(
             &self.metrics,
             &Decision {
                 route,
                 client,
                 websocket,
-                method: Some(method_label(grant.method)),
-                user: grant.user.as_deref(),
                 issuer,
-                reason: Some(kind.reason()),
                 duration: started.elapsed(),
+                verdict: Verdict::UpstreamFailed {
+                    caller: Caller {
+                        method: grant.method,
+                        user: grant.user.as_deref(),
+                    },
+                    kind,
+                    detail: &error.to_string(),
+                },
             },
         );
         kind.reason()
-    }
-}
-
-pub(super) fn method_label(method: AuthMethod) -> AuthMethodLabel {
-    match method {
-        AuthMethod::Jwt => AuthMethodLabel::Jwt,
-        AuthMethod::E2eBypass => AuthMethodLabel::E2eBypass,
-        AuthMethod::Anonymous => AuthMethodLabel::Anonymous,
-        AuthMethod::ClientCert => AuthMethodLabel::ClientCert,
     }
 }
 

@@ -45,7 +45,7 @@ impl Proxy {
         // The store's share of this request's wait, so far.
         let spent = finding.elapsed();
         let Ok(record) = found else {
-            let reason = Reason::SessionsUnavailable;
+            let reason = Refusal::SessionsUnavailable;
             self.metrics.session_refresh(RefreshResult::Refused(reason));
             return denial_response(reason);
         };
@@ -78,7 +78,7 @@ impl Proxy {
         {
             Ok(Ok(grant)) => self.judge_refresh(gate, &record, &grant),
             Ok(Err(denial)) => Err(denial.reason),
-            Err(_) => Err(Reason::KeysUnavailable),
+            Err(_) => Err(Refusal::KeysUnavailable),
         };
         let extended = match decision {
             Ok(expires_at) => {
@@ -95,9 +95,9 @@ impl Proxy {
                     .await
                     .map_err(|_| {
                         if self.registry.is_shared() {
-                            Reason::SessionsUnavailable
+                            Refusal::SessionsUnavailable
                         } else {
-                            Reason::TokenExpired
+                            Refusal::TokenExpired
                         }
                     })
             }
@@ -144,7 +144,7 @@ impl Proxy {
         gate: &Gate,
         record: &SessionRecord,
         grant: &Grant,
-    ) -> Result<u64, Reason> {
+    ) -> Result<u64, Refusal> {
         let config = gate.config();
         let expires_at = crate::sessions::same_holder(
             config,
@@ -157,7 +157,7 @@ impl Proxy {
             .issuer
             .and_then(|i| config.auth.issuers.get(i))
             .map(|i| i.name.as_str());
-        let token = grant.token.as_ref().ok_or(Reason::TokenMissing)?;
+        let token = grant.token.as_ref().ok_or(Refusal::TokenMissing)?;
         let target = Target {
             session: Some(record.session),
             user: grant.user.as_deref(),
@@ -166,7 +166,7 @@ impl Proxy {
             kid: token.kid.as_deref(),
         };
         if self.registry.revoked(&target).is_some() {
-            return Err(Reason::TokenRevoked);
+            return Err(Refusal::TokenRevoked);
         }
         Ok(expires_at)
     }

@@ -9,7 +9,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{Body, CLOSE_TIMEOUT};
-use crate::domain::reason::Reason;
+use crate::domain::refusal::Refusal;
 use crate::domain::session_id::{SESSION_HEADER, SessionId};
 use crate::ws::close::CloseFrame;
 use crate::ws::frame::{self, Header, MAX_HEADER, Malformed, OPCODE_CLOSE};
@@ -125,7 +125,7 @@ fn http_date(out: &mut Vec<u8>) {
 
 /// `deny = "close"`: after wsgate's own 101, send the close, discard the client's frames
 /// until its close reply (or the timeout), then close TCP. The upstream is never touched.
-pub(super) async fn close_after_upgrade(on_upgrade: hyper::upgrade::OnUpgrade, reason: Reason) {
+pub(super) async fn close_after_upgrade(on_upgrade: hyper::upgrade::OnUpgrade, reason: Refusal) {
     let Ok(upgraded) = on_upgrade.await else {
         return;
     };
@@ -133,12 +133,12 @@ pub(super) async fn close_after_upgrade(on_upgrade: hyper::upgrade::OnUpgrade, r
 }
 
 /// [`close_after_upgrade`] on a connection whose 101 has been written.
-pub(super) async fn close_upgraded<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, reason: Reason) {
+pub(super) async fn close_upgraded<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, reason: Refusal) {
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, close_and_wait(&mut io, reason)).await;
     let _ = io.shutdown().await;
 }
 
-async fn close_and_wait<S: AsyncRead + AsyncWrite + Unpin>(io: &mut S, reason: Reason) {
+async fn close_and_wait<S: AsyncRead + AsyncWrite + Unpin>(io: &mut S, reason: Refusal) {
     let frame = CloseFrame::new(reason.close_code(), reason.as_str(), false);
     if io.write_all(frame.as_bytes()).await.is_err() || io.flush().await.is_err() {
         return;
@@ -176,7 +176,7 @@ async fn discard_until_close<S: AsyncRead + Unpin>(io: &mut S) -> std::io::Resul
 
 /// `{"error": CODE, "message": ...}` with `X-Wsgate-Reason` and, for token problems,
 /// `WWW-Authenticate`. Nothing from the request is echoed.
-pub fn denial_response(reason: Reason) -> Response<Body> {
+pub fn denial_response(reason: Refusal) -> Response<Body> {
     boxed(denial(reason))
 }
 
@@ -184,7 +184,7 @@ pub fn denial_response(reason: Reason) -> Response<Body> {
 pub const TOO_MANY_SESSIONS_RETRY_AFTER: &str = "30";
 
 /// [`denial_response`] with its body in memory.
-pub(super) fn denial(reason: Reason) -> Response<Bytes> {
+pub(super) fn denial(reason: Refusal) -> Response<Bytes> {
     let body = serde_json::json!({ "error": reason.as_str(), "message": reason.message() });
     let mut response = Response::new(Bytes::from(body.to_string()));
     *response.status_mut() = reason.status();
@@ -204,7 +204,7 @@ pub(super) fn denial(reason: Reason) -> Response<Bytes> {
     if reason.status() == StatusCode::SERVICE_UNAVAILABLE {
         headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
-    if reason == Reason::TooManySessions {
+    if reason == Refusal::TooManySessions {
         // A live session frees its place only when it ends; sooner retries would be
         // refused again.
         headers.insert(

@@ -21,7 +21,7 @@ pub(super) enum NotOpened {
     /// The upstream answered something other than a 101: relay that answer.
     Relay(Response<Bytes>),
     /// The upstream could not be reached or its 101 was invalid: refuse with this reason.
-    Refuse(Reason),
+    Refuse(Refusal),
 }
 
 impl Proxy {
@@ -222,17 +222,7 @@ impl Proxy {
                         client,
                         session,
                         user: grant.user.as_deref(),
-                        initiator: match end.initiator {
-                            relay::Initiator::Client => {
-                                crate::telemetry::metrics::InitiatorLabel::Client
-                            }
-                            relay::Initiator::Upstream => {
-                                crate::telemetry::metrics::InitiatorLabel::Upstream
-                            }
-                            relay::Initiator::Proxy => {
-                                crate::telemetry::metrics::InitiatorLabel::Proxy
-                            }
-                        },
+                        initiator: end.initiator,
                         code: end.code,
                         reason: end.reason,
                         duration: started.elapsed(),

@@ -13,7 +13,7 @@ use std::task::Context;
 use futures_util::task::AtomicWaker;
 use tokio::time::Instant;
 
-use crate::domain::reason::Reason;
+use crate::domain::close_reason::CloseReason;
 
 /// A handle on one relay; cloned by whoever may act on the session.
 #[derive(Clone, Default)]
@@ -30,7 +30,7 @@ struct Inner {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Requests {
     /// End the session: this reason's code to the client, 1001 to the upstream.
-    pub close: Option<Reason>,
+    pub close: Option<CloseReason>,
     /// The new token-expiry deadline (`None`: none).
     pub expires_at: Option<Option<Instant>>,
 }
@@ -41,7 +41,7 @@ impl Control {
     }
 
     /// Ends the session with `reason` at the next frame boundary.
-    pub fn close(&self, reason: Reason) {
+    pub fn close(&self, reason: CloseReason) {
         self.update(|requests| {
             requests.close.get_or_insert(reason);
         });

@@ -1,15 +1,8 @@
 //! How a session ended ([`SessionEnd`]): who ended it, the first close code, wsgate's
 //! reason, and the traffic it carried.
 
-use crate::domain::reason::Reason;
-
-/// Who ended a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Initiator {
-    Client,
-    Upstream,
-    Proxy,
-}
+use crate::domain::close_reason::CloseReason;
+use crate::domain::initiator::Initiator;
 
 /// How a session ended, and what it carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +14,7 @@ pub struct SessionEnd {
     pub code: Option<u16>,
     /// Set when wsgate ended the session, or `UpstreamUnavailable` when the upstream
     /// vanished without a close.
-    pub reason: Option<Reason>,
+    pub reason: Option<CloseReason>,
     pub frames_to_upstream: u64,
     pub frames_to_client: u64,
     pub bytes_to_upstream: u64,

@@ -66,10 +66,9 @@ mod settings;
 mod violation;
 
 pub use control::Control;
-pub use end::{Initiator, SessionEnd};
+pub use end::SessionEnd;
 #[doc(hidden)]
 pub(crate) use fuzzing::scan_frames;
-pub use reported::RelayCounters;
 pub use settings::{Extensions, RelaySettings};
 
 use std::time::Duration;
@@ -77,6 +76,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+use crate::telemetry::metrics::RelayCounters;
 
 use reported::Reported;
 use session::Session;

@@ -1,16 +1,8 @@
-//! The relayed-traffic counters ([`RelayCounters`]) and [`Reported`], what one relay has
-//! added to them so far.
+//! [`Reported`]: what one relay has added to the relayed-traffic counters
+//! ([`RelayCounters`]) so far.
 
 use super::session::Session;
-
-/// The relayed-traffic counters (`wsgate_relayed_frames_total`, `wsgate_relayed_bytes_total`).
-#[derive(Debug, Clone)]
-pub struct RelayCounters {
-    pub frames_to_upstream: prometheus::IntCounter,
-    pub bytes_to_upstream: prometheus::IntCounter,
-    pub frames_to_client: prometheus::IntCounter,
-    pub bytes_to_client: prometheus::IntCounter,
-}
+use crate::telemetry::metrics::RelayCounters;
 
 /// What has been added to the shared counters so far: they are bumped once per poll, not
 /// once per frame.

@@ -13,10 +13,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
 use super::direction::{Direction, Output};
-use super::end::{Initiator, SessionEnd};
+use super::end::SessionEnd;
 use super::scanner::{Limits, Scanner, Sender};
 use super::settings::RelaySettings;
-use crate::domain::reason::Reason;
+use crate::domain::close_reason::CloseReason;
+use crate::domain::initiator::Initiator;
 
 /// One of the two peers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +48,7 @@ enum Stage {
 struct Ended {
     initiator: Initiator,
     code: Option<u16>,
-    reason: Option<Reason>,
+    reason: Option<CloseReason>,
 }
 
 /// One session between a client and the upstream: the two directions and the timers.
@@ -128,7 +129,7 @@ impl Session {
                 }
                 Stage::Running => {
                     if self.ended.is_none() && cancelled.as_mut().poll(cx).is_ready() {
-                        self.close_by_proxy(Reason::ServerShutdown);
+                        self.close_by_proxy(CloseReason::ServerShutdown);
                     }
                     if let Poll::Ready(event) = self.to_upstream.poll(cx, client, upstream) {
                         self.handle(Side::Client, event);
@@ -192,11 +193,11 @@ impl Session {
         }
         let expired = |at: Option<Instant>| at.is_some_and(|at| at <= now);
         if expired(self.settings.expires_at) {
-            self.close_by_proxy(Reason::TokenExpired);
+            self.close_by_proxy(CloseReason::TokenExpired);
         } else if expired(self.max_age_at) {
-            self.close_by_proxy(Reason::SessionMaxAge);
+            self.close_by_proxy(CloseReason::SessionMaxAge);
         } else if expired(self.idle_at()) {
-            self.close_by_proxy(Reason::IdleTimeout);
+            self.close_by_proxy(CloseReason::IdleTimeout);
         } else if expired(self.stalled_at(Side::Client)) {
             self.slow_consumer(Side::Client);
         } else if expired(self.stalled_at(Side::Upstream)) {

@@ -1,6 +1,6 @@
 //! [`Violation`]: a framing rule a peer broke, and the close code and reason it earns.
 
-use crate::domain::reason::Reason;
+use crate::domain::close_reason::CloseReason;
 use crate::ws::close::BadClose;
 
 /// A framing rule a peer broke.
@@ -20,18 +20,18 @@ impl Violation {
     /// The close code the offending peer receives.
     pub(super) fn close_code(self) -> u16 {
         match self {
-            Violation::Protocol => Reason::ProtocolError.close_code(),
+            Violation::Protocol => CloseReason::ProtocolError.close_code(),
             Violation::CloseReasonNotUtf8 => 1007,
-            Violation::TooBig => Reason::MessageTooBig.close_code(),
-            Violation::RateLimited => Reason::RateLimited.close_code(),
+            Violation::TooBig => CloseReason::MessageTooBig.close_code(),
+            Violation::RateLimited => CloseReason::RateLimited.close_code(),
         }
     }
 
-    pub(super) fn reason(self) -> Reason {
+    pub(super) fn reason(self) -> CloseReason {
         match self {
-            Violation::Protocol | Violation::CloseReasonNotUtf8 => Reason::ProtocolError,
-            Violation::TooBig => Reason::MessageTooBig,
-            Violation::RateLimited => Reason::RateLimited,
+            Violation::Protocol | Violation::CloseReasonNotUtf8 => CloseReason::ProtocolError,
+            Violation::TooBig => CloseReason::MessageTooBig,
+            Violation::RateLimited => CloseReason::RateLimited,
         }
     }
 }

@@ -28,7 +28,6 @@ pub use listeners::Listeners;
 use crate::admin::{self, jwks::PublishedKeys};
 use crate::config::Config;
 use crate::proxy::{Policy, Proxy};
-use crate::relay::RelayCounters;
 use crate::sessions::{AdminApi, Registry};
 use crate::telemetry::health::Health;
 use crate::telemetry::metrics::Metrics;
@@ -75,19 +74,13 @@ pub async fn serve(
         admin_stop.clone(),
     ));
 
-    let handles = metrics.relay_counters();
     let policy = Arc::new(policy);
     let secure = policy.tls.is_some();
     reload::publish(&policy, &keys, &metrics);
     let proxy = Arc::new(Proxy::new(
         policy,
         metrics.clone(),
-        RelayCounters {
-            frames_to_upstream: handles.frames_to_upstream,
-            bytes_to_upstream: handles.bytes_to_upstream,
-            frames_to_client: handles.frames_to_client,
-            bytes_to_client: handles.bytes_to_client,
-        },
+        metrics.relay_counters(),
         CancellationToken::new(),
         TaskTracker::new(),
         secure,

@@ -3,7 +3,7 @@
 //! the store is shared).
 
 use crate::config::SessionsConfig;
-use crate::domain::reason::Reason;
+use crate::domain::refusal::Refusal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caps {
@@ -21,12 +21,12 @@ impl Caps {
 
     /// Whether one more session is allowed, given how many the identity (`None` for an
     /// anonymous caller, who has no identity to cap) and the client address hold now.
-    pub fn admit(&self, user_sessions: Option<u64>, client_sessions: u64) -> Result<(), Reason> {
+    pub fn admit(&self, user_sessions: Option<u64>, client_sessions: u64) -> Result<(), Refusal> {
         let over = |held: u64, cap: Option<u32>| cap.is_some_and(|cap| held >= u64::from(cap));
         if user_sessions.is_some_and(|held| over(held, self.per_user))
             || over(client_sessions, self.per_client_ip)
         {
-            return Err(Reason::TooManySessions);
+            return Err(Refusal::TooManySessions);
         }
         Ok(())
     }
@@ -47,9 +47,9 @@ mod tests {
             per_client_ip: Some(3),
         };
         assert_eq!(caps.admit(Some(1), 2), Ok(()));
-        assert_eq!(caps.admit(Some(2), 0), Err(Reason::TooManySessions));
+        assert_eq!(caps.admit(Some(2), 0), Err(Refusal::TooManySessions));
         assert_eq!(caps.admit(None, 2), Ok(()));
-        assert_eq!(caps.admit(None, 3), Err(Reason::TooManySessions));
+        assert_eq!(caps.admit(None, 3), Err(Refusal::TooManySessions));
         let none = Caps {
             per_user: None,
             per_client_ip: None,

@@ -5,7 +5,7 @@
 
 use crate::auth::Grant;
 use crate::config::Config;
-use crate::domain::reason::Reason;
+use crate::domain::refusal::Refusal;
 
 /// The new token's `exp` when `grant` may replace the token of a session held by
 /// `issuer` (configured name) and `subject`; else the refusal's reason and a sentence
@@ -15,10 +15,10 @@ pub fn same_holder(
     grant: &Grant,
     issuer: Option<&str>,
     subject: Option<&str>,
-) -> Result<u64, (Reason, String)> {
+) -> Result<u64, (Refusal, String)> {
     let (Some(token), Some(expires_at)) = (&grant.token, grant.expires_at) else {
         return Err((
-            Reason::TokenMissing,
+            Refusal::TokenMissing,
             "a refresh needs a token; this request was admitted without one".to_owned(),
         ));
     };
@@ -28,7 +28,7 @@ pub fn same_holder(
         .map(|i| i.name.as_str());
     if new_issuer != issuer {
         return Err((
-            Reason::ClaimMismatch,
+            Refusal::ClaimMismatch,
             format!(
                 "the new token is from issuer {:?}, the session's from {:?}",
                 new_issuer.unwrap_or("-"),
@@ -38,7 +38,7 @@ pub fn same_holder(
     }
     if Some(token.subject.as_str()) != subject {
         return Err((
-            Reason::ClaimMismatch,
+            Refusal::ClaimMismatch,
             format!(
                 "the new token's sub {:?} is not the session's {:?}",
                 token.subject,

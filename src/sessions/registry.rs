@@ -21,7 +21,8 @@ use super::redis_store::{Message, RedisStore};
 use super::revocation::{Active, Revocation, Revocations};
 use crate::config::{OnStoreError, SessionStore, SessionsConfig};
 use crate::domain::clock::unix_now;
-use crate::domain::reason::Reason;
+use crate::domain::close_reason::CloseReason;
+use crate::domain::refusal::Refusal;
 use crate::domain::session_id::SessionId;
 use crate::relay::Control;
 use crate::telemetry::metrics::{Metrics, StoreOperation};
@@ -120,7 +121,7 @@ impl Registry {
     /// Checks the caps and registers `record`: `too_many_sessions` when one more session
     /// would break one of them; `sessions_unavailable` when the store cannot answer and
     /// `on_store_error = "deny"`.
-    pub async fn admit(self: &Arc<Self>, record: SessionRecord) -> Result<Registration, Reason> {
+    pub async fn admit(self: &Arc<Self>, record: SessionRecord) -> Result<Registration, Refusal> {
         let control = Control::new();
         let id = record.session;
         match &self.redis {
@@ -137,9 +138,9 @@ impl Registry {
                     .await;
                 match registered {
                     Ok(true) => {}
-                    Ok(false) => return Err(Reason::TooManySessions),
+                    Ok(false) => return Err(Refusal::TooManySessions),
                     Err(StoreUnavailable) => match self.on_store_error {
-                        OnStoreError::Deny => return Err(Reason::SessionsUnavailable),
+                        OnStoreError::Deny => return Err(Refusal::SessionsUnavailable),
                         OnStoreError::Allow => tracing::warn!(
                             session = %id,
                             user = record.user.as_deref().unwrap_or(""),
@@ -188,7 +189,7 @@ impl Registry {
             let mut local = lock(&self.local);
             for session in local.newly_revoked(&active.revocation) {
                 session.revoked = true;
-                session.control.close(Reason::TokenRevoked);
+                session.control.close(CloseReason::TokenRevoked);
                 closed += 1;
             }
         }

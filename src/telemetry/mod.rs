@@ -21,11 +21,13 @@ use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::domain::reason::Reason;
+use crate::domain::auth_method::AuthMethod;
+use crate::domain::close_reason::CloseReason;
+use crate::domain::initiator::Initiator;
+use crate::domain::refusal::Refusal;
 use crate::domain::session_id::SessionId;
 use crate::telemetry::metrics::{
-    AuthMethodLabel, HandshakeOutcome, InitiatorLabel, JwksRefreshResult, Metrics, ReloadResult,
-    UpstreamErrorKind,
+    HandshakeOutcome, JwksRefreshResult, Metrics, ReloadResult, UpstreamErrorKind,
 };
 
 mod format;
@@ -88,13 +90,34 @@ pub struct Decision<'a> {
     pub client: SocketAddr,
     /// Whether the request was a WebSocket upgrade (else a plain HTTP request).
     pub websocket: bool,
-    pub method: Option<AuthMethodLabel>,
-    pub user: Option<&'a str>,
     /// The configured issuer name (never the token's own `iss`).
     pub issuer: Option<&'a str>,
-    pub reason: Option<Reason>,
     /// Time from the request's arrival to the decision.
     pub duration: Duration,
+    pub verdict: Verdict<'a>,
+}
+
+/// What was decided: let in, refused by wsgate, or let in by the auth decision and then
+/// refused because the upstream failed. A refusal always carries its reason.
+#[derive(Debug, Clone)]
+pub enum Verdict<'a> {
+    Allowed(Caller<'a>),
+    Denied(Refusal),
+    /// The upstream could not be reached or answered an invalid 101: the caller the auth
+    /// decision let in gets `kind`'s refusal (`upstream_unavailable`, `upstream_rejected`).
+    UpstreamFailed {
+        caller: Caller<'a>,
+        kind: UpstreamErrorKind,
+        /// An error description chosen by the caller; never contains a secret.
+        detail: &'a str,
+    },
+}
+
+/// Who the auth decision let in.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub method: AuthMethod,
+    pub user: Option<&'a str>,
 }
 
 /// What one ended WebSocket session looked like.
@@ -104,11 +127,11 @@ pub struct SessionSummary<'a> {
     pub client: SocketAddr,
     pub session: SessionId,
     pub user: Option<&'a str>,
-    pub initiator: InitiatorLabel,
+    pub initiator: Initiator,
     /// The close code of the first close frame; `None` when the connection just ended.
     pub code: Option<u16>,
     /// Why wsgate ended the session, when it did.
-    pub reason: Option<Reason>,
+    pub reason: Option<CloseReason>,
     pub duration: Duration,
     pub frames_to_upstream: u64,
     pub frames_to_client: u64,
@@ -116,27 +139,38 @@ pub struct SessionSummary<'a> {
     pub bytes_to_client: u64,
 }
 
-/// A request was refused: counts the denial, observes the handshake duration under the
-/// outcome the reason implies (`denied`, or `upstream_error`/`upstream_rejected` for a
-/// failed upstream), and logs "request denied" (WARNING for 5xx reasons such as
-/// `keys_unavailable`, which point at wsgate's side, else INFO).
+/// Records a decision: its log line(s) and the metrics they match.
 ///
-/// Every refusal a client receives goes through here, whatever its cause: a refusal for
-/// an upstream failure is recorded after [`record_allowed`] (the auth decision) and
-/// [`record_upstream_error`] (the failure's detail), so `wsgate_auth_denied_total` counts
-/// every `upstream_unavailable` 502 a client saw.
-///
-/// `d.reason` must be set; a denial without one is a bug in the caller, logged as an
-/// ERROR line and not counted under an invented reason.
-pub fn record_denied(metrics: &Metrics, d: &Decision<'_>) {
-    let Some(reason) = d.reason else {
-        tracing::error!(
-            route = d.route,
-            client = %ClientAddr(d.client),
-            "request denied without a reason code (bug)"
-        );
-        return;
-    };
+/// - Allowed: counts it under its method and logs "request allowed". The handshake
+///   histogram is not observed here: the handshake is not over until the upstream
+///   answers, and its outcome (`allowed`, `upstream_declined`) is observed then with
+///   [`Metrics::handshake`].
+/// - Denied: counts the denial, observes the handshake duration under `denied`, and logs
+///   "request denied" (WARNING for 5xx reasons such as `keys_unavailable`, which point at
+///   wsgate's side, else INFO).
+/// - Upstream failed: the failure's detail first ("upstream error",
+///   `wsgate_upstream_errors_total{kind}`), then the refusal the client gets, recorded as
+///   every other refusal (with the outcome `upstream_error` or `upstream_rejected`), so
+///   `wsgate_auth_denied_total` counts every `upstream_unavailable` 502 a client saw. The
+///   auth decision's "request allowed" was recorded before.
+pub fn record_decision(metrics: &Metrics, d: &Decision<'_>) {
+    match d.verdict {
+        Verdict::Allowed(caller) => record_allowed(metrics, d, caller),
+        Verdict::Denied(reason) => record_denied(metrics, d, reason, None),
+        Verdict::UpstreamFailed {
+            caller,
+            kind,
+            detail,
+        } => {
+            record_upstream_error(metrics, kind, d.route, d.client, detail);
+            record_denied(metrics, d, kind.reason(), Some(caller));
+        }
+    }
+}
+
+/// A request was refused for `reason`; `caller` is who the auth decision had let in, when
+/// it was a later step that refused.
+fn record_denied(metrics: &Metrics, d: &Decision<'_>, reason: Refusal, caller: Option<Caller<'_>>) {
     metrics.denied(d.route, reason);
     let outcome = HandshakeOutcome::refused(reason);
     metrics.handshake(d.route, outcome, d.duration.as_secs_f64());
@@ -149,8 +183,8 @@ pub fn record_denied(metrics: &Metrics, d: &Decision<'_>) {
                 route = d.route,
                 client = %ClientAddr(d.client),
                 websocket = d.websocket,
-                method = d.method.map(AuthMethodLabel::as_str),
-                user = d.user,
+                method = caller.map(|c| c.method.label()),
+                user = caller.and_then(|c| c.user),
                 issuer = d.issuer,
                 status = reason.status().as_u16(),
                 duration_ms = millis(d.duration),
@@ -165,21 +199,15 @@ pub fn record_denied(metrics: &Metrics, d: &Decision<'_>) {
     }
 }
 
-/// A request was let through: counts it under its method (`anonymous` when `d.method` is
-/// `None`) and logs "request allowed".
-///
-/// The handshake histogram is not observed here: the handshake is not over until the
-/// upstream answers, and its outcome (`allowed`, `upstream_error`, …) is observed then
-/// with [`Metrics::handshake`].
-pub fn record_allowed(metrics: &Metrics, d: &Decision<'_>) {
-    let method = d.method.unwrap_or(AuthMethodLabel::Anonymous);
-    metrics.allowed(d.route, method);
+/// A request was let through: counts it under its method and logs "request allowed".
+fn record_allowed(metrics: &Metrics, d: &Decision<'_>, caller: Caller<'_>) {
+    metrics.allowed(d.route, caller.method);
     tracing::info!(
         route = d.route,
         client = %ClientAddr(d.client),
         websocket = d.websocket,
-        method = method.as_str(),
-        user = d.user,
+        method = caller.method.label(),
+        user = caller.user,
         issuer = d.issuer,
         duration_ms = millis(d.duration),
         "request allowed"
@@ -197,7 +225,7 @@ pub fn record_session_closed(metrics: &Metrics, s: &SessionSummary<'_>) {
         user = s.user,
         initiator = s.initiator.as_str(),
         code = s.code,
-        reason = s.reason.map(Reason::as_str),
+        reason = s.reason.map(CloseReason::as_str),
         duration_ms = millis(s.duration),
         frames_to_upstream = s.frames_to_upstream,
         frames_to_client = s.frames_to_client,
@@ -210,7 +238,7 @@ pub fn record_session_closed(metrics: &Metrics, s: &SessionSummary<'_>) {
 /// An upstream connection failed: counts it by kind and logs "upstream error" with the
 /// reason code the client gets. `detail` is an error description chosen by the caller and
 /// must not contain secrets.
-pub fn record_upstream_error(
+fn record_upstream_error(
     metrics: &Metrics,
     kind: UpstreamErrorKind,
     route: &str,
@@ -231,11 +259,11 @@ pub fn record_upstream_error(
 /// A connection over `max_connections` was closed unanswered (the pool that answers
 /// such connections was full too): counts it and logs "connection rejected". No request
 /// was read, so no route is known and `wsgate_auth_denied_total` is not touched; a
-/// connection that did get its `overloaded` answer is recorded by [`record_denied`].
+/// connection that did get its `overloaded` answer is recorded by [`record_decision`].
 pub fn record_connection_rejected_overloaded(metrics: &Metrics, client: SocketAddr) {
     metrics.connection_rejected_overloaded();
     tracing::warn!(
-        reason = Reason::Overloaded.as_str(),
+        reason = Refusal::Overloaded.as_str(),
         client = %ClientAddr(client),
         "connection rejected"
     );

@@ -74,11 +74,9 @@ fn denial() -> Decision<'static> {
         route: "/ws",
         client: client(),
         websocket: true,
-        method: None,
-        user: None,
         issuer: Some("primary"),
-        reason: Some(Reason::TokenExpired),
         duration: Duration::from_micros(1500),
+        verdict: Verdict::Denied(Refusal::TokenExpired),
     }
 }
 
@@ -88,7 +86,7 @@ fn denial_logs_one_cloud_logging_line_and_counts() {
     let metrics = Metrics::new(&registry);
     let mut lines = Vec::new();
     let moved = changes(&registry, || {
-        lines = captured("info", || record_denied(&metrics, &denial()));
+        lines = captured("info", || record_decision(&metrics, &denial()));
     });
 
     assert_eq!(lines.len(), 1, "{lines:?}");
@@ -135,10 +133,10 @@ fn server_side_denials_are_warnings() {
     let registry = Registry::new();
     let metrics = Metrics::new(&registry);
     let decision = Decision {
-        reason: Some(Reason::KeysUnavailable),
+        verdict: Verdict::Denied(Refusal::KeysUnavailable),
         ..denial()
     };
-    let lines = captured("info", || record_denied(&metrics, &decision));
+    let lines = captured("info", || record_decision(&metrics, &decision));
     assert_eq!(lines[0]["severity"], "WARNING");
     assert_eq!(lines[0]["status"], 503);
 }
@@ -148,14 +146,15 @@ fn allowed_logs_and_counts_method() {
     let registry = Registry::new();
     let metrics = Metrics::new(&registry);
     let decision = Decision {
-        method: Some(AuthMethodLabel::Jwt),
-        user: Some("alice"),
-        reason: None,
+        verdict: Verdict::Allowed(Caller {
+            method: AuthMethod::Jwt,
+            user: Some("alice"),
+        }),
         ..denial()
     };
     let mut lines = Vec::new();
     let moved = changes(&registry, || {
-        lines = captured("info", || record_allowed(&metrics, &decision));
+        lines = captured("info", || record_decision(&metrics, &decision));
     });
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["message"], "request allowed");
@@ -183,7 +182,7 @@ fn session_closed_logs_totals_and_counts_close_code() {
         client: client(),
         session,
         user: Some("alice"),
-        initiator: InitiatorLabel::Client,
+        initiator: Initiator::Client,
         code: Some(4001),
         reason: None,
         duration: Duration::from_secs(2),

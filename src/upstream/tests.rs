@@ -15,8 +15,9 @@ use tokio::net::{TcpListener, TcpStream};
 use super::response::{self, Framing, MAX_REFUSAL_BODY};
 use super::upgrade::UpgradeRequest;
 use super::*;
-use crate::auth::{AuthMethod, Grant};
+use crate::auth::Grant;
 use crate::config::Config;
+use crate::domain::auth_method::AuthMethod;
 use crate::ws::handshake;
 
 const CONFIG: &str = r#"

@@ -116,7 +116,7 @@ fn mask_key() -> [u8; 4] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::reason::Reason;
+    use crate::domain::refusal::Refusal;
 
     #[test]
     fn close_codes_follow_section_7_4() {
@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn close_frame_carries_code_and_reason() {
-        let reason = Reason::TokenExpired;
+        let reason = Refusal::TokenExpired;
         let frame = CloseFrame::new(reason.close_code(), reason.as_str(), false);
         let frame = frame.as_bytes();
         assert_eq!(frame[0], 0x88);

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::{deny, shown};
 use crate::auth::trace::{self, Outcome, Trace};
 use crate::config::{AuthConfig, IssuerConfig};
-use crate::domain::reason::Reason;
+use crate::domain::refusal::Refusal;
 
 use super::jose::Payload;
 
@@ -57,30 +57,30 @@ pub(super) fn check_claims(
     auth: &AuthConfig,
     now: u64,
     trace: &mut dyn Trace,
-) -> Result<CheckedClaims, Reason> {
+) -> Result<CheckedClaims, Refusal> {
     let claims = &payload.claims;
     let leeway = auth.leeway.as_secs();
     if payload.unrepresentable_time {
-        return Err(deny(trace, "exp", Reason::ClaimInvalid, || {
+        return Err(deny(trace, "exp", Refusal::ClaimInvalid, || {
             "exp, nbf or iat is a number out of range".to_owned()
         }));
     }
     let invalid = |trace: &mut dyn Trace, name: &'static str, why: String| {
-        deny(trace, name, Reason::ClaimInvalid, || why)
+        deny(trace, name, Refusal::ClaimInvalid, || why)
     };
 
     // exp: required, and not past (with leeway).
     let exp = match numeric_date(claims, "exp") {
         Ok(Some(exp)) => exp,
         Ok(None) => {
-            return Err(deny(trace, "exp", Reason::ClaimMissing, || {
+            return Err(deny(trace, "exp", Refusal::ClaimMissing, || {
                 "no exp claim".to_owned()
             }));
         }
         Err(why) => return Err(invalid(trace, "exp", why)),
     };
     if now >= exp.whole.saturating_add(leeway) {
-        return Err(deny(trace, "exp", Reason::TokenExpired, || {
+        return Err(deny(trace, "exp", Refusal::TokenExpired, || {
             format!(
                 "exp {} + leeway {leeway} s <= now {now} (expired {} s ago)",
                 exp.whole,
@@ -96,7 +96,7 @@ pub(super) fn check_claims(
     let slack = now as f64 + leeway as f64;
     match numeric_date(claims, "nbf") {
         Ok(Some(nbf)) if nbf.seconds > slack => {
-            return Err(deny(trace, "nbf", Reason::TokenNotYetValid, || {
+            return Err(deny(trace, "nbf", Refusal::TokenNotYetValid, || {
                 format!("nbf {} - leeway {leeway} s > now {now}", nbf.seconds)
             }));
         }
@@ -151,12 +151,12 @@ fn check_audience(
     claims: &Map<String, Value>,
     issuer: &IssuerConfig,
     trace: &mut dyn Trace,
-) -> Result<(), Reason> {
+) -> Result<(), Refusal> {
     if issuer.audiences.is_empty() {
         return Ok(());
     }
     let mismatch =
-        |trace: &mut dyn Trace, why: String| deny(trace, "aud", Reason::AudienceMismatch, || why);
+        |trace: &mut dyn Trace, why: String| deny(trace, "aud", Refusal::AudienceMismatch, || why);
     let values: Vec<&str> = match claims.get("aud") {
         None => return Err(mismatch(trace, "no aud claim".to_owned())),
         Some(Value::String(aud)) => vec![aud.as_str()],
@@ -197,16 +197,16 @@ fn check_audience(
 /// `sub` is required and must be forwardable as an HTTP header value as-is: 1..=1024
 /// bytes of visible ASCII or space, without leading or trailing space (which receivers
 /// strip, so `"admin "` would arrive as `admin`).
-fn check_subject(claims: &Map<String, Value>, trace: &mut dyn Trace) -> Result<String, Reason> {
+fn check_subject(claims: &Map<String, Value>, trace: &mut dyn Trace) -> Result<String, Refusal> {
     let sub = match claims.get("sub") {
         None => {
-            return Err(deny(trace, "sub", Reason::ClaimMissing, || {
+            return Err(deny(trace, "sub", Refusal::ClaimMissing, || {
                 "no sub claim".to_owned()
             }));
         }
         Some(Value::String(sub)) => sub,
         Some(other) => {
-            return Err(deny(trace, "sub", Reason::ClaimInvalid, || {
+            return Err(deny(trace, "sub", Refusal::ClaimInvalid, || {
                 format!("sub is {}, not a string", json_type(other))
             }));
         }
@@ -226,7 +226,7 @@ fn check_subject(claims: &Map<String, Value>, trace: &mut dyn Trace) -> Result<S
         None
     };
     if let Some(why) = why {
-        return Err(deny(trace, "sub", Reason::ClaimInvalid, || why));
+        return Err(deny(trace, "sub", Refusal::ClaimInvalid, || why));
     }
     trace::step(trace, "sub", Outcome::Pass, || {
         format!("sub {}", shown(sub))

@@ -10,7 +10,7 @@ use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor}
 use serde_json::{Map, Value};
 
 use super::shown;
-use crate::domain::reason::Reason;
+use crate::domain::refusal::Refusal;
 
 /// The three segments of a compact JWS, header and payload decoded.
 pub(super) struct Compact<'a> {
@@ -68,8 +68,8 @@ pub(super) struct JoseHeader {
 }
 
 impl JoseHeader {
-    pub(super) fn parse(bytes: &[u8]) -> Result<JoseHeader, (Reason, String)> {
-        let malformed = |why: String| (Reason::TokenMalformed, why);
+    pub(super) fn parse(bytes: &[u8]) -> Result<JoseHeader, (Refusal, String)> {
+        let malformed = |why: String| (Refusal::TokenMalformed, why);
         let UniqueMap(header) = serde_json::from_slice(bytes).map_err(|e| {
             malformed(format!(
                 "header is not a JSON object without duplicates: {e}"
@@ -78,13 +78,13 @@ impl JoseHeader {
         let alg = match header.get("alg") {
             Some(Value::String(name)) if name.eq_ignore_ascii_case("none") => {
                 return Err((
-                    Reason::AlgorithmNotAllowed,
+                    Refusal::AlgorithmNotAllowed,
                     format!("alg {} (unsigned) is never allowed", shown(name)),
                 ));
             }
             Some(Value::String(name)) => Algorithm::from_str(name).map_err(|_| {
                 (
-                    Reason::AlgorithmNotAllowed,
+                    Refusal::AlgorithmNotAllowed,
                     format!("alg {} is not a supported algorithm name", shown(name)),
                 )
             })?,

@@ -5,10 +5,10 @@
 use tokio::time::Instant;
 
 use super::{Ended, Session, Side, other};
-use crate::domain::reason::Reason;
+use crate::domain::close_reason::CloseReason;
+use crate::domain::initiator::Initiator;
 use crate::relay::control::Requests;
 use crate::relay::direction::{Event, Output};
-use crate::relay::end::Initiator;
 
 impl Session {
     pub(super) fn handle(&mut self, from: Side, event: Event) {
@@ -19,7 +19,7 @@ impl Session {
                 let reason = violation.reason();
                 self.begin_end(Initiator::Proxy, Some(code), Some(reason));
                 self.from(from)
-                    .inject_close(Reason::ServerShutdown.close_code(), reason.as_str());
+                    .inject_close(CloseReason::ServerShutdown.close_code(), reason.as_str());
                 match from {
                     // The upstream's frames in flight still reach the client, up to the
                     // upstream's close reply, which wsgate's close to the client replaces.
@@ -43,7 +43,7 @@ impl Session {
     /// `peer`'s connection ended without a close frame (or cannot be written to).
     fn peer_gone(&mut self, peer: Side) {
         let reason = match peer {
-            Side::Upstream => Some(Reason::UpstreamUnavailable),
+            Side::Upstream => Some(CloseReason::UpstreamUnavailable),
             Side::Client => None,
         };
         self.begin_end(peer.into(), None, reason);
@@ -62,12 +62,12 @@ impl Session {
         from_peer.discard();
         let (code, text) = match peer {
             Side::Upstream => (
-                Reason::UpstreamUnavailable.close_code(),
-                Reason::UpstreamUnavailable.as_str(),
+                CloseReason::UpstreamUnavailable.close_code(),
+                CloseReason::UpstreamUnavailable.as_str(),
             ),
             Side::Client => (
-                Reason::ServerShutdown.close_code(),
-                Reason::ServerShutdown.as_str(),
+                CloseReason::ServerShutdown.close_code(),
+                CloseReason::ServerShutdown.as_str(),
             ),
         };
         from_peer.inject_close(code, text);
@@ -88,7 +88,7 @@ impl Session {
     }
 
     /// wsgate ends the session: `reason`'s code to the client, 1001 to the upstream.
-    pub(super) fn close_by_proxy(&mut self, reason: Reason) {
+    pub(super) fn close_by_proxy(&mut self, reason: CloseReason) {
         if self.ended.is_some() {
             return;
         }
@@ -96,23 +96,23 @@ impl Session {
         self.begin_end(Initiator::Proxy, Some(client_code), Some(reason));
         self.to_client.inject_close(client_code, reason.as_str());
         self.to_upstream
-            .inject_close(Reason::ServerShutdown.close_code(), reason.as_str());
+            .inject_close(CloseReason::ServerShutdown.close_code(), reason.as_str());
     }
 
     /// `peer` has read none of the bytes waiting for it for `send_timeout`: it gets 1008
     /// `slow_consumer` should its output reach a frame boundary within the close timeout
     /// (else its connection is cut then), and the other side 1001 `slow_consumer`.
     pub(super) fn slow_consumer(&mut self, peer: Side) {
-        let reason = Reason::SlowConsumer;
+        let reason = CloseReason::SlowConsumer;
         self.begin_end(Initiator::Proxy, Some(reason.close_code()), Some(reason));
         self.toward(peer)
             .inject_close(reason.close_code(), reason.as_str());
         self.from(peer)
-            .inject_close(Reason::ServerShutdown.close_code(), reason.as_str());
+            .inject_close(CloseReason::ServerShutdown.close_code(), reason.as_str());
     }
 
     /// Records the first ending and starts the close deadline.
-    fn begin_end(&mut self, initiator: Initiator, code: Option<u16>, reason: Option<Reason>) {
+    fn begin_end(&mut self, initiator: Initiator, code: Option<u16>, reason: Option<CloseReason>) {
         if self.ended.is_some() {
             return;
         }

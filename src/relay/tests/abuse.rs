@@ -57,7 +57,11 @@ async fn a_client_that_stops_reading_is_closed_as_a_slow_consumer() {
     let end = h.reply_to_closes().await;
     assert_eq!(
         outcome(&end),
-        (Initiator::Proxy, Some(1008), Some(Reason::SlowConsumer))
+        (
+            Initiator::Proxy,
+            Some(1008),
+            Some(CloseReason::SlowConsumer)
+        )
     );
 }
 
@@ -75,7 +79,7 @@ async fn a_client_that_never_reads_is_cut_after_the_close_timeout() {
     expect_end(&mut h.upstream).await;
     assert_eq!(started.elapsed(), SEND_TIMEOUT + CLOSE_TIMEOUT);
     let end = h.end().await;
-    assert_eq!(end.reason, Some(Reason::SlowConsumer));
+    assert_eq!(end.reason, Some(CloseReason::SlowConsumer));
 }
 
 #[tokio::test(start_paused = true)]
@@ -97,7 +101,7 @@ async fn an_upstream_that_stops_reading_is_closed_as_a_slow_consumer() {
     );
     assert_eq!(to_upstream.close(), (1008, "slow_consumer".into()));
     let end = h.reply_to_closes().await;
-    assert_eq!(end.reason, Some(Reason::SlowConsumer));
+    assert_eq!(end.reason, Some(CloseReason::SlowConsumer));
 }
 
 #[tokio::test(start_paused = true)]
@@ -156,7 +160,7 @@ async fn a_ping_flood_closes_1008_rate_limited() {
     let end = h.client_replies().await;
     assert_eq!(
         outcome(&end),
-        (Initiator::Proxy, Some(1008), Some(Reason::RateLimited))
+        (Initiator::Proxy, Some(1008), Some(CloseReason::RateLimited))
     );
     assert_eq!(end.frames_to_upstream, 5);
 }

@@ -78,7 +78,11 @@ async fn upstream_eof_sends_1014_to_the_client() {
     let end = h.end().await;
     assert_eq!(
         outcome(&end),
-        (Initiator::Upstream, None, Some(Reason::UpstreamUnavailable))
+        (
+            Initiator::Upstream,
+            None,
+            Some(CloseReason::UpstreamUnavailable)
+        )
     );
 }
 
@@ -94,7 +98,7 @@ async fn upstream_dropped_sends_1014_to_the_client() {
     assert_eq!(read_frame(&mut client).await.close().0, 1014);
     drop(client);
     let end = task.await.expect("relay task");
-    assert_eq!(end.reason, Some(Reason::UpstreamUnavailable));
+    assert_eq!(end.reason, Some(CloseReason::UpstreamUnavailable));
 }
 
 #[tokio::test(start_paused = true)]

@@ -8,7 +8,7 @@ async fn a_revocation_closes_1008_to_the_client_and_1001_to_the_upstream() {
     let mut h = Harness::start(settings());
     h.client_sends(&client_frame(true, TEXT, b"before")).await;
     read_frame(&mut h.upstream).await;
-    h.control.close(Reason::TokenRevoked);
+    h.control.close(CloseReason::TokenRevoked);
     assert_eq!(
         read_frame(&mut h.client).await.close(),
         (1008, "token_revoked".into())
@@ -20,7 +20,11 @@ async fn a_revocation_closes_1008_to_the_client_and_1001_to_the_upstream() {
     let end = h.reply_to_closes().await;
     assert_eq!(
         outcome(&end),
-        (Initiator::Proxy, Some(1008), Some(Reason::TokenRevoked))
+        (
+            Initiator::Proxy,
+            Some(1008),
+            Some(CloseReason::TokenRevoked)
+        )
     );
 }
 
@@ -31,7 +35,7 @@ async fn a_revocation_waits_for_the_frame_in_flight() {
     let (head, rest) = frame.split_at(400);
     h.upstream_sends(head).await;
     assert_eq!(read_exactly(&mut h.client, 400).await, head);
-    h.control.close(Reason::TokenRevoked);
+    h.control.close(CloseReason::TokenRevoked);
     h.upstream_sends(rest).await;
     assert_eq!(read_exactly(&mut h.client, rest.len()).await, rest);
     assert_eq!(

@@ -29,7 +29,11 @@ async fn frame_over_the_limit_closes_1009() {
     let end = h.client_replies().await;
     assert_eq!(
         outcome(&end),
-        (Initiator::Proxy, Some(1009), Some(Reason::MessageTooBig))
+        (
+            Initiator::Proxy,
+            Some(1009),
+            Some(CloseReason::MessageTooBig)
+        )
     );
     assert_eq!((end.frames_to_upstream, end.frames_to_client), (1, 1));
 }

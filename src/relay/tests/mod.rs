@@ -8,7 +8,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::domain::reason::Reason;
+use crate::domain::close_reason::CloseReason;
+use crate::domain::initiator::Initiator;
 use crate::ws::frame::{
     OPCODE_BINARY as BINARY, OPCODE_CLOSE as CLOSE, OPCODE_CONTINUATION as CONTINUATION,
     OPCODE_PING as PING, OPCODE_PONG as PONG, OPCODE_TEXT as TEXT,
@@ -45,7 +46,7 @@ fn settings() -> RelaySettings {
 }
 
 /// Who ended the session, with which close code and reason: what most tests check.
-fn outcome(end: &SessionEnd) -> (Initiator, Option<u16>, Option<Reason>) {
+fn outcome(end: &SessionEnd) -> (Initiator, Option<u16>, Option<CloseReason>) {
     (end.initiator, end.code, end.reason)
 }
 
@@ -297,7 +298,7 @@ impl Harness {
             );
         }
         let end = self.reply_to_closes().await;
-        assert_eq!(end.reason, Some(Reason::ServerShutdown));
+        assert_eq!(end.reason, Some(CloseReason::ServerShutdown));
         end
     }
 

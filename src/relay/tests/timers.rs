@@ -17,7 +17,11 @@ async fn shutdown_sends_1001_to_both() {
     let end = h.reply_to_closes().await;
     assert_eq!(
         outcome(&end),
-        (Initiator::Proxy, Some(1001), Some(Reason::ServerShutdown))
+        (
+            Initiator::Proxy,
+            Some(1001),
+            Some(CloseReason::ServerShutdown)
+        )
     );
 }
 
@@ -42,7 +46,7 @@ async fn shutdown_waits_for_the_frame_in_flight() {
         (1001, "server_shutdown".into())
     );
     let end = h.reply_to_closes().await;
-    assert_eq!(end.reason, Some(Reason::ServerShutdown));
+    assert_eq!(end.reason, Some(CloseReason::ServerShutdown));
     assert_eq!(end.frames_to_client, 1);
 }
 
@@ -59,7 +63,7 @@ async fn mid_frame_stall_and_shutdown_cut_after_close_timeout() {
     expect_end(&mut h.upstream).await;
     assert_eq!(started.elapsed(), CLOSE_TIMEOUT);
     let end = h.end().await;
-    assert_eq!(end.reason, Some(Reason::ServerShutdown));
+    assert_eq!(end.reason, Some(CloseReason::ServerShutdown));
 }
 
 #[tokio::test(start_paused = true)]
@@ -86,7 +90,7 @@ async fn idle_timeout_closes_both_with_1001() {
     let end = h.reply_to_closes().await;
     assert_eq!(
         (end.initiator, end.reason),
-        (Initiator::Proxy, Some(Reason::IdleTimeout))
+        (Initiator::Proxy, Some(CloseReason::IdleTimeout))
     );
 }
 
@@ -113,7 +117,7 @@ async fn max_session_duration_closes_despite_traffic() {
         (1001, "session_max_age".into())
     );
     let end = h.reply_to_closes().await;
-    assert_eq!(end.reason, Some(Reason::SessionMaxAge));
+    assert_eq!(end.reason, Some(CloseReason::SessionMaxAge));
     assert_eq!(end.code, Some(1001));
 }
 
@@ -136,6 +140,10 @@ async fn token_expiry_closes_1008_to_client_and_1001_to_upstream() {
     let end = h.reply_to_closes().await;
     assert_eq!(
         outcome(&end),
-        (Initiator::Proxy, Some(1008), Some(Reason::TokenExpired))
+        (
+            Initiator::Proxy,
+            Some(1008),
+            Some(CloseReason::TokenExpired)
+        )
     );
 }

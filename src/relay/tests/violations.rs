@@ -94,7 +94,7 @@ async fn client_violations_close_1002_to_client_and_1001_to_upstream() {
         let end = h.client_replies().await;
         assert_eq!(end.initiator, Initiator::Proxy, "{case}");
         assert_eq!(end.code, Some(code), "{case}");
-        assert_eq!(end.reason, Some(Reason::ProtocolError), "{case}");
+        assert_eq!(end.reason, Some(CloseReason::ProtocolError), "{case}");
         assert_eq!(end.frames_to_upstream, 1, "{case}");
     }
 }
@@ -145,7 +145,11 @@ async fn client_violation_upstream_frames_in_flight_reach_the_client_before_the_
     let end = h.client_replies().await;
     assert_eq!(
         outcome(&end),
-        (Initiator::Proxy, Some(1002), Some(Reason::ProtocolError))
+        (
+            Initiator::Proxy,
+            Some(1002),
+            Some(CloseReason::ProtocolError)
+        )
     );
     assert_eq!((end.frames_to_upstream, end.frames_to_client), (1, 5));
     assert_eq!(end.bytes_to_client, payload_bytes(&in_flight));
@@ -193,7 +197,11 @@ async fn client_violation_the_1002_comes_at_close_timeout_when_the_upstream_neve
     let end = h.end().await;
     assert_eq!(
         outcome(&end),
-        (Initiator::Proxy, Some(1002), Some(Reason::ProtocolError))
+        (
+            Initiator::Proxy,
+            Some(1002),
+            Some(CloseReason::ProtocolError)
+        )
     );
     assert_eq!(end.frames_to_client, 1);
 }
@@ -240,7 +248,11 @@ async fn client_violation_upstream_gone_releases_the_1002_not_1014() {
     let end = h.end().await;
     assert_eq!(
         outcome(&end),
-        (Initiator::Proxy, Some(1002), Some(Reason::ProtocolError))
+        (
+            Initiator::Proxy,
+            Some(1002),
+            Some(CloseReason::ProtocolError)
+        )
     );
 }
 
@@ -298,7 +310,11 @@ async fn client_violation_nothing_from_the_bad_frame_on_reaches_the_upstream() {
     let end = h.end().await;
     assert_eq!(
         outcome(&end),
-        (Initiator::Proxy, Some(1009), Some(Reason::MessageTooBig))
+        (
+            Initiator::Proxy,
+            Some(1009),
+            Some(CloseReason::MessageTooBig)
+        )
     );
     assert_eq!(
         (end.frames_to_upstream, end.bytes_to_upstream),

@@ -1,16 +1,8 @@
-//! The closed label sets of wsgate's metrics: every label value comes from one of these
-//! enums (or from configuration), never from a request.
+//! The closed label sets that are wsgate's metrics' own: every label value comes from one
+//! of these enums, a domain enum (`Refusal`, `CloseReason`, `AuthMethod`, `Initiator`) or
+//! configuration, never from a request.
 
-use crate::domain::reason::Reason;
-
-/// How an allowed caller was let in (`method` label; also the `X-Auth-Method` idea).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AuthMethodLabel {
-    Jwt,
-    E2eBypass,
-    Anonymous,
-    ClientCert,
-}
+use crate::domain::refusal::Refusal;
 
 /// Which certificate an expiry is about (`certificate` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,23 +31,12 @@ impl CertificateLabel {
     }
 }
 
-/// Which side ended a session (`initiator` label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum InitiatorLabel {
-    /// The client sent the first close frame or dropped the connection.
-    Client,
-    /// The upstream sent the first close frame or dropped the connection.
-    Upstream,
-    /// wsgate ended it: token expiry, limits, idle timeout, shutdown, protocol error.
-    Proxy,
-}
-
 /// How a handshake ended (`outcome` label of the duration histogram).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HandshakeOutcome {
     /// The upstream accepted and the client got its 101 (or the plain request was proxied).
     Allowed,
-    /// wsgate refused the caller (any [`Reason`] before the upstream was dialled).
+    /// wsgate refused the caller (any [`Refusal`] before the upstream was dialled).
     Denied,
     /// The upstream could not be reached: refused, timed out, TLS failed.
     UpstreamError,
@@ -131,40 +112,6 @@ pub fn close_code_label(code: Option<u16>) -> &'static str {
     }
 }
 
-impl AuthMethodLabel {
-    pub const ALL: [AuthMethodLabel; 4] = [
-        AuthMethodLabel::Jwt,
-        AuthMethodLabel::E2eBypass,
-        AuthMethodLabel::Anonymous,
-        AuthMethodLabel::ClientCert,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthMethodLabel::Jwt => "jwt",
-            AuthMethodLabel::E2eBypass => "e2e_bypass",
-            AuthMethodLabel::Anonymous => "anonymous",
-            AuthMethodLabel::ClientCert => "client_cert",
-        }
-    }
-}
-
-impl InitiatorLabel {
-    pub const ALL: [InitiatorLabel; 3] = [
-        InitiatorLabel::Client,
-        InitiatorLabel::Upstream,
-        InitiatorLabel::Proxy,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InitiatorLabel::Client => "client",
-            InitiatorLabel::Upstream => "upstream",
-            InitiatorLabel::Proxy => "proxy",
-        }
-    }
-}
-
 impl HandshakeOutcome {
     pub const ALL: [HandshakeOutcome; 5] = [
         HandshakeOutcome::Allowed,
@@ -186,41 +133,35 @@ impl HandshakeOutcome {
 
     /// The outcome of a handshake refused for `reason`: a failed upstream has outcomes of
     /// its own, every other refusal is wsgate's `denied`.
-    pub fn refused(reason: Reason) -> HandshakeOutcome {
+    pub fn refused(reason: Refusal) -> HandshakeOutcome {
         match reason {
-            Reason::UpstreamUnavailable => HandshakeOutcome::UpstreamError,
-            Reason::UpstreamRejected => HandshakeOutcome::UpstreamRejected,
-            Reason::TokenMissing
-            | Reason::TokenMalformed
-            | Reason::TokenTooLarge
-            | Reason::MultipleCredentials
-            | Reason::AlgorithmNotAllowed
-            | Reason::IssuerUnknown
-            | Reason::KeyUnknown
-            | Reason::SignatureInvalid
-            | Reason::TokenExpired
-            | Reason::TokenNotYetValid
-            | Reason::AudienceMismatch
-            | Reason::ClaimMissing
-            | Reason::ClaimInvalid
-            | Reason::ClaimMismatch
-            | Reason::OriginNotAllowed
-            | Reason::E2eKeyInvalid
-            | Reason::E2eBypassDisabled
-            | Reason::KeysUnavailable
-            | Reason::Overloaded
-            | Reason::ServerShutdown
-            | Reason::SessionMaxAge
-            | Reason::MessageTooBig
-            | Reason::IdleTimeout
-            | Reason::ProtocolError
-            | Reason::SlowConsumer
-            | Reason::RateLimited
-            | Reason::ClientCertMissing
-            | Reason::ClientCertInvalid
-            | Reason::TokenRevoked
-            | Reason::TooManySessions
-            | Reason::SessionsUnavailable => HandshakeOutcome::Denied,
+            Refusal::UpstreamUnavailable => HandshakeOutcome::UpstreamError,
+            Refusal::UpstreamRejected => HandshakeOutcome::UpstreamRejected,
+            Refusal::TokenMissing
+            | Refusal::TokenMalformed
+            | Refusal::TokenTooLarge
+            | Refusal::MultipleCredentials
+            | Refusal::AlgorithmNotAllowed
+            | Refusal::IssuerUnknown
+            | Refusal::KeyUnknown
+            | Refusal::SignatureInvalid
+            | Refusal::TokenExpired
+            | Refusal::TokenNotYetValid
+            | Refusal::AudienceMismatch
+            | Refusal::ClaimMissing
+            | Refusal::ClaimInvalid
+            | Refusal::ClaimMismatch
+            | Refusal::OriginNotAllowed
+            | Refusal::E2eKeyInvalid
+            | Refusal::E2eBypassDisabled
+            | Refusal::KeysUnavailable
+            | Refusal::Overloaded
+            | Refusal::ServerShutdown
+            | Refusal::ClientCertMissing
+            | Refusal::ClientCertInvalid
+            | Refusal::TokenRevoked
+            | Refusal::TooManySessions
+            | Refusal::SessionsUnavailable => HandshakeOutcome::Denied,
         }
     }
 }
@@ -243,12 +184,12 @@ impl UpstreamErrorKind {
     }
 
     /// The reason code the caller is refused with when the upstream fails this way.
-    pub fn reason(self) -> Reason {
+    pub fn reason(self) -> Refusal {
         match self {
             UpstreamErrorKind::Connect | UpstreamErrorKind::Timeout | UpstreamErrorKind::Tls => {
-                Reason::UpstreamUnavailable
+                Refusal::UpstreamUnavailable
             }
-            UpstreamErrorKind::Rejected => Reason::UpstreamRejected,
+            UpstreamErrorKind::Rejected => Refusal::UpstreamRejected,
         }
     }
 }
@@ -329,7 +270,7 @@ impl RevocationScope {
 pub enum RefreshResult {
     Ok,
     /// Refused with this reason code.
-    Refused(Reason),
+    Refused(Refusal),
     /// No live session has the id in `X-Wsgate-Session` (or the header is absent or
     /// not an id): 404.
     SessionUnknown,

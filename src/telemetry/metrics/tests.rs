@@ -71,7 +71,7 @@ fn build_info_carries_the_crate_version() {
 #[test]
 fn denied_counts_route_and_reason() {
     let (registry, metrics) = fresh();
-    let moved = changes(&registry, || metrics.denied("/ws", Reason::TokenExpired));
+    let moved = changes(&registry, || metrics.denied("/ws", Refusal::TokenExpired));
     assert_eq!(
         moved,
         one(
@@ -84,9 +84,7 @@ fn denied_counts_route_and_reason() {
 #[test]
 fn allowed_counts_route_and_method() {
     let (registry, metrics) = fresh();
-    let moved = changes(&registry, || {
-        metrics.allowed("/ws", AuthMethodLabel::E2eBypass)
-    });
+    let moved = changes(&registry, || metrics.allowed("/ws", AuthMethod::E2eBypass));
     assert_eq!(
         moved,
         one(
@@ -103,7 +101,7 @@ fn sessions_open_and_close() {
     assert_eq!(moved, one("wsgate_sessions_active{route=\"/ws\"}", 1.0));
 
     let moved = changes(&registry, || {
-        metrics.session_closed("/ws", InitiatorLabel::Upstream, Some(1000), None)
+        metrics.session_closed("/ws", Initiator::Upstream, Some(1000), None)
     });
     assert_eq!(
         moved,
@@ -131,7 +129,7 @@ fn private_and_unregistered_close_codes_are_other() {
     let (registry, metrics) = fresh();
     metrics.session_opened("/ws");
     let moved = changes(&registry, || {
-        metrics.session_closed("/ws", InitiatorLabel::Client, Some(4001), None)
+        metrics.session_closed("/ws", Initiator::Client, Some(4001), None)
     });
     assert!(moved.contains_key(
         "wsgate_sessions_closed_total{code=\"other\",initiator=\"client\",reason=\"none\",route=\"/ws\"}"
@@ -286,9 +284,9 @@ fn a_session_wsgate_ended_carries_its_reason() {
     let moved = changes(&registry, || {
         metrics.session_closed(
             "/ws",
-            InitiatorLabel::Proxy,
+            Initiator::Proxy,
             Some(1001),
-            Some(Reason::ServerShutdown),
+            Some(CloseReason::ServerShutdown),
         )
     });
     assert_eq!(
@@ -366,11 +364,20 @@ fn process_metrics_are_registered_on_the_given_registry() {
 
 #[test]
 fn label_values_are_unique_per_enum() {
-    let methods: Vec<_> = AuthMethodLabel::ALL.iter().map(|m| m.as_str()).collect();
+    let methods: Vec<_> = [
+        AuthMethod::Jwt,
+        AuthMethod::E2eBypass,
+        AuthMethod::Anonymous,
+        AuthMethod::ClientCert,
+    ]
+    .map(AuthMethod::label)
+    .to_vec();
     assert_eq!(methods, ["jwt", "e2e_bypass", "anonymous", "client_cert"]);
     let certificates: Vec<_> = CertificateLabel::ALL.iter().map(|c| c.as_str()).collect();
     assert_eq!(certificates, ["listener", "upstream_client", "assertion"]);
-    let initiators: Vec<_> = InitiatorLabel::ALL.iter().map(|i| i.as_str()).collect();
+    let initiators: Vec<_> = [Initiator::Client, Initiator::Upstream, Initiator::Proxy]
+        .map(Initiator::as_str)
+        .to_vec();
     assert_eq!(initiators, ["client", "upstream", "proxy"]);
     let outcomes: std::collections::HashSet<_> =
         HandshakeOutcome::ALL.iter().map(|o| o.as_str()).collect();
@@ -389,18 +396,21 @@ fn docs_metrics_says_where_every_reason_code_is_counted() {
         .find("\n## ")
         .map_or(docs.len(), |offset| start + offset);
     let section = &docs[start..end];
-    for reason in Reason::ALL {
+    let codes = Refusal::ALL
+        .map(Refusal::as_str)
+        .into_iter()
+        .chain(CloseReason::ALL.map(CloseReason::as_str));
+    for code in codes {
         let row = section
             .lines()
             .filter(|line| line.starts_with("| `"))
             .find(|line| {
                 let codes = line.split('|').nth(1).unwrap_or_default();
-                codes.contains(&format!("`{}`", reason.as_str()))
+                codes.contains(&format!("`{code}`"))
             });
         assert!(
             row.is_some(),
-            "docs/metrics.md does not say where {} is counted",
-            reason.as_str()
+            "docs/metrics.md does not say where {code} is counted"
         );
     }
 }

@@ -7,7 +7,7 @@ fn missing_exp_is_claim_missing() {
     // K1
     assert_eq!(
         Gate::hs256().reason(&hs(with(claims(), json!({"exp": null})))),
-        Reason::ClaimMissing
+        Refusal::ClaimMissing
     );
 }
 
@@ -22,19 +22,19 @@ fn expiry_is_judged_at_exp_plus_leeway() {
     );
     assert_eq!(
         at(NOW - LEEWAY).unwrap_err(),
-        Reason::TokenExpired,
+        Refusal::TokenExpired,
         "exactly exp + leeway"
     );
     assert_eq!(
         at(NOW - LEEWAY - 1).unwrap_err(),
-        Reason::TokenExpired,
+        Refusal::TokenExpired,
         "past by leeway + 1 s"
     );
     let mut strict = Gate::hs256();
     strict.auth.leeway = Duration::ZERO;
     assert_eq!(
         strict.reason(&hs(with(claims(), json!({"exp": NOW})))),
-        Reason::TokenExpired
+        Refusal::TokenExpired
     );
     assert!(
         strict
@@ -58,7 +58,7 @@ fn exp_of_the_wrong_type_or_range_is_claim_invalid() {
     ] {
         assert_eq!(
             gate.reason(&hs(with(claims(), json!({"exp": exp.clone()})))),
-            Reason::ClaimInvalid,
+            Refusal::ClaimInvalid,
             "{exp}"
         );
     }
@@ -66,12 +66,12 @@ fn exp_of_the_wrong_type_or_range_is_claim_invalid() {
         r#"{"alg":"HS256"}"#,
         &format!(r#"{{"iss":"{ISS}","sub":"a","aud":"chat","exp":null}}"#),
     );
-    assert_eq!(gate.reason(&null_exp), Reason::ClaimInvalid);
+    assert_eq!(gate.reason(&null_exp), Refusal::ClaimInvalid);
     for exp in ["1e400", "-1e400", "1.5e999"] {
         let payload = format!(r#"{{"iss":"{ISS}","sub":"alice","aud":"chat","exp":{exp}}}"#);
         assert_eq!(
             gate.reason(&hs_raw(r#"{"alg":"HS256"}"#, &payload)),
-            Reason::ClaimInvalid,
+            Refusal::ClaimInvalid,
             "{exp}"
         );
     }
@@ -82,7 +82,7 @@ fn exp_of_the_wrong_type_or_range_is_claim_invalid() {
     );
     assert_eq!(
         gate.reason(&hs_raw(r#"{"alg":"HS256"}"#, &payload)),
-        Reason::TokenMalformed
+        Refusal::TokenMalformed
     );
     // ...and the signature still comes first.
     let payload = format!(r#"{{"iss":"{ISS}","sub":"alice","aud":"chat","exp":1e400}}"#);
@@ -92,7 +92,7 @@ fn exp_of_the_wrong_type_or_range_is_claim_invalid() {
         &EncodingKey::from_secret(b"x"),
         Algorithm::HS256,
     );
-    assert_eq!(gate.reason(&forged), Reason::SignatureInvalid);
+    assert_eq!(gate.reason(&forged), Refusal::SignatureInvalid);
 }
 
 #[test]
@@ -121,7 +121,7 @@ fn absurdly_far_exp_is_accepted_unless_max_lifetime_is_set() {
     gate.auth.max_lifetime = Some(Duration::from_secs(3600));
     assert_eq!(
         gate.reason(&hs(with(claims(), json!({"exp": u64::MAX})))),
-        Reason::ClaimInvalid
+        Refusal::ClaimInvalid
     );
     // exp - iat within the limit: accepted; exp - now is used without iat.
     assert!(
@@ -136,7 +136,7 @@ fn absurdly_far_exp_is_accepted_unless_max_lifetime_is_set() {
             claims(),
             json!({"exp": NOW + 3000, "iat": NOW - 700})
         ))),
-        Reason::ClaimInvalid
+        Refusal::ClaimInvalid
     );
     assert!(
         gate.verify(&hs(with(claims(), json!({"exp": NOW + 3600, "iat": null}))))
@@ -144,7 +144,7 @@ fn absurdly_far_exp_is_accepted_unless_max_lifetime_is_set() {
     );
     assert_eq!(
         gate.reason(&hs(with(claims(), json!({"exp": NOW + 3601, "iat": null})))),
-        Reason::ClaimInvalid
+        Refusal::ClaimInvalid
     );
 }
 
@@ -155,13 +155,13 @@ fn nbf_beyond_the_leeway_is_not_yet_valid() {
     let at = |nbf: u64| gate.verify(&hs(with(claims(), json!({"nbf": nbf}))));
     assert!(at(NOW + LEEWAY).is_ok());
     assert!(at(NOW + LEEWAY - 1).is_ok());
-    assert_eq!(at(NOW + LEEWAY + 1).unwrap_err(), Reason::TokenNotYetValid);
+    assert_eq!(at(NOW + LEEWAY + 1).unwrap_err(), Refusal::TokenNotYetValid);
     assert_eq!(
         gate.reason(&hs(with(
             claims(),
             json!({"nbf": (NOW + LEEWAY) as f64 + 0.5})
         ))),
-        Reason::TokenNotYetValid
+        Refusal::TokenNotYetValid
     );
 }
 
@@ -172,7 +172,7 @@ fn nbf_of_the_wrong_type_is_claim_invalid() {
     for nbf in [json!("0"), json!([0]), json!({}), json!(-5), json!(false)] {
         assert_eq!(
             gate.reason(&hs(with(claims(), json!({"nbf": nbf.clone()})))),
-            Reason::ClaimInvalid,
+            Refusal::ClaimInvalid,
             "{nbf}"
         );
     }
@@ -188,11 +188,11 @@ fn iat_in_the_future_beyond_the_leeway_is_claim_invalid() {
     );
     assert_eq!(
         gate.reason(&hs(with(claims(), json!({"iat": NOW + LEEWAY + 1})))),
-        Reason::ClaimInvalid
+        Refusal::ClaimInvalid
     );
     assert_eq!(
         gate.reason(&hs(with(claims(), json!({"iat": "yesterday"})))),
-        Reason::ClaimInvalid
+        Refusal::ClaimInvalid
     );
 }
 
@@ -209,7 +209,7 @@ fn iss_missing_non_string_or_array_is_issuer_unknown() {
     ] {
         assert_eq!(
             gate.reason(&hs(with(claims(), json!({"iss": iss.clone()})))),
-            Reason::IssuerUnknown,
+            Refusal::IssuerUnknown,
             "{iss}"
         );
     }
@@ -221,7 +221,7 @@ fn iss_missing_non_string_or_array_is_issuer_unknown() {
     ] {
         assert_eq!(
             gate.reason(&hs(with(claims(), json!({"iss": iss})))),
-            Reason::IssuerUnknown,
+            Refusal::IssuerUnknown,
             "{iss}"
         );
     }
@@ -257,14 +257,14 @@ fn keys_are_bound_to_their_issuer() {
     // Signed with A's key, claiming to be B: only B's key is consulted.
     assert_eq!(
         gate.reason(&hs(with(claims(), json!({"iss": "https://b.example.com"})))),
-        Reason::SignatureInvalid
+        Refusal::SignatureInvalid
     );
     // Claiming an issuer that is configured but not enabled here.
     let (result, steps) = gate.explain(&hs(with(
         claims(),
         json!({"iss": "https://staging.example.com"}),
     )));
-    assert_eq!(result.unwrap_err(), Reason::IssuerUnknown);
+    assert_eq!(result.unwrap_err(), Refusal::IssuerUnknown);
     assert!(
         steps
             .last()
@@ -288,7 +288,7 @@ fn aud_missing_or_of_the_wrong_type_is_audience_mismatch() {
     ] {
         assert_eq!(
             gate.reason(&hs(with(claims(), json!({"aud": aud.clone()})))),
-            Reason::AudienceMismatch,
+            Refusal::AudienceMismatch,
             "{aud}"
         );
     }
@@ -322,7 +322,7 @@ fn aud_must_match_exactly() {
     ] {
         assert_eq!(
             gate.reason(&hs(with(claims(), json!({"aud": aud.clone()})))),
-            Reason::AudienceMismatch,
+            Refusal::AudienceMismatch,
             "{aud}"
         );
     }
@@ -350,12 +350,12 @@ fn sub_missing_is_claim_missing_and_empty_or_numeric_is_claim_invalid() {
     let gate = Gate::hs256();
     assert_eq!(
         gate.reason(&hs(with(claims(), json!({"sub": null})))),
-        Reason::ClaimMissing
+        Refusal::ClaimMissing
     );
     for sub in [json!(""), json!(42), json!(["alice"]), json!({})] {
         assert_eq!(
             gate.reason(&hs(with(claims(), json!({"sub": sub.clone()})))),
-            Reason::ClaimInvalid,
+            Refusal::ClaimInvalid,
             "{sub}"
         );
     }
@@ -380,7 +380,7 @@ fn sub_that_is_not_a_clean_header_value_is_claim_invalid() {
     ] {
         assert_eq!(
             gate.reason(&hs(with(claims(), json!({"sub": sub})))),
-            Reason::ClaimInvalid,
+            Refusal::ClaimInvalid,
             "{sub:?}"
         );
     }
@@ -439,7 +439,7 @@ fn duplicate_registered_claims_are_malformed() {
         let payload = format!("{{{base},{extra}}}");
         assert_eq!(
             gate.reason(&hs_raw(r#"{"alg":"HS256"}"#, &payload)),
-            Reason::TokenMalformed,
+            Refusal::TokenMalformed,
             "{extra}"
         );
     }
@@ -455,7 +455,7 @@ fn duplicate_custom_claim_is_malformed() {
     );
     assert_eq!(
         gate.reason(&hs_raw(r#"{"alg":"HS256"}"#, &payload)),
-        Reason::TokenMalformed
+        Refusal::TokenMalformed
     );
     // Nested duplicates are below the top level and not inspected (documented limit).
 }
@@ -466,7 +466,7 @@ fn token_of_another_kind_is_refused_by_aud_or_typ() {
     let gate = Gate::hs256();
     assert_eq!(
         gate.reason(&hs(with(claims(), json!({"aud": "web-client"})))),
-        Reason::AudienceMismatch
+        Refusal::AudienceMismatch
     );
     let mut config = issuer(
         "primary",
@@ -482,7 +482,7 @@ fn token_of_another_kind_is_refused_by_aud_or_typ() {
         &hs_key(),
         Algorithm::HS256,
     );
-    assert_eq!(gate.reason(&id_token), Reason::TokenMalformed);
+    assert_eq!(gate.reason(&id_token), Refusal::TokenMalformed);
 }
 
 #[test]
@@ -508,7 +508,7 @@ fn payload_that_is_not_a_plain_object_is_malformed() {
     ] {
         assert_eq!(
             gate.reason(&hs_raw(r#"{"alg":"HS256"}"#, &payload)),
-            Reason::TokenMalformed,
+            Refusal::TokenMalformed,
             "{payload:.40}"
         );
     }

@@ -7,11 +7,11 @@ fn token_over_max_token_bytes_is_too_large_before_decoding() {
     // C9
     let mut gate = Gate::hs256();
     gate.auth.max_token_bytes = 64;
-    assert_eq!(gate.reason(&"a".repeat(65)), Reason::TokenTooLarge);
-    assert_eq!(gate.reason(&"a".repeat(64)), Reason::TokenMalformed);
+    assert_eq!(gate.reason(&"a".repeat(65)), Refusal::TokenTooLarge);
+    assert_eq!(gate.reason(&"a".repeat(64)), Refusal::TokenMalformed);
     let valid = hs(claims());
     gate.auth.max_token_bytes = valid.len() - 1;
-    assert_eq!(gate.reason(&valid), Reason::TokenTooLarge);
+    assert_eq!(gate.reason(&valid), Refusal::TokenTooLarge);
     gate.auth.max_token_bytes = valid.len();
     assert!(gate.verify(&valid).is_ok());
 }
@@ -23,7 +23,7 @@ fn megabyte_of_dots_is_refused_by_the_size_check_alone() {
     let dots = ".".repeat(1 << 20);
     let started = Instant::now();
     for _ in 0..1000 {
-        assert_eq!(gate.reason(&dots), Reason::TokenTooLarge);
+        assert_eq!(gate.reason(&dots), Refusal::TokenTooLarge);
     }
     assert!(
         started.elapsed() < Duration::from_secs(1),
@@ -48,7 +48,7 @@ fn empty_token_wrong_segment_counts_and_only_dots_are_malformed() {
         format!(".{}.{}", parts[1], parts[2]),
         format!("{}..{}", parts[0], parts[2]),
     ] {
-        assert_eq!(gate.reason(&token), Reason::TokenMalformed, "{token:?}");
+        assert_eq!(gate.reason(&token), Refusal::TokenMalformed, "{token:?}");
     }
 }
 
@@ -60,7 +60,7 @@ fn five_segment_jwe_is_malformed_without_decryption() {
         b64(r#"{"alg":"PBES2-HS512+A256KW","enc":"A256GCM","p2c":2147483647,"p2s":"AAAA"}"#);
     let token = format!("{header}.AAAA.AAAA.AAAA.AAAA");
     let (result, steps) = gate.explain(&token);
-    assert_eq!(result.unwrap_err(), Reason::TokenMalformed);
+    assert_eq!(result.unwrap_err(), Refusal::TokenMalformed);
     assert!(steps[0].detail.contains("JWE"), "{:?}", steps[0]);
 }
 
@@ -72,8 +72,8 @@ fn jws_json_serialization_is_malformed() {
     let parts: Vec<&str> = valid.split('.').collect();
     let general = json!({"payload": parts[1], "signatures": [{"protected": parts[0], "signature": parts[2]}]});
     let flattened = json!({"payload": parts[1], "header": {"alg": "HS256"}, "signature": parts[2]});
-    assert_eq!(gate.reason(&general.to_string()), Reason::TokenMalformed);
-    assert_eq!(gate.reason(&flattened.to_string()), Reason::TokenMalformed);
+    assert_eq!(gate.reason(&general.to_string()), Refusal::TokenMalformed);
+    assert_eq!(gate.reason(&flattened.to_string()), Refusal::TokenMalformed);
 }
 
 #[test]
@@ -104,7 +104,7 @@ fn base64_padding_plus_slash_and_whitespace_are_malformed() {
         format!(" {h}.{p}.{s}"),
         format!("{h}.{p}.{s}\n"),
     ] {
-        assert_eq!(gate.reason(&token), Reason::TokenMalformed, "{token:?}");
+        assert_eq!(gate.reason(&token), Refusal::TokenMalformed, "{token:?}");
     }
 }
 
@@ -120,7 +120,7 @@ fn standard_base64_alphabet_is_malformed() {
     assert_ne!(standard, header);
     assert_eq!(
         gate.reason(&format!("{standard}.{rest}")),
-        Reason::TokenMalformed
+        Refusal::TokenMalformed
     );
 }
 
@@ -140,7 +140,7 @@ fn non_canonical_last_base64_character_is_malformed() {
     let index = alphabet.find(last).unwrap();
     let twin = alphabet.as_bytes()[index ^ 1] as char;
     let token = format!("{input}.{}{twin}", &signature[..signature.len() - 1]);
-    assert_eq!(gate.reason(&token), Reason::TokenMalformed);
+    assert_eq!(gate.reason(&token), Refusal::TokenMalformed);
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn valid_base64_that_is_not_json_is_malformed() {
         let token = hs_raw(header, payload);
         assert_eq!(
             gate.reason(&token),
-            Reason::TokenMalformed,
+            Refusal::TokenMalformed,
             "{header} / {payload}"
         );
     }
@@ -175,12 +175,12 @@ fn non_utf8_segment_is_malformed() {
     let mut header = br#"{"alg":"HS256","x":""#.to_vec();
     header.extend_from_slice(&[0xFF, 0xFE, b'"', b'}']);
     let token = sign_raw(&header, payload.as_bytes(), &hs_key(), Algorithm::HS256);
-    assert_eq!(gate.reason(&token), Reason::TokenMalformed);
+    assert_eq!(gate.reason(&token), Refusal::TokenMalformed);
     let mut payload = br#"{"iss":"https://auth.example.com","sub":""#.to_vec();
     payload.extend_from_slice(&[0xC3, 0x28, b'"', b'}']);
     let token = sign_raw(br#"{"alg":"HS256"}"#, &payload, &hs_key(), Algorithm::HS256);
-    assert_eq!(gate.reason(&token), Reason::TokenMalformed);
+    assert_eq!(gate.reason(&token), Refusal::TokenMalformed);
     // A lone surrogate escape is not a Unicode scalar value either.
     let token = hs_raw(r#"{"alg":"HS256","kid":"\ud800"}"#, &claims().to_string());
-    assert_eq!(gate.reason(&token), Reason::TokenMalformed);
+    assert_eq!(gate.reason(&token), Refusal::TokenMalformed);
 }

@@ -12,7 +12,7 @@ fn alg_none_in_any_case_is_algorithm_not_allowed() {
         let header = b64(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
         assert_eq!(
             gate.reason(&format!("{header}.{payload}.")),
-            Reason::AlgorithmNotAllowed,
+            Refusal::AlgorithmNotAllowed,
             "{alg}"
         );
     }
@@ -24,7 +24,7 @@ fn null_signature_is_signature_invalid() {
     let gate = Gate::hs256();
     let valid = hs(claims());
     let (input, _) = valid.rsplit_once('.').unwrap();
-    assert_eq!(gate.reason(&format!("{input}.")), Reason::SignatureInvalid);
+    assert_eq!(gate.reason(&format!("{input}.")), Refusal::SignatureInvalid);
 }
 
 #[test]
@@ -47,8 +47,12 @@ fn truncated_or_flipped_signature_is_signature_invalid() {
         let truncated = format!("{input}.{}", b64(&bytes[..bytes.len() - 3]));
         let first = if signature.starts_with('A') { 'B' } else { 'A' };
         let flipped = format!("{input}.{first}{}", &signature[1..]);
-        assert_eq!(gate.reason(&truncated), Reason::SignatureInvalid, "{alg:?}");
-        assert_eq!(gate.reason(&flipped), Reason::SignatureInvalid, "{alg:?}");
+        assert_eq!(
+            gate.reason(&truncated),
+            Refusal::SignatureInvalid,
+            "{alg:?}"
+        );
+        assert_eq!(gate.reason(&flipped), Refusal::SignatureInvalid, "{alg:?}");
     }
 }
 
@@ -62,7 +66,7 @@ fn valid_signature_with_an_alg_outside_the_issuer_list_is_algorithm_not_allowed(
         &hs_key(),
         Algorithm::HS512,
     );
-    assert_eq!(gate.reason(&token), Reason::AlgorithmNotAllowed);
+    assert_eq!(gate.reason(&token), Refusal::AlgorithmNotAllowed);
 }
 
 #[test]
@@ -87,7 +91,7 @@ fn jku_is_never_fetched() {
     }));
     let attacker = EncodingKey::from_secret(b"attacker-controlled secret, 32+ bytes");
     let forged = signed(header, claims(), &attacker, Algorithm::HS256);
-    assert_eq!(gate.reason(&forged), Reason::SignatureInvalid);
+    assert_eq!(gate.reason(&forged), Refusal::SignatureInvalid);
     assert_eq!(
         listener.accept().unwrap_err().kind(),
         std::io::ErrorKind::WouldBlock
@@ -104,7 +108,7 @@ fn embedded_jwk_and_x5c_header_keys_are_ignored() {
     let attacker_key = EncodingKey::from_rsa_pem(&fixture("rsa1024.key.pem")).unwrap();
     let header = json!({"alg": "RS256", "jwk": attacker_jwk, "x5c": ["MIIB"]});
     let token = signed(header, claims(), &attacker_key, Algorithm::RS256);
-    assert_eq!(gate.reason(&token), Reason::SignatureInvalid);
+    assert_eq!(gate.reason(&token), Refusal::SignatureInvalid);
 }
 
 #[test]
@@ -118,7 +122,7 @@ fn crit_header_is_malformed() {
             &hs_key(),
             Algorithm::HS256,
         );
-        assert_eq!(gate.reason(&token), Reason::TokenMalformed, "{crit}");
+        assert_eq!(gate.reason(&token), Refusal::TokenMalformed, "{crit}");
     }
 }
 
@@ -133,14 +137,14 @@ fn b64_header_is_malformed() {
             &hs_key(),
             Algorithm::HS256,
         );
-        assert_eq!(gate.reason(&token), Reason::TokenMalformed);
+        assert_eq!(gate.reason(&token), Refusal::TokenMalformed);
         let token = signed(
             json!({"alg": "HS256", "b64": b64}),
             claims(),
             &hs_key(),
             Algorithm::HS256,
         );
-        assert_eq!(gate.reason(&token), Reason::TokenMalformed);
+        assert_eq!(gate.reason(&token), Refusal::TokenMalformed);
     }
 }
 
@@ -182,7 +186,7 @@ fn configured_typ_must_match_case_insensitively_else_malformed() {
             &hs_key(),
             Algorithm::HS256,
         );
-        assert_eq!(gate.reason(&token), Reason::TokenMalformed, "{typ}");
+        assert_eq!(gate.reason(&token), Refusal::TokenMalformed, "{typ}");
     }
     let untyped = signed(
         json!({"alg": "HS256"}),
@@ -190,7 +194,7 @@ fn configured_typ_must_match_case_insensitively_else_malformed() {
         &hs_key(),
         Algorithm::HS256,
     );
-    assert_eq!(gate.reason(&untyped), Reason::TokenMalformed);
+    assert_eq!(gate.reason(&untyped), Refusal::TokenMalformed);
     // Without a configured typ, any string typ (or none) is fine.
     let gate = Gate::hs256();
     for header in [
@@ -215,7 +219,7 @@ fn cty_jwt_nested_token_is_malformed() {
             &hs_key(),
             Algorithm::HS256,
         );
-        assert_eq!(gate.reason(&token), Reason::TokenMalformed, "{cty}");
+        assert_eq!(gate.reason(&token), Refusal::TokenMalformed, "{cty}");
     }
     let token = signed(
         json!({"alg": "HS256", "cty": "text/plain"}),
@@ -236,7 +240,7 @@ fn zip_on_a_jws_is_malformed() {
         &hs_key(),
         Algorithm::HS256,
     );
-    assert_eq!(gate.reason(&token), Reason::TokenMalformed);
+    assert_eq!(gate.reason(&token), Refusal::TokenMalformed);
 }
 
 #[test]
@@ -252,7 +256,7 @@ fn duplicate_header_parameter_is_malformed() {
     ] {
         assert_eq!(
             gate.reason(&hs_raw(header, &payload)),
-            Reason::TokenMalformed,
+            Refusal::TokenMalformed,
             "{header}"
         );
     }
@@ -276,7 +280,7 @@ fn lowercase_padded_or_unknown_alg_is_algorithm_not_allowed() {
         let header = json!({"alg": alg}).to_string();
         assert_eq!(
             gate.reason(&hs_raw(&header, &payload)),
-            Reason::AlgorithmNotAllowed,
+            Refusal::AlgorithmNotAllowed,
             "{alg:?}"
         );
     }
@@ -284,13 +288,13 @@ fn lowercase_padded_or_unknown_alg_is_algorithm_not_allowed() {
         let header = json!({"alg": alg}).to_string();
         assert_eq!(
             gate.reason(&hs_raw(&header, &payload)),
-            Reason::TokenMalformed,
+            Refusal::TokenMalformed,
             "{alg}"
         );
     }
     assert_eq!(
         gate.reason(&hs_raw(r#"{"typ":"JWT"}"#, &payload)),
-        Reason::TokenMalformed
+        Refusal::TokenMalformed
     );
 }
 
@@ -303,5 +307,5 @@ fn es512_token_is_algorithm_not_allowed() {
     );
     let header = b64(r#"{"alg":"ES512"}"#);
     let token = format!("{header}.{}.{}", b64(claims().to_string()), b64([7u8; 132]));
-    assert_eq!(gate.reason(&token), Reason::AlgorithmNotAllowed);
+    assert_eq!(gate.reason(&token), Refusal::AlgorithmNotAllowed);
 }

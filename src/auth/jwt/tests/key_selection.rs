@@ -20,7 +20,7 @@ fn hs256_signed_with_rsa_public_key_pem_is_refused() {
             &forged_key,
             Algorithm::HS256,
         );
-        assert_eq!(gate.reason(&token), Reason::AlgorithmNotAllowed, "{pem}");
+        assert_eq!(gate.reason(&token), Refusal::AlgorithmNotAllowed, "{pem}");
     }
 }
 
@@ -57,7 +57,7 @@ fn token_signed_with_a_weak_or_empty_secret_is_signature_invalid() {
             &EncodingKey::from_secret(weak),
             Algorithm::HS256,
         );
-        assert_eq!(gate.reason(&token), Reason::SignatureInvalid);
+        assert_eq!(gate.reason(&token), Refusal::SignatureInvalid);
     }
     let config = issuer(
         "primary",
@@ -85,7 +85,7 @@ fn a_key_only_verifies_its_own_family_even_under_a_shared_kid() {
         &private_key(Algorithm::ES256),
         Algorithm::ES256,
     );
-    assert_eq!(gate.reason(&es), Reason::AlgorithmNotAllowed);
+    assert_eq!(gate.reason(&es), Refusal::AlgorithmNotAllowed);
     let rs = signed(
         json!({"alg": "RS256", "kid": "shared"}),
         claims(),
@@ -105,7 +105,7 @@ fn unknown_kid_is_key_unknown() {
         &private_key(Algorithm::RS256),
         Algorithm::RS256,
     );
-    assert_eq!(gate.reason(&token), Reason::KeyUnknown);
+    assert_eq!(gate.reason(&token), Refusal::KeyUnknown);
 }
 
 #[test]
@@ -129,7 +129,7 @@ fn hostile_kid_values_are_exact_in_memory_misses() {
             &hs_key(),
             Algorithm::HS256,
         );
-        assert_eq!(gate.reason(&token), Reason::KeyUnknown, "{kid:?}");
+        assert_eq!(gate.reason(&token), Refusal::KeyUnknown, "{kid:?}");
     }
     for kid in [
         json!(1),
@@ -143,7 +143,7 @@ fn hostile_kid_values_are_exact_in_memory_misses() {
             &hs_key(),
             Algorithm::HS256,
         );
-        assert_eq!(gate.reason(&token), Reason::TokenMalformed, "{kid}");
+        assert_eq!(gate.reason(&token), Refusal::TokenMalformed, "{kid}");
     }
     let token = signed(
         json!({"alg": "HS256", "kid": "main"}),
@@ -195,7 +195,7 @@ fn no_kid_with_several_keys_is_key_unknown_and_there_is_no_try_all() {
         Algorithm::RS256,
     );
     let (result, steps) = gate.explain(&token);
-    assert_eq!(result.unwrap_err(), Reason::KeyUnknown);
+    assert_eq!(result.unwrap_err(), Refusal::KeyUnknown);
     assert!(
         steps
             .last()
@@ -225,11 +225,11 @@ fn es256_zero_signature_is_signature_invalid() {
     let (input, _) = valid.rsplit_once('.').unwrap();
     assert_eq!(
         gate.reason(&format!("{input}.{}", b64([0u8; 64]))),
-        Reason::SignatureInvalid
+        Refusal::SignatureInvalid
     );
     assert_eq!(
         gate.reason(&format!("{input}.{}", b64([0u8; 2]))),
-        Reason::SignatureInvalid
+        Refusal::SignatureInvalid
     );
 }
 
@@ -281,16 +281,16 @@ fn rsa_key_under_2048_bits_in_jwks_is_dropped_and_its_tokens_are_key_unknown() {
         &key,
         Algorithm::RS256,
     );
-    assert_eq!(gate.reason(&token), Reason::KeyUnknown);
+    assert_eq!(gate.reason(&token), Refusal::KeyUnknown);
 }
 
 #[test]
 fn issuer_without_loaded_keys_is_keys_unavailable() {
     let mut gate = Gate::hs256();
     gate.keys[0].keys.clear();
-    assert_eq!(gate.reason(&hs(claims())), Reason::KeysUnavailable);
+    assert_eq!(gate.reason(&hs(claims())), Refusal::KeysUnavailable);
     gate.keys.clear();
-    assert_eq!(gate.reason(&hs(claims())), Reason::KeysUnavailable);
+    assert_eq!(gate.reason(&hs(claims())), Refusal::KeysUnavailable);
 }
 
 #[test]
@@ -310,7 +310,7 @@ fn a_kid_that_the_lone_unnamed_key_does_not_verify_is_key_unknown() {
             &forged,
             Algorithm::HS256,
         );
-        assert_eq!(gate.reason(&token), Reason::KeyUnknown, "{kid:?}");
+        assert_eq!(gate.reason(&token), Refusal::KeyUnknown, "{kid:?}");
     }
     // Without a kid the same forgery is what it is: a signature that does not verify.
     let token = signed(
@@ -319,5 +319,5 @@ fn a_kid_that_the_lone_unnamed_key_does_not_verify_is_key_unknown() {
         &forged,
         Algorithm::HS256,
     );
-    assert_eq!(gate.reason(&token), Reason::SignatureInvalid);
+    assert_eq!(gate.reason(&token), Refusal::SignatureInvalid);
 }

@@ -104,18 +104,18 @@ impl Gate {
         Gate::one(&[Algorithm::HS256], secret_source(HS_SECRET, None))
     }
 
-    fn verify(&self, token: &str) -> Result<VerifiedToken, Reason> {
+    fn verify(&self, token: &str) -> Result<VerifiedToken, Refusal> {
         verify(token, &self.auth, &self.keys, NOW, &mut NoTrace)
     }
 
-    fn reason(&self, token: &str) -> Reason {
+    fn reason(&self, token: &str) -> Refusal {
         match self.verify(token) {
             Ok(v) => panic!("token accepted (sub {:?}), expected a refusal", v.subject),
             Err(reason) => reason,
         }
     }
 
-    fn explain(&self, token: &str) -> (Result<VerifiedToken, Reason>, Vec<Step>) {
+    fn explain(&self, token: &str) -> (Result<VerifiedToken, Refusal>, Vec<Step>) {
         let mut steps = Vec::new();
         let result = verify(token, &self.auth, &self.keys, NOW, &mut steps);
         (result, steps)

@@ -12,7 +12,7 @@ fn the_signature_is_checked_before_any_claim() {
         with(claims(), json!({"sub": null})),
     ] {
         let token = signed(header(Algorithm::HS256), claims, &forger, Algorithm::HS256);
-        assert_eq!(gate.reason(&token), Reason::SignatureInvalid);
+        assert_eq!(gate.reason(&token), Refusal::SignatureInvalid);
     }
 }
 
@@ -65,9 +65,9 @@ fn hmac_signature_failure_says_the_secret_likely_differs() {
         Algorithm::HS256,
     );
     let (result, steps) = gate.explain(&token);
-    assert_eq!(result.unwrap_err(), Reason::SignatureInvalid);
+    assert_eq!(result.unwrap_err(), Refusal::SignatureInvalid);
     let last = steps.last().unwrap();
-    assert_eq!(last.outcome, Outcome::Fail(Reason::SignatureInvalid));
+    assert_eq!(last.outcome, Outcome::Fail(Refusal::SignatureInvalid));
     assert!(
         last.detail
             .contains("the HMAC secret likely differs between the signer and wsgate")
