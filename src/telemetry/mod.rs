@@ -36,7 +36,8 @@ pub mod metrics;
 mod refused;
 mod writer;
 
-use format::{ClientAddr, CloudLoggingFormat};
+use format::CloudLoggingFormat;
+use format::client_addr::ClientAddr;
 pub use refused::{CONFIG_REFUSED, record_config_refused};
 pub use writer::{LogGuard, flush as flush_logs};
 

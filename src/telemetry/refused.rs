@@ -13,7 +13,7 @@ use std::time::SystemTime;
 
 use tracing::Level;
 
-use super::format::write_timestamp;
+use super::format::timestamp::write_timestamp;
 use super::writer;
 use crate::config::ConfigErrors;
 

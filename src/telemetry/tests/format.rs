@@ -4,7 +4,9 @@
 use serde_json::Value;
 use tracing_subscriber::fmt::format::Writer;
 
-use super::super::format::{ClientAddr, write_escaped, write_i64, write_timestamp, write_u64};
+use super::super::format::client_addr::ClientAddr;
+use super::super::format::json::{write_escaped, write_i64, write_u64};
+use super::super::format::timestamp::write_timestamp;
 use super::*;
 
 /// Runs `action` under the JSON subscriber (everything enabled) and returns the raw output.

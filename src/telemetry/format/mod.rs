@@ -12,25 +12,37 @@
 //! The output is byte for byte what the `serde_json` version wrote (a test keeps that
 //! version as the reference).
 //!
+//! Here: the line's shape and its fields' order; `field.rs` holds a recorded value and
+//! how it is written as JSON, `json.rs` JSON string escaping and integers, `timestamp.rs`
+//! the `time` value, `client_addr.rs` the `client` field.
+//!
 //! The fast path needs the output order to be the visiting order, which holds when no
 //! enclosing span has fields and no field name repeats. Otherwise, rarely, the fields are
 //! first gathered with their rendered JSON so a later value can replace an earlier one in
 //! place.
 
 use std::cell::{Cell, RefCell};
-use std::fmt::{self, Write as _};
-use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::fmt;
+use std::time::SystemTime;
 
 use serde_json::Value;
-use tracing::field::{Field, Visit};
+use tracing::field::Field;
 use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
+pub(in crate::telemetry) mod client_addr;
+mod field;
+pub(in crate::telemetry) mod json;
+pub(in crate::telemetry) mod timestamp;
+
+use field::{FieldValue, Visitor};
+use json::{JsonEscaper, needs_escape, write_escaped};
+use timestamp::write_timestamp;
+
 /// Formats an event as one JSON object in Cloud Logging's structured-log shape.
-pub(super) struct CloudLoggingFormat;
+pub(in crate::telemetry) struct CloudLoggingFormat;
 
 /// Keys the format itself writes; an event field with one of these names is renamed
 /// `fields.NAME` instead of silently overwriting it.
@@ -317,288 +329,4 @@ fn write_name(out: &mut impl fmt::Write, name: &str) -> fmt::Result {
     }
     write_escaped(out, name)?;
     out.write_str("\":")
-}
-
-/// One recorded value, borrowed for as long as the visitor call lasts.
-enum FieldValue<'a> {
-    Str(&'a str),
-    Debug(&'a dyn fmt::Debug),
-    Error(&'a (dyn std::error::Error + 'static)),
-    F64(f64),
-    I64(i64),
-    U64(u64),
-    Bool(bool),
-}
-
-impl FieldValue<'_> {
-    /// Whether the value is written as a JSON string. NaN and the infinities are not JSON
-    /// numbers, so they are written as strings (`"NaN"`, `"inf"`, `"-inf"`).
-    fn is_string(&self) -> bool {
-        match self {
-            FieldValue::Str(_) | FieldValue::Debug(_) | FieldValue::Error(_) => true,
-            FieldValue::F64(value) => !value.is_finite(),
-            FieldValue::I64(_) | FieldValue::U64(_) | FieldValue::Bool(_) => false,
-        }
-    }
-
-    /// Writes the value as a JSON value.
-    fn write_json(&self, out: &mut impl fmt::Write) -> fmt::Result {
-        if self.is_string() {
-            out.write_str("\"")?;
-            self.write_text(&mut JsonEscaper(&mut *out))?;
-            out.write_str("\"")
-        } else {
-            self.write_text(out)
-        }
-    }
-
-    /// Writes the value's text: a string's contents (unescaped: pass a [`JsonEscaper`] to
-    /// escape), a number or boolean as its JSON literal.
-    fn write_text(&self, out: &mut impl fmt::Write) -> fmt::Result {
-        match *self {
-            FieldValue::Str(text) => out.write_str(text),
-            FieldValue::Debug(value) => write!(out, "{value:?}"),
-            FieldValue::Error(error) => write!(out, "{error}"),
-            // serde_json's shortest round-trip form (`2000.0`, `1.5`), as the
-            // `serde_json::Value` this replaced wrote it.
-            FieldValue::F64(value) => match serde_json::Number::from_f64(value) {
-                Some(number) => write!(out, "{number}"),
-                None => write!(out, "{value}"),
-            },
-            FieldValue::I64(value) => write_i64(out, value),
-            FieldValue::U64(value) => write_u64(out, value),
-            FieldValue::Bool(value) => out.write_str(if value { "true" } else { "false" }),
-        }
-    }
-}
-
-/// A [`Visit`] handing each recorded field to a closure as a [`FieldValue`].
-struct Visitor<F>(F);
-
-impl<F: FnMut(&Field, FieldValue<'_>)> Visit for Visitor<F> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        (self.0)(field, FieldValue::F64(value));
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        (self.0)(field, FieldValue::I64(value));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        (self.0)(field, FieldValue::U64(value));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        (self.0)(field, FieldValue::Bool(value));
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        (self.0)(field, FieldValue::Str(value));
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        (self.0)(field, FieldValue::Error(value));
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        (self.0)(field, FieldValue::Debug(value));
-    }
-}
-
-/// A [`fmt::Write`] adapter that JSON-escapes everything written through it, so `Debug`
-/// and `Display` output can be escaped as it is produced, without an intermediate
-/// `String`.
-pub(super) struct JsonEscaper<'a, W: fmt::Write + ?Sized>(pub(super) &'a mut W);
-
-impl<W: fmt::Write + ?Sized> fmt::Write for JsonEscaper<'_, W> {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        write_escaped(self.0, text)
-    }
-}
-
-/// Writes `now` as humantime's `format_rfc3339_millis` does (`2026-05-01T12:00:00.123Z`).
-///
-/// The date and time of day change once a second, so they are formatted once per second
-/// and thread and kept; each line only adds the milliseconds.
-pub(super) fn write_timestamp(out: &mut impl fmt::Write, now: SystemTime) -> fmt::Result {
-    thread_local! {
-        /// The second last formatted, and its `YYYY-MM-DDTHH:MM:SS`.
-        static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
-    }
-    let slow = |out: &mut dyn fmt::Write| write!(out, "{}", humantime::format_rfc3339_millis(now));
-    let Ok(since_epoch) = now.duration_since(UNIX_EPOCH) else {
-        return slow(out);
-    };
-    let (seconds, millis) = (since_epoch.as_secs(), since_epoch.subsec_millis());
-    SECOND.with(|second| {
-        let Ok(mut second) = second.try_borrow_mut() else {
-            return slow(out);
-        };
-        let (cached, prefix) = &mut *second;
-        if *cached != seconds {
-            prefix.clear();
-            let whole = UNIX_EPOCH + Duration::from_secs(seconds);
-            write!(prefix, "{}", humantime::format_rfc3339_seconds(whole))?;
-            prefix.pop(); // the 'Z'
-            *cached = seconds;
-        }
-        out.write_str(prefix)?;
-        let digit = |n: u32| char::from(b'0' + u8::try_from(n % 10).unwrap_or(0));
-        out.write_char('.')?;
-        out.write_char(digit(millis / 100))?;
-        out.write_char(digit(millis / 10))?;
-        out.write_char(digit(millis))?;
-        out.write_char('Z')
-    })
-}
-
-/// A client address as a log field: `SocketAddr`'s `Display` text, formatted in one piece
-/// for IPv4. The standard `Display` writes each octet through its own nested `write!`,
-/// and through the JSON escaper that was ~1.9 k instructions per line, the largest single
-/// cost of a decision line; IPv6 (rare here, and with compression rules) still uses it.
-pub(super) struct ClientAddr(pub(super) SocketAddr);
-
-impl fmt::Display for ClientAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let SocketAddr::V4(addr) = self.0 else {
-            return fmt::Display::fmt(&self.0, f);
-        };
-        if f.width().is_some() || f.precision().is_some() {
-            return fmt::Display::fmt(&self.0, f);
-        }
-        // "255.255.255.255:65535" is 21 bytes.
-        let mut text = [0u8; 21];
-        let mut len = 0;
-        let mut push = |bytes: &[u8]| {
-            text[len..len + bytes.len()].copy_from_slice(bytes);
-            len += bytes.len();
-        };
-        let mut digits = [0; 20];
-        for (index, octet) in addr.ip().octets().into_iter().enumerate() {
-            if index > 0 {
-                push(b".");
-            }
-            push(decimal(&mut digits, u64::from(octet)));
-        }
-        push(b":");
-        push(decimal(&mut digits, u64::from(addr.port())));
-        f.write_str(std::str::from_utf8(&text[..len]).map_err(|_| fmt::Error)?)
-    }
-}
-
-/// Writes `value`'s decimal digits into the end of `buffer` and returns them: integers
-/// as `Display` writes them, without a pass through `fmt::write` and `pad_integral`
-/// (a few hundred instructions per number, and a line has up to nine).
-fn decimal(buffer: &mut [u8; 20], value: u64) -> &[u8] {
-    let mut start = buffer.len();
-    let mut rest = value;
-    loop {
-        start -= 1;
-        buffer[start] = b'0' + u8::try_from(rest % 10).unwrap_or(0);
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    &buffer[start..]
-}
-
-/// Writes `value` in decimal, as `Display` does. Digit by digit: into a `String` (the
-/// line buffer) that is a push each, cheaper than validating the digits as a `str`.
-pub(super) fn write_u64(out: &mut impl fmt::Write, value: u64) -> fmt::Result {
-    for &digit in decimal(&mut [0; 20], value) {
-        out.write_char(char::from(digit))?;
-    }
-    Ok(())
-}
-
-/// Writes `value` in decimal, as `Display` does.
-pub(super) fn write_i64(out: &mut impl fmt::Write, value: i64) -> fmt::Result {
-    if value < 0 {
-        out.write_str("-")?;
-    }
-    write_u64(out, value.unsigned_abs())
-}
-
-/// Whether `text` has a character [`write_escaped`] escapes.
-fn needs_escape(text: &str) -> bool {
-    find_escape(text.as_bytes(), 0).is_some()
-}
-
-/// Whether `byte` is escaped in a JSON string: a control character, `"` or `\`.
-fn escaped(byte: u8) -> bool {
-    byte < 0x20 || byte == b'"' || byte == b'\\'
-}
-
-/// The index of the first byte at or after `from` that must be escaped.
-///
-/// Eight bytes at a time (SWAR): for a word `x`, `(x - 0x01…01 * n) & !x & 0x80…80` has a
-/// byte's high bit set where that byte is below `n` (and possibly, through the borrow, in
-/// some bytes after a byte that is), so its lowest set bit marks the first such byte;
-/// a byte equal to `c` is a zero byte of `x ^ 0x01…01 * c`, i.e. below 1. The three
-/// masks are or-ed: the lowest bit set in any of them is a real match.
-fn find_escape(bytes: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS;
-    let mut index = from;
-    while let Some(chunk) = bytes.get(index..index + 8) {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        let found = below(x, 0x20)
-            | below(x ^ (ONES * u64::from(b'"')), 1)
-            | below(x ^ (ONES * u64::from(b'\\')), 1);
-        if found != 0 {
-            // Little-endian: the lowest set bit is in the first matching byte.
-            return Some(index + usize::try_from(found.trailing_zeros() / 8).unwrap_or(0));
-        }
-        index += 8;
-    }
-    let tail = bytes.get(index..)?;
-    tail.iter()
-        .position(|&byte| escaped(byte))
-        .map(|at| index + at)
-}
-
-/// Writes `text` as the contents of a JSON string, escaped exactly as serde_json escapes
-/// it: `"` and `\` with a backslash; backspace, form feed, newline, carriage return and
-/// tab as `\b \f \n \r \t`; every other control character below U+0020 as `\u00xx`
-/// (lowercase hex); everything else, including DEL and all non-ASCII, as is (the output
-/// is UTF-8).
-pub(super) fn write_escaped<W: fmt::Write + ?Sized>(out: &mut W, text: &str) -> fmt::Result {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes = text.as_bytes();
-    let mut start = 0;
-    while let Some(index) = find_escape(bytes, start) {
-        // Every byte that needs escaping is ASCII, so `index` is a char boundary.
-        if index > start {
-            out.write_str(&text[start..index])?;
-        }
-        start = index + 1;
-        match bytes[index] {
-            b'"' => out.write_str("\\\"")?,
-            b'\\' => out.write_str("\\\\")?,
-            b'\n' => out.write_str("\\n")?,
-            b'\r' => out.write_str("\\r")?,
-            b'\t' => out.write_str("\\t")?,
-            0x08 => out.write_str("\\b")?,
-            0x0c => out.write_str("\\f")?,
-            byte => {
-                let escape = [
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[usize::from(byte >> 4)],
-                    HEX[usize::from(byte & 0x0f)],
-                ];
-                out.write_str(std::str::from_utf8(&escape).map_err(|_| fmt::Error)?)?;
-            }
-        }
-    }
-    if start < text.len() {
-        out.write_str(&text[start..])?;
-    }
-    Ok(())
 }

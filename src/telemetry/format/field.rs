@@ -1,0 +1,94 @@
+//! One recorded field value, borrowed while tracing visits it, and how it is written as a
+//! JSON value; the [`Visit`] that hands each field to a closure.
+
+use std::fmt;
+
+use tracing::field::{Field, Visit};
+
+use super::json::{JsonEscaper, write_i64, write_u64};
+
+/// One recorded value, borrowed for as long as the visitor call lasts.
+pub(super) enum FieldValue<'a> {
+    Str(&'a str),
+    Debug(&'a dyn fmt::Debug),
+    Error(&'a (dyn std::error::Error + 'static)),
+    F64(f64),
+    I64(i64),
+    U64(u64),
+    Bool(bool),
+}
+
+impl FieldValue<'_> {
+    /// Whether the value is written as a JSON string. NaN and the infinities are not JSON
+    /// numbers, so they are written as strings (`"NaN"`, `"inf"`, `"-inf"`).
+    fn is_string(&self) -> bool {
+        match self {
+            FieldValue::Str(_) | FieldValue::Debug(_) | FieldValue::Error(_) => true,
+            FieldValue::F64(value) => !value.is_finite(),
+            FieldValue::I64(_) | FieldValue::U64(_) | FieldValue::Bool(_) => false,
+        }
+    }
+
+    /// Writes the value as a JSON value.
+    pub(super) fn write_json(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        if self.is_string() {
+            out.write_str("\"")?;
+            self.write_text(&mut JsonEscaper(&mut *out))?;
+            out.write_str("\"")
+        } else {
+            self.write_text(out)
+        }
+    }
+
+    /// Writes the value's text: a string's contents (unescaped: pass a [`JsonEscaper`] to
+    /// escape), a number or boolean as its JSON literal.
+    pub(super) fn write_text(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        match *self {
+            FieldValue::Str(text) => out.write_str(text),
+            FieldValue::Debug(value) => write!(out, "{value:?}"),
+            FieldValue::Error(error) => write!(out, "{error}"),
+            // serde_json's shortest round-trip form (`2000.0`, `1.5`), as the
+            // `serde_json::Value` this replaced wrote it.
+            FieldValue::F64(value) => match serde_json::Number::from_f64(value) {
+                Some(number) => write!(out, "{number}"),
+                None => write!(out, "{value}"),
+            },
+            FieldValue::I64(value) => write_i64(out, value),
+            FieldValue::U64(value) => write_u64(out, value),
+            FieldValue::Bool(value) => out.write_str(if value { "true" } else { "false" }),
+        }
+    }
+}
+
+/// A [`Visit`] handing each recorded field to a closure as a [`FieldValue`].
+pub(super) struct Visitor<F>(pub(super) F);
+
+impl<F: FnMut(&Field, FieldValue<'_>)> Visit for Visitor<F> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        (self.0)(field, FieldValue::F64(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        (self.0)(field, FieldValue::I64(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        (self.0)(field, FieldValue::U64(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        (self.0)(field, FieldValue::Bool(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        (self.0)(field, FieldValue::Str(value));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        (self.0)(field, FieldValue::Error(value));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        (self.0)(field, FieldValue::Debug(value));
+    }
+}
