@@ -162,99 +162,55 @@ impl Refusal {
 
     /// The HTTP status of the refusal (`deny = "http"`, and every plain request).
     pub fn status(self) -> StatusCode {
-        match self {
-            Refusal::TokenMissing
-            | Refusal::TokenMalformed
-            | Refusal::TokenTooLarge
-            | Refusal::MultipleCredentials
-            | Refusal::AlgorithmNotAllowed
-            | Refusal::IssuerUnknown
-            | Refusal::KeyUnknown
-            | Refusal::SignatureInvalid
-            | Refusal::TokenExpired
-            | Refusal::TokenNotYetValid
-            | Refusal::AudienceMismatch
-            | Refusal::ClaimMissing
-            | Refusal::ClaimInvalid
-            | Refusal::ClaimMismatch
-            | Refusal::OriginNotAllowed
-            | Refusal::E2eKeyInvalid
-            | Refusal::E2eBypassDisabled
-            | Refusal::ClientCertMissing
-            | Refusal::ClientCertInvalid
-            | Refusal::TokenRevoked => StatusCode::FORBIDDEN,
-            Refusal::TooManySessions => StatusCode::TOO_MANY_REQUESTS,
-            Refusal::KeysUnavailable
-            | Refusal::Overloaded
-            | Refusal::ServerShutdown
-            | Refusal::SessionsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Refusal::UpstreamUnavailable | Refusal::UpstreamRejected => StatusCode::BAD_GATEWAY,
-        }
+        self.answer().0
     }
 
     /// The close code after the 101 in `deny = "close"` mode.
     pub fn close_code(self) -> u16 {
-        match self {
-            Refusal::TokenMissing
-            | Refusal::TokenMalformed
-            | Refusal::TokenTooLarge
-            | Refusal::MultipleCredentials
-            | Refusal::AlgorithmNotAllowed
-            | Refusal::IssuerUnknown
-            | Refusal::KeyUnknown
-            | Refusal::SignatureInvalid
-            | Refusal::TokenExpired
-            | Refusal::TokenNotYetValid
-            | Refusal::AudienceMismatch
-            | Refusal::ClaimMissing
-            | Refusal::ClaimInvalid
-            | Refusal::ClaimMismatch
-            | Refusal::OriginNotAllowed
-            | Refusal::E2eKeyInvalid
-            | Refusal::E2eBypassDisabled
-            | Refusal::ClientCertMissing
-            | Refusal::ClientCertInvalid
-            | Refusal::TokenRevoked
-            | Refusal::TooManySessions => 1008,
-            Refusal::KeysUnavailable | Refusal::SessionsUnavailable => 1011,
-            Refusal::UpstreamUnavailable | Refusal::UpstreamRejected => 1014,
-            Refusal::Overloaded => 1013,
-            Refusal::ServerShutdown => 1001,
-        }
+        self.answer().1
     }
 
     /// The RFC 6750 error attribute for `WWW-Authenticate`, or `None` when the refusal is
     /// not about the bearer token at all.
     pub fn bearer_error(self) -> Option<BearerError> {
+        self.answer().2
+    }
+
+    /// How the refusal is answered, one row per refusal as in the contract's table: the
+    /// HTTP status, the close code, and the bearer error.
+    fn answer(self) -> (StatusCode, u16, Option<BearerError>) {
+        use BearerError::{InsufficientScope, InvalidRequest, InvalidToken};
+        const FORBIDDEN: StatusCode = StatusCode::FORBIDDEN;
+        const UNAVAILABLE: StatusCode = StatusCode::SERVICE_UNAVAILABLE;
+        const BAD_GATEWAY: StatusCode = StatusCode::BAD_GATEWAY;
         match self {
-            Refusal::TokenMissing => Some(BearerError::None),
-            Refusal::MultipleCredentials | Refusal::TokenTooLarge => {
-                Some(BearerError::InvalidRequest)
-            }
-            Refusal::TokenMalformed
-            | Refusal::AlgorithmNotAllowed
-            | Refusal::IssuerUnknown
-            | Refusal::KeyUnknown
-            | Refusal::SignatureInvalid
-            | Refusal::TokenExpired
-            | Refusal::TokenNotYetValid
-            | Refusal::AudienceMismatch
-            | Refusal::ClaimMissing
-            | Refusal::ClaimInvalid => Some(BearerError::InvalidToken),
-            Refusal::ClaimMismatch => Some(BearerError::InsufficientScope),
-            Refusal::OriginNotAllowed
-            | Refusal::E2eKeyInvalid
-            | Refusal::E2eBypassDisabled
-            | Refusal::KeysUnavailable
-            | Refusal::UpstreamUnavailable
-            | Refusal::UpstreamRejected
-            | Refusal::Overloaded
-            | Refusal::ServerShutdown
-            | Refusal::ClientCertMissing
-            | Refusal::ClientCertInvalid
-            | Refusal::TooManySessions
-            | Refusal::SessionsUnavailable => None,
-            Refusal::TokenRevoked => Some(BearerError::InvalidToken),
+            Refusal::TokenMissing => (FORBIDDEN, 1008, Some(BearerError::None)),
+            Refusal::TokenMalformed => (FORBIDDEN, 1008, Some(InvalidToken)),
+            Refusal::TokenTooLarge => (FORBIDDEN, 1008, Some(InvalidRequest)),
+            Refusal::MultipleCredentials => (FORBIDDEN, 1008, Some(InvalidRequest)),
+            Refusal::AlgorithmNotAllowed => (FORBIDDEN, 1008, Some(InvalidToken)),
+            Refusal::IssuerUnknown => (FORBIDDEN, 1008, Some(InvalidToken)),
+            Refusal::KeyUnknown => (FORBIDDEN, 1008, Some(InvalidToken)),
+            Refusal::SignatureInvalid => (FORBIDDEN, 1008, Some(InvalidToken)),
+            Refusal::TokenExpired => (FORBIDDEN, 1008, Some(InvalidToken)),
+            Refusal::TokenNotYetValid => (FORBIDDEN, 1008, Some(InvalidToken)),
+            Refusal::AudienceMismatch => (FORBIDDEN, 1008, Some(InvalidToken)),
+            Refusal::ClaimMissing => (FORBIDDEN, 1008, Some(InvalidToken)),
+            Refusal::ClaimInvalid => (FORBIDDEN, 1008, Some(InvalidToken)),
+            Refusal::ClaimMismatch => (FORBIDDEN, 1008, Some(InsufficientScope)),
+            Refusal::OriginNotAllowed => (FORBIDDEN, 1008, None),
+            Refusal::E2eKeyInvalid => (FORBIDDEN, 1008, None),
+            Refusal::E2eBypassDisabled => (FORBIDDEN, 1008, None),
+            Refusal::KeysUnavailable => (UNAVAILABLE, 1011, None),
+            Refusal::UpstreamUnavailable => (BAD_GATEWAY, 1014, None),
+            Refusal::UpstreamRejected => (BAD_GATEWAY, 1014, None),
+            Refusal::Overloaded => (UNAVAILABLE, 1013, None),
+            Refusal::ServerShutdown => (UNAVAILABLE, 1001, None),
+            Refusal::TokenRevoked => (FORBIDDEN, 1008, Some(InvalidToken)),
+            Refusal::TooManySessions => (StatusCode::TOO_MANY_REQUESTS, 1008, None),
+            Refusal::SessionsUnavailable => (UNAVAILABLE, 1011, None),
+            Refusal::ClientCertMissing => (FORBIDDEN, 1008, None),
+            Refusal::ClientCertInvalid => (FORBIDDEN, 1008, None),
         }
     }
 }

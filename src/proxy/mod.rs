@@ -12,7 +12,8 @@
 //! requests (its `max_connections` slot, the work its upgrade starts, its client
 //! certificate); `policy.rs` holds what a reload replaces; `respond.rs` builds the
 //! responses and close frames; `plain.rs` forwards plain HTTP, `body.rs` bounds its
-//! request body's pace; `record.rs` records a refusal caused by the upstream.
+//! request body's pace; `record.rs` records decisions, including a refusal caused by the
+//! upstream.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -363,21 +364,15 @@ impl Proxy {
         websocket: bool,
         started: Instant,
     ) {
-        let config = gate.config();
-        let issuer = denial
-            .issuer
-            .and_then(|i| config.auth.issuers.get(i))
-            .map(|i| i.name.as_str());
-        telemetry::record_decision(
-            &self.metrics,
-            &Decision {
-                route,
-                client,
-                websocket,
-                issuer,
-                duration: started.elapsed(),
-                verdict: Verdict::Denied(denial.reason),
-            },
+        let verdict = Verdict::Denied(denial.reason);
+        self.record_decision(
+            gate,
+            denial.issuer,
+            route,
+            client,
+            websocket,
+            started,
+            verdict,
         );
         let bypass_result = match denial.reason {
             Refusal::E2eBypassDisabled => Some(BypassResult::Disabled),
@@ -399,23 +394,18 @@ impl Proxy {
         started: Instant,
     ) {
         let config = gate.config();
-        let issuer = grant
-            .issuer
-            .and_then(|i| config.auth.issuers.get(i))
-            .map(|i| i.name.as_str());
-        telemetry::record_decision(
-            &self.metrics,
-            &Decision {
-                route,
-                client,
-                websocket,
-                issuer,
-                duration: started.elapsed(),
-                verdict: Verdict::Allowed(Caller {
-                    method: grant.method,
-                    user: grant.user.as_deref(),
-                }),
-            },
+        let verdict = Verdict::Allowed(Caller {
+            method: grant.method,
+            user: grant.user.as_deref(),
+        });
+        self.record_decision(
+            gate,
+            grant.issuer,
+            route,
+            client,
+            websocket,
+            started,
+            verdict,
         );
         if let Some(key) = grant.bypass_key.and_then(|k| config.e2e_bypass.keys.get(k)) {
             self.metrics.e2e_bypass(&key.name, BypassResult::Accepted);

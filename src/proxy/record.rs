@@ -1,7 +1,9 @@
-//! A refusal the upstream caused, recorded like every other refusal.
+//! Recording a request's decision: its log line and metrics, in one call to
+//! `telemetry::record_decision`.
 //!
-//! The auth decision let the caller in (already logged and counted as allowed), then the
-//! upstream could not be reached or answered an invalid 101. The client gets a refusal
+//! A refusal the upstream caused is recorded like every other refusal: the auth decision
+//! let the caller in (already logged and counted as allowed), then the upstream could not
+//! be reached or answered an invalid 101. The client gets a refusal
 //! (`upstream_unavailable` or `upstream_rejected`), so it is recorded as one: the
 //! failure's detail first, then the `request denied` line and
 //! `wsgate_auth_denied_total{route, reason}`, so one query counts every refusal.
@@ -26,8 +28,42 @@ impl Proxy {
         started: Instant,
     ) -> Refusal {
         let kind = upstream_kind(error);
-        let issuer = grant
-            .issuer
+        let detail = error.to_string();
+        let caller = Caller {
+            method: grant.method,
+            user: grant.user.as_deref(),
+        };
+        let verdict = Verdict::UpstreamFailed {
+            caller,
+            kind,
+            detail: &detail,
+        };
+        self.record_decision(
+            gate,
+            grant.issuer,
+            route,
+            client,
+            websocket,
+            started,
+            verdict,
+        );
+        kind.reason()
+    }
+
+    /// Records the decision about one request, its log line and its metrics together
+    /// (`telemetry::record_decision`); `issuer` indexes the configured issuers.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn record_decision(
+        &self,
+        gate: &Gate,
+        issuer: Option<usize>,
+        route: &str,
+        client: SocketAddr,
+        websocket: bool,
+        started: Instant,
+        verdict: Verdict<'_>,
+    ) {
+        let issuer = issuer
             .and_then(|i| gate.config().auth.issuers.get(i))
             .map(|i| i.name.as_str());
         telemetry::record_decision(
@@ -38,17 +74,9 @@ impl Proxy {
                 websocket,
                 issuer,
                 duration: started.elapsed(),
-                verdict: Verdict::UpstreamFailed {
-                    caller: Caller {
-                        method: grant.method,
-                        user: grant.user.as_deref(),
-                    },
-                    kind,
-                    detail: &error.to_string(),
-                },
+                verdict,
             },
         );
-        kind.reason()
     }
 }
 

@@ -157,23 +157,30 @@ pub struct SessionSummary<'a> {
 pub fn record_decision(metrics: &Metrics, d: &Decision<'_>) {
     match d.verdict {
         Verdict::Allowed(caller) => record_allowed(metrics, d, caller),
-        Verdict::Denied(reason) => record_denied(metrics, d, reason, None),
+        Verdict::Denied(reason) => {
+            record_denied(metrics, d, reason, HandshakeOutcome::Denied, None);
+        }
         Verdict::UpstreamFailed {
             caller,
             kind,
             detail,
         } => {
             record_upstream_error(metrics, kind, d.route, d.client, detail);
-            record_denied(metrics, d, kind.reason(), Some(caller));
+            record_denied(metrics, d, kind.reason(), kind.outcome(), Some(caller));
         }
     }
 }
 
-/// A request was refused for `reason`; `caller` is who the auth decision had let in, when
-/// it was a later step that refused.
-fn record_denied(metrics: &Metrics, d: &Decision<'_>, reason: Refusal, caller: Option<Caller<'_>>) {
+/// A request was refused for `reason`, ending its handshake with `outcome`; `caller` is
+/// who the auth decision had let in, when it was a later step that refused.
+fn record_denied(
+    metrics: &Metrics,
+    d: &Decision<'_>,
+    reason: Refusal,
+    outcome: HandshakeOutcome,
+    caller: Option<Caller<'_>>,
+) {
     metrics.denied(d.route, reason);
-    let outcome = HandshakeOutcome::refused(reason);
     metrics.handshake(d.route, outcome, d.duration.as_secs_f64());
 
     macro_rules! denied {

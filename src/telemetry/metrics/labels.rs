@@ -130,40 +130,6 @@ impl HandshakeOutcome {
             HandshakeOutcome::UpstreamDeclined => "upstream_declined",
         }
     }
-
-    /// The outcome of a handshake refused for `reason`: a failed upstream has outcomes of
-    /// its own, every other refusal is wsgate's `denied`.
-    pub fn refused(reason: Refusal) -> HandshakeOutcome {
-        match reason {
-            Refusal::UpstreamUnavailable => HandshakeOutcome::UpstreamError,
-            Refusal::UpstreamRejected => HandshakeOutcome::UpstreamRejected,
-            Refusal::TokenMissing
-            | Refusal::TokenMalformed
-            | Refusal::TokenTooLarge
-            | Refusal::MultipleCredentials
-            | Refusal::AlgorithmNotAllowed
-            | Refusal::IssuerUnknown
-            | Refusal::KeyUnknown
-            | Refusal::SignatureInvalid
-            | Refusal::TokenExpired
-            | Refusal::TokenNotYetValid
-            | Refusal::AudienceMismatch
-            | Refusal::ClaimMissing
-            | Refusal::ClaimInvalid
-            | Refusal::ClaimMismatch
-            | Refusal::OriginNotAllowed
-            | Refusal::E2eKeyInvalid
-            | Refusal::E2eBypassDisabled
-            | Refusal::KeysUnavailable
-            | Refusal::Overloaded
-            | Refusal::ServerShutdown
-            | Refusal::ClientCertMissing
-            | Refusal::ClientCertInvalid
-            | Refusal::TokenRevoked
-            | Refusal::TooManySessions
-            | Refusal::SessionsUnavailable => HandshakeOutcome::Denied,
-        }
-    }
 }
 
 impl UpstreamErrorKind {
@@ -190,6 +156,16 @@ impl UpstreamErrorKind {
                 Refusal::UpstreamUnavailable
             }
             UpstreamErrorKind::Rejected => Refusal::UpstreamRejected,
+        }
+    }
+
+    /// The handshake's outcome when the upstream fails this way.
+    pub fn outcome(self) -> HandshakeOutcome {
+        match self {
+            UpstreamErrorKind::Connect | UpstreamErrorKind::Timeout | UpstreamErrorKind::Tls => {
+                HandshakeOutcome::UpstreamError
+            }
+            UpstreamErrorKind::Rejected => HandshakeOutcome::UpstreamRejected,
         }
     }
 }
