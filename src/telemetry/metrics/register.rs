@@ -264,7 +264,7 @@ fn register<C>(registry: &Registry, collector: prometheus::Result<C>) -> C
 where
     C: prometheus::core::Collector + Clone + 'static,
 {
-    let collector = collector.expect("metric definitions in metrics.rs are valid");
+    let collector = collector.expect("metric definitions in register.rs are valid");
     registry
         .register(Box::new(collector.clone()))
         .expect("wsgate metrics are registered once per registry");
