@@ -247,6 +247,56 @@ fn upstream_error_logs_reason_and_counts_kind() {
 }
 
 #[test]
+fn an_upstream_failure_is_its_detail_then_a_denial_of_the_admitted_caller() {
+    let registry = Registry::new();
+    let metrics = Metrics::new(&registry);
+    let decision = Decision {
+        verdict: Verdict::UpstreamFailed {
+            caller: Caller {
+                method: AuthMethod::Jwt,
+                user: Some("alice"),
+            },
+            kind: UpstreamErrorKind::Rejected,
+            detail: "Sec-WebSocket-Accept does not match",
+        },
+        ..denial()
+    };
+    let mut lines = Vec::new();
+    let moved = changes(&registry, || {
+        lines = captured("info", || record_decision(&metrics, &decision));
+    });
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["message"], "upstream error");
+    assert_eq!(lines[0]["kind"], "rejected");
+    assert_eq!(lines[0]["reason"], "upstream_rejected");
+    assert_eq!(lines[1]["message"], "request denied");
+    assert_eq!(lines[1]["severity"], "WARNING");
+    assert_eq!(lines[1]["reason"], "upstream_rejected");
+    assert_eq!(lines[1]["status"], 502);
+    assert_eq!(lines[1]["method"], "jwt");
+    assert_eq!(lines[1]["user"], "alice");
+    assert_eq!(
+        moved,
+        [
+            (
+                "wsgate_auth_denied_total{reason=\"upstream_rejected\",route=\"/ws\"}".to_owned(),
+                1.0
+            ),
+            (
+                "wsgate_handshake_duration_seconds{outcome=\"upstream_rejected\",route=\"/ws\"}"
+                    .to_owned(),
+                1.0
+            ),
+            (
+                "wsgate_upstream_errors_total{kind=\"rejected\"}".to_owned(),
+                1.0
+            ),
+        ]
+        .into()
+    );
+}
+
+#[test]
 fn span_fields_are_flattened_and_reserved_names_kept_apart() {
     let lines = captured("debug", || {
         let span = tracing::info_span!("connection", conn = 7_u64);
