@@ -12,7 +12,8 @@
 // tests/integration/layout.rs). One blank line between modules keeps rustfmt from sorting
 // them alphabetically.
 
-// Vocabulary, no I/O: why a handshake is refused or a session ends, session ids, the clock.
+// Vocabulary, no I/O: why a handshake is refused or a session ends, how a caller got in,
+// who ended a session, session ids, the clock.
 pub mod domain;
 
 // HTTP vocabulary: path normalization, hop-by-hop list, name folding, uncached answers.
