@@ -133,8 +133,9 @@ fn modules_import_only_the_layers_declared_before_them() {
         };
         let text = fs::read_to_string(&path).expect("read source");
         for module in imported_modules(&production_code(&text)) {
-            if let Some(&theirs) = rank.get(module.as_str())
-                && theirs > own
+            if rank
+                .get(module.as_str())
+                .is_some_and(|&theirs| theirs > own)
             {
                 violations.push(format!("{} imports `crate::{module}`", relative.display()));
             }
