@@ -159,3 +159,44 @@ fn the_import_scanner_reads_groups_and_paths() {
         ["config", "net", "domain", "telemetry"]
     );
 }
+
+/// Backticked source paths in `docs/architecture.md` (`proxy/first.rs`, `relay/`,
+/// `src/main.rs`): relative to `src/` unless they start with `src/`.
+fn architecture_paths() -> Vec<String> {
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/architecture.md");
+    let text = fs::read_to_string(doc).expect("read docs/architecture.md");
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|span| {
+            !span.is_empty()
+                && !span.starts_with('/')
+                && span
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_/.".contains(c))
+                && (span.ends_with(".rs") || (span.ends_with('/') && span.len() > 1))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_architecture_page_names_only_files_that_exist() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let paths = architecture_paths();
+    assert!(paths.len() > 10, "the page names its files: {paths:?}");
+    let missing: Vec<&String> = paths
+        .iter()
+        .filter(|path| {
+            let full = match path.strip_prefix("src/") {
+                Some(_) => root.join(path.as_str()),
+                None => src().join(path.as_str()),
+            };
+            !full.exists()
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/architecture.md names files that do not exist (paths are relative to src/): {missing:?}"
+    );
+}
