@@ -188,7 +188,8 @@ pub fn jwt(data: &[u8]) {
                 "expired yet verified"
             );
         }
-        Err(reason) => {
+        Err(failure) => {
+            let reason = failure.reason;
             let _ = (reason.as_str(), reason.status(), reason.close_code());
             if matches!(
                 reason,
@@ -196,7 +197,7 @@ pub fn jwt(data: &[u8]) {
                     | crate::domain::refusal::Refusal::KeysUnavailable
             ) {
                 assert!(
-                    jwt::issuer_of(&token, auth).is_some(),
+                    failure.issuer.is_some(),
                     "{reason:?} names no issuer to refresh"
                 );
             }
@@ -327,7 +328,7 @@ pub fn decide(data: &[u8]) {
     match (&first, &again) {
         (Ok(grant), Ok(same)) => {
             assert_eq!((grant.route, grant.method), (same.route, same.method));
-            let route = &config.routes[grant.route];
+            let route = config.route(grant.route);
             match grant.method {
                 AuthMethod::Anonymous => assert_ne!(
                     route.auth,

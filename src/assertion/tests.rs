@@ -36,12 +36,12 @@ fn config(algorithm: AssertionAlgorithm, key: Option<KeyFile>) -> AssertionConfi
 
 fn grant() -> Grant {
     Grant {
-        route: 0,
+        route: crate::config::RouteId::nth(0),
         method: AuthMethod::Jwt,
         user: Some("alice".into()),
         headers: Vec::new(),
         expires_at: None,
-        issuer: Some(0),
+        issuer: Some(crate::config::IssuerId::nth(0)),
         bypass_key: None,
         claims: vec![("email".into(), json!("alice@example.com"))],
         token: None,

@@ -10,7 +10,7 @@ use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::BypassConfig;
+use crate::config::{BypassConfig, BypassKeyId};
 use crate::domain::refusal::Refusal;
 
 /// Longest test identity accepted from the bypass user header.
@@ -19,8 +19,8 @@ pub const MAX_USER_BYTES: usize = 256;
 /// A successful bypass: which key matched and the test identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BypassGrant {
-    /// Index into `BypassConfig::keys`.
-    pub key: usize,
+    /// The key that matched (`BypassConfig::key`).
+    pub key: BypassKeyId,
     pub user: String,
 }
 
@@ -46,13 +46,13 @@ pub fn check(config: &BypassConfig, headers: &HeaderMap) -> Result<Option<Bypass
 }
 
 /// Compares against every key, without an early exit, in constant time per key.
-fn matching_key(config: &BypassConfig, presented: &[u8]) -> Option<usize> {
+fn matching_key(config: &BypassConfig, presented: &[u8]) -> Option<BypassKeyId> {
     let presented = Sha256::digest(presented);
     let mut matched = None;
-    for (index, key) in config.keys.iter().enumerate() {
+    for (id, key) in config.key_ids() {
         let expected = Sha256::digest(key.secret.expose());
         if bool::from(expected.ct_eq(&presented)) && matched.is_none() {
-            matched = Some(index);
+            matched = Some(id);
         }
     }
     matched
@@ -107,11 +107,13 @@ mod tests {
 
     #[test]
     fn correct_key_grants_with_default_or_given_user() {
-        let grant = check(&config(true), &with(&[("x-e2e-bypass-key", KEY)])).unwrap();
+        let bypass = config(true);
+        let grant = check(&bypass, &with(&[("x-e2e-bypass-key", KEY)])).unwrap();
+        let second = bypass.key_ids().nth(1).map(|(id, _)| id);
         assert_eq!(
             grant,
-            Some(BypassGrant {
-                key: 1,
+            second.map(|key| BypassGrant {
+                key,
                 user: "e2e-test-user".into()
             })
         );

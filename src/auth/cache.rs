@@ -99,9 +99,10 @@ impl TokenCache {
         let found = {
             let mut inner = self.lock();
             let usable = inner.entries.get(key).map(|entry| {
-                let same_keys = keys
-                    .get(entry.verified.issuer)
-                    .is_some_and(|current| std::ptr::eq(Arc::as_ptr(current), entry.keys.as_ptr()));
+                let same_keys =
+                    entry.verified.issuer.slot(keys).is_some_and(|current| {
+                        std::ptr::eq(Arc::as_ptr(current), entry.keys.as_ptr())
+                    });
                 (same_keys && now < entry.verified.expires_at).then(|| entry.verified.clone())
             });
             match usable {

@@ -6,72 +6,67 @@ use http::HeaderValue;
 
 use super::trace::{Outcome, Trace, step};
 use super::{Gate, Grant, bypass};
-use crate::config::RouteConfig;
+use crate::config::{BypassKeyId, RouteConfig, RouteId};
 use crate::domain::auth_method::AuthMethod;
 use crate::domain::refusal::Refusal;
 
 impl Gate {
-    pub(super) fn anonymous(&self, route: usize) -> Grant {
-        Grant {
-            route,
-            method: AuthMethod::Anonymous,
-            user: None,
-            headers: vec![(
-                self.config.identity.method_header.clone(),
-                HeaderValue::from_static(AuthMethod::Anonymous.header_value()),
-            )],
-            expires_at: None,
-            issuer: None,
-            bypass_key: None,
-            claims: Vec::new(),
-            token: None,
-        }
+    pub(super) fn anonymous(&self, route: RouteId) -> Grant {
+        self.tokenless(route, AuthMethod::Anonymous, None, None)
     }
 
     /// `identity.user_from = "client_cert"` on a route that requires a certificate.
-    pub(super) fn certificate_grant(&self, route: usize, user: HeaderValue) -> Grant {
-        Grant {
-            route,
-            method: AuthMethod::ClientCert,
-            user: user.to_str().ok().map(str::to_owned),
-            headers: vec![
-                (self.config.identity.user_header.clone(), user),
-                (
-                    self.config.identity.method_header.clone(),
-                    HeaderValue::from_static(AuthMethod::ClientCert.header_value()),
-                ),
-            ],
-            expires_at: None,
-            issuer: None,
-            bypass_key: None,
-            claims: Vec::new(),
-            token: None,
-        }
+    pub(super) fn certificate_grant(&self, route: RouteId, user: HeaderValue) -> Grant {
+        let name = user.to_str().ok().map(str::to_owned);
+        self.tokenless(route, AuthMethod::ClientCert, Some((name, user)), None)
     }
 
     pub(super) fn bypass_grant(
         &self,
-        route: usize,
+        route: RouteId,
         grant: bypass::BypassGrant,
     ) -> Result<Grant, Refusal> {
         let user = HeaderValue::from_str(&grant.user).map_err(|_| Refusal::ClaimInvalid)?;
-        Ok(Grant {
+        Ok(self.tokenless(
             route,
-            method: AuthMethod::E2eBypass,
-            user: Some(grant.user),
-            headers: vec![
-                (self.config.identity.user_header.clone(), user),
-                (
-                    self.config.identity.method_header.clone(),
-                    HeaderValue::from_static(AuthMethod::E2eBypass.header_value()),
-                ),
-            ],
+            AuthMethod::E2eBypass,
+            Some((Some(grant.user), user)),
+            Some(grant.key),
+        ))
+    }
+
+    /// A grant without a token: the user header (when there is a user: its name, and the
+    /// header value), then the method header.
+    fn tokenless(
+        &self,
+        route: RouteId,
+        method: AuthMethod,
+        user: Option<(Option<String>, HeaderValue)>,
+        bypass_key: Option<BypassKeyId>,
+    ) -> Grant {
+        let identity = &self.config.identity;
+        let method_header = (
+            identity.method_header.clone(),
+            HeaderValue::from_static(method.header_value()),
+        );
+        let (user, headers) = match user {
+            Some((name, value)) => (
+                name,
+                vec![(identity.user_header.clone(), value), method_header],
+            ),
+            None => (None, vec![method_header]),
+        };
+        Grant {
+            route,
+            method,
+            user,
+            headers,
             expires_at: None,
             issuer: None,
-            bypass_key: Some(grant.key),
+            bypass_key,
             claims: Vec::new(),
             token: None,
-        })
+        }
     }
 }
 

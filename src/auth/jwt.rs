@@ -60,7 +60,7 @@ use crate::auth::keys::{IssuerKeys, VerifyKey};
 
 mod signature;
 use crate::auth::trace::{self, Outcome, Trace};
-use crate::config::{AuthConfig, IssuerConfig};
+use crate::config::{AuthConfig, IssuerConfig, IssuerId};
 use crate::domain::refusal::Refusal;
 use signature::verify_signature;
 
@@ -70,8 +70,8 @@ use jose::{Compact, JoseHeader, Payload, typ_matches};
 /// A token whose signature and claims all hold.
 #[derive(Debug, Clone)]
 pub struct VerifiedToken {
-    /// Index into `AuthConfig::issuers`.
-    pub issuer: usize,
+    /// The issuer `iss` selected (`AuthConfig::issuer`).
+    pub issuer: IssuerId,
     pub claims: Map<String, Value>,
     pub subject: String,
     /// `exp`, unix seconds (floats rounded down).
@@ -84,6 +84,14 @@ pub struct VerifiedToken {
     pub kid: Option<String>,
 }
 
+/// A token refused: the one reason, and the issuer its `iss` selected when verification
+/// got that far (step 5), so the refusal's log line and a JWKS refetch can name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    pub reason: Refusal,
+    pub issuer: Option<IssuerId>,
+}
+
 /// Verifies `token` against the enabled issuers of `auth`. `issuer_keys[i]` belongs to
 /// `auth.issuers[i]` (owned sets, or `Arc`s: a snapshot of remote key sets); `now` is
 /// unix seconds (injectable for tests and `explain --at`).
@@ -93,37 +101,73 @@ pub fn verify<K: Borrow<IssuerKeys>>(
     issuer_keys: &[K],
     now: u64,
     trace: &mut dyn Trace,
-) -> Result<VerifiedToken, Refusal> {
+) -> Result<VerifiedToken, Failure> {
+    let unnamed = |reason| Failure {
+        reason,
+        issuer: None,
+    };
     // 1. Size, before anything looks inside (a megabyte of dots costs nothing).
     if token.len() > auth.max_token_bytes {
-        return Err(deny(trace, "token", Refusal::TokenTooLarge, || {
-            format!(
-                "token is {} bytes, auth.max_token_bytes is {}",
-                token.len(),
-                auth.max_token_bytes
-            )
-        }));
+        return Err(unnamed(deny(
+            trace,
+            "token",
+            Refusal::TokenTooLarge,
+            || {
+                format!(
+                    "token is {} bytes, auth.max_token_bytes is {}",
+                    token.len(),
+                    auth.max_token_bytes
+                )
+            },
+        )));
     }
 
     // 2. Compact JWS: three segments, strict base64url.
     let compact = Compact::split(token)
-        .map_err(|why| deny(trace, "token", Refusal::TokenMalformed, || why))?;
+        .map_err(|why| unnamed(deny(trace, "token", Refusal::TokenMalformed, || why)))?;
     trace::step(trace, "token", Outcome::Pass, || {
         format!("compact JWS, {} bytes", token.len())
     });
 
     // 3. Header.
     let header = JoseHeader::parse(&compact.header)
-        .map_err(|(reason, why)| deny(trace, "header", reason, || why))?;
+        .map_err(|(reason, why)| unnamed(deny(trace, "header", reason, || why)))?;
     trace::step(trace, "header", Outcome::Pass, || header.describe());
 
     // 4. Payload.
     let payload = Payload::parse(&compact.payload)
-        .map_err(|why| deny(trace, "payload", Refusal::TokenMalformed, || why))?;
+        .map_err(|why| unnamed(deny(trace, "payload", Refusal::TokenMalformed, || why)))?;
 
     // 5. Issuer.
-    let (index, issuer) = select_issuer(&payload.claims, auth, trace)?;
+    let (id, issuer) = select_issuer(&payload.claims, auth, trace).map_err(unnamed)?;
+    verify_issued(
+        &compact,
+        header,
+        payload,
+        (id, issuer),
+        auth,
+        issuer_keys,
+        now,
+        trace,
+    )
+    .map_err(|reason| Failure {
+        reason,
+        issuer: Some(id),
+    })
+}
 
+/// Steps 6 to 10, once the token's issuer is known.
+#[allow(clippy::too_many_arguments)]
+fn verify_issued<K: Borrow<IssuerKeys>>(
+    compact: &Compact<'_>,
+    header: JoseHeader,
+    payload: Payload,
+    (id, issuer): (IssuerId, &IssuerConfig),
+    auth: &AuthConfig,
+    issuer_keys: &[K],
+    now: u64,
+    trace: &mut dyn Trace,
+) -> Result<VerifiedToken, Refusal> {
     // 6. Algorithm allowed for this issuer.
     if !issuer.algorithms.contains(&header.alg) {
         return Err(deny(
@@ -166,8 +210,8 @@ pub fn verify<K: Borrow<IssuerKeys>>(
     }
 
     // 8. Key.
-    let Some(keys) = issuer_keys
-        .get(index)
+    let Some(keys) = id
+        .slot(issuer_keys)
         .map(Borrow::borrow)
         .filter(|keys: &&IssuerKeys| !keys.keys.is_empty())
     else {
@@ -222,28 +266,13 @@ pub fn verify<K: Borrow<IssuerKeys>>(
     Ok(VerifiedToken {
         jti,
         kid,
-        issuer: index,
+        issuer: id,
         claims: payload.claims,
         subject: checked.subject,
         expires_at: checked.expires_at,
         key_fingerprint: key.fingerprint.clone(),
         algorithm: key.algorithm,
     })
-}
-
-/// The index of the enabled issuer `token`'s `iss` names, if the token gets that far
-/// (size, compact form, header and payload parse). For the caller of [`verify`] that got
-/// `key_unknown` or `keys_unavailable` and wants to know whose keys to refresh.
-pub fn issuer_of(token: &str, auth: &AuthConfig) -> Option<usize> {
-    if token.len() > auth.max_token_bytes {
-        return None;
-    }
-    let compact = Compact::split(token).ok()?;
-    JoseHeader::parse(&compact.header).ok()?;
-    let payload = Payload::parse(&compact.payload).ok()?;
-    select_issuer(&payload.claims, auth, &mut trace::NoTrace)
-        .ok()
-        .map(|(index, _)| index)
 }
 
 /// Startup self-test: signs and verifies a known HS256 and RS256 token through the same
@@ -293,7 +322,7 @@ fn select_issuer<'a>(
     claims: &Map<String, Value>,
     auth: &'a AuthConfig,
     trace: &mut dyn Trace,
-) -> Result<(usize, &'a IssuerConfig), Refusal> {
+) -> Result<(IssuerId, &'a IssuerConfig), Refusal> {
     let iss = match claims.get("iss") {
         Some(Value::String(iss)) => iss,
         Some(other) => {
@@ -308,16 +337,14 @@ fn select_issuer<'a>(
         }
     };
     let found = auth
-        .issuers
-        .iter()
-        .enumerate()
+        .issuer_ids()
         .find(|(_, issuer)| issuer.enabled && issuer.issuer == *iss);
     match found {
-        Some((index, issuer)) => {
+        Some((id, issuer)) => {
             trace::step(trace, "issuer", Outcome::Pass, || {
                 format!("iss {} is issuer {:?}", shown(iss), issuer.name)
             });
-            Ok((index, issuer))
+            Ok((id, issuer))
         }
         None => Err(deny(trace, "issuer", Refusal::IssuerUnknown, || match auth
             .issuers

@@ -37,7 +37,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::keys::IssuerKeys;
-use crate::config::{Config, IssuerConfig, KeySource, RemoteSource};
+use crate::config::{Config, IssuerConfig, IssuerId, KeySource, RemoteSource};
 use crate::telemetry::metrics::{JwksRefreshResult, Metrics};
 
 pub use fetch::{Failure, Fetcher, MAX_BODY_BYTES};
@@ -114,9 +114,9 @@ impl RemoteSets {
         }
     }
 
-    /// The cache of issuer `index`, when its keys are remote.
-    pub fn get(&self, index: usize) -> Option<&Arc<RemoteKeys>> {
-        self.issuers.get(index).and_then(Option::as_ref)
+    /// The cache of issuer `id`, when its keys are remote.
+    pub fn get(&self, id: IssuerId) -> Option<&Arc<RemoteKeys>> {
+        id.slot(&self.issuers).and_then(Option::as_ref)
     }
 
     /// Starts one background refresh task per remote issuer (once; later calls do

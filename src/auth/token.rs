@@ -17,28 +17,23 @@ use crate::domain::refusal::Refusal;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found<'a> {
     pub token: Cow<'a, str>,
-    /// Index into the configured `token_sources`.
-    pub source: usize,
+    /// The configured source (one of `token_sources`).
+    pub source: &'a TokenSource,
 }
 
 /// Looks in every source. `Ok(None)`: no credential anywhere.
 pub fn extract<'a>(
-    sources: &[TokenSource],
+    sources: &'a [TokenSource],
     headers: &'a HeaderMap,
     query: Option<&'a str>,
 ) -> Result<Option<Found<'a>>, Refusal> {
     let mut found: Option<Found<'a>> = None;
-    for (index, source) in sources.iter().enumerate() {
+    for source in sources {
         let Some(token) = from_source(source, headers, query)? else {
             continue;
         };
         match &found {
-            None => {
-                found = Some(Found {
-                    token,
-                    source: index,
-                })
-            }
+            None => found = Some(Found { token, source }),
             Some(first) if first.token == token => {}
             Some(_) => return Err(Refusal::MultipleCredentials),
         }
@@ -164,6 +159,24 @@ fn single<'a>(
     Ok(Some(first))
 }
 
+/// `header:authorization, query:access_token, ...` for explain and logs.
+pub fn describe_sources(sources: &[TokenSource]) -> String {
+    sources
+        .iter()
+        .map(describe_source)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn describe_source(source: &TokenSource) -> String {
+    match source {
+        TokenSource::Header(name) => format!("header:{name}"),
+        TokenSource::Protocol(marker) => format!("protocol:{marker}"),
+        TokenSource::Query(name) => format!("query:{name}"),
+        TokenSource::Cookie(name) => format!("cookie:{name}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,28 +193,31 @@ mod tests {
         map
     }
 
-    fn all_sources() -> Vec<TokenSource> {
-        vec![
-            TokenSource::Header(AUTHORIZATION),
-            TokenSource::Protocol("bearer".into()),
-            TokenSource::Query("access_token".into()),
-            TokenSource::Cookie("access_token".into()),
-        ]
+    fn all_sources() -> &'static [TokenSource] {
+        static SOURCES: std::sync::LazyLock<Vec<TokenSource>> = std::sync::LazyLock::new(|| {
+            vec![
+                TokenSource::Header(AUTHORIZATION),
+                TokenSource::Protocol("bearer".into()),
+                TokenSource::Query("access_token".into()),
+                TokenSource::Cookie("access_token".into()),
+            ]
+        });
+        &SOURCES
     }
 
     #[test]
     fn bearer_scheme_is_case_insensitive() {
         let h = headers(&[("authorization", "bEaReR abc.def.ghi")]);
-        let found = extract(&all_sources(), &h, None).unwrap().unwrap();
+        let found = extract(all_sources(), &h, None).unwrap().unwrap();
         assert_eq!(found.token, "abc.def.ghi");
-        assert_eq!(found.source, 0);
+        assert_eq!(found.source, &all_sources()[0]);
     }
 
     #[test]
     fn empty_bearer_and_other_schemes_are_no_credential() {
         for value in ["Bearer", "Bearer    ", "Basic dXNlcjpwYXNz", "Token abc"] {
             let h = headers(&[("authorization", value)]);
-            assert_eq!(extract(&all_sources(), &h, None), Ok(None), "{value}");
+            assert_eq!(extract(all_sources(), &h, None), Ok(None), "{value}");
         }
     }
 
@@ -209,7 +225,7 @@ mod tests {
     fn two_authorization_headers_are_multiple_credentials() {
         let h = headers(&[("authorization", "Bearer a"), ("authorization", "Bearer a")]);
         assert_eq!(
-            extract(&all_sources(), &h, None),
+            extract(all_sources(), &h, None),
             Err(Refusal::MultipleCredentials)
         );
     }
@@ -218,11 +234,11 @@ mod tests {
     fn different_tokens_in_two_sources_are_multiple_credentials() {
         let h = headers(&[("authorization", "Bearer a")]);
         assert_eq!(
-            extract(&all_sources(), &h, Some("access_token=b")),
+            extract(all_sources(), &h, Some("access_token=b")),
             Err(Refusal::MultipleCredentials)
         );
         // The same token twice is one credential.
-        let found = extract(&all_sources(), &h, Some("access_token=a"))
+        let found = extract(all_sources(), &h, Some("access_token=a"))
             .unwrap()
             .unwrap();
         assert_eq!(found.token, "a");
@@ -231,11 +247,11 @@ mod tests {
     #[test]
     fn protocol_pair_yields_the_element_after_the_marker() {
         let h = headers(&[("sec-websocket-protocol", "bearer, tok.en.x, chat")]);
-        let found = extract(&all_sources(), &h, None).unwrap().unwrap();
+        let found = extract(all_sources(), &h, None).unwrap().unwrap();
         assert_eq!(found.token, "tok.en.x");
-        assert_eq!(found.source, 1);
+        assert_eq!(found.source, &all_sources()[1]);
         let h = headers(&[("sec-websocket-protocol", "chat, bearer")]);
-        assert_eq!(extract(&all_sources(), &h, None), Ok(None));
+        assert_eq!(extract(all_sources(), &h, None), Ok(None));
     }
 
     #[test]
@@ -249,7 +265,7 @@ mod tests {
                 .map(|v| ("sec-websocket-protocol", *v))
                 .collect();
             assert_eq!(
-                extract(&all_sources(), &headers(&pairs), None),
+                extract(all_sources(), &headers(&pairs), None),
                 Err(Refusal::MultipleCredentials),
                 "{offer:?}"
             );
@@ -259,7 +275,7 @@ mod tests {
             "bearer, a.b.c, chat, bearer, a.b.c",
         )]);
         assert_eq!(
-            extract(&all_sources(), &h, None).unwrap().unwrap().token,
+            extract(all_sources(), &h, None).unwrap().unwrap().token,
             "a.b.c"
         );
     }
@@ -267,10 +283,10 @@ mod tests {
     #[test]
     fn query_and_cookie_values_are_decoded() {
         let h = headers(&[("cookie", "a=1; access_token=c.d.e; b=2")]);
-        let found = extract(&all_sources(), &h, None).unwrap().unwrap();
+        let found = extract(all_sources(), &h, None).unwrap().unwrap();
         assert_eq!(found.token, "c.d.e");
         let empty = HeaderMap::new();
-        let found = extract(&all_sources(), &empty, Some("x=1&access_token=q%2Ev"))
+        let found = extract(all_sources(), &empty, Some("x=1&access_token=q%2Ev"))
             .unwrap()
             .unwrap();
         assert_eq!(found.token, "q.v");

@@ -6,8 +6,10 @@
 
 mod assertion;
 mod files;
+mod issuer;
 mod raw;
 mod restart;
+mod route;
 mod secret;
 mod sessions;
 mod validate;
@@ -19,11 +21,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use http::HeaderName;
-use jsonwebtoken::Algorithm;
 
 pub use crate::jose::signing_key::AssertionAlgorithm;
 pub use assertion::{AssertionConfig, KeyFile, MAX_TTL as MAX_ASSERTION_TTL, RESERVED_CLAIMS};
+pub use issuer::{
+    IssuerConfig, IssuerId, KeySource, RemoteLocation, RemoteSource, is_allowed_key_url,
+};
 pub use restart::{RESTART_KEYS, restart_required};
+pub use route::{RouteAuth, RouteConfig, RouteId};
 pub use secret::{Secret, SecretSource, fingerprint};
 pub use sessions::{
     AdminConfig, DEFAULT_REFRESH_PATH, DEFAULT_STORE_TIMEOUT, OnStoreError, RedisUrl,
@@ -180,106 +185,6 @@ pub struct AuthConfig {
 }
 
 #[derive(Debug, Clone)]
-pub struct IssuerConfig {
-    /// The configured name: the only issuer string that reaches logs and metric labels.
-    pub name: String,
-    /// Exact `iss` value.
-    pub issuer: String,
-    /// `aud` must share at least one of these. Empty: `aud` is not checked.
-    pub audiences: Vec<String>,
-    /// Never empty, never `none`, one family only.
-    pub algorithms: Vec<Algorithm>,
-    pub keys: KeySource,
-    /// Exact (case-insensitive) `typ` header, e.g. `at+jwt`.
-    pub typ: Option<String>,
-    /// Empty: every environment.
-    pub environments: Vec<String>,
-    /// Computed: `environments` is empty or contains `Config::environment`.
-    pub enabled: bool,
-}
-
-/// Where an issuer's verification keys come from. Material is read at validation time,
-/// so a missing file or variable is a config error, never a runtime surprise.
-///
-/// For an issuer that is not `enabled` in this environment nothing is read (the bytes are
-/// empty), so a staging-only issuer's secret need not exist in production: use
-/// [`Config::enabled_issuers`] to get the issuers whose material is loaded.
-#[derive(Debug, Clone)]
-pub enum KeySource {
-    /// HMAC secret (HS*), at least 32 bytes, not PEM/JWK-looking.
-    Secret { secret: Secret, kid: Option<String> },
-    /// PEM public key (RSA, EC P-256/P-384, Ed25519).
-    PublicKeyFile {
-        path: PathBuf,
-        pem: Vec<u8>,
-        kid: Option<String>,
-    },
-    /// A local JWKS document.
-    JwksFile { path: PathBuf, json: Vec<u8> },
-    /// A JWKS fetched over HTTPS (`jwks_url` or `discovery_url`) and refreshed in the
-    /// background (`auth/remote.rs`).
-    Remote(RemoteSource),
-}
-
-/// Where and how often an issuer's remote key set is fetched.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteSource {
-    pub location: RemoteLocation,
-    /// `jwks_refresh`: time between scheduled fetches after a success.
-    pub refresh: Duration,
-    /// `jwks_cooldown`: least time between two fetches triggered by an unknown `kid`.
-    pub cooldown: Duration,
-    /// `jwks_max_stale`: cached keys are dropped this long after the last successful fetch.
-    pub max_stale: Duration,
-    /// `jwks_timeout`: the whole fetch (discovery document included), connect to last byte.
-    pub timeout: Duration,
-    /// `jwks_ca_file`: PEM certificates trusted instead of the public roots for these
-    /// fetches (a private identity provider's CA), read at each fetch so a renewed CA file
-    /// is picked up.
-    pub ca_file: Option<std::path::PathBuf>,
-}
-
-/// The configured URL: https, or http on a loopback host (tests).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RemoteLocation {
-    /// `jwks_url`: the key set itself.
-    Jwks(url::Url),
-    /// `discovery_url`: an OpenID Provider configuration whose `jwks_uri` names the key set.
-    Discovery(url::Url),
-}
-
-impl RemoteLocation {
-    pub fn url(&self) -> &url::Url {
-        match self {
-            RemoteLocation::Jwks(url) | RemoteLocation::Discovery(url) => url,
-        }
-    }
-
-    /// The config key this location came from.
-    pub fn key(&self) -> &'static str {
-        match self {
-            RemoteLocation::Jwks(_) => "jwks_url",
-            RemoteLocation::Discovery(_) => "discovery_url",
-        }
-    }
-}
-
-/// `https`, or `http` to a loopback host (`localhost`, 127.0.0.0/8, `::1`): the only URLs
-/// wsgate fetches keys from. Also applied to a discovery document's `jwks_uri`.
-pub fn is_allowed_key_url(url: &url::Url) -> bool {
-    match url.scheme() {
-        "https" => url.host().is_some(),
-        "http" => match url.host() {
-            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        },
-        _ => false,
-    }
-}
-
-#[derive(Debug, Clone)]
 pub struct IdentityConfig {
     pub user_header: HeaderName,
     pub user_claim: String,
@@ -324,25 +229,24 @@ pub struct BypassKey {
     pub secret: Secret,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteAuth {
-    Required,
-    Optional,
-    None,
-}
+/// Names one of [`BypassConfig::keys`]. Only [`BypassConfig::key_ids`] hands them out, so
+/// an id is always in range for the configuration that made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BypassKeyId(usize);
 
-#[derive(Debug, Clone)]
-pub struct RouteConfig {
-    /// Prefix, starting with `/`. Matches at a segment boundary or exactly.
-    pub path: String,
-    pub auth: RouteAuth,
-    /// claim -> required value: equals, or an array / space-separated list that contains it.
-    pub claims: Vec<(String, String)>,
-    /// `client_cert = "required"`: a client certificate that verifies against
-    /// `server.tls.client_ca_file` is needed here.
-    pub client_cert_required: bool,
-    /// The catch-all `/` (auth required) appended when no configured route has path `/`.
-    pub implicit: bool,
+impl BypassConfig {
+    /// The key `id` names. `id` must come from this configuration.
+    pub fn key(&self, id: BypassKeyId) -> &BypassKey {
+        &self.keys[id.0]
+    }
+
+    /// Every key with its id, in file order.
+    pub fn key_ids(&self) -> impl Iterator<Item = (BypassKeyId, &BypassKey)> {
+        self.keys
+            .iter()
+            .enumerate()
+            .map(|(index, key)| (BypassKeyId(index), key))
+    }
 }
 
 impl Config {
@@ -372,97 +276,5 @@ impl Config {
             &|name| std::env::var(name).ok(),
             base,
         )
-    }
-
-    /// The first route whose prefix matches `path`.
-    pub fn route(&self, path: &str) -> Option<&RouteConfig> {
-        self.routes.iter().find(|r| r.matches(path))
-    }
-
-    /// The route a request path (already normalized, `path.rs`) is judged under: the
-    /// first exact prefix match, unless a lax match ([`RouteConfig::matches_ignoring_case`]:
-    /// ASCII case ignored, a trailing `/` optional) is stricter.
-    /// Many upstreams route without regard to case (Express and ASP.NET by default), so
-    /// `/WS` is served as `/ws` there: it must not get the weaker treatment of the route
-    /// that catches it by exact case. A case-sensitive upstream loses nothing: the
-    /// stricter route is never weaker than the one it would have had. Stricter: a
-    /// stronger `auth`, then more required claims. The catch-all is last, so there is
-    /// always a route.
-    pub fn route_index(&self, path: &str) -> usize {
-        let last = self.routes.len().saturating_sub(1);
-        let exact = self
-            .routes
-            .iter()
-            .position(|r| r.matches(path))
-            .unwrap_or(last);
-        let folded = self
-            .routes
-            .iter()
-            .position(|r| r.matches_ignoring_case(path))
-            .unwrap_or(last);
-        let strictness = |index: usize| {
-            self.routes.get(index).map(|route| {
-                let rank = match route.auth {
-                    RouteAuth::None => 0,
-                    RouteAuth::Optional => 1,
-                    RouteAuth::Required => 2,
-                };
-                (rank, route.claims.len())
-            })
-        };
-        if strictness(folded) > strictness(exact) {
-            folded
-        } else {
-            exact
-        }
-    }
-
-    /// Issuers trusted in this environment.
-    pub fn enabled_issuers(&self) -> impl Iterator<Item = &IssuerConfig> {
-        self.auth.issuers.iter().filter(|i| i.enabled)
-    }
-}
-
-impl RouteConfig {
-    /// Prefix match at a path-segment boundary: `/ws` matches `/ws`, `/ws/x`, `/ws?x`
-    /// (query already removed) but not `/wsx`. A prefix ending in `/` matches anything below.
-    pub fn matches(&self, path: &str) -> bool {
-        if self.path == "/" {
-            return true;
-        }
-        match path.strip_prefix(self.path.as_str()) {
-            Some(rest) => self.ends_at_boundary(rest),
-            None => false,
-        }
-    }
-
-    /// [`RouteConfig::matches`] as an upstream that is lax about paths would read it: ASCII
-    /// case ignored (`/WS/x` matches `/ws`), and a prefix ending in `/` also matches the
-    /// path without that slash (`/admin` matches `/admin/`, served alike by most
-    /// frameworks). Used only to find a stricter route ([`Config::route_index`]).
-    pub fn matches_ignoring_case(&self, path: &str) -> bool {
-        if self.path == "/" {
-            return true;
-        }
-        if self
-            .path
-            .strip_suffix('/')
-            .is_some_and(|bare| bare.eq_ignore_ascii_case(path))
-        {
-            return true;
-        }
-        let prefix = self.path.as_bytes();
-        let starts = path
-            .as_bytes()
-            .get(..prefix.len())
-            .is_some_and(|head| head.eq_ignore_ascii_case(prefix));
-        match path.get(prefix.len()..) {
-            Some(rest) if starts => self.ends_at_boundary(rest),
-            _ => false,
-        }
-    }
-
-    fn ends_at_boundary(&self, rest: &str) -> bool {
-        rest.is_empty() || rest.starts_with('/') || self.path.ends_with('/')
     }
 }

@@ -22,10 +22,7 @@ impl Proxy {
             reason,
             issuer: grant.issuer,
         };
-        let issuer = grant
-            .issuer
-            .and_then(|i| config.auth.issuers.get(i))
-            .map(|i| i.name.clone());
+        let issuer = grant.issuer.map(|i| config.auth.issuer(i).name.clone());
         let token = grant.token.as_ref();
         let target = crate::sessions::Target {
             session: None,
@@ -36,7 +33,7 @@ impl Proxy {
         };
         if let Some(revocation) = self.registry.revoked(&target) {
             tracing::info!(
-                route = config.routes[grant.route].path.as_str(),
+                route = config.route(grant.route).path.as_str(),
                 client = %client,
                 user = grant.user.as_deref().unwrap_or(""),
                 revoked = %revocation.describe(),
@@ -59,7 +56,7 @@ impl Proxy {
             subject: token.map(|t| t.subject.clone()),
             jti: token.and_then(|t| t.jti.clone()),
             kid: token.and_then(|t| t.kid.clone()),
-            route: config.routes[grant.route].path.clone(),
+            route: config.route(grant.route).path.clone(),
             client,
             replica: self.registry.replica().to_owned(),
             started_at: unix_now(),

@@ -135,7 +135,7 @@ impl Proxy {
                 if !self.answer(&mut stream, &switching).await {
                     return None;
                 }
-                let route = gate.config().routes[grant.route].path.clone();
+                let route = gate.config().route(grant.route).path.clone();
                 let stream = std::future::ready(Some(stream));
                 self.queue_session(
                     conn,

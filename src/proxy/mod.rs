@@ -233,7 +233,7 @@ impl Proxy {
         let gate = &policy.gate;
         let decision = if self.shutdown.is_cancelled() {
             Err(Denial {
-                route: gate.route_index(uri.path()),
+                route: gate.route_id(uri.path()),
                 reason: Refusal::ServerShutdown,
                 issuer: None,
             })
@@ -249,7 +249,7 @@ impl Proxy {
             match tokio::time::timeout(budget, gate.decide(&view, unix_now(), &mut NoTrace)).await {
                 Ok(decision) => decision,
                 Err(_) => Err(Denial {
-                    route: gate.route_index(view.path),
+                    route: gate.route_id(view.path),
                     reason: Refusal::KeysUnavailable,
                     issuer: None,
                 }),
@@ -275,15 +275,15 @@ impl Proxy {
             },
             Err(denial) => Err(denial),
         };
-        let routes = &gate.config().routes;
+        let config = gate.config();
         match decision {
             Err(denial) => {
-                let route = routes[denial.route].path.as_str();
+                let route = config.route(denial.route).path.as_str();
                 self.record_denial(gate, &denial, route, client, websocket, started);
                 Err(denial.reason)
             }
             Ok((grant, registration)) => {
-                let route = routes[grant.route].path.as_str();
+                let route = config.route(grant.route).path.as_str();
                 self.record_grant(gate, &grant, route, client, websocket, started);
                 Ok((grant, registration))
             }
@@ -312,11 +312,11 @@ impl Proxy {
             Err(error) => handshake_refusal(error),
             Ok((ws, uri)) => {
                 let denial = Denial {
-                    route: gate.route_index(uri.path()),
+                    route: gate.route_id(uri.path()),
                     reason: Refusal::Overloaded,
                     issuer: None,
                 };
-                let route = gate.config().routes[denial.route].path.as_str();
+                let route = gate.config().route(denial.route).path.as_str();
                 self.record_denial(gate, &denial, route, client, ws.is_some(), started);
                 self.refuse(
                     gate,
@@ -407,7 +407,7 @@ impl Proxy {
             started,
             verdict,
         );
-        if let Some(key) = grant.bypass_key.and_then(|k| config.e2e_bypass.keys.get(k)) {
+        if let Some(key) = grant.bypass_key.map(|k| config.e2e_bypass.key(k)) {
             self.metrics.e2e_bypass(&key.name, BypassResult::Accepted);
             tracing::warn!(
                 audit = "e2e_bypass",

@@ -15,7 +15,7 @@ impl Proxy {
         started: Instant,
     ) -> Response<Body> {
         let config = policy.gate.config();
-        let route = config.routes[grant.route].path.as_str();
+        let route = config.route(grant.route).path.as_str();
         let (parts, body) = request.into_parts();
         let (body, body_timed_out) = body::TimedBody::new(body, self.handshake_timeout());
         let mut upstream_request = Request::new(body);

@@ -9,6 +9,7 @@
 //! `wsgate_auth_denied_total{route, reason}`, so one query counts every refusal.
 
 use super::*;
+use crate::config::IssuerId;
 
 impl Proxy {
     /// An admitted request whose upstream failed: the failure's detail ("upstream error",
@@ -51,21 +52,19 @@ impl Proxy {
     }
 
     /// Records the decision about one request, its log line and its metrics together
-    /// (`telemetry::record_decision`); `issuer` indexes the configured issuers.
+    /// (`telemetry::record_decision`); `issuer` names one of the configured issuers.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn record_decision(
         &self,
         gate: &Gate,
-        issuer: Option<usize>,
+        issuer: Option<IssuerId>,
         route: &str,
         client: SocketAddr,
         websocket: bool,
         started: Instant,
         verdict: Verdict<'_>,
     ) {
-        let issuer = issuer
-            .and_then(|i| gate.config().auth.issuers.get(i))
-            .map(|i| i.name.as_str());
+        let issuer = issuer.map(|i| gate.config().auth.issuer(i).name.as_str());
         telemetry::record_decision(
             &self.metrics,
             &Decision {

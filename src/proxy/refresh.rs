@@ -153,10 +153,7 @@ impl Proxy {
             record.subject.as_deref(),
         )
         .map_err(|(reason, _)| reason)?;
-        let issuer = grant
-            .issuer
-            .and_then(|i| config.auth.issuers.get(i))
-            .map(|i| i.name.as_str());
+        let issuer = grant.issuer.map(|i| config.auth.issuer(i).name.as_str());
         let token = grant.token.as_ref().ok_or(Refusal::TokenMissing)?;
         let target = Target {
             session: Some(record.session),

@@ -40,7 +40,7 @@ impl Proxy {
     ) -> Result<Opened, NotOpened> {
         let gate = &policy.gate;
         let config = gate.config();
-        let route = config.routes[grant.route].path.as_str();
+        let route = config.route(grant.route).path.as_str();
         let key = handshake::new_key();
         let upgrade = UpgradeRequest::new(
             config,
@@ -152,7 +152,7 @@ impl Proxy {
             settings,
             session,
         } = opened;
-        let route = policy.gate.config().routes[grant.route].path.clone();
+        let route = policy.gate.config().route(grant.route).path.clone();
         let upgraded = async move { on_upgrade.await.ok().map(TokioIo::new) };
         self.queue_session(
             &conn,

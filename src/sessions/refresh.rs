@@ -22,10 +22,7 @@ pub fn same_holder(
             "a refresh needs a token; this request was admitted without one".to_owned(),
         ));
     };
-    let new_issuer = grant
-        .issuer
-        .and_then(|i| config.auth.issuers.get(i))
-        .map(|i| i.name.as_str());
+    let new_issuer = grant.issuer.map(|i| config.auth.issuer(i).name.as_str());
     if new_issuer != issuer {
         return Err((
             Refusal::ClaimMismatch,

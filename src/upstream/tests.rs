@@ -43,7 +43,7 @@ fn config() -> Config {
 
 fn alice() -> Grant {
     Grant {
-        route: 0,
+        route: crate::config::RouteId::nth(0),
         method: AuthMethod::Jwt,
         user: Some("alice".into()),
         headers: vec![
@@ -57,7 +57,7 @@ fn alice() -> Grant {
             ),
         ],
         expires_at: None,
-        issuer: Some(0),
+        issuer: Some(crate::config::IssuerId::nth(0)),
         bypass_key: None,
         claims: Vec::new(),
         token: None,

@@ -12,7 +12,7 @@ const NOW: u64 = 1_700_000_000;
 
 fn verified(subject: &str, issuer: usize, expires_at: u64) -> Arc<VerifiedToken> {
     Arc::new(VerifiedToken {
-        issuer,
+        issuer: crate::config::IssuerId::nth(issuer),
         claims: Map::new(),
         subject: subject.to_owned(),
         expires_at,

@@ -48,8 +48,9 @@ pub(super) fn run() -> Result<(), String> {
         let signature = jsonwebtoken::crypto::sign(input.as_bytes(), &key, algorithm)
             .map_err(|e| format!("{algorithm:?} self-test signing failed: {e}"))?;
         let token = format!("{input}.{signature}");
-        super::verify(&token, &auth, &keys, NOW, &mut NoTrace)
-            .map_err(|reason| format!("{algorithm:?} self-test token refused: {reason}"))?;
+        super::verify(&token, &auth, &keys, NOW, &mut NoTrace).map_err(|failure| {
+            format!("{algorithm:?} self-test token refused: {}", failure.reason)
+        })?;
         // A backend that accepts everything is as broken as one that accepts nothing.
         let tampered = format!("{input}.{}", flip_first_char(&signature));
         if super::verify(&tampered, &auth, &keys, NOW, &mut NoTrace).is_ok() {

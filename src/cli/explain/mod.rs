@@ -13,8 +13,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::auth::RequestView;
+use crate::auth::token::describe_source;
 use crate::auth::trace::{Outcome, Step};
-use crate::auth::{RequestView, describe_source};
 use crate::config::Config;
 use crate::net::tls::{ClientCertificate, ListenerTls};
 use crate::server::runtime;

@@ -29,8 +29,8 @@ pub(super) fn explanation(
                 "allowed": true,
                 "method": grant.method.header_value(),
                 "user": grant.user,
-                "route": config.routes[grant.route].path,
-                "issuer": grant.issuer.map(|i| config.auth.issuers[i].name.clone()),
+                "route": config.route(grant.route).path,
+                "issuer": grant.issuer.map(|i| config.auth.issuer(i).name.clone()),
             }),
             Err(denial) => serde_json::json!({
                 "allowed": false,
@@ -38,7 +38,7 @@ pub(super) fn explanation(
                 "message": denial.reason.message(),
                 "status": denial.reason.status().as_u16(),
                 "close_code": denial.reason.close_code(),
-                "route": config.routes[denial.route].path,
+                "route": config.route(denial.route).path,
             }),
         };
         println!(

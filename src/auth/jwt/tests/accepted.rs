@@ -20,7 +20,7 @@ fn every_algorithm_verifies_with_its_own_key() {
         assert_eq!(verified.algorithm, alg);
         assert_eq!(verified.subject, "alice");
         assert_eq!(verified.expires_at, NOW + 600);
-        assert_eq!(verified.issuer, 0);
+        assert_eq!(verified.issuer, IssuerId::nth(0));
         assert_eq!(verified.key_fingerprint, gate.keys[0].keys[0].fingerprint);
         assert_eq!(verified.claims["aud"], "chat");
     }
@@ -62,5 +62,5 @@ fn one_issuer_among_several_is_chosen_by_exact_iss() {
             secret_source(HS_SECRET, None),
         ),
     ]);
-    assert_eq!(gate.verify(&hs(claims())).unwrap().issuer, 1);
+    assert_eq!(gate.verify(&hs(claims())).unwrap().issuer, IssuerId::nth(1));
 }

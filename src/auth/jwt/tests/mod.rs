@@ -105,6 +105,11 @@ impl Gate {
     }
 
     fn verify(&self, token: &str) -> Result<VerifiedToken, Refusal> {
+        self.failure(token).map_err(|failure| failure.reason)
+    }
+
+    /// [`verify`]'s own answer, with the issuer a refusal names.
+    fn failure(&self, token: &str) -> Result<VerifiedToken, Failure> {
         verify(token, &self.auth, &self.keys, NOW, &mut NoTrace)
     }
 
@@ -118,7 +123,7 @@ impl Gate {
     fn explain(&self, token: &str) -> (Result<VerifiedToken, Refusal>, Vec<Step>) {
         let mut steps = Vec::new();
         let result = verify(token, &self.auth, &self.keys, NOW, &mut steps);
-        (result, steps)
+        (result.map_err(|failure| failure.reason), steps)
     }
 }
 

@@ -17,6 +17,47 @@ fn the_signature_is_checked_before_any_claim() {
 }
 
 #[test]
+fn a_refusal_names_the_issuer_once_iss_selected_one() {
+    let gate = Gate::hs256();
+    let forger = EncodingKey::from_secret(b"not the configured secret at all!!");
+    let forged = signed(
+        header(Algorithm::HS256),
+        claims(),
+        &forger,
+        Algorithm::HS256,
+    );
+    let expired = hs(with(claims(), json!({"exp": NOW - 1000})));
+    for (token, reason) in [
+        (forged, Refusal::SignatureInvalid),
+        (expired, Refusal::TokenExpired),
+    ] {
+        assert_eq!(
+            gate.failure(&token).err(),
+            Some(Failure {
+                reason,
+                issuer: Some(IssuerId::nth(0)),
+            })
+        );
+    }
+    // Before `iss` is read (or when it names no enabled issuer) there is no issuer.
+    for (token, reason) in [
+        ("not.a-jwt".to_owned(), Refusal::TokenMalformed),
+        (
+            hs(with(claims(), json!({"iss": "https://elsewhere"}))),
+            Refusal::IssuerUnknown,
+        ),
+    ] {
+        assert_eq!(
+            gate.failure(&token).err(),
+            Some(Failure {
+                reason,
+                issuer: None
+            })
+        );
+    }
+}
+
+#[test]
 fn explain_records_each_step_with_values() {
     let gate = Gate::hs256();
     let (result, steps) = gate.explain(&hs(claims()));

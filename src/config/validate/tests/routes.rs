@@ -18,7 +18,7 @@ fn implicit_catch_all_route_is_appended() {
         (implicit.path.as_str(), implicit.auth, implicit.implicit),
         ("/", RouteAuth::Required, true)
     );
-    assert_eq!(config.route("/api/x").unwrap().path, "/");
+    assert_eq!(config.first_route("/api/x").unwrap().path, "/");
 
     let config = parse(&format!(
         "{MINIMAL}\n[[routes]]\npath = \"/ws\"\n[[routes]]\npath = \"/\"\nauth = \"none\""
@@ -79,8 +79,11 @@ fn route_matching_respects_segments() {
     let config = parse(&format!(
         "{MINIMAL}\n[[routes]]\npath = \"/ws\"\nauth = \"none\""
     ));
-    assert_eq!(config.route("/ws/1").unwrap().auth, RouteAuth::None);
-    assert_eq!(config.route("/wsx").unwrap().auth, RouteAuth::Required);
+    assert_eq!(config.first_route("/ws/1").unwrap().auth, RouteAuth::None);
+    assert_eq!(
+        config.first_route("/wsx").unwrap().auth,
+        RouteAuth::Required
+    );
 }
 
 #[test]
@@ -137,7 +140,7 @@ fn a_path_is_judged_by_the_stricter_of_its_exact_and_case_insensitive_routes() {
          [[routes]]\npath = \"/api/admin\"\nclaims = {{ role = \"admin\" }}\n[[routes]]\npath = \"/api\"\n\
          [[routes]]\npath = \"/\"\nauth = \"none\""
     ));
-    let route = |path: &str| config.routes[config.route_index(path)].path.as_str();
+    let route = |path: &str| config.route(config.route_id(path)).path.as_str();
     // An upstream that ignores case serves these as the stricter route: so does wsgate.
     assert_eq!(route("/WS"), "/ws");
     assert_eq!(route("/Ws/room"), "/ws");
@@ -155,7 +158,7 @@ fn a_route_written_with_a_trailing_slash_also_matches_the_bare_path() {
     let config = parse(&format!(
         "{MINIMAL}\n[[routes]]\npath = \"/admin/\"\n[[routes]]\npath = \"/\"\nauth = \"none\""
     ));
-    let route = |path: &str| config.routes[config.route_index(path)].path.as_str();
+    let route = |path: &str| config.route(config.route_id(path)).path.as_str();
     assert_eq!(route("/admin"), "/admin/");
     assert_eq!(route("/admin/x"), "/admin/");
     assert_eq!(route("/ADMIN"), "/admin/");
