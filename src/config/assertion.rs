@@ -21,6 +21,9 @@ pub const RESERVED_CLAIMS: [&str; 9] = [
     "sid",
 ];
 
+/// `identity.assertion.header` when not set.
+pub(super) const DEFAULT_HEADER: &str = "X-Auth-Assertion";
+
 /// Longest `ttl` accepted: an assertion is a proof for one connection, not a credential.
 pub const MAX_TTL: Duration = Duration::from_secs(300);
 

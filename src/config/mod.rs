@@ -5,6 +5,7 @@
 //! it. Nothing downstream re-checks a value: a `Config` that exists is usable.
 
 mod assertion;
+mod error;
 mod files;
 mod issuer;
 mod raw;
@@ -24,6 +25,7 @@ use http::HeaderName;
 
 pub use crate::jose::signing_key::AssertionAlgorithm;
 pub use assertion::{AssertionConfig, KeyFile, MAX_TTL as MAX_ASSERTION_TTL, RESERVED_CLAIMS};
+pub use error::{ConfigError, ConfigErrors};
 pub use issuer::{
     IssuerConfig, IssuerId, KeySource, RemoteLocation, RemoteSource, is_allowed_key_url,
 };
@@ -34,7 +36,7 @@ pub use sessions::{
     AdminConfig, DEFAULT_REFRESH_PATH, DEFAULT_STORE_TIMEOUT, OnStoreError, RedisUrl,
     SESSIONS_RESTART_KEY, SessionStore, SessionsConfig, restart_shape,
 };
-pub use validate::{ConfigError, ConfigErrors, Environment};
+pub use validate::Environment;
 
 /// The environment label that forbids the E2E bypass and `mint`.
 pub const PRODUCTION: &str = "production";

@@ -12,9 +12,6 @@ use crate::config::{
 };
 use crate::jose::signing_key::SigningKey;
 
-/// The default header name.
-pub(super) const DEFAULT_HEADER: &str = "X-Auth-Assertion";
-
 impl Validator<'_> {
     /// The validated table when enabled (`Some(None)` when absent or disabled); `None`
     /// when anything in it was wrong. `header` was validated by the caller, which needs

@@ -5,15 +5,11 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::Validator;
-use super::identity::is_reserved_header;
+use super::rules::{is_reserved_header, is_token};
 use crate::config::raw::RawAuth;
 use crate::config::{AuthConfig, DenyMode, IssuerConfig, SessionExpiry, TokenSource};
 
-/// HS256 needs a key at least as long as its output (RFC 7518 §3.2).
-pub(super) const MIN_SECRET_BYTES: usize = 32;
 const MAX_LEEWAY: Duration = Duration::from_secs(300);
-pub(super) const ALGORITHM_NAMES: &str =
-    "HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA";
 
 impl Validator<'_> {
     pub(super) fn auth(&mut self, raw: RawAuth, environment: &str) -> Option<AuthConfig> {
@@ -274,20 +270,4 @@ impl Validator<'_> {
             None => format!("{}://{host}", url.scheme()),
         })
     }
-}
-
-/// RFC 9110 `token`.
-pub(super) fn is_token(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
-/// Names that end up in metric labels: `[a-z0-9_-]{1,64}`.
-pub(super) fn is_label(text: &str) -> bool {
-    (1..=64).contains(&text.len())
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }

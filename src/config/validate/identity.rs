@@ -7,14 +7,12 @@
 use http::HeaderName;
 
 use super::Validator;
-use super::auth::is_label;
-use super::issuers::weak_secret_problem;
+use super::rules::{is_label, is_reserved_header, weak_secret_problem};
 use crate::config::raw::{RawBypass, RawIdentity, RawSecret};
 use crate::config::{
     AuthConfig, BypassConfig, BypassKey, IdentityConfig, PRODUCTION, TokenSource, UserFrom,
 };
 use crate::http::fold::fold;
-use crate::http::hop_by_hop::is_hop_by_hop;
 
 const DEFAULT_ALLOWED_ENVIRONMENTS: [&str; 3] = ["development", "test", "staging"];
 
@@ -30,7 +28,7 @@ impl Validator<'_> {
             raw.assertion
                 .as_ref()
                 .and_then(|a| a.header.as_deref())
-                .unwrap_or(super::assertion::DEFAULT_HEADER),
+                .unwrap_or(crate::config::assertion::DEFAULT_HEADER),
         );
         let assertion = self.assertion(raw.assertion, assertion_header.clone(), environment);
         let user_from = match raw.user_from.as_deref() {
@@ -335,21 +333,4 @@ impl Validator<'_> {
         }
         Some(name)
     }
-}
-
-/// Headers that carry the connection, the handshake, credentials or the forwarding chain.
-pub(super) fn is_reserved_header(name: &str) -> bool {
-    const EXACT: &[&str] = &[
-        "host",
-        "content-length",
-        "authorization",
-        "cookie",
-        "forwarded",
-        "origin",
-    ];
-    let folded = fold(name);
-    EXACT.contains(&folded.as_str())
-        || is_hop_by_hop(&folded)
-        || folded.starts_with("sec-websocket-")
-        || folded.starts_with("x-forwarded-")
 }

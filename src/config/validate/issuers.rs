@@ -3,19 +3,16 @@
 //! algorithm confusion (RFC 8725 §3.5: a public key used as an HMAC secret) and
 //! guessable secrets (§2.2).
 
-use std::collections::HashSet;
 use std::str::FromStr;
-use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
 use super::Validator;
 use crate::config::raw::{RawIssuer, RawSecret};
-use crate::config::{
-    IssuerConfig, KeySource, RemoteLocation, RemoteSource, Secret, SecretSource, is_allowed_key_url,
-};
+use crate::config::{IssuerConfig, KeySource, Secret, SecretSource};
 
-use super::auth::{ALGORITHM_NAMES, MIN_SECRET_BYTES, is_label};
+use super::remote_keys::RemoteTiming;
+use super::rules::{ALGORITHM_NAMES, is_label, weak_secret_problem};
 
 impl Validator<'_> {
     pub(super) fn issuer(
@@ -285,7 +282,13 @@ impl Validator<'_> {
             );
         }
         if remote {
-            return self.remote_source(key, fields, load);
+            return self.remote_source(
+                key,
+                fields.jwks_url,
+                fields.discovery_url,
+                fields.timing,
+                load,
+            );
         }
         let path = fields.jwks_file?;
         if !load {
@@ -319,132 +322,6 @@ pub(super) struct KeyFields {
     kid: Option<String>,
 }
 
-/// `jwks_refresh`, `jwks_cooldown`, `jwks_max_stale`, `jwks_timeout`, `jwks_ca_file` as
-/// written: the keys that only a remote key set uses.
-pub(super) struct RemoteTiming {
-    refresh: Option<String>,
-    cooldown: Option<String>,
-    max_stale: Option<String>,
-    timeout: Option<String>,
-    ca_file: Option<String>,
-}
-
-impl RemoteTiming {
-    pub(super) fn given(&self) -> [(&'static str, bool); 5] {
-        [
-            ("jwks_refresh", self.refresh.is_some()),
-            ("jwks_cooldown", self.cooldown.is_some()),
-            ("jwks_max_stale", self.max_stale.is_some()),
-            ("jwks_timeout", self.timeout.is_some()),
-            ("jwks_ca_file", self.ca_file.is_some()),
-        ]
-    }
-}
-
-/// A fetch may hold up the handshakes waiting for it; longer than this is a mistake.
-pub(super) const MAX_JWKS_TIMEOUT: Duration = Duration::from_secs(60);
-
-impl Validator<'_> {
-    /// `jwks_url` or `discovery_url` with its timing keys and CA file (read only where the
-    /// issuer is enabled, `load`). Nothing is fetched here: keys arrive when the server
-    /// runs (`auth/remote.rs`).
-    pub(super) fn remote_source(
-        &mut self,
-        key: &str,
-        fields: KeyFields,
-        load: bool,
-    ) -> Option<KeySource> {
-        let (name, text, wrap): (_, _, fn(url::Url) -> RemoteLocation) =
-            match (fields.jwks_url, fields.discovery_url) {
-                (Some(text), _) => ("jwks_url", text, RemoteLocation::Jwks),
-                (None, Some(text)) => ("discovery_url", text, RemoteLocation::Discovery),
-                (None, None) => return None,
-            };
-        let location = self.key_url(&format!("{key}.{name}"), &text).map(wrap);
-        let timing = fields.timing;
-        let ca_file = self.jwks_ca_file(key, name, &text, timing.ca_file.as_deref(), load);
-        let refresh = self.duration(
-            &format!("{key}.jwks_refresh"),
-            timing.refresh.as_deref(),
-            "10m",
-        );
-        let cooldown = self.duration(
-            &format!("{key}.jwks_cooldown"),
-            timing.cooldown.as_deref(),
-            "30s",
-        );
-        let max_stale = self.duration(
-            &format!("{key}.jwks_max_stale"),
-            timing.max_stale.as_deref(),
-            "24h",
-        );
-        let timeout = self.duration(
-            &format!("{key}.jwks_timeout"),
-            timing.timeout.as_deref(),
-            "5s",
-        );
-        if let (Some(refresh), Some(max_stale)) = (refresh, max_stale) {
-            if max_stale < refresh {
-                return self.error(
-                    format!("{key}.jwks_max_stale"),
-                    format!(
-                        "({}) is shorter than jwks_refresh ({}): cached keys would be dropped before the next refresh; raise jwks_max_stale or lower jwks_refresh",
-                        humantime::format_duration(max_stale),
-                        humantime::format_duration(refresh)
-                    ),
-                );
-            }
-        }
-        if timeout.is_some_and(|t| t > MAX_JWKS_TIMEOUT) {
-            return self.error(
-                format!("{key}.jwks_timeout"),
-                "is longer than 60s; handshakes that wait for a fetch wait this long, so keep it short (e.g. \"5s\")",
-            );
-        }
-        Some(KeySource::Remote(RemoteSource {
-            location: location?,
-            refresh: refresh?,
-            cooldown: cooldown?,
-            max_stale: max_stale?,
-            timeout: timeout?,
-            ca_file: ca_file?,
-        }))
-    }
-
-    /// An absolute https URL (http only for a loopback host), without credentials or
-    /// fragment.
-    pub(super) fn key_url(&mut self, key: &str, text: &str) -> Option<url::Url> {
-        let url = match url::Url::parse(text) {
-            Ok(url) => url,
-            Err(err) => {
-                return self.error(
-                    key,
-                    format!("{text:?} is not a URL ({err}); write e.g. \"https://auth.example.com/.well-known/jwks.json\""),
-                );
-            }
-        };
-        if url.scheme() == "http" && !is_allowed_key_url(&url) {
-            return self.error(
-                key,
-                format!("{text:?} uses http; keys must come over https (plain http is accepted only for localhost and loopback addresses, for tests)"),
-            );
-        }
-        if !is_allowed_key_url(&url) {
-            return self.error(
-                key,
-                format!("{text:?} must be an https URL with a host, e.g. \"https://auth.example.com/.well-known/jwks.json\""),
-            );
-        }
-        if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
-            return self.error(
-                key,
-                format!("{text:?} must not carry credentials (user:password@) or a #fragment"),
-            );
-        }
-        Some(url)
-    }
-}
-
 /// Why `bytes` must not be an HMAC secret, phrased to follow the secret's source.
 pub(super) fn hmac_secret_problem(bytes: &[u8]) -> Option<String> {
     let start = bytes.trim_ascii_start();
@@ -464,23 +341,6 @@ pub(super) fn hmac_secret_problem(bytes: &[u8]) -> Option<String> {
         );
     }
     weak_secret_problem(bytes)
-}
-
-/// Length and variety rules shared by HMAC secrets and bypass keys.
-pub(super) fn weak_secret_problem(bytes: &[u8]) -> Option<String> {
-    if bytes.len() < MIN_SECRET_BYTES {
-        return Some(format!(
-            "is {} bytes; at least {MIN_SECRET_BYTES} are required (generate one with `openssl rand -base64 32`)",
-            bytes.len()
-        ));
-    }
-    let distinct = bytes.iter().collect::<HashSet<_>>().len();
-    if distinct < 8 {
-        return Some(format!(
-            "uses only {distinct} distinct byte values, which looks like a placeholder; generate one with `openssl rand -base64 32`"
-        ));
-    }
-    None
 }
 
 /// A DER SEQUENCE whose declared length covers exactly the whole value.
