@@ -173,12 +173,22 @@ impl PublicKey {
         .ok()
     }
 
-    pub(super) fn verify_key(
+    /// One key per algorithm in `algorithms` that fits this key; empty when none does.
+    pub(super) fn verify_keys(
         &self,
+        algorithms: &[Algorithm],
         kid: Option<&str>,
-        algorithm: Algorithm,
         origin: &str,
-    ) -> VerifyKey {
+    ) -> Vec<VerifyKey> {
+        algorithms
+            .iter()
+            .copied()
+            .filter(|&algorithm| self.fits(algorithm))
+            .map(|algorithm| self.verify_key(kid, algorithm, origin))
+            .collect()
+    }
+
+    fn verify_key(&self, kid: Option<&str>, algorithm: Algorithm, origin: &str) -> VerifyKey {
         VerifyKey {
             kid: kid.map(str::to_owned),
             algorithm,

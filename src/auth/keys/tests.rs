@@ -1,8 +1,11 @@
 //! Tests for `keys::load` over the committed fixtures (`tests/fixtures/regenerate.sh`).
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 
+use super::public::PublicKey;
 use super::*;
 
 fn fixture(name: &str) -> Vec<u8> {
