@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::cache::TokenCache;
 use super::keys::{self, IssuerKeys};
-use super::remote::RemoteSets;
+use super::remote::sets::RemoteSets;
 use super::{Gate, jwt};
 use crate::config::{Config, ConfigError, ConfigErrors, RouteId};
 use crate::telemetry::metrics::Metrics;

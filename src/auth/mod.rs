@@ -30,7 +30,7 @@ use crate::domain::refusal::Refusal;
 use crate::net::tls::ClientCertificate;
 use cache::TokenCache;
 use keys::IssuerKeys;
-use remote::RemoteSets;
+use remote::sets::RemoteSets;
 
 /// A compiled policy: the configuration plus verification keys. The configuration and
 /// static keys are immutable (a reload builds a new gate); remote key sets (`jwks_url`,

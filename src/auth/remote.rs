@@ -17,16 +17,16 @@
 //!   at most once per `jwks_cooldown` per issuer, so a flood of random kids costs one
 //!   fetch per cooldown (SECURITY-CASES J9, R6); the token is then verified once more.
 //!
-//! The background tasks belong to the [`RemoteSets`] of one `Gate` and stop when it is
-//! dropped or [`RemoteSets::stop`] is called (a reload replaced the gate).
+//! This file holds one issuer's cache ([`RemoteKeys`]); `sets.rs` the caches of one
+//! `Gate` ([`sets::RemoteSets`]), whose background tasks stop when it is dropped or
+//! [`sets::RemoteSets::stop`] is called (a reload replaced the gate).
 
 mod fetch;
+pub mod sets;
 #[cfg(test)]
 mod tests;
 
 use std::hash::{BuildHasher, Hasher};
-use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -37,7 +37,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::keys::IssuerKeys;
-use crate::config::{Config, IssuerConfig, IssuerId, KeySource, RemoteSource};
+use crate::config::{IssuerConfig, RemoteSource};
 use crate::telemetry::metrics::{JwksRefreshResult, Metrics};
 
 pub use fetch::{Failure, Fetcher, MAX_BODY_BYTES};
@@ -65,119 +65,6 @@ impl Fetch for Fetcher {
 const BACKOFF_START: Duration = Duration::from_secs(1);
 /// Longest retry delay after failed fetches.
 const BACKOFF_CAP: Duration = Duration::from_secs(60);
-
-/// The remote key sets of one gate, parallel to `AuthConfig::issuers` (`None` for
-/// issuers with static keys and for issuers not enabled in this environment).
-pub struct RemoteSets {
-    issuers: Vec<Option<Arc<RemoteKeys>>>,
-    /// Stops the background tasks.
-    stop: CancellationToken,
-    started: AtomicBool,
-    /// Bumped whenever an issuer gains or loses its keys, and on stop.
-    changed: Arc<watch::Sender<()>>,
-}
-
-impl RemoteSets {
-    /// Prepares a cache per enabled remote issuer. Nothing is fetched until
-    /// [`RemoteSets::start`] or a verification needs keys.
-    pub fn new(config: &Config) -> io::Result<RemoteSets> {
-        let remote = config
-            .enabled_issuers()
-            .any(|issuer| matches!(issuer.keys, KeySource::Remote(_)));
-        if !remote {
-            return Ok(RemoteSets::with_fetcher(config, Arc::new(NoFetch)));
-        }
-        Ok(RemoteSets::with_fetcher(config, Arc::new(Fetcher::new()?)))
-    }
-
-    /// [`RemoteSets::new`] with the fetches going to `fetcher`.
-    pub fn with_fetcher(config: &Config, fetcher: Arc<dyn Fetch>) -> RemoteSets {
-        let changed = Arc::new(watch::Sender::new(()));
-        let mut issuers = Vec::with_capacity(config.auth.issuers.len());
-        for issuer in &config.auth.issuers {
-            let remote = match &issuer.keys {
-                KeySource::Remote(source) if issuer.enabled => Some(Arc::new(RemoteKeys::new(
-                    issuer.clone(),
-                    source.clone(),
-                    fetcher.clone(),
-                    changed.clone(),
-                ))),
-                _ => None,
-            };
-            issuers.push(remote);
-        }
-        RemoteSets {
-            issuers,
-            stop: CancellationToken::new(),
-            started: AtomicBool::new(false),
-            changed,
-        }
-    }
-
-    /// The cache of issuer `id`, when its keys are remote.
-    pub fn get(&self, id: IssuerId) -> Option<&Arc<RemoteKeys>> {
-        id.slot(&self.issuers).and_then(Option::as_ref)
-    }
-
-    /// Starts one background refresh task per remote issuer (once; later calls do
-    /// nothing). Fetches are counted on `metrics`.
-    pub fn start(&self, metrics: Arc<Metrics>) {
-        if self.started.swap(true, Ordering::SeqCst) || self.stop.is_cancelled() {
-            return;
-        }
-        for remote in self.issuers.iter().flatten() {
-            let _ = remote.metrics.set(metrics.clone());
-            // 0 until the first fetch succeeds, so "no keys" is a series alerts can see.
-            metrics.jwks_keys(&remote.issuer.name, remote.held().unwrap_or(0));
-            tokio::spawn(remote.clone().maintain(self.stop.clone()));
-        }
-    }
-
-    /// Stops the background tasks (a reload replaced this gate). Verifications still
-    /// work with the cached keys.
-    pub fn stop(&self) {
-        self.stop.cancel();
-        self.changed.send_replace(());
-    }
-
-    /// Takes over the cached keys of `previous` for every issuer whose remote source and
-    /// algorithms are unchanged, so a reload does not wait for a fetch (or fail
-    /// `keys_unavailable` meanwhile).
-    pub fn adopt(&self, previous: &RemoteSets) {
-        for remote in self.issuers.iter().flatten() {
-            let same = previous.issuers.iter().flatten().find(|old| {
-                old.issuer.name == remote.issuer.name
-                    && old.issuer.issuer == remote.issuer.issuer
-                    && old.issuer.algorithms == remote.issuer.algorithms
-                    && old.source.location == remote.source.location
-            });
-            if let Some(old) = same {
-                let cached = read(&old.cached).clone();
-                *write(&remote.cached) = cached;
-            }
-        }
-        self.changed.send_replace(());
-    }
-
-    /// Every remote issuer holds keys (trivially true without remote issuers).
-    pub fn ready(&self) -> bool {
-        self.issuers
-            .iter()
-            .flatten()
-            .all(|remote| remote.held().is_some())
-    }
-
-    /// A receiver marked changed whenever [`RemoteSets::ready`] may have changed.
-    pub fn subscribe(&self) -> watch::Receiver<()> {
-        self.changed.subscribe()
-    }
-}
-
-impl Drop for RemoteSets {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
 
 /// What became of a refetch request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -426,19 +313,6 @@ impl RemoteKeys {
     fn metrics(&self) -> &Metrics {
         self.metrics
             .get_or_init(|| Arc::new(Metrics::new(&prometheus::Registry::new())))
-    }
-}
-
-/// The fetcher of a gate without remote issuers: never called.
-struct NoFetch;
-
-impl Fetch for NoFetch {
-    fn fetch<'a>(
-        &'a self,
-        _issuer: &'a IssuerConfig,
-        _source: &'a RemoteSource,
-    ) -> BoxFuture<'a, Result<IssuerKeys, Failure>> {
-        async { Err(Failure::Error("no remote key sets are configured".into())) }.boxed()
     }
 }
 

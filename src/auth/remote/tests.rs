@@ -15,9 +15,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
+use super::sets::RemoteSets;
 use super::*;
 use crate::auth::keys;
 use crate::config::RemoteLocation;
+use crate::config::{Config, KeySource};
 
 // ---- fixtures -------------------------------------------------------------------------------
 
