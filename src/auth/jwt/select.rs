@@ -1,0 +1,109 @@
+//! Steps 5 and 8 of [`super::verify`]: the one enabled issuer `iss` names, and the one
+//! key of that issuer the token's `alg` and `kid` select (no try-all).
+
+use serde_json::{Map, Value};
+
+use super::claims::json_type;
+use super::jose::JoseHeader;
+use super::{deny, shown};
+use crate::auth::keys::VerifyKey;
+use crate::auth::trace::{self, Outcome, Trace};
+use crate::config::{AuthConfig, IssuerConfig, IssuerId};
+use crate::domain::refusal::Refusal;
+
+/// Step 5: the `iss` claim names exactly one enabled issuer.
+pub(super) fn select_issuer<'a>(
+    claims: &Map<String, Value>,
+    auth: &'a AuthConfig,
+    trace: &mut dyn Trace,
+) -> Result<(IssuerId, &'a IssuerConfig), Refusal> {
+    let iss = match claims.get("iss") {
+        Some(Value::String(iss)) => iss,
+        Some(other) => {
+            return Err(deny(trace, "issuer", Refusal::IssuerUnknown, || {
+                format!("iss is {}, not a string", json_type(other))
+            }));
+        }
+        None => {
+            return Err(deny(trace, "issuer", Refusal::IssuerUnknown, || {
+                "no iss claim".to_owned()
+            }));
+        }
+    };
+    let found = auth
+        .issuer_ids()
+        .find(|(_, issuer)| issuer.enabled && issuer.issuer == *iss);
+    match found {
+        Some((id, issuer)) => {
+            trace::step(trace, "issuer", Outcome::Pass, || {
+                format!("iss {} is issuer {:?}", shown(iss), issuer.name)
+            });
+            Ok((id, issuer))
+        }
+        None => Err(deny(trace, "issuer", Refusal::IssuerUnknown, || match auth
+            .issuers
+            .iter()
+            .find(|issuer| issuer.issuer == *iss)
+        {
+            Some(disabled) => format!(
+                "iss {} is issuer {:?}, which is not enabled in this environment (environments {:?})",
+                shown(iss),
+                disabled.name,
+                disabled.environments
+            ),
+            None => format!("iss {} matches no configured issuer", shown(iss)),
+        })),
+    }
+}
+
+/// Step 8: exact in-memory match on algorithm, then `kid`. No try-all.
+pub(super) fn select_key<'k>(
+    keys: &'k [VerifyKey],
+    header: &JoseHeader,
+    trace: &mut dyn Trace,
+) -> Result<&'k VerifyKey, Refusal> {
+    let candidates: Vec<&VerifyKey> = keys
+        .iter()
+        .filter(|key| key.algorithm == header.alg)
+        .collect();
+    let chosen = match &header.kid {
+        Some(kid) => candidates
+            .iter()
+            .find(|key| key.kid.as_deref() == Some(kid.as_str()))
+            .or_else(|| match candidates.as_slice() {
+                [only] if only.kid.is_none() => Some(only),
+                _ => None,
+            })
+            .copied(),
+        None => match candidates.as_slice() {
+            [only] => Some(*only),
+            _ => None,
+        },
+    };
+    match chosen {
+        Some(key) => {
+            trace::step(trace, "key", Outcome::Pass, || {
+                format!("key {} ({})", key.fingerprint, key.description)
+            });
+            Ok(key)
+        }
+        None => Err(deny(trace, "key", Refusal::KeyUnknown, || {
+            let known: Vec<String> = candidates
+                .iter()
+                .map(|key| match &key.kid {
+                    Some(kid) => format!("{kid:?} {}", key.fingerprint),
+                    None => format!("(no kid) {}", key.fingerprint),
+                })
+                .collect();
+            let wanted = header
+                .kid
+                .as_deref()
+                .map_or("no kid".to_owned(), |kid| format!("kid {}", shown(kid)));
+            format!(
+                "{wanted} with alg {:?}: no single matching key among [{}] (wsgate never tries every key)",
+                header.alg,
+                known.join(", ")
+            )
+        })),
+    }
+}
