@@ -68,8 +68,9 @@ fn valid_user(bytes: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::header_map as with;
     use crate::config::{BypassKey, Secret, SecretSource};
-    use http::{HeaderName, HeaderValue};
+    use http::HeaderName;
 
     const KEY: &str = "0123456789abcdef0123456789abcdef-ci";
 
@@ -92,17 +93,6 @@ mod tests {
             user_header: HeaderName::from_static("x-e2e-user"),
             default_user: "e2e-test-user".into(),
         }
-    }
-
-    fn with(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (k, v) in pairs {
-            map.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        map
     }
 
     #[test]

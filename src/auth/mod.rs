@@ -88,6 +88,19 @@ pub struct TokenIds {
     pub kid: Option<String>,
 }
 
+/// A test request's headers: each pair appended in order.
+#[cfg(test)]
+fn header_map(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        map.append(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    map
+}
+
 /// A caller turned away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Denial {

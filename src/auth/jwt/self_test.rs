@@ -78,17 +78,9 @@ fn config() -> AuthConfig {
         environments: Vec::new(),
         enabled: true,
     };
-    AuthConfig {
-        deny: DenyMode::Http,
-        token_sources: Vec::new(),
-        leeway: Duration::ZERO,
-        session_expiry: SessionExpiry::Close,
-        max_token_bytes: 8192,
-        token_cache_size: 0,
-        allowed_origins: Vec::new(),
-        forward_token: false,
-        max_lifetime: None,
-        issuers: vec![
+    verifying(
+        Duration::ZERO,
+        vec![
             issuer(
                 "hs",
                 Algorithm::HS256,
@@ -107,5 +99,22 @@ fn config() -> AuthConfig {
                 },
             ),
         ],
+    )
+}
+
+/// `[auth]` with nothing but `issuers` and `leeway`: what [`super::verify`] reads, the
+/// rest at its defaults.
+pub(super) fn verifying(leeway: Duration, issuers: Vec<IssuerConfig>) -> AuthConfig {
+    AuthConfig {
+        deny: DenyMode::Http,
+        token_sources: Vec::new(),
+        leeway,
+        session_expiry: SessionExpiry::Close,
+        max_token_bytes: 8192,
+        token_cache_size: 0,
+        allowed_origins: Vec::new(),
+        forward_token: false,
+        max_lifetime: None,
+        issuers,
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::auth::keys::{self, IssuerKeys};
 use crate::auth::trace::{NoTrace, Step};
-use crate::config::{DenyMode, KeySource, Secret, SecretSource, SessionExpiry};
+use crate::config::{KeySource, Secret, SecretSource};
 
 mod accepted;
 mod claims;
@@ -80,18 +80,7 @@ impl Gate {
             .map(|i| keys::load(i).unwrap_or_else(|e| panic!("{e:?}")))
             .collect();
         Gate {
-            auth: AuthConfig {
-                deny: DenyMode::Http,
-                token_sources: Vec::new(),
-                leeway: Duration::from_secs(LEEWAY),
-                session_expiry: SessionExpiry::Close,
-                max_token_bytes: 8192,
-                token_cache_size: 0,
-                allowed_origins: Vec::new(),
-                forward_token: false,
-                max_lifetime: None,
-                issuers,
-            },
+            auth: super::self_test::verifying(Duration::from_secs(LEEWAY), issuers),
             keys,
         }
     }
