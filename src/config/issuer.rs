@@ -1,11 +1,11 @@
-//! Token issuers: each one's `iss`, algorithms and key source, and the [`IssuerId`] a
-//! verification names its issuer by instead of an index into `AuthConfig::issuers`.
+//! Token issuers: each one's `iss`, algorithms and key source, found by [`IssuerId`].
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
+use super::id::{self, IssuerId};
 use super::{AuthConfig, Config, Secret};
 
 #[derive(Debug, Clone)]
@@ -108,37 +108,15 @@ pub fn is_allowed_key_url(url: &url::Url) -> bool {
     }
 }
 
-/// Names one of [`AuthConfig::issuers`]. Only the configuration hands them out
-/// ([`AuthConfig::issuer_ids`]), so an id is always in range for the configuration that
-/// made it; [`AuthConfig::issuer`] resolves it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct IssuerId(usize);
-
-impl IssuerId {
-    /// The `index`th issuer of a test's configuration.
-    #[cfg(test)]
-    pub(crate) fn nth(index: usize) -> IssuerId {
-        IssuerId(index)
-    }
-
-    /// This issuer's entry in a list kept parallel to `AuthConfig::issuers` (its key sets).
-    pub fn slot<T>(self, parallel: &[T]) -> Option<&T> {
-        parallel.get(self.0)
-    }
-}
-
 impl AuthConfig {
     /// The issuer `id` names. `id` must come from this configuration.
     pub fn issuer(&self, id: IssuerId) -> &IssuerConfig {
-        &self.issuers[id.0]
+        id::resolve(&self.issuers, id)
     }
 
     /// Every issuer with its id, in file order.
     pub fn issuer_ids(&self) -> impl Iterator<Item = (IssuerId, &IssuerConfig)> {
-        self.issuers
-            .iter()
-            .enumerate()
-            .map(|(index, issuer)| (IssuerId(index), issuer))
+        id::with_ids(&self.issuers)
     }
 }
 

@@ -7,6 +7,7 @@
 mod assertion;
 mod error;
 mod files;
+mod id;
 mod issuer;
 mod raw;
 mod restart;
@@ -26,11 +27,10 @@ use http::HeaderName;
 pub use crate::jose::signing_key::AssertionAlgorithm;
 pub use assertion::{AssertionConfig, KeyFile, MAX_TTL as MAX_ASSERTION_TTL, RESERVED_CLAIMS};
 pub use error::{ConfigError, ConfigErrors};
-pub use issuer::{
-    IssuerConfig, IssuerId, KeySource, RemoteLocation, RemoteSource, is_allowed_key_url,
-};
+pub use id::{BypassKeyId, IssuerId, RouteId};
+pub use issuer::{IssuerConfig, KeySource, RemoteLocation, RemoteSource, is_allowed_key_url};
 pub use restart::{RESTART_KEYS, restart_required};
-pub use route::{RouteAuth, RouteConfig, RouteId};
+pub use route::{RouteAuth, RouteConfig};
 pub use secret::{Secret, SecretSource, fingerprint};
 pub use sessions::{
     AdminConfig, DEFAULT_REFRESH_PATH, DEFAULT_STORE_TIMEOUT, OnStoreError, RedisUrl,
@@ -231,23 +231,15 @@ pub struct BypassKey {
     pub secret: Secret,
 }
 
-/// Names one of [`BypassConfig::keys`]. Only [`BypassConfig::key_ids`] hands them out, so
-/// an id is always in range for the configuration that made it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct BypassKeyId(usize);
-
 impl BypassConfig {
     /// The key `id` names. `id` must come from this configuration.
     pub fn key(&self, id: BypassKeyId) -> &BypassKey {
-        &self.keys[id.0]
+        id::resolve(&self.keys, id)
     }
 
     /// Every key with its id, in file order.
     pub fn key_ids(&self) -> impl Iterator<Item = (BypassKeyId, &BypassKey)> {
-        self.keys
-            .iter()
-            .enumerate()
-            .map(|(index, key)| (BypassKeyId(index), key))
+        id::with_ids(&self.keys)
     }
 }
 

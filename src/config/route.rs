@@ -1,7 +1,8 @@
-//! Routes: which configured route a request path is judged under, and the [`RouteId`]
-//! a decision carries instead of an index into `Config::routes`.
+//! Routes: which configured route a request path is judged under ([`RouteId`]), and how
+//! a route's prefix matches a path.
 
 use super::Config;
+use super::id::{self, RouteId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteAuth {
@@ -24,23 +25,10 @@ pub struct RouteConfig {
     pub implicit: bool,
 }
 
-/// Names one of [`Config::routes`]. Only [`Config::route_id`] hands them out, so an id is
-/// always in range for the configuration that made it; [`Config::route`] resolves it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RouteId(usize);
-
-impl RouteId {
-    /// The `index`th route of a test's configuration.
-    #[cfg(test)]
-    pub(crate) fn nth(index: usize) -> RouteId {
-        RouteId(index)
-    }
-}
-
 impl Config {
     /// The route `id` names. `id` must come from this configuration ([`Config::route_id`]).
     pub fn route(&self, id: RouteId) -> &RouteConfig {
-        &self.routes[id.0]
+        id::resolve(&self.routes, id)
     }
 
     /// The first route whose prefix matches `path` (exact case, no stricter-route rule).
@@ -79,7 +67,7 @@ impl Config {
                 (rank, route.claims.len())
             })
         };
-        RouteId(if strictness(folded) > strictness(exact) {
+        id::at(if strictness(folded) > strictness(exact) {
             folded
         } else {
             exact
