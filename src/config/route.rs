@@ -32,7 +32,8 @@ impl Config {
     }
 
     /// The first route whose prefix matches `path` (exact case, no stricter-route rule).
-    pub fn first_route(&self, path: &str) -> Option<&RouteConfig> {
+    #[cfg(test)]
+    pub(crate) fn first_route(&self, path: &str) -> Option<&RouteConfig> {
         self.routes.iter().find(|r| r.matches(path))
     }
 
