@@ -92,10 +92,10 @@ fn claim_text(value: &Value) -> Option<String> {
 }
 
 fn header_value(text: &str, claim: &str, trace: &mut dyn Trace) -> Result<HeaderValue, Refusal> {
-    if is_safe_value(text) {
-        if let Ok(value) = HeaderValue::from_str(text) {
-            return Ok(value);
-        }
+    if is_safe_value(text)
+        && let Ok(value) = HeaderValue::from_str(text)
+    {
+        return Ok(value);
     }
     step(
         trace,

@@ -103,12 +103,12 @@ impl JoseHeader {
             Some(Value::String(value)) => Ok(Some(value.clone())),
             Some(_) => Err(malformed(format!("{name} is not a string"))),
         };
-        if let Some(cty) = text("cty")? {
-            if typ_matches(&cty, "JWT") {
-                return Err(malformed(
-                    "cty JWT: nested tokens are not supported".to_owned(),
-                ));
-            }
+        if let Some(cty) = text("cty")?
+            && typ_matches(&cty, "JWT")
+        {
+            return Err(malformed(
+                "cty JWT: nested tokens are not supported".to_owned(),
+            ));
         }
         let ignored = ["jku", "x5u", "jwk", "x5c"]
             .into_iter()

@@ -27,10 +27,10 @@ pub(super) fn jwk_keys(
         }
     };
     let kid = text("kid")?;
-    if let Some(usage) = text("use")? {
-        if usage != "sig" {
-            return Err(format!("\"use\" is {usage:?}, not \"sig\""));
-        }
+    if let Some(usage) = text("use")?
+        && usage != "sig"
+    {
+        return Err(format!("\"use\" is {usage:?}, not \"sig\""));
     }
     if let Some(ops) = jwk.get("key_ops") {
         let verifies = ops

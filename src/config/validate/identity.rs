@@ -119,13 +119,13 @@ impl Validator<'_> {
             "e2e_bypass.user_header",
             raw.user_header.as_deref().unwrap_or("X-E2E-User"),
         );
-        if let (Some(a), Some(b)) = (&header, &user_header) {
-            if fold(a.as_str()) == fold(b.as_str()) {
-                self.error::<()>(
-                    "e2e_bypass.user_header",
-                    format!("{b} is the same header as e2e_bypass.header"),
-                );
-            }
+        if let (Some(a), Some(b)) = (&header, &user_header)
+            && fold(a.as_str()) == fold(b.as_str())
+        {
+            self.error::<()>(
+                "e2e_bypass.user_header",
+                format!("{b} is the same header as e2e_bypass.header"),
+            );
         }
         let default_user = raw
             .default_user

@@ -72,17 +72,17 @@ impl Validator<'_> {
             timing.timeout.as_deref(),
             "5s",
         );
-        if let (Some(refresh), Some(max_stale)) = (refresh, max_stale) {
-            if max_stale < refresh {
-                return self.error(
-                    format!("{key}.jwks_max_stale"),
-                    format!(
-                        "({}) is shorter than jwks_refresh ({}): cached keys would be dropped before the next refresh; raise jwks_max_stale or lower jwks_refresh",
-                        humantime::format_duration(max_stale),
-                        humantime::format_duration(refresh)
-                    ),
-                );
-            }
+        if let (Some(refresh), Some(max_stale)) = (refresh, max_stale)
+            && max_stale < refresh
+        {
+            return self.error(
+                format!("{key}.jwks_max_stale"),
+                format!(
+                    "({}) is shorter than jwks_refresh ({}): cached keys would be dropped before the next refresh; raise jwks_max_stale or lower jwks_refresh",
+                    humantime::format_duration(max_stale),
+                    humantime::format_duration(refresh)
+                ),
+            );
         }
         if timeout.is_some_and(|t| t > MAX_JWKS_TIMEOUT) {
             return self.error(

@@ -66,15 +66,15 @@ impl Validator<'_> {
             125,
             1 << 32,
         );
-        if let (Some(frame), Some(message)) = (max_frame_bytes, max_message_bytes) {
-            if frame > message {
-                self.error::<()>(
-                    "server.max_frame_bytes",
-                    format!(
-                        "{frame} exceeds server.max_message_bytes ({message}); a frame is part of a message, so lower it or raise max_message_bytes"
-                    ),
-                );
-            }
+        if let (Some(frame), Some(message)) = (max_frame_bytes, max_message_bytes)
+            && frame > message
+        {
+            self.error::<()>(
+                "server.max_frame_bytes",
+                format!(
+                    "{frame} exceeds server.max_message_bytes ({message}); a frame is part of a message, so lower it or raise max_message_bytes"
+                ),
+            );
         }
         let send_timeout = self.optional_duration(
             "server.send_timeout",

@@ -2,7 +2,9 @@
 //! (`tests/fixtures/regenerate.sh`). Each test is named after the rule it pins; the
 //! SECURITY-CASES row is in a comment.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
