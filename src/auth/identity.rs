@@ -115,19 +115,6 @@ pub fn is_safe_value(text: &str) -> bool {
         && !text.ends_with(' ')
 }
 
-/// `scheme://host[:port]`, lowercase, default port removed; `None` for `null` or junk.
-pub fn normalize_origin(origin: &str) -> Option<String> {
-    let url = url::Url::parse(origin.trim()).ok()?;
-    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return None;
-    }
-    let host = url.host_str()?;
-    Some(match url.port() {
-        Some(port) => format!("{}://{}:{port}", url.scheme(), host.to_ascii_lowercase()),
-        None => format!("{}://{}", url.scheme(), host.to_ascii_lowercase()),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,18 +146,5 @@ mod tests {
         let claims = json!({"sub": "alice", "email": "a@x\r\nX-Auth-User: admin"});
         let result = from_claims(&config(), claims.as_object().unwrap(), &mut NoTrace);
         assert!(matches!(result, Err(Refusal::ClaimInvalid)));
-    }
-
-    #[test]
-    fn origins_normalise() {
-        assert_eq!(
-            normalize_origin("HTTPS://App.Example.com:443").as_deref(),
-            Some("https://app.example.com")
-        );
-        assert_eq!(
-            normalize_origin("http://localhost:3000").as_deref(),
-            Some("http://localhost:3000")
-        );
-        assert_eq!(normalize_origin("null"), None);
     }
 }
