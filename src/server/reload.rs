@@ -15,14 +15,14 @@ pub(super) fn publish(policy: &Policy, keys: &PublishedKeys, metrics: &Metrics) 
     for (certificate, not_after) in policy.certificate_expiry() {
         metrics.certificate_expiry(certificate, not_after);
     }
-    if let Some(assertion) = &policy.assertion {
-        if assertion.generated() {
-            tracing::warn!(
-                kid = assertion.current_key().kid(),
-                "identity.assertion.key_file is not set: signing with a key generated at start; \
-                 other replicas (and this one after a restart) sign with different keys"
-            );
-        }
+    if let Some(assertion) = &policy.assertion
+        && assertion.generated()
+    {
+        tracing::warn!(
+            kid = assertion.current_key().kid(),
+            "identity.assertion.key_file is not set: signing with a key generated at start; \
+             other replicas (and this one after a restart) sign with different keys"
+        );
     }
 }
 

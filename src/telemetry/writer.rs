@@ -20,7 +20,11 @@
 use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// The writer is a std thread waiting on a Condvar, which waits real time: its deadlines must
+// be real time too, not tokio's (pausable) clock.
+#[allow(clippy::disallowed_types)]
+use std::time::Instant;
 
 use tracing_subscriber::fmt::MakeWriter;
 

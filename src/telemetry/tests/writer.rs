@@ -114,6 +114,7 @@ fn a_burst_is_written_in_few_writes_and_the_guard_flushes_it() {
     let (writer, guard) = coalescing(Box::new(sink.clone()), PAUSED);
     write_concurrently(&writer, 1, 200);
     assert_eq!(sink.writes(), 0, "nothing is written during the pause");
+    #[allow(clippy::disallowed_types)] // the writer thread waits real time
     let dropped = std::time::Instant::now();
     drop(guard);
     assert!(
