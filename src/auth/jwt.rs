@@ -2,7 +2,7 @@
 //!
 //! wsgate does its own parsing and claim checks and uses `jsonwebtoken` only for the
 //! signature (`jsonwebtoken::crypto::verify`), because the crate's `decode`/`Validation`
-//! defaults are footguns (SECURITY-CASES, "Findings on jsonwebtoken"): missing or mistyped
+//! defaults are footguns (docs/security-cases.md, "Findings on jsonwebtoken"): missing or mistyped
 //! `iss`/`aud` accepted, `nbf` unchecked, `crit`/`typ`/`cty`/`zip` ignored, duplicate
 //! members silently collapsed, no size limit. The order of checks is fixed, and each
 //! failure maps to one reason:

@@ -162,7 +162,7 @@ fn from_secret(
 ) -> Result<Vec<VerifyKey>, String> {
     let bytes = secret.expose();
     // Config validation refuses these too; a public key used as an HMAC secret lets anyone
-    // who has the public key forge tokens (SECURITY-CASES J6), so check again here.
+    // who has the public key forge tokens (docs/security-cases.md J6), so check again here.
     if looks_like_key_material(bytes) {
         return Err(format!(
             "the HMAC secret from {} looks like a PEM or JWK key; an HMAC secret must be \

@@ -15,7 +15,7 @@
 //!   (a client that hangs up) never cancels the fetch.
 //! - **Cooldown**: a token whose `kid` is unknown (or that finds no keys) triggers a fetch
 //!   at most once per `jwks_cooldown` per issuer, so a flood of random kids costs one
-//!   fetch per cooldown (SECURITY-CASES J9, R6); the token is then verified once more.
+//!   fetch per cooldown (docs/security-cases.md J9, R6); the token is then verified once more.
 //!
 //! This file holds one issuer's cache ([`RemoteKeys`]); `sets.rs` the caches of one
 //! `Gate` ([`sets::RemoteSets`]), whose background tasks stop when it is dropped or

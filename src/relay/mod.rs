@@ -23,7 +23,7 @@
 //! - idle timeout, maximum age, shutdown: 1001 to both; token expiry: 1008 to the
 //!   client and 1001 to the upstream;
 //! - a client pinging faster than `max_pings_per_second` breaks a rule like a framing
-//!   violation: 1008 `rate_limited` to it, 1001 to the upstream (SECURITY-CASES F10);
+//!   violation: 1008 `rate_limited` to it, 1001 to the upstream (docs/security-cases.md F10);
 //! - a slow consumer, a peer that accepts none of the bytes waiting for it for
 //!   `send_timeout` (R4, R5): the other side gets 1001 `slow_consumer` at once; the slow
 //!   peer gets 1008 `slow_consumer` if its output reaches a frame boundary within the close
@@ -34,7 +34,7 @@
 //!   whole buffer is out, so a steady slow reader can show no progress for a while; hence
 //!   the setting is off by default and meant to be generous;
 //! - the upstream vanishes without a close (EOF, RST): the client gets 1014
-//!   `upstream_unavailable` (SECURITY-CASES X10 allows 1014 or 1011; 1014 "bad gateway"
+//!   `upstream_unavailable` (docs/security-cases.md X10 allows 1014 or 1011; 1014 "bad gateway"
 //!   says whose fault it was and matches the handshake-time code);
 //! - the client vanishes: the upstream gets 1001 `server_shutdown` (X12).
 //!

@@ -1,4 +1,4 @@
-//! [`PingBudget`]: the token bucket that limits one client's pings (SECURITY-CASES F10).
+//! [`PingBudget`]: the token bucket that limits one client's pings (docs/security-cases.md F10).
 
 use tokio::time::Instant;
 

@@ -12,7 +12,7 @@ pub(super) enum Violation {
     CloseReasonNotUtf8,
     /// A frame or message over the configured limit: close 1009.
     TooBig,
-    /// A ping over the client's ping budget (SECURITY-CASES F10): close 1008.
+    /// A ping over the client's ping budget (docs/security-cases.md F10): close 1008.
     RateLimited,
 }
 

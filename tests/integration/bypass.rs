@@ -1,5 +1,5 @@
 //! The keyed E2E bypass, replaying the staging incidents (PRODUCT.md `[e2e_bypass]`,
-//! SECURITY-CASES.md B1–B7, docs/e2e-testing.md "Option B"):
+//! docs/security-cases.md B1–B7, docs/e2e-testing.md "Option B"):
 //!
 //! - only the configured header with a configured key lets a test in, as
 //!   `X-Auth-Method: e2e-bypass` and the test identity; the key never reaches the upstream,

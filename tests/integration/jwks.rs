@@ -1,4 +1,4 @@
-//! Remote key sets against a fake JWKS server (SECURITY-CASES X1–X6, J9, J12, R6):
+//! Remote key sets against a fake JWKS server (docs/security-cases.md X1–X6, J9, J12, R6):
 //! readiness waits for the first fetch, a JWKS outage keeps the cached keys, bad answers
 //! and redirects are failed fetches, a new `kid` triggers one shared refetch, and a
 //! token's `jku`/`x5u` are never contacted.

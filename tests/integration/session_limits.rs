@@ -1,4 +1,4 @@
-//! Session limits through the real proxy: a client's ping flood (SECURITY-CASES F10) and a
+//! Session limits through the real proxy: a client's ping flood (docs/security-cases.md F10) and a
 //! peer that stops reading (R4), each ended with its own reason code.
 
 use futures_util::{SinkExt, StreamExt};

@@ -170,7 +170,8 @@ impl Payload {
             }),
             Err(e) if e.to_string().starts_with("number out of range") => {
                 // Parse again skipping the time claims' values: if that succeeds, the
-                // out-of-range number was one of them (K3: `exp: 1e400` is claim_invalid).
+                // out-of-range number was one of them (docs/security-cases.md K3: `exp: 1e400` is
+                // claim_invalid).
                 let mut seed = UniqueMapSeed { skip: TIME_CLAIMS };
                 let mut deserializer = serde_json::Deserializer::from_slice(bytes);
                 let claims = de::DeserializeSeed::deserialize(&mut seed, &mut deserializer)

@@ -116,7 +116,7 @@ pub(super) fn jwk_keys(
 }
 
 /// `oct` (HMAC) keys from a JWKS are used only when the issuer is configured for HS*
-/// (SECURITY-CASES J8): a published symmetric key is otherwise a sign of confusion.
+/// (docs/security-cases.md J8): a published symmetric key is otherwise a sign of confusion.
 fn oct_keys(
     issuer: &IssuerConfig,
     jwk: &Map<String, Value>,

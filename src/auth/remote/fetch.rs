@@ -11,7 +11,7 @@
 //!   the same rules as `jwks_file`).
 //!
 //! No cookies are kept, no connection is reused, and nothing from a token is ever used to
-//! choose a URL (its `jku`/`x5u` headers are ignored, SECURITY-CASES J12).
+//! choose a URL (its `jku`/`x5u` headers are ignored, docs/security-cases.md J12).
 
 use std::fmt;
 use std::io;

@@ -1,4 +1,4 @@
-//! Slow consumers and ping floods (SECURITY-CASES R4, R5, F10).
+//! Slow consumers and ping floods (docs/security-cases.md R4, R5, F10).
 
 use super::*;
 

@@ -7,7 +7,7 @@ async fn client_close_is_relayed_and_the_reply_returns() {
     let mut h = Harness::start(settings());
     let close = client_frame(true, CLOSE, &close_body(1000, "done"));
     h.client_sends(&close).await;
-    // F12: data after a close is dropped.
+    // docs/security-cases.md F12: data after a close is dropped.
     h.client_sends(&client_frame(true, TEXT, b"late")).await;
     assert_eq!(read_frame(&mut h.upstream).await.raw, close);
     // The upstream may still send data before its reply.

@@ -466,7 +466,7 @@ async fn jwe_and_json_serializations_are_token_malformed() {
 
 #[tokio::test]
 async fn a_public_key_pem_as_the_hmac_secret_is_refused_before_serving() {
-    // SECURITY-CASES J6: if an operator configured the RSA/EC public key as the HS256
+    // docs/security-cases.md J6: if an operator configured the RSA/EC public key as the HS256
     // secret, anyone holding the public key could forge tokens. The config is refused, the
     // error names the key and never prints the secret.
     for public in ["rsa2048.pub.pem", "ec256.pub.pem", "rsa2048.pkcs1.pub.pem"] {

@@ -1,5 +1,5 @@
 //! The JWT attack suite (issue 14): every forgery and confusion a token-testing tool tries
-//! (jwt_tool's playbook, the CVE classes in SECURITY-CASES "JOSE header" and "Claims"),
+//! (jwt_tool's playbook, the CVE classes in docs/security-cases.md "JOSE header" and "Claims"),
 //! sent through the proxy in both deny modes. Each case asserts the exact reason code of
 //! PRODUCT.md, and each test ends by proving that the upstream saw nothing and that no
 //! key URL named in a token was ever contacted.

@@ -1,4 +1,4 @@
-//! Claims (K1–K23).
+//! Claims (docs/security-cases.md K1–K23).
 
 use super::*;
 

@@ -1,4 +1,5 @@
-//! Size and encoding (C9, C10, E1–E5, J19, J20): size limits and malformed input.
+//! Size and encoding (docs/security-cases.md C9, C10, E1–E5, J19, J20): size limits and malformed
+//! input.
 
 use super::*;
 

@@ -1,4 +1,4 @@
-//! Random input (E5): deterministic fuzz-ish checks.
+//! Random input (docs/security-cases.md E5): deterministic fuzz-ish checks.
 
 use super::*;
 

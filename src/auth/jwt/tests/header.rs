@@ -1,5 +1,5 @@
-//! JOSE header and algorithm checks (J1–J26): alg, crit, b64, typ, cty, zip, jku/jwk/x5c,
-//! duplicate parameters.
+//! JOSE header and algorithm checks (docs/security-cases.md J1–J26): alg, crit, b64, typ, cty, zip,
+//! jku/jwk/x5c, duplicate parameters.
 
 use super::*;
 

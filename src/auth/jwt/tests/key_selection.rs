@@ -1,5 +1,5 @@
-//! Key selection and key families (J1–J26): kid, key confusion, weak secrets, JWKS,
-//! ECDSA signatures, issuers without keys.
+//! Key selection and key families (docs/security-cases.md J1–J26): kid, key confusion, weak
+//! secrets, JWKS, ECDSA signatures, issuers without keys.
 
 use super::*;
 

@@ -1,6 +1,6 @@
 //! Tests for `jwt::verify`, with real crypto and the keys in `tests/fixtures/`
 //! (`tests/fixtures/regenerate.sh`). Each test is named after the rule it pins; the
-//! SECURITY-CASES row is in a comment.
+//! docs/security-cases.md row is in a comment.
 
 use std::time::Duration;
 
