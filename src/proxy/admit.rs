@@ -3,7 +3,15 @@
 //! is checked against the caps (`too_many_sessions`), or the store's fault
 //! (`sessions_unavailable`), and registered under a fresh id.
 
-use super::*;
+use std::net::SocketAddr;
+
+use super::Proxy;
+use super::record::issuer_name;
+use crate::auth::{Denial, Gate, Grant};
+use crate::domain::clock::unix_now;
+use crate::domain::refusal::Refusal;
+use crate::domain::session_id::SessionId;
+use crate::sessions::{Registration, SessionRecord, Target};
 
 impl Proxy {
     /// Session control's part of a decision: a revoked user, token or key is refused
@@ -22,9 +30,9 @@ impl Proxy {
             reason,
             issuer: grant.issuer,
         };
-        let issuer = grant.issuer.map(|i| config.auth.issuer(i).name.clone());
+        let issuer = issuer_name(config, grant.issuer).map(str::to_owned);
         let token = grant.token.as_ref();
-        let target = crate::sessions::Target {
+        let target = Target {
             session: None,
             user: grant.user.as_deref(),
             issuer: issuer.as_deref(),

@@ -15,8 +15,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
-use http::{Response, StatusCode};
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use tokio::time::{Instant, Sleep};
 
@@ -99,21 +97,4 @@ impl HttpBody for TimedBody {
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }
-}
-
-/// `408 body_timeout`, `Connection: close`.
-pub fn body_timeout() -> Response<Bytes> {
-    let body = serde_json::json!({
-        "error": "body_timeout",
-        "message": "the request body stopped arriving",
-    });
-    let mut response = Response::new(Bytes::from(body.to_string()));
-    *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
 }

@@ -1,73 +1,69 @@
-//! The per-request service: classify, decide, then refuse, relay a WebSocket, or forward
-//! plain HTTP.
+//! The proxy: one client request, from its head to the relay.
 //!
-//! Life of a request (docs/architecture.md): `handshake::classify` (400/405/426) →
-//! `Gate::decide` (deny → 403/503 with a reason, or 101 + close in `deny = "close"` mode)
-//! → upstream handshake (502 when unreachable or invalid; its own status when it refuses)
-//! → 101 to the client → the client connection's task runs `relay::relay` until the
-//! session ends.
+//! Life of a request (docs/architecture.md). `server` accepts a connection, runs its TLS
+//! handshake, and hands the stream here:
 //!
-//! Here: the service itself, refusals and plain-HTTP forwarding; `session.rs` opens an
-//! admitted WebSocket session; `conn.rs` holds what a client connection carries across
-//! requests (its `max_connections` slot, the work its upgrade starts, its client
-//! certificate); `policy.rs` holds what a reload replaces; `respond.rs` builds the
-//! responses and close frames; `plain.rs` forwards plain HTTP, `body.rs` bounds its
-//! request body's pace; `record.rs` records decisions, including a refusal caused by the
-//! upstream.
+//! 1. **Read the head.** A connection's first request, when it is a WebSocket upgrade, is
+//!    read and answered by hand ([`Proxy::first_request`], `first.rs`, the head parsed by
+//!    `head.rs`); anything else, and every later request on the connection, goes through
+//!    hyper to [`Proxy::handle`] (below). Both paths run the same steps.
+//! 2. **Check the syntax.** `handshake::classify` refuses a bad request (400/405/426)
+//!    before any authentication; the path is normalized, then judged and forwarded.
+//! 3. **Decide** (`decide.rs`): `Gate::decide` under the handshake budget, the drain,
+//!    then session control (`admit.rs`: revocations, caps, a registered session id);
+//!    every decision is logged and counted once (`record.rs`).
+//! 4. **Refuse** (`respond.rs`): 403/503 with a reason code, or wsgate's own 101 and a
+//!    close frame in `deny = "close"` mode.
+//! 5. **Open the upstream** (`open.rs`): the upstream opening handshake (502 when it is
+//!    unreachable or its 101 invalid; its own answer relayed when it refuses), then the
+//!    client's 101. A plain HTTP request is forwarded instead (`plain.rs`, its body's pace
+//!    bounded by `body.rs`).
+//! 6. **Relay** (`session.rs`). The session is queued on the client connection
+//!    (`conn.rs`), whose own task runs `relay::relay_controlled` once the 101 is out,
+//!    then records how it ended.
+//!
+//! Every answer wsgate gives itself is one `answer::Answer`, rendered for hyper or as
+//! bytes. `shared.rs` holds what every connection shares, `policy.rs` what a reload
+//! replaces, and `refresh.rs` the token refresh endpoint.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::HeaderValue;
-use http::{HeaderMap, Request, Response, Uri, Version};
-use http_body_util::BodyExt;
+use http::{Request, Response};
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use crate::auth::token::offered_protocols;
-use crate::auth::trace::NoTrace;
-use crate::auth::{Denial, Gate, Grant, RequestView};
-use crate::config::{DenyMode, ServerConfig, SessionExpiry, TokenSource};
-use crate::domain::clock::unix_now;
+use crate::auth::Denial;
 use crate::domain::refusal::Refusal;
-use crate::domain::session_id::SessionId;
-use crate::net::tls::ClientCertificate;
-use crate::relay::{self, Extensions, RelaySettings};
-use crate::sessions::{Registration, Registry, SessionRecord};
-use crate::telemetry::metrics::{
-    BypassResult, HandshakeOutcome, Metrics, RelayCounters, UpstreamErrorKind,
-};
-use crate::telemetry::{self, Caller, Decision, SessionSummary, Verdict};
-use crate::upstream::{self, Forwarding, UpgradeRequest, UpstreamError, WebSocketOutcome};
-use crate::ws::handshake::{self, WebSocketRequest};
+use crate::ws::handshake::{self, HandshakeError, WebSocketRequest};
 
 mod admit;
+mod answer;
 mod body;
 mod conn;
+mod decide;
 mod first;
+mod head;
+mod open;
 mod plain;
 mod policy;
 mod record;
 mod refresh;
 mod respond;
 mod session;
+mod shared;
 
 pub use conn::{AfterUpgrade, ClientConn, Slot};
-pub use first::MAX_HEAD_BYTES;
+pub use head::MAX_HEAD_BYTES;
 #[doc(hidden)]
-pub(crate) use first::read_head_for_fuzzing;
+pub(crate) use head::read_head_for_fuzzing;
 pub use policy::Policy;
+pub use shared::Proxy;
 
-pub use respond::denial_response;
-use respond::{boxed, close_after_upgrade, handshake_refusal, switching_protocols};
+use answer::Answer;
 
 /// Response body type for every answer wsgate gives.
 pub type Body = BoxBody<Bytes, hyper::Error>;
@@ -75,79 +71,8 @@ pub type Body = BoxBody<Bytes, hyper::Error>;
 /// How long wsgate waits for the peer's reply after sending its own close frame.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Shared state for every connection on the proxy listener.
-pub struct Proxy {
-    policy: RwLock<Arc<Policy>>,
-    /// The policy's `server.handshake_timeout` in milliseconds, readable without the lock
-    /// (every connection needs it before its first byte).
-    handshake_timeout_ms: AtomicU64,
-    /// Listener-level settings as started (reloads do not rebind or resize; see
-    /// `config::restart_required`). Reloadable values come from [`Proxy::policy`].
-    pub server: ServerConfig,
-    pub metrics: Arc<Metrics>,
-    pub counters: RelayCounters,
-    /// Fires when the drain starts; sessions send 1001 `server_shutdown`.
-    pub shutdown: CancellationToken,
-    /// Every session task, so the drain can wait for them.
-    pub sessions: TaskTracker,
-    /// The client listener is TLS.
-    pub secure: bool,
-    /// Live sessions: revocations, caps, refresh (fixed at startup).
-    pub registry: Arc<Registry>,
-}
-
 impl Proxy {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        policy: Arc<Policy>,
-        metrics: Arc<Metrics>,
-        counters: RelayCounters,
-        shutdown: CancellationToken,
-        sessions: TaskTracker,
-        secure: bool,
-        registry: Arc<Registry>,
-    ) -> Proxy {
-        Proxy {
-            server: policy.gate.config().server.clone(),
-            handshake_timeout_ms: AtomicU64::new(millis(
-                policy.gate.config().server.handshake_timeout,
-            )),
-            policy: RwLock::new(policy),
-            metrics,
-            counters,
-            shutdown,
-            sessions,
-            secure,
-            registry,
-        }
-    }
-
-    /// The policy in force now.
-    pub fn policy(&self) -> Arc<Policy> {
-        match self.policy.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// `server.handshake_timeout` in force: the budget from accept to the client's 101.
-    pub fn handshake_timeout(&self) -> Duration {
-        Duration::from_millis(self.handshake_timeout_ms.load(Ordering::Relaxed))
-    }
-
-    /// Swaps in a new policy for new requests; sessions keep the one they started with.
-    pub fn replace_policy(&self, policy: Arc<Policy>) {
-        self.handshake_timeout_ms.store(
-            millis(policy.gate.config().server.handshake_timeout),
-            Ordering::Relaxed,
-        );
-        match self.policy.write() {
-            Ok(mut guard) => *guard = policy,
-            Err(poisoned) => *poisoned.into_inner() = policy,
-        }
-    }
-
-    /// Serves one request. Never fails: every problem becomes a response.
+    /// Serves one request hyper read. Never fails: every problem becomes a response.
     pub async fn handle(
         self: Arc<Self>,
         mut request: Request<Incoming>,
@@ -159,20 +84,10 @@ impl Proxy {
             return Ok(self.refresh(request, client, &conn.certificate).await);
         }
         let on_upgrade = hyper::upgrade::on(&mut request);
-        let websocket = match handshake::classify(
-            request.method(),
-            request.version(),
-            request.uri().path(),
-            request.headers(),
-        ) {
-            Ok(ws) => ws,
-            Err(error) => return Ok(handshake_refusal(error)),
+        let websocket = match check_syntax(&mut request) {
+            Ok(websocket) => websocket,
+            Err(error) => return Ok(handshake_refused(error).into_response()),
         };
-        // From here on the request's path is the normalized one: judged and forwarded.
-        match handshake::normalized_uri(request.uri()) {
-            Ok(uri) => *request.uri_mut() = uri,
-            Err(error) => return Ok(handshake_refusal(error)),
-        }
         let policy = self.policy();
         let decision = self
             .decide(
@@ -209,88 +124,13 @@ impl Proxy {
                 .await
             }
             // A WebSocket grant always carries its registration (`admit`).
-            (Ok((_, None)), Some(_)) => denial_response(Refusal::Overloaded),
+            (Ok((_, None)), Some(_)) => Answer::denial(Refusal::Overloaded).into_response(),
             (Ok((grant, _)), None) => self.forward(&policy, grant, request, client, started).await,
         })
     }
 
-    /// The decision on a request that passed the syntax checks, logged and counted: the
-    /// grant (with, for a WebSocket upgrade, its registered session), or the reason to
-    /// refuse with. The one decision path for hyper's service and for the first request
-    /// read by hand (`first.rs`); revocations and caps are judged here, before any
-    /// upstream is dialled.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn decide(
-        &self,
-        policy: &Policy,
-        uri: &Uri,
-        headers: &HeaderMap,
-        websocket: bool,
-        client: SocketAddr,
-        certificate: &ClientCertificate,
-        started: Instant,
-    ) -> Result<(Grant, Option<Registration>), Refusal> {
-        let gate = &policy.gate;
-        let decision = if self.shutdown.is_cancelled() {
-            Err(Denial {
-                route: gate.route_id(uri.path()),
-                reason: Refusal::ServerShutdown,
-                issuer: None,
-            })
-        } else {
-            let view = RequestView {
-                path: uri.path(),
-                query: uri.query(),
-                headers,
-                client_cert: certificate,
-            };
-            // A decision can wait on a JWKS refetch; it never outlives the handshake budget.
-            let budget = self.handshake_timeout().saturating_sub(started.elapsed());
-            match tokio::time::timeout(budget, gate.decide(&view, unix_now(), &mut NoTrace)).await {
-                Ok(decision) => decision,
-                Err(_) => Err(Denial {
-                    route: gate.route_id(view.path),
-                    reason: Refusal::KeysUnavailable,
-                    issuer: None,
-                }),
-            }
-        };
-        // A WebSocket decision that finished after the drain began (it waited on a JWKS
-        // refetch) opens no session the drain would close at once: the client is told to
-        // go elsewhere. A plain request already in flight is still served, as hyper's
-        // graceful shutdown finishes in-flight requests.
-        let decision = match decision {
-            Ok(grant) if websocket && self.shutdown.is_cancelled() => Err(Denial {
-                route: grant.route,
-                reason: Refusal::ServerShutdown,
-                issuer: grant.issuer,
-            }),
-            decision => decision,
-        };
-        // Session control: revocations, then (WebSocket) caps and registration.
-        let decision = match decision {
-            Ok(grant) => match self.admit(gate, &grant, websocket, client).await {
-                Ok(registration) => Ok((grant, registration)),
-                Err(denial) => Err(denial),
-            },
-            Err(denial) => Err(denial),
-        };
-        let config = gate.config();
-        match decision {
-            Err(denial) => {
-                let route = config.route(denial.route).path.as_str();
-                self.record_denial(gate, &denial, route, client, websocket, started);
-                Err(denial.reason)
-            }
-            Ok((grant, registration)) => {
-                let route = config.route(grant.route).path.as_str();
-                self.record_grant(gate, &grant, route, client, websocket, started);
-                Ok((grant, registration))
-            }
-        }
-    }
-
-    /// Answers a connection over `max_connections`.
+    /// Answers a request on a connection over `max_connections`: `overloaded`, in the
+    /// configured deny mode, after the same syntax checks.
     pub fn overloaded(
         &self,
         mut request: Request<Incoming>,
@@ -299,152 +139,51 @@ impl Proxy {
     ) -> Response<Body> {
         let started = Instant::now();
         let on_upgrade = hyper::upgrade::on(&mut request);
+        let websocket = match check_syntax(&mut request) {
+            Ok(websocket) => websocket,
+            Err(error) => return handshake_refused(error).into_response(),
+        };
         let policy = self.policy();
         let gate = &policy.gate;
-        let checked = handshake::classify(
-            request.method(),
-            request.version(),
-            request.uri().path(),
-            request.headers(),
-        )
-        .and_then(|ws| Ok((ws, handshake::normalized_uri(request.uri())?)));
-        match checked {
-            Err(error) => handshake_refusal(error),
-            Ok((ws, uri)) => {
-                let denial = Denial {
-                    route: gate.route_id(uri.path()),
-                    reason: Refusal::Overloaded,
-                    issuer: None,
-                };
-                let route = gate.config().route(denial.route).path.as_str();
-                self.record_denial(gate, &denial, route, client, ws.is_some(), started);
-                self.refuse(
-                    gate,
-                    ws.as_ref(),
-                    request.headers(),
-                    on_upgrade,
-                    Refusal::Overloaded,
-                    &conn,
-                )
-            }
-        }
-    }
-
-    /// A refusal in the configured deny mode: HTTP status, or 101 then a close frame.
-    fn refuse(
-        &self,
-        gate: &Gate,
-        websocket: Option<&WebSocketRequest>,
-        headers: &HeaderMap,
-        on_upgrade: hyper::upgrade::OnUpgrade,
-        reason: Refusal,
-        conn: &ClientConn,
-    ) -> Response<Body> {
-        match websocket {
-            Some(ws) if gate.config().auth.deny == DenyMode::Close => {
-                let protocol = close_mode_protocol(gate, headers);
-                let slot = conn.slot.clone();
-                conn.after_upgrade
-                    .run(self.sessions.track_future(async move {
-                        close_after_upgrade(on_upgrade, reason).await;
-                        drop(slot);
-                    }));
-                boxed(switching_protocols(ws, protocol, None, None))
-            }
-            _ => denial_response(reason),
-        }
-    }
-
-    fn record_denial(
-        &self,
-        gate: &Gate,
-        denial: &Denial,
-        route: &str,
-        client: SocketAddr,
-        websocket: bool,
-        started: Instant,
-    ) {
-        let verdict = Verdict::Denied(denial.reason);
-        self.record_decision(
-            gate,
-            denial.issuer,
-            route,
-            client,
-            websocket,
-            started,
-            verdict,
-        );
-        let bypass_result = match denial.reason {
-            Refusal::E2eBypassDisabled => Some(BypassResult::Disabled),
-            Refusal::E2eKeyInvalid => Some(BypassResult::Invalid),
-            _ => None,
+        let denial = Denial {
+            route: gate.route_id(request.uri().path()),
+            reason: Refusal::Overloaded,
+            issuer: None,
         };
-        if let Some(result) = bypass_result {
-            self.metrics.e2e_bypass("none", result);
-        }
-    }
-
-    fn record_grant(
-        &self,
-        gate: &Gate,
-        grant: &Grant,
-        route: &str,
-        client: SocketAddr,
-        websocket: bool,
-        started: Instant,
-    ) {
-        let config = gate.config();
-        let verdict = Verdict::Allowed(Caller {
-            method: grant.method,
-            user: grant.user.as_deref(),
-        });
-        self.record_decision(
+        self.record_denial(gate, &denial, client, websocket.is_some(), started);
+        self.refuse(
             gate,
-            grant.issuer,
-            route,
-            client,
-            websocket,
-            started,
-            verdict,
-        );
-        if let Some(key) = grant.bypass_key.map(|k| config.e2e_bypass.key(k)) {
-            self.metrics.e2e_bypass(&key.name, BypassResult::Accepted);
-            tracing::warn!(
-                audit = "e2e_bypass",
-                key = key.name.as_str(),
-                user = grant.user.as_deref().unwrap_or(""),
-                client = %client,
-                route,
-                "end-to-end test bypass used"
-            );
-        }
+            websocket.as_ref(),
+            request.headers(),
+            on_upgrade,
+            Refusal::Overloaded,
+            &conn,
+        )
     }
 }
 
-/// The configured protocol marker, if the client offered it.
-fn marker_offered(gate: &Gate, headers: &HeaderMap) -> Option<HeaderValue> {
-    let offered: Vec<&str> = offered_protocols(headers).collect();
-    gate.config()
-        .auth
-        .token_sources
-        .iter()
-        .find_map(|source| match source {
-            TokenSource::Protocol(marker) if offered.contains(&marker.as_str()) => {
-                HeaderValue::from_str(marker).ok()
-            }
-            _ => None,
-        })
+/// The handshake's syntax checks on a request hyper read: whether it is a WebSocket
+/// upgrade, or why it is refused. On success the request's path is the normalized one,
+/// judged and forwarded from here on.
+fn check_syntax(
+    request: &mut Request<Incoming>,
+) -> Result<Option<WebSocketRequest>, HandshakeError> {
+    let websocket = handshake::classify(
+        request.method(),
+        request.version(),
+        request.uri().path(),
+        request.headers(),
+    )?;
+    *request.uri_mut() = handshake::normalized_uri(request.uri())?;
+    Ok(websocket)
 }
 
-/// In close mode a browser only sees the close if the 101 names one of its offers.
-fn close_mode_protocol(gate: &Gate, headers: &HeaderMap) -> Option<HeaderValue> {
-    marker_offered(gate, headers).or_else(|| {
-        offered_protocols(headers)
-            .next()
-            .and_then(|p| HeaderValue::from_str(p).ok())
-    })
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+/// A request the syntax checks refuse, logged; the same answer on either path.
+fn handshake_refused(error: HandshakeError) -> Answer {
+    tracing::info!(
+        error = error.as_str(),
+        status = error.status().as_u16(),
+        "request refused before authentication"
+    );
+    Answer::handshake_refusal(error)
 }

@@ -1,48 +1,111 @@
-//! Recording a request's decision: its log line and metrics, in one call to
-//! `telemetry::record_decision`.
+//! Every decision recorded once, its log line and metrics together, in one call to
+//! `telemetry::record_decision`: a refusal ("request denied", `wsgate_auth_denied_total`),
+//! a grant ("request allowed", and the audit line of an end-to-end bypass), and a refusal
+//! the upstream caused.
 //!
-//! A refusal the upstream caused is recorded like every other refusal: the auth decision
-//! let the caller in (already logged and counted as allowed), then the upstream could not
-//! be reached or answered an invalid 101. The client gets a refusal
-//! (`upstream_unavailable` or `upstream_rejected`), so it is recorded as one: the
-//! failure's detail first, then the `request denied` line and
+//! An upstream failure is a refusal like any other: the auth decision let the caller in
+//! (already logged and counted as allowed), then the upstream could not be reached or
+//! answered an invalid 101. The client gets `upstream_unavailable` or
+//! `upstream_rejected`, so it is recorded as one: the failure's detail first ("upstream
+//! error", `wsgate_upstream_errors_total`), then the `request denied` line and
 //! `wsgate_auth_denied_total{route, reason}`, so one query counts every refusal.
 
-use super::*;
-use crate::config::IssuerId;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::Proxy;
+use crate::auth::{Denial, Gate, Grant};
+use crate::config::{Config, IssuerId, RouteId};
+use crate::domain::refusal::Refusal;
+use crate::telemetry::metrics::BypassResult;
+use crate::telemetry::{self, Caller, Decision, Verdict};
+use crate::upstream::UpstreamError;
 
 impl Proxy {
-    /// An admitted request whose upstream failed: the failure's detail ("upstream error",
-    /// `wsgate_upstream_errors_total`), then the refusal the client gets, recorded like
-    /// every other refusal ("request denied", `wsgate_auth_denied_total`), so one query
-    /// counts every `upstream_unavailable` and `upstream_rejected` answer. Returns the
-    /// reason to refuse with.
-    #[allow(clippy::too_many_arguments)]
+    /// A refusal by the decision (or the drain, or `max_connections`).
+    pub(super) fn record_denial(
+        &self,
+        gate: &Gate,
+        denial: &Denial,
+        client: SocketAddr,
+        websocket: bool,
+        started: Instant,
+    ) {
+        let verdict = Verdict::Denied(denial.reason);
+        self.record_decision(
+            gate,
+            denial.route,
+            denial.issuer,
+            client,
+            websocket,
+            started,
+            verdict,
+        );
+        let bypass_result = match denial.reason {
+            Refusal::E2eBypassDisabled => Some(BypassResult::Disabled),
+            Refusal::E2eKeyInvalid => Some(BypassResult::Invalid),
+            _ => None,
+        };
+        if let Some(result) = bypass_result {
+            self.metrics.e2e_bypass("none", result);
+        }
+    }
+
+    /// A grant; a bypass key's use is also counted and audited.
+    pub(super) fn record_grant(
+        &self,
+        gate: &Gate,
+        grant: &Grant,
+        client: SocketAddr,
+        websocket: bool,
+        started: Instant,
+    ) {
+        let verdict = Verdict::Allowed(caller(grant));
+        self.record_decision(
+            gate,
+            grant.route,
+            grant.issuer,
+            client,
+            websocket,
+            started,
+            verdict,
+        );
+        let config = gate.config();
+        if let Some(key) = grant.bypass_key.map(|k| config.e2e_bypass.key(k)) {
+            self.metrics.e2e_bypass(&key.name, BypassResult::Accepted);
+            tracing::warn!(
+                audit = "e2e_bypass",
+                key = key.name.as_str(),
+                user = grant.user.as_deref().unwrap_or(""),
+                client = %client,
+                route = config.route(grant.route).path.as_str(),
+                "end-to-end test bypass used"
+            );
+        }
+    }
+
+    /// An admitted request whose upstream failed: the failure's detail, then the refusal
+    /// the client gets. Returns the reason to refuse with.
     pub(super) fn record_upstream_refusal(
         &self,
         gate: &Gate,
         grant: &Grant,
-        route: &str,
         client: SocketAddr,
         websocket: bool,
         error: &UpstreamError,
         started: Instant,
     ) -> Refusal {
-        let kind = upstream_kind(error);
+        let kind = error.kind();
         let detail = error.to_string();
-        let caller = Caller {
-            method: grant.method,
-            user: grant.user.as_deref(),
-        };
         let verdict = Verdict::UpstreamFailed {
-            caller,
+            caller: caller(grant),
             kind,
             detail: &detail,
         };
         self.record_decision(
             gate,
+            grant.route,
             grant.issuer,
-            route,
             client,
             websocket,
             started,
@@ -51,27 +114,27 @@ impl Proxy {
         kind.reason()
     }
 
-    /// Records the decision about one request, its log line and its metrics together
-    /// (`telemetry::record_decision`); `issuer` names one of the configured issuers.
+    /// Records the decision about one request on the configured route `route`, its log
+    /// line and its metrics together (`telemetry::record_decision`).
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn record_decision(
+    fn record_decision(
         &self,
         gate: &Gate,
+        route: RouteId,
         issuer: Option<IssuerId>,
-        route: &str,
         client: SocketAddr,
         websocket: bool,
         started: Instant,
         verdict: Verdict<'_>,
     ) {
-        let issuer = issuer.map(|i| gate.config().auth.issuer(i).name.as_str());
+        let config = gate.config();
         telemetry::record_decision(
             &self.metrics,
             &Decision {
-                route,
+                route: config.route(route).path.as_str(),
                 client,
                 websocket,
-                issuer,
+                issuer: issuer_name(config, issuer),
                 duration: started.elapsed(),
                 verdict,
             },
@@ -79,11 +142,15 @@ impl Proxy {
     }
 }
 
-fn upstream_kind(error: &UpstreamError) -> UpstreamErrorKind {
-    match error {
-        UpstreamError::Connect(_) | UpstreamError::Protocol(_) => UpstreamErrorKind::Connect,
-        UpstreamError::Timeout => UpstreamErrorKind::Timeout,
-        UpstreamError::Tls(_) => UpstreamErrorKind::Tls,
-        UpstreamError::Rejected(_) => UpstreamErrorKind::Rejected,
+/// Who the auth decision let in.
+fn caller(grant: &Grant) -> Caller<'_> {
+    Caller {
+        method: grant.method,
+        user: grant.user.as_deref(),
     }
+}
+
+/// The configured name of the issuer a decision names.
+pub(super) fn issuer_name(config: &Config, issuer: Option<IssuerId>) -> Option<&str> {
+    issuer.map(|i| config.auth.issuer(i).name.as_str())
 }

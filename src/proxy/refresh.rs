@@ -8,11 +8,24 @@
 //! (`claim_mismatch` otherwise) and no revocation in force (`token_revoked`); only then
 //! does the session's deadline move. A refused refresh changes nothing.
 
-use http::{Method, StatusCode, header};
+use std::net::SocketAddr;
+use std::time::Instant;
 
-use super::*;
-use crate::domain::session_id::SESSION_HEADER;
-use crate::sessions::Target;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use super::answer::Answer;
+use super::record::issuer_name;
+use super::{Body, Proxy};
+use crate::auth::trace::NoTrace;
+use crate::auth::{Gate, Grant, RequestView};
+use crate::config::SessionExpiry;
+use crate::domain::clock::unix_now;
+use crate::domain::refusal::Refusal;
+use crate::domain::session_id::{SESSION_HEADER, SessionId};
+use crate::net::tls::ClientCertificate;
+use crate::sessions::{SessionRecord, Target};
 use crate::telemetry::metrics::RefreshResult;
 
 impl Proxy {
@@ -23,20 +36,18 @@ impl Proxy {
         certificate: &ClientCertificate,
     ) -> Response<Body> {
         if request.method() != Method::POST {
-            let mut response = json(
+            return Answer::json(
                 StatusCode::METHOD_NOT_ALLOWED,
                 &serde_json::json!({"error": "method_not_allowed", "message": "refresh is POST"}),
-            );
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST"));
-            return response;
+            )
+            .header(header::ALLOW, HeaderValue::from_static("POST"))
+            .into_response();
         }
         let session = request
             .headers()
             .get(SESSION_HEADER)
             .and_then(|value| value.to_str().ok())
-            .and_then(|text| crate::domain::session_id::SessionId::parse(text.trim()));
+            .and_then(|text| SessionId::parse(text.trim()));
         let finding = Instant::now();
         let found = match session {
             Some(id) => self.registry.find(id).await,
@@ -47,18 +58,19 @@ impl Proxy {
         let Ok(record) = found else {
             let reason = Refusal::SessionsUnavailable;
             self.metrics.session_refresh(RefreshResult::Refused(reason));
-            return denial_response(reason);
+            return Answer::denial(reason).into_response();
         };
         let Some(record) = record else {
             self.metrics.session_refresh(RefreshResult::SessionUnknown);
             tracing::info!(client = %client, result = "session_unknown", "session refresh refused");
-            return json(
+            return Answer::json(
                 StatusCode::NOT_FOUND,
                 &serde_json::json!({
                     "error": "session_unknown",
                     "message": "X-Wsgate-Session names no live session",
                 }),
-            );
+            )
+            .into_response();
         };
         let policy = self.policy();
         let gate = &policy.gate;
@@ -114,7 +126,7 @@ impl Proxy {
                     result = "ok",
                     "session refreshed"
                 );
-                json(
+                Answer::json(
                     StatusCode::OK,
                     &serde_json::json!({
                         "session": record.session,
@@ -122,6 +134,7 @@ impl Proxy {
                         "expires_in": extended.expires_at.saturating_sub(unix_now()),
                     }),
                 )
+                .into_response()
             }
             Err(reason) => {
                 self.metrics.session_refresh(RefreshResult::Refused(reason));
@@ -133,7 +146,7 @@ impl Proxy {
                     result = reason.as_str(),
                     "session refresh refused"
                 );
-                denial_response(reason)
+                Answer::denial(reason).into_response()
             }
         }
     }
@@ -153,7 +166,7 @@ impl Proxy {
             record.subject.as_deref(),
         )
         .map_err(|(reason, _)| reason)?;
-        let issuer = grant.issuer.map(|i| config.auth.issuer(i).name.as_str());
+        let issuer = issuer_name(config, grant.issuer);
         let token = grant.token.as_ref().ok_or(Refusal::TokenMissing)?;
         let target = Target {
             session: Some(record.session),
@@ -167,16 +180,4 @@ impl Proxy {
         }
         Ok(expires_at)
     }
-}
-
-fn json(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
-    let mut response = Response::new(Bytes::from(body.to_string()));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    boxed(response)
 }

@@ -1,5 +1,5 @@
-//! The rewritten upstream request: which client headers travel, what wsgate adds, and the
-//! path with query tokens removed.
+//! The rewritten upstream request's headers: which client headers travel (`names.rs`
+//! says which names never do), what wsgate adds.
 //!
 //! One function decides the headers ([`put_upstream_headers`]) and writes them into a
 //! [`HeaderSink`]: a `HeaderMap` for plain HTTP (hyper encodes it), or the upgrade
@@ -11,12 +11,12 @@ use http::HeaderMap;
 use http::header::{self, HeaderName, HeaderValue};
 
 use super::Upstream;
+use super::names::is_withheld;
 use crate::assertion::Assertion;
 use crate::auth::Grant;
 use crate::auth::token::offered_protocols;
 use crate::config::{Config, TokenSource};
-use crate::http::fold::folds_to;
-use crate::http::hop_by_hop::{connection_named, is_hop_by_hop};
+use crate::http::hop_by_hop::connection_named;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -36,17 +36,6 @@ pub struct Forwarding<'a> {
     pub session: Option<crate::domain::session_id::SessionId>,
     /// Signs the identity assertion, when `[identity.assertion]` is on.
     pub assertion: Option<&'a Assertion>,
-}
-
-/// `host[:port]` of an absolute-form request target, without userinfo; `None` for the
-/// origin form.
-pub fn target_host(uri: &http::Uri) -> Option<HeaderValue> {
-    let authority = uri.authority()?;
-    let host = match authority.port() {
-        Some(port) => format!("{}:{port}", authority.host()),
-        None => authority.host().to_owned(),
-    };
-    HeaderValue::from_str(&host).ok()
 }
 
 /// Where the upstream request's headers go.
@@ -101,18 +90,7 @@ pub fn put_upstream_headers(
     out.set(&header::HOST, host.unwrap_or(upstream.authority()));
     let hop = connection_named(client);
     for (name, value) in client {
-        let lower = name.as_str();
-        if is_hop_by_hop(lower)
-            || hop.contains(lower)
-            || !is_plain_token(lower)
-            // A plain-token name (checked just above) is its own fold.
-            || is_protected(config, lower)
-            || is_forwarding(lower)
-            || is_websocket_internal(lower)
-            || name == header::HOST
-            || name == header::CONTENT_LENGTH
-            || name == header::SEC_WEBSOCKET_PROTOCOL
-        {
+        if is_withheld(config, name, &hop) {
             continue;
         }
         if name == header::COOKIE {
@@ -195,90 +173,6 @@ fn forwarded_headers(
     }
 }
 
-/// The path and query sent upstream: the upstream URL's base path, then the client's
-/// path, with every configured query-token parameter removed (query tokens never travel
-/// further, RFC 6750 §5.3).
-pub fn upstream_path(config: &Config, path: &str, query: Option<&str>) -> String {
-    let base = &config.upstream.base_path;
-    let mut out = String::with_capacity(base.len() + path.len() + query.map_or(0, str::len) + 1);
-    out.push_str(base);
-    out.push_str(if path.is_empty() { "/" } else { path });
-    let names: Vec<&str> = config
-        .auth
-        .token_sources
-        .iter()
-        .filter_map(|s| match s {
-            TokenSource::Query(name) => Some(name.as_str()),
-            _ => None,
-        })
-        .collect();
-    if let Some(query) = query {
-        let kept: Vec<&str> = query
-            .split('&')
-            .filter(|pair| {
-                if pair.is_empty() {
-                    return false;
-                }
-                let raw_key = pair.split_once('=').map_or(*pair, |(k, _)| k);
-                let key: String = url::form_urlencoded::parse(raw_key.as_bytes())
-                    .next()
-                    .map(|(k, _)| k.into_owned())
-                    .unwrap_or_default();
-                !names.contains(&key.as_str())
-            })
-            .collect();
-        if !kept.is_empty() {
-            out.push('?');
-            out.push_str(&kept.join("&"));
-        }
-    }
-    out
-}
-
-/// Headers some frameworks and proxies obey as a statement of what was requested or who
-/// asked, which would let a client override what wsgate judged: the route or method
-/// (`GET /public` with `X-Original-URL: /admin` judged as `/public`, served as `/admin`)
-/// or the client address (only wsgate's `X-Forwarded-For` says who connected). Stripped
-/// like identity headers, aliases included.
-const OVERRIDE_HEADERS: [&str; 14] = [
-    // The route or the method.
-    "x-original-url",
-    "x-original-uri",
-    "x-rewrite-url",
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-    // The host.
-    "x-original-host",
-    "x-host",
-    // The client address.
-    "true-client-ip",
-    "x-client-ip",
-    "x-real-ip",
-    "x-cluster-client-ip",
-    "cf-connecting-ip",
-    "fastly-client-ip",
-];
-
-/// Whether `name` (a plain-token name, so its own fold) folds to a header a client may never
-/// send upstream: the identity, method, assertion and claim headers, the bypass header and
-/// the bypass user header, and the route, method and client-address overrides
-/// ([`OVERRIDE_HEADERS`]). Compared byte by byte: no allocation per request header.
-fn is_protected(config: &Config, name: &str) -> bool {
-    let identity = &config.identity;
-    [
-        identity.user_header.as_str(),
-        identity.method_header.as_str(),
-        identity.assertion_header.as_str(),
-        config.e2e_bypass.header.as_str(),
-        config.e2e_bypass.user_header.as_str(),
-    ]
-    .into_iter()
-    .chain(identity.claim_headers.iter().map(|(h, _)| h.as_str()))
-    .chain(OVERRIDE_HEADERS)
-    .any(|protected| folds_to(protected, name))
-}
-
 fn is_token_header(config: &Config, name: &HeaderName) -> bool {
     config
         .auth
@@ -289,16 +183,13 @@ fn is_token_header(config: &Config, name: &HeaderName) -> bool {
 
 /// Removes token cookies (unless `forward_token`); `None` when nothing is left.
 fn strip_cookies(config: &Config, value: &HeaderValue) -> Option<HeaderValue> {
-    let names: Vec<&str> = config
-        .auth
-        .token_sources
-        .iter()
-        .filter_map(|s| match s {
-            TokenSource::Cookie(name) if !config.auth.forward_token => Some(name.as_str()),
-            _ => None,
-        })
-        .collect();
-    if names.is_empty() {
+    let sources = &config.auth.token_sources;
+    let is_token = |name: &str| {
+        sources
+            .iter()
+            .any(|s| matches!(s, TokenSource::Cookie(cookie) if cookie == name))
+    };
+    if config.auth.forward_token || !sources.iter().any(|s| matches!(s, TokenSource::Cookie(_))) {
         return Some(value.clone());
     }
     let text = value.to_str().ok()?;
@@ -307,7 +198,7 @@ fn strip_cookies(config: &Config, value: &HeaderValue) -> Option<HeaderValue> {
         .map(str::trim)
         .filter(|pair| {
             let name = pair.split_once('=').map_or(*pair, |(k, _)| k).trim();
-            !pair.is_empty() && !names.contains(&name)
+            !pair.is_empty() && !is_token(name)
         })
         .collect();
     if kept.is_empty() {
@@ -318,19 +209,16 @@ fn strip_cookies(config: &Config, value: &HeaderValue) -> Option<HeaderValue> {
 
 /// The client's subprotocol offer minus every `MARKER, <token>` pair.
 fn strip_protocol_token(config: &Config, client: &HeaderMap) -> Option<HeaderValue> {
-    let markers: Vec<&str> = config
-        .auth
-        .token_sources
-        .iter()
-        .filter_map(|s| match s {
-            TokenSource::Protocol(marker) => Some(marker.as_str()),
-            _ => None,
-        })
-        .collect();
+    let is_marker = |item: &str| {
+        let sources = &config.auth.token_sources;
+        sources
+            .iter()
+            .any(|s| matches!(s, TokenSource::Protocol(marker) if marker == item))
+    };
     let mut kept = Vec::new();
     let mut offered = offered_protocols(client);
     while let Some(item) = offered.next() {
-        if markers.contains(&item) {
+        if is_marker(item) {
             offered.next();
             continue;
         }
@@ -340,22 +228,4 @@ fn strip_protocol_token(config: &Config, client: &HeaderMap) -> Option<HeaderVal
         return None;
     }
     HeaderValue::from_str(&kept.join(", ")).ok()
-}
-
-fn is_forwarding(name: &str) -> bool {
-    name == "forwarded" || name.starts_with("x-forwarded-")
-}
-
-fn is_websocket_internal(name: &str) -> bool {
-    matches!(
-        name,
-        "sec-websocket-key" | "sec-websocket-version" | "sec-websocket-accept"
-    )
-}
-
-/// Letters, digits and `-` only: any other byte (`_`, `.`, `~`, ...) is how header
-/// aliases are smuggled past a proxy, so such headers are dropped (Envoy's
-/// `headers_with_underscores_action: DROP_HEADER`, widened).
-fn is_plain_token(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }

@@ -4,15 +4,16 @@
 //! only when their name is a plain token (letters, digits, `-`), is not hop-by-hop, not
 //! named in `Connection`, and does not fold to an identity header or a route, method or
 //! client-address override (`X-Original-URL`, `X-HTTP-Method-Override`, `X-Real-IP`, ...);
-//! then wsgate's own
-//! identity and `X-Forwarded-*` headers are inserted. A 101 is accepted only with the right
-//! `Sec-WebSocket-Accept` and nothing the client did not offer, so a refused upgrade can
-//! never become a tunnel.
+//! then wsgate's own identity and `X-Forwarded-*` headers are inserted. A 101 is accepted
+//! only with the right `Sec-WebSocket-Accept` and nothing the client did not offer, so a
+//! refused upgrade can never become a tunnel.
 //!
-//! Here: errors, the dialler and the stream type; `headers.rs` builds the request headers;
-//! `upgrade.rs` performs the opening handshake by hand (the request written as bytes, the
-//! 101 checked, the connection handed to the relay); `response.rs` reads the answer's head
-//! and a refusal's body. Plain HTTP forwarding goes through hyper's client.
+//! Here: the dialler and the handshake's outcome. `error.rs` says why the upstream could
+//! not be used; `headers.rs` builds the request headers (`names.rs` says which client
+//! names never travel), `target.rs` its path and query; `upgrade.rs` performs the opening
+//! handshake by hand (the request written as bytes, the 101 checked, the connection
+//! handed to the relay); `response.rs` reads the answer's head and a refusal's body. Plain
+//! HTTP forwarding goes through hyper's client.
 
 use std::io;
 
@@ -27,86 +28,22 @@ use crate::config::UpstreamConfig;
 use crate::net::stream::Stream;
 use crate::net::tls::{client_identity, public_roots, roots_from, tls_client_config_with};
 
+mod error;
 mod headers;
+mod names;
 mod response;
+mod target;
 mod upgrade;
 
 #[cfg(test)]
 mod tests;
 
-pub use headers::{Forwarding, target_host, upstream_headers, upstream_path};
+pub use error::{ProtocolError, UpstreamError};
+pub use headers::{Forwarding, upstream_headers};
+pub use target::{target_host, upstream_path};
 #[doc(hidden)]
 pub(crate) use upgrade::read_answer_for_fuzzing;
 pub use upgrade::{UpgradeRequest, Upgraded};
-
-/// Why the upstream could not be used.
-#[derive(Debug)]
-pub enum UpstreamError {
-    /// TCP connect failed (refused, unreachable, DNS).
-    Connect(io::Error),
-    /// Connect or handshake took longer than allowed.
-    Timeout,
-    /// The TLS handshake failed (certificate, name, protocol).
-    Tls(io::Error),
-    /// The upstream answered with an invalid 101 (detail is safe to log).
-    Rejected(&'static str),
-    /// The upstream's HTTP was unreadable or the connection broke mid-exchange.
-    Protocol(ProtocolError),
-}
-
-impl UpstreamError {
-    /// The `kind` label of `wsgate_upstream_errors_total`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            UpstreamError::Connect(_) | UpstreamError::Protocol(_) => "connect",
-            UpstreamError::Timeout => "timeout",
-            UpstreamError::Tls(_) => "tls",
-            UpstreamError::Rejected(_) => "rejected",
-        }
-    }
-}
-
-impl std::fmt::Display for UpstreamError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            UpstreamError::Connect(err) => write!(f, "connect failed: {err}"),
-            UpstreamError::Timeout => f.write_str("timed out"),
-            UpstreamError::Tls(err) => write!(f, "TLS handshake failed: {err}"),
-            UpstreamError::Rejected(why) => write!(f, "invalid 101 response: {why}"),
-            UpstreamError::Protocol(err) => write!(f, "HTTP exchange failed: {err}"),
-        }
-    }
-}
-
-impl From<ProtocolError> for UpstreamError {
-    fn from(err: ProtocolError) -> UpstreamError {
-        UpstreamError::Protocol(err)
-    }
-}
-
-/// What went wrong in an HTTP exchange with the upstream.
-#[derive(Debug)]
-pub enum ProtocolError {
-    /// hyper's client failed (plain HTTP forwarding).
-    Http(hyper::Error),
-    /// Writing the upgrade request or reading the answer failed.
-    Io(io::Error),
-    /// The answer's head is not HTTP/1.1 (`httparse`'s verdict).
-    Parse(httparse::Error),
-    /// The answer broke a limit or a framing rule (detail is safe to log).
-    Malformed(&'static str),
-}
-
-impl std::fmt::Display for ProtocolError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ProtocolError::Http(err) => write!(f, "{err}"),
-            ProtocolError::Io(err) => write!(f, "{err}"),
-            ProtocolError::Parse(err) => write!(f, "unreadable response head: {err}"),
-            ProtocolError::Malformed(why) => f.write_str(why),
-        }
-    }
-}
 
 /// The outcome of the upstream WebSocket handshake.
 pub enum WebSocketOutcome {
