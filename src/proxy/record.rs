@@ -32,15 +32,8 @@ impl Proxy {
         started: Instant,
     ) {
         let verdict = Verdict::Denied(denial.reason);
-        self.record_decision(
-            gate,
-            denial.route,
-            denial.issuer,
-            client,
-            websocket,
-            started,
-            verdict,
-        );
+        let (route, issuer) = (denial.route, denial.issuer);
+        self.record_decision(gate, route, issuer, client, websocket, started, verdict);
         let bypass_result = match denial.reason {
             Refusal::E2eBypassDisabled => Some(BypassResult::Disabled),
             Refusal::E2eKeyInvalid => Some(BypassResult::Invalid),
@@ -61,15 +54,8 @@ impl Proxy {
         started: Instant,
     ) {
         let verdict = Verdict::Allowed(caller(grant));
-        self.record_decision(
-            gate,
-            grant.route,
-            grant.issuer,
-            client,
-            websocket,
-            started,
-            verdict,
-        );
+        let (route, issuer) = (grant.route, grant.issuer);
+        self.record_decision(gate, route, issuer, client, websocket, started, verdict);
         let config = gate.config();
         if let Some(key) = grant.bypass_key.map(|k| config.e2e_bypass.key(k)) {
             self.metrics.e2e_bypass(&key.name, BypassResult::Accepted);
@@ -102,15 +88,8 @@ impl Proxy {
             kind,
             detail: &detail,
         };
-        self.record_decision(
-            gate,
-            grant.route,
-            grant.issuer,
-            client,
-            websocket,
-            started,
-            verdict,
-        );
+        let (route, issuer) = (grant.route, grant.issuer);
+        self.record_decision(gate, route, issuer, client, websocket, started, verdict);
         kind.reason()
     }
 
