@@ -42,10 +42,10 @@ impl Answer {
             .header(REASON_HEADER, HeaderValue::from_static(reason.as_str()))
             .closing()
             .header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(bearer) = reason.bearer_error() {
-            if let Ok(value) = HeaderValue::from_str(&bearer.challenge(reason)) {
-                answer = answer.header(header::WWW_AUTHENTICATE, value);
-            }
+        if let Some(bearer) = reason.bearer_error()
+            && let Ok(value) = HeaderValue::from_str(&bearer.challenge(reason))
+        {
+            answer = answer.header(header::WWW_AUTHENTICATE, value);
         }
         if reason.status() == StatusCode::SERVICE_UNAVAILABLE {
             answer = answer.header(header::RETRY_AFTER, HeaderValue::from_static("1"));

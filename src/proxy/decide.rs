@@ -3,9 +3,9 @@
 //! then session control (`admit.rs`), logged and counted once (`record.rs`).
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use http::{HeaderMap, Uri};
+use tokio::time::Instant;
 
 use super::{Policy, Proxy};
 use crate::auth::trace::NoTrace;

@@ -15,10 +15,10 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
 
 use super::answer::Answer;
 use super::head::{FIRST_READ, Filled, RequestHead, fill_head};

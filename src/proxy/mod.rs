@@ -29,12 +29,13 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
+use tokio::time::Instant;
 
 use crate::auth::Denial;
 use crate::domain::refusal::Refusal;

@@ -4,12 +4,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use http::header::HeaderValue;
 use http::{HeaderMap, Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use tokio::time::Instant;
 
 use super::answer::Answer;
 use super::session::{Session, relay_settings};

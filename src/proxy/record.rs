@@ -11,7 +11,7 @@
 //! `wsgate_auth_denied_total{route, reason}`, so one query counts every refusal.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use super::Proxy;
 use crate::auth::{Denial, Gate, Grant};

@@ -9,11 +9,11 @@
 //! does the session's deadline move. A refused refresh changes nothing.
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
+use tokio::time::Instant;
 
 use super::answer::Answer;
 use super::record::issuer_name;

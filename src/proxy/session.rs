@@ -5,7 +5,8 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use super::{CLOSE_TIMEOUT, ClientConn, Proxy};
 use crate::auth::{Gate, Grant};

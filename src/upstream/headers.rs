@@ -104,10 +104,10 @@ pub fn put_upstream_headers(
         }
         out.append(name, value);
     }
-    if forwarding.websocket {
-        if let Some(protocols) = strip_protocol_token(config, client) {
-            out.set(&header::SEC_WEBSOCKET_PROTOCOL, &protocols);
-        }
+    if forwarding.websocket
+        && let Some(protocols) = strip_protocol_token(config, client)
+    {
+        out.set(&header::SEC_WEBSOCKET_PROTOCOL, &protocols);
     }
     forwarded_headers(config, client, forwarding, out);
     for (name, value) in &forwarding.grant.headers {
