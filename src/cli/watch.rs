@@ -154,10 +154,10 @@ fn hangup_signal() -> Hangup {
 /// Completes on the next SIGHUP; never where there is none.
 async fn next_hangup(hangup: &mut Hangup) {
     #[cfg(unix)]
-    if let Some(signal) = hangup.as_mut() {
-        if signal.recv().await.is_some() {
-            return;
-        }
+    if let Some(signal) = hangup.as_mut()
+        && signal.recv().await.is_some()
+    {
+        return;
     }
     #[cfg(not(unix))]
     let _ = hangup;

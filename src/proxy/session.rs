@@ -95,7 +95,7 @@ pub(super) fn relay_settings(gate: &Gate, grant: &Grant, extensions: Extensions)
         (SessionExpiry::Close, Some(exp)) => {
             let deadline = exp.saturating_add(config.auth.leeway.as_secs());
             let remaining = deadline.saturating_sub(unix_now());
-            // An absurdly distant exp (K5) is as good as no deadline.
+            // An absurdly distant exp (docs/security-cases.md K5) is as good as no deadline.
             tokio::time::Instant::now().checked_add(Duration::from_secs(remaining))
         }
         (SessionExpiry::Close, None) | (SessionExpiry::Keep, _) => None,

@@ -131,12 +131,11 @@ impl Scanner {
             let Some(frame) = input.get(..len) else {
                 return Scan::NeedMore;
             };
-            if header.opcode == OPCODE_PING {
-                if let Some(budget) = &mut self.pings {
-                    if !budget.take(Instant::now()) {
-                        return Scan::Violation(Violation::RateLimited);
-                    }
-                }
+            if header.opcode == OPCODE_PING
+                && let Some(budget) = &mut self.pings
+                && !budget.take(Instant::now())
+            {
+                return Scan::Violation(Violation::RateLimited);
             }
             if header.opcode != OPCODE_CLOSE {
                 self.header_bytes += header.len as u64;

@@ -144,10 +144,10 @@ impl Session {
                     }
                     if self.ended.is_none() {
                         // A stall that began in this poll may end before anything armed.
-                        if let Some(at) = self.stall_deadline() {
-                            if self.armed.is_none_or(|armed| at < armed) {
-                                self.armed = Some(at);
-                            }
+                        if let Some(at) = self.stall_deadline()
+                            && self.armed.is_none_or(|armed| at < armed)
+                        {
+                            self.armed = Some(at);
                         }
                     }
                     if self.client_close_held && !self.to_client.holds_close() {

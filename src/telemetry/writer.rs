@@ -21,10 +21,6 @@ use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
-// The writer is a std thread waiting on a Condvar, which waits real time: its deadlines must
-// be real time too, not tokio's (pausable) clock.
-#[allow(clippy::disallowed_types)]
-use std::time::Instant;
 
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -291,7 +287,11 @@ impl Shared {
 
     /// Waits on `progress` until `done` holds or `patience` runs out; returns whether
     /// `done` held.
+    // A Condvar waits real time, so the deadline is std's real-time clock, not tokio's
+    // (pausable) one: under paused time the loop would never reach it.
+    #[allow(clippy::disallowed_types)]
     fn wait_for(&self, patience: Duration, done: impl Fn(&State) -> bool) -> bool {
+        use std::time::Instant;
         let deadline = Instant::now() + patience;
         let mut state = self.lock();
         state.waiting += 1;

@@ -159,10 +159,10 @@ pub fn classify(
     if headers.contains_key(TRANSFER_ENCODING) {
         return Err(HandshakeError::Body);
     }
-    if let Some(length) = headers.get(CONTENT_LENGTH) {
-        if length.as_bytes().trim_ascii() != b"0" {
-            return Err(HandshakeError::Body);
-        }
+    if let Some(length) = headers.get(CONTENT_LENGTH)
+        && length.as_bytes().trim_ascii() != b"0"
+    {
+        return Err(HandshakeError::Body);
     }
     Ok(Some(WebSocketRequest { key: key.clone() }))
 }

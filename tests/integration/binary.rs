@@ -8,7 +8,9 @@
 //! `proxy: ws://HOST:PORT/PATH` and `token: JWT`.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

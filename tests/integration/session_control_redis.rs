@@ -133,7 +133,7 @@ async fn a_revocation_at_one_replica_closes_the_session_on_the_other() {
 
     let revoked = control::revoke(cluster.a.admin, Some(ADMIN_TOKEN), r#"{"user":"alice"}"#).await;
     assert_eq!(revoked.status, 200, "{}", revoked.body_text());
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     let mut cluster = cluster;
     cluster
         .a

@@ -143,14 +143,14 @@ pub fn explain(args: &ExplainArgs) -> ExitCode {
         ),
     });
     steps.append(&mut request.steps);
-    if let Some(source) = config.auth.token_sources.first() {
-        if token.is_some() {
-            steps.push(Step {
-                name: "input",
-                outcome: Outcome::Info,
-                detail: format!("token placed in {}", describe_source(source)),
-            });
-        }
+    if let Some(source) = config.auth.token_sources.first()
+        && token.is_some()
+    {
+        steps.push(Step {
+            name: "input",
+            outcome: Outcome::Info,
+            detail: format!("token placed in {}", describe_source(source)),
+        });
     }
     // The decision may fetch a remote key set, which needs a runtime.
     let executor = match tokio::runtime::Builder::new_current_thread()

@@ -91,18 +91,18 @@ impl Direction {
             self.output = Output::CloseSent;
         }
         let at_boundary = matches!(self.mode, Mode::Drain | Mode::Discard);
-        if self.output == Output::Open && at_boundary {
-            if let Some(frame) = self.injected.as_deref() {
-                let bytes = frame.as_bytes();
-                while let Some(rest) = bytes.get(self.injected_written..).filter(|r| !r.is_empty())
-                {
-                    self.injected_written +=
-                        ready!(write_some(writer, cx, rest, &mut self.stalled_since))?;
-                    self.need_flush = true;
-                }
-                self.injected = None;
-                self.output = Output::CloseSent;
+        if self.output == Output::Open
+            && at_boundary
+            && let Some(frame) = self.injected.as_deref()
+        {
+            let bytes = frame.as_bytes();
+            while let Some(rest) = bytes.get(self.injected_written..).filter(|r| !r.is_empty()) {
+                self.injected_written +=
+                    ready!(write_some(writer, cx, rest, &mut self.stalled_since))?;
+                self.need_flush = true;
             }
+            self.injected = None;
+            self.output = Output::CloseSent;
         }
         if self.need_flush {
             let polled = Pin::new(&mut *writer).poll_flush(cx);

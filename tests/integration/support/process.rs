@@ -226,10 +226,10 @@ pub fn json_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     let mut rest = line;
     while let Some(at) = rest.find(&needle) {
         let after = rest[at + needle.len()..].trim_start();
-        if let Some(value) = after.strip_prefix(':') {
-            if let Some(value) = value.trim_start().strip_prefix('"') {
-                return value.split('"').next();
-            }
+        if let Some(value) = after.strip_prefix(':')
+            && let Some(value) = value.trim_start().strip_prefix('"')
+        {
+            return value.split('"').next();
         }
         rest = &rest[at + needle.len()..];
     }

@@ -125,13 +125,13 @@ impl Drop for TestProxy {
         }
         // If `run` already failed (a scenario then sees resets or refused connections),
         // say why in the failing test's output.
-        if let Some(task) = self.task.take() {
-            if task.is_finished() {
-                match task.now_or_never() {
-                    Some(Ok(Err(err))) => eprintln!("wsgate::run returned an error: {err}"),
-                    Some(Err(err)) => eprintln!("wsgate::run panicked: {err}"),
-                    _ => {}
-                }
+        if let Some(task) = self.task.take()
+            && task.is_finished()
+        {
+            match task.now_or_never() {
+                Some(Ok(Err(err))) => eprintln!("wsgate::run returned an error: {err}"),
+                Some(Err(err)) => eprintln!("wsgate::run panicked: {err}"),
+                _ => {}
             }
         }
     }

@@ -286,10 +286,10 @@ async fn serve_echo(mut stream: TcpStream, state: Arc<EchoState>) {
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
         derive_accept_key(key.as_bytes())
     );
-    if let Some(protocol) = &state.protocol {
-        if seen.offered_protocols().iter().any(|p| p == protocol) {
-            response.push_str(&format!("Sec-WebSocket-Protocol: {protocol}\r\n"));
-        }
+    if let Some(protocol) = &state.protocol
+        && seen.offered_protocols().iter().any(|p| p == protocol)
+    {
+        response.push_str(&format!("Sec-WebSocket-Protocol: {protocol}\r\n"));
     }
     response.push_str("\r\n");
     if stream.write_all(response.as_bytes()).await.is_err() {
