@@ -24,11 +24,16 @@ use crate::server::runtime;
 use crate::telemetry::metrics::{Metrics, ReloadResult};
 
 /// How often the watched files are read and compared.
-pub const POLL: Duration = Duration::from_secs(2);
+pub(super) const POLL: Duration = Duration::from_secs(2);
 
 /// Watches `path` and `config`'s files, sending each configuration that loads after a
 /// change or SIGHUP on `reloads`; returns when the receiver is gone.
-pub async fn watch(path: PathBuf, config: &Config, reloads: Sender<Policy>, metrics: Arc<Metrics>) {
+pub(super) async fn watch(
+    path: PathBuf,
+    config: &Config,
+    reloads: Sender<Policy>,
+    metrics: Arc<Metrics>,
+) {
     let mut watched = Snapshot::read(watched_files(&path, config));
     let mut failing: Option<String> = None;
     let mut tick = tokio::time::interval(POLL);

@@ -20,7 +20,7 @@ use tokio::time::{Instant, Sleep};
 
 /// `body` with at most `idle` of waiting for the client between two of its frames (and
 /// before the first).
-pub struct TimedBody {
+pub(super) struct TimedBody {
     inner: Incoming,
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
@@ -32,7 +32,7 @@ pub struct TimedBody {
 
 /// Why the body ended early.
 #[derive(Debug)]
-pub enum BodyError {
+pub(super) enum BodyError {
     /// The client's connection failed mid-body.
     Client(hyper::Error),
     /// No body bytes for the idle bound.
@@ -52,7 +52,7 @@ impl std::error::Error for BodyError {}
 
 impl TimedBody {
     /// The wrapped body, and a flag that turns true if it timed out.
-    pub fn new(inner: Incoming, idle: Duration) -> (TimedBody, Arc<AtomicBool>) {
+    pub(super) fn new(inner: Incoming, idle: Duration) -> (TimedBody, Arc<AtomicBool>) {
         let timed_out = Arc::new(AtomicBool::new(false));
         let body = TimedBody {
             inner,

@@ -14,14 +14,14 @@ use crate::domain::session_id::SessionId;
 use crate::relay::Control;
 
 #[derive(Default)]
-pub struct LocalSessions {
+pub(super) struct LocalSessions {
     entries: HashMap<SessionId, Local>,
     per_user: HashMap<String, u64>,
     per_client_ip: HashMap<IpAddr, u64>,
 }
 
 /// One session relayed here.
-pub struct Local {
+pub(super) struct Local {
     pub record: SessionRecord,
     pub control: Control,
     /// Already told to close by a revocation (counted once, however often it is named).
@@ -29,7 +29,7 @@ pub struct Local {
 }
 
 impl LocalSessions {
-    pub fn insert(&mut self, record: SessionRecord, control: Control) {
+    pub(super) fn insert(&mut self, record: SessionRecord, control: Control) {
         if let Some(user) = &record.user {
             *self.per_user.entry(user.clone()).or_default() += 1;
         }
@@ -44,7 +44,7 @@ impl LocalSessions {
         );
     }
 
-    pub fn remove(&mut self, id: SessionId) -> Option<Local> {
+    pub(super) fn remove(&mut self, id: SessionId) -> Option<Local> {
         let local = self.entries.remove(&id)?;
         if let Some(user) = &local.record.user {
             decrement(&mut self.per_user, user.clone());
@@ -53,24 +53,24 @@ impl LocalSessions {
         Some(local)
     }
 
-    pub fn user_sessions(&self, user: &str) -> u64 {
+    pub(super) fn user_sessions(&self, user: &str) -> u64 {
         self.per_user.get(user).copied().unwrap_or(0)
     }
 
-    pub fn client_sessions(&self, ip: IpAddr) -> u64 {
+    pub(super) fn client_sessions(&self, ip: IpAddr) -> u64 {
         self.per_client_ip.get(&ip).copied().unwrap_or(0)
     }
 
-    pub fn get(&self, id: SessionId) -> Option<&Local> {
+    pub(super) fn get(&self, id: SessionId) -> Option<&Local> {
         self.entries.get(&id)
     }
 
-    pub fn get_mut(&mut self, id: SessionId) -> Option<&mut Local> {
+    pub(super) fn get_mut(&mut self, id: SessionId) -> Option<&mut Local> {
         self.entries.get_mut(&id)
     }
 
     /// The sessions `revocation` names that no revocation has closed yet.
-    pub fn newly_revoked<'a>(
+    pub(super) fn newly_revoked<'a>(
         &'a mut self,
         revocation: &'a Revocation,
     ) -> impl Iterator<Item = &'a mut Local> {
@@ -80,7 +80,7 @@ impl LocalSessions {
     }
 
     /// Every session, or those of `user`.
-    pub fn records(&self, user: Option<&str>) -> Vec<SessionRecord> {
+    pub(super) fn records(&self, user: Option<&str>) -> Vec<SessionRecord> {
         self.entries
             .values()
             .filter(|local| user.is_none() || local.record.user.as_deref() == user)
@@ -88,11 +88,11 @@ impl LocalSessions {
             .collect()
     }
 
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 }

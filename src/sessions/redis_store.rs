@@ -27,12 +27,12 @@ use super::revocation::Active;
 use crate::domain::session_id::SessionId;
 
 /// How long a registration outlives its replica's last heartbeat.
-pub const SESSION_TTL: Duration = Duration::from_secs(30);
+pub(super) const SESSION_TTL: Duration = Duration::from_secs(30);
 /// How often a replica renews its sessions and re-reads the revocations.
-pub const HEARTBEAT: Duration = Duration::from_secs(10);
+pub(super) const HEARTBEAT: Duration = Duration::from_secs(10);
 
 const PREFIX: &str = "wsgate:";
-pub const CHANNEL: &str = "wsgate:control";
+pub(super) const CHANNEL: &str = "wsgate:control";
 
 /// Registers a session if the caps allow it, atomically across replicas.
 /// KEYS: user set (or the all-sessions set again when anonymous), ip set, all-sessions
@@ -63,7 +63,7 @@ return 1
 /// One message on [`CHANNEL`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Message {
+pub(super) enum Message {
     /// A revocation now in force.
     Revoke(Active),
     /// Session `session`'s token was replaced: its replica moves the relay's deadline.
@@ -75,14 +75,14 @@ pub enum Message {
 }
 
 #[derive(Clone)]
-pub struct RedisStore {
+pub(super) struct RedisStore {
     client: redis::Client,
     connection: ConnectionManager,
 }
 
 impl RedisStore {
     /// A store on `url`; nothing is dialled until the first call.
-    pub fn new(url: &str, timeout: Duration) -> redis::RedisResult<RedisStore> {
+    pub(super) fn new(url: &str, timeout: Duration) -> redis::RedisResult<RedisStore> {
         let client = redis::Client::open(url)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
@@ -93,12 +93,16 @@ impl RedisStore {
         Ok(RedisStore { client, connection })
     }
 
-    pub fn client(&self) -> &redis::Client {
+    pub(super) fn client(&self) -> &redis::Client {
         &self.client
     }
 
     /// Registers `record` unless a cap is reached (`Ok(false)`).
-    pub async fn register(&self, record: &SessionRecord, caps: Caps) -> redis::RedisResult<bool> {
+    pub(super) async fn register(
+        &self,
+        record: &SessionRecord,
+        caps: Caps,
+    ) -> redis::RedisResult<bool> {
         let now = now_ms();
         let json = serde_json::to_string(record).map_err(json_error)?;
         let all = format!("{PREFIX}sessions");
@@ -125,7 +129,7 @@ impl RedisStore {
     }
 
     /// Renews (or restores, after Redis lost them) the registrations of `records`.
-    pub async fn heartbeat(&self, records: &[SessionRecord]) -> redis::RedisResult<()> {
+    pub(super) async fn heartbeat(&self, records: &[SessionRecord]) -> redis::RedisResult<()> {
         if records.is_empty() {
             return Ok(());
         }
@@ -151,7 +155,7 @@ impl RedisStore {
         pipe.query_async::<()>(&mut connection).await
     }
 
-    pub async fn deregister(&self, record: &SessionRecord) -> redis::RedisResult<()> {
+    pub(super) async fn deregister(&self, record: &SessionRecord) -> redis::RedisResult<()> {
         let id = record.session.to_string();
         let mut pipe = redis::pipe();
         pipe.cmd("DEL").arg(session_key(record.session)).ignore();
@@ -171,7 +175,7 @@ impl RedisStore {
     }
 
     /// Persists `active` and tells every replica.
-    pub async fn revoke(&self, active: &Active) -> redis::RedisResult<()> {
+    pub(super) async fn revoke(&self, active: &Active) -> redis::RedisResult<()> {
         let message =
             serde_json::to_string(&Message::Revoke(active.clone())).map_err(json_error)?;
         let mut pipe = redis::pipe();
@@ -183,7 +187,7 @@ impl RedisStore {
 
     /// Writes back the revocations this replica holds (after Redis restarted empty, they
     /// would otherwise be lost to replicas started since).
-    pub async fn restore(&self, revocations: &[Active]) -> redis::RedisResult<()> {
+    pub(super) async fn restore(&self, revocations: &[Active]) -> redis::RedisResult<()> {
         if revocations.is_empty() {
             return Ok(());
         }
@@ -196,7 +200,7 @@ impl RedisStore {
     }
 
     /// Every revocation in force at `now` (unix seconds); lapsed ones are dropped.
-    pub async fn revocations(&self, now: u64) -> redis::RedisResult<Vec<Active>> {
+    pub(super) async fn revocations(&self, now: u64) -> redis::RedisResult<Vec<Active>> {
         let key = format!("{PREFIX}revocations");
         let mut connection = self.connection.clone();
         let (_, members): ((), Vec<(String, f64)>) = redis::pipe()
@@ -223,7 +227,7 @@ impl RedisStore {
     }
 
     /// Live sessions on every replica, all or `user`'s.
-    pub async fn list(&self, user: Option<&str>) -> redis::RedisResult<Vec<SessionRecord>> {
+    pub(super) async fn list(&self, user: Option<&str>) -> redis::RedisResult<Vec<SessionRecord>> {
         let set = user.map_or_else(|| format!("{PREFIX}sessions"), user_key);
         let mut connection = self.connection.clone();
         let ids: Vec<String> = redis::cmd("ZRANGE")
@@ -252,7 +256,7 @@ impl RedisStore {
     }
 
     /// The session `id`, wherever it lives.
-    pub async fn find(&self, id: SessionId) -> redis::RedisResult<Option<SessionRecord>> {
+    pub(super) async fn find(&self, id: SessionId) -> redis::RedisResult<Option<SessionRecord>> {
         let mut connection = self.connection.clone();
         let json: Option<String> = redis::cmd("GET")
             .arg(session_key(id))
@@ -261,7 +265,7 @@ impl RedisStore {
         Ok(json.and_then(|json| serde_json::from_str(&json).ok()))
     }
 
-    pub async fn publish(&self, message: &Message) -> redis::RedisResult<()> {
+    pub(super) async fn publish(&self, message: &Message) -> redis::RedisResult<()> {
         let text = serde_json::to_string(message).map_err(json_error)?;
         let mut connection = self.connection.clone();
         redis::cmd("PUBLISH")

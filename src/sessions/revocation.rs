@@ -34,7 +34,7 @@ pub enum Revocation {
 
 /// A revocation and when it lapses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Active {
+pub(super) struct Active {
     pub revocation: Revocation,
     /// Unix seconds.
     pub until: u64,
@@ -144,13 +144,13 @@ fn ttl(value: &Value) -> Result<Duration, String> {
 /// The revocations in force, as this replica knows them. Lapsed ones are dropped as they
 /// are met.
 #[derive(Debug, Default)]
-pub struct Revocations {
+pub(super) struct Revocations {
     active: Vec<Active>,
 }
 
 impl Revocations {
     /// Adds (or extends) a revocation.
-    pub fn insert(&mut self, active: Active) {
+    pub(super) fn insert(&mut self, active: Active) {
         match self
             .active
             .iter_mut()
@@ -162,7 +162,7 @@ impl Revocations {
     }
 
     /// The first revocation in force at `now` that matches `target`.
-    pub fn matching(&mut self, target: &Target<'_>, now: u64) -> Option<&Revocation> {
+    pub(super) fn matching(&mut self, target: &Target<'_>, now: u64) -> Option<&Revocation> {
         self.active.retain(|a| a.until > now);
         self.active
             .iter()
@@ -171,7 +171,7 @@ impl Revocations {
     }
 
     /// Every revocation in force at `now`.
-    pub fn in_force(&mut self, now: u64) -> Vec<Active> {
+    pub(super) fn in_force(&mut self, now: u64) -> Vec<Active> {
         self.active.retain(|a| a.until > now);
         self.active.clone()
     }

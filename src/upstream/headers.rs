@@ -39,7 +39,7 @@ pub struct Forwarding<'a> {
 }
 
 /// Where the upstream request's headers go.
-pub trait HeaderSink {
+pub(super) trait HeaderSink {
     /// A header copied from the client; a name may repeat.
     fn append(&mut self, name: &HeaderName, value: &HeaderValue);
 
@@ -75,7 +75,7 @@ pub fn upstream_headers(
 /// Writes the upstream request headers into `out`: `Host` first, then the client headers
 /// that may travel, then the subprotocol offer without the token, `X-Forwarded-*` and the
 /// identity headers.
-pub fn put_upstream_headers(
+pub(super) fn put_upstream_headers(
     config: &Config,
     upstream: &Upstream,
     client: &HeaderMap,

@@ -39,7 +39,7 @@ pub(super) struct Head<'b> {
 
 impl<'b> Head<'b> {
     /// Every value of `name` (lowercase), in order.
-    pub fn values<'n>(&self, name: &'n str) -> impl Iterator<Item = &'b [u8]> + use<'b, 'n> {
+    pub(super) fn values<'n>(&self, name: &'n str) -> impl Iterator<Item = &'b [u8]> + use<'b, 'n> {
         self.headers
             .iter()
             .filter(move |h| h.name.eq_ignore_ascii_case(name))
@@ -47,7 +47,7 @@ impl<'b> Head<'b> {
     }
 
     /// The head's headers as a `HeaderMap`.
-    pub fn header_map(&self) -> Result<HeaderMap, ProtocolError> {
+    pub(super) fn header_map(&self) -> Result<HeaderMap, ProtocolError> {
         let mut map = HeaderMap::with_capacity(self.headers.len());
         for h in self.headers {
             let name = HeaderName::from_bytes(h.name.as_bytes())
@@ -139,7 +139,7 @@ pub(super) enum Framing {
 }
 
 impl Framing {
-    pub fn of(status: StatusCode, headers: &HeaderMap) -> Result<Framing, ProtocolError> {
+    pub(super) fn of(status: StatusCode, headers: &HeaderMap) -> Result<Framing, ProtocolError> {
         if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
             return Ok(Framing::Empty);
         }

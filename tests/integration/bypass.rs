@@ -25,13 +25,13 @@ use crate::support::{
     Claims, EchoUpstream, Seen, TestProxy, Upgrade, WsgateProcess, expect_echo, metric_value,
 };
 
-pub const E2E_KEY_INVALID: Refusal = Refusal {
+pub(crate) const E2E_KEY_INVALID: Refusal = Refusal {
     reason: "e2e_key_invalid",
     status: 403,
     close_code: 1008,
     challenge: false,
 };
-pub const E2E_BYPASS_DISABLED: Refusal = Refusal {
+pub(crate) const E2E_BYPASS_DISABLED: Refusal = Refusal {
     reason: "e2e_bypass_disabled",
     status: 403,
     close_code: 1008,

@@ -19,7 +19,7 @@ use crate::support::{
 
 /// One row of the contract's reason table.
 #[derive(Debug, Clone, Copy)]
-pub struct Refusal {
+pub(crate) struct Refusal {
     pub reason: &'static str,
     pub status: u16,
     pub close_code: u16,
@@ -36,38 +36,38 @@ const fn token_refusal(reason: &'static str) -> Refusal {
     }
 }
 
-pub const TOKEN_MISSING: Refusal = token_refusal("token_missing");
-pub const TOKEN_MALFORMED: Refusal = token_refusal("token_malformed");
-pub const TOKEN_TOO_LARGE: Refusal = token_refusal("token_too_large");
-pub const MULTIPLE_CREDENTIALS: Refusal = token_refusal("multiple_credentials");
-pub const ALGORITHM_NOT_ALLOWED: Refusal = token_refusal("algorithm_not_allowed");
-pub const ISSUER_UNKNOWN: Refusal = token_refusal("issuer_unknown");
-pub const SIGNATURE_INVALID: Refusal = token_refusal("signature_invalid");
-pub const TOKEN_EXPIRED: Refusal = token_refusal("token_expired");
-pub const TOKEN_NOT_YET_VALID: Refusal = token_refusal("token_not_yet_valid");
-pub const AUDIENCE_MISMATCH: Refusal = token_refusal("audience_mismatch");
-pub const CLAIM_MISSING: Refusal = token_refusal("claim_missing");
-pub const CLAIM_INVALID: Refusal = token_refusal("claim_invalid");
-pub const CLAIM_MISMATCH: Refusal = token_refusal("claim_mismatch");
-pub const ORIGIN_NOT_ALLOWED: Refusal = Refusal {
+pub(crate) const TOKEN_MISSING: Refusal = token_refusal("token_missing");
+pub(crate) const TOKEN_MALFORMED: Refusal = token_refusal("token_malformed");
+pub(crate) const TOKEN_TOO_LARGE: Refusal = token_refusal("token_too_large");
+pub(crate) const MULTIPLE_CREDENTIALS: Refusal = token_refusal("multiple_credentials");
+pub(crate) const ALGORITHM_NOT_ALLOWED: Refusal = token_refusal("algorithm_not_allowed");
+pub(crate) const ISSUER_UNKNOWN: Refusal = token_refusal("issuer_unknown");
+pub(crate) const SIGNATURE_INVALID: Refusal = token_refusal("signature_invalid");
+pub(crate) const TOKEN_EXPIRED: Refusal = token_refusal("token_expired");
+pub(crate) const TOKEN_NOT_YET_VALID: Refusal = token_refusal("token_not_yet_valid");
+pub(crate) const AUDIENCE_MISMATCH: Refusal = token_refusal("audience_mismatch");
+pub(crate) const CLAIM_MISSING: Refusal = token_refusal("claim_missing");
+pub(crate) const CLAIM_INVALID: Refusal = token_refusal("claim_invalid");
+pub(crate) const CLAIM_MISMATCH: Refusal = token_refusal("claim_mismatch");
+pub(crate) const ORIGIN_NOT_ALLOWED: Refusal = Refusal {
     reason: "origin_not_allowed",
     status: 403,
     close_code: 1008,
     challenge: false,
 };
-pub const UPSTREAM_UNAVAILABLE: Refusal = Refusal {
+pub(crate) const UPSTREAM_UNAVAILABLE: Refusal = Refusal {
     reason: "upstream_unavailable",
     status: 502,
     close_code: 1014,
     challenge: false,
 };
-pub const UPSTREAM_REJECTED: Refusal = Refusal {
+pub(crate) const UPSTREAM_REJECTED: Refusal = Refusal {
     reason: "upstream_rejected",
     status: 502,
     close_code: 1014,
     challenge: false,
 };
-pub const OVERLOADED: Refusal = Refusal {
+pub(crate) const OVERLOADED: Refusal = Refusal {
     reason: "overloaded",
     status: 503,
     close_code: 1013,
@@ -75,7 +75,7 @@ pub const OVERLOADED: Refusal = Refusal {
 };
 
 /// Asserts an HTTP-mode refusal, exactly as the contract spells it.
-pub fn assert_http_refusal(response: &RawResponse, expected: Refusal) {
+pub(crate) fn assert_http_refusal(response: &RawResponse, expected: Refusal) {
     let shown = format!(
         "{} {:?} {:?}",
         response.status,
@@ -115,7 +115,7 @@ pub fn assert_http_refusal(response: &RawResponse, expected: Refusal) {
 /// Asserts a close-mode refusal: wsgate's own valid 101, then an unmasked close frame
 /// with the table's code and the reason code as text, then TCP closed once the client
 /// answers. Read raw: tungstenite turns codes it does not know (1014) into 1002.
-pub async fn assert_close_refusal(proxy: &TestProxy, request: &Upgrade, expected: Refusal) {
+pub(crate) async fn assert_close_refusal(proxy: &TestProxy, request: &Upgrade, expected: Refusal) {
     let (head, mut stream) = request.send_head(proxy.addr()).await;
     assert_eq!(head.status, 101, "close mode answers 101 first: {head:?}");
     assert_eq!(

@@ -29,7 +29,7 @@ use crate::support::tokens::{AUDIENCE, ISSUER, SECRET, SECRET_ENV, now};
 use crate::support::{EchoUpstream, TestProxy, Upgrade};
 
 /// Not among `denials`' rows: a `kid` that names no configured key.
-pub const KEY_UNKNOWN: Refusal = Refusal {
+pub(crate) const KEY_UNKNOWN: Refusal = Refusal {
     reason: "key_unknown",
     status: 403,
     close_code: 1008,
@@ -37,11 +37,11 @@ pub const KEY_UNKNOWN: Refusal = Refusal {
 };
 
 /// `iss` of the RS256 issuer.
-pub const RSA_ISSUER: &str = "https://rsa.wsgate.test";
+pub(crate) const RSA_ISSUER: &str = "https://rsa.wsgate.test";
 /// `iss` of the ES256 issuer.
-pub const EC_ISSUER: &str = "https://ec.wsgate.test";
+pub(crate) const EC_ISSUER: &str = "https://ec.wsgate.test";
 
-pub fn fixture(name: &str) -> Vec<u8> {
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -51,7 +51,7 @@ fn fixture_path(name: &str) -> String {
 }
 
 /// The proxy's TOML: three issuers (see the module docs), route `/ws` required.
-pub fn config(upstream: &str, deny: &str) -> String {
+pub(crate) fn config(upstream: &str, deny: &str) -> String {
     format!(
         r#"environment = "test"
 
@@ -112,7 +112,7 @@ auth = "required"
 }
 
 /// Claims every issuer accepts (for `iss`), valid ten minutes.
-pub fn claims(iss: &str) -> Map<String, Value> {
+pub(crate) fn claims(iss: &str) -> Map<String, Value> {
     let now = now();
     match json!({
         "iss": iss,
@@ -129,7 +129,12 @@ pub fn claims(iss: &str) -> Map<String, Value> {
 
 /// A compact JWS over any header and payload JSON, signed by `alg` with `key`: the
 /// forgeries a JWT library refuses to produce.
-pub fn sign_raw(header: &Value, payload: &Value, key: &EncodingKey, alg: Algorithm) -> String {
+pub(crate) fn sign_raw(
+    header: &Value,
+    payload: &Value,
+    key: &EncodingKey,
+    alg: Algorithm,
+) -> String {
     let input = format!(
         "{}.{}",
         b64(&serde_json::to_vec(header).expect("header json")),
@@ -141,7 +146,7 @@ pub fn sign_raw(header: &Value, payload: &Value, key: &EncodingKey, alg: Algorit
 
 /// `header.payload.signature` from raw segment bytes (the payload given as JSON text, so
 /// duplicates and odd numbers survive).
-pub fn assemble(header: &Value, payload_text: &str, signature: &[u8]) -> String {
+pub(crate) fn assemble(header: &Value, payload_text: &str, signature: &[u8]) -> String {
     format!(
         "{}.{}.{}",
         b64(&serde_json::to_vec(header).expect("header json")),
@@ -150,24 +155,24 @@ pub fn assemble(header: &Value, payload_text: &str, signature: &[u8]) -> String 
     )
 }
 
-pub fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// The primary issuer's secret as a signing key.
-pub fn hmac_key() -> EncodingKey {
+pub(crate) fn hmac_key() -> EncodingKey {
     EncodingKey::from_secret(SECRET.as_bytes())
 }
 
 /// HS256 with the real secret and kid `hs-1`, over `header_extra` merged into the header.
-pub fn hs256(header_extra: Value, payload: &Value) -> String {
+pub(crate) fn hs256(header_extra: Value, payload: &Value) -> String {
     let mut header = json!({"alg": "HS256", "typ": "JWT", "kid": "hs-1"});
     merge(&mut header, header_extra);
     sign_raw(&header, payload, &hmac_key(), Algorithm::HS256)
 }
 
 /// Sets every member of `extra` on `target` (`null` removes the member).
-pub fn merge(target: &mut Value, extra: Value) {
+pub(crate) fn merge(target: &mut Value, extra: Value) {
     let (Value::Object(target), Value::Object(extra)) = (target, extra) else {
         panic!("merge objects only");
     };
@@ -182,7 +187,7 @@ pub fn merge(target: &mut Value, extra: Value) {
 
 /// The gate under attack: one upstream, one attacker-controlled key server, and the same
 /// policy served in both deny modes.
-pub struct Range {
+pub(crate) struct Range {
     upstream: EchoUpstream,
     /// Publishes keys the attacker controls; a token's `jku`/`x5u` points here.
     pub attacker: FakeJwks,
@@ -191,7 +196,7 @@ pub struct Range {
 }
 
 impl Range {
-    pub async fn start() -> Range {
+    pub(crate) async fn start() -> Range {
         let upstream = EchoUpstream::start().await;
         let attacker = FakeJwks::start(Reply::keys(&["attacker"])).await;
         let env = [(SECRET_ENV, SECRET)];
@@ -205,19 +210,19 @@ impl Range {
         }
     }
 
-    pub fn http_addr(&self) -> std::net::SocketAddr {
+    pub(crate) fn http_addr(&self) -> std::net::SocketAddr {
         self.http.addr()
     }
 
     /// `token` in `Authorization: Bearer` is refused with `expected` in both modes.
-    pub async fn refuses(&self, case: &str, token: &str, expected: Refusal) {
+    pub(crate) async fn refuses(&self, case: &str, token: &str, expected: Refusal) {
         self.refuses_request(case, &Upgrade::to("/ws").bearer(token), expected)
             .await;
     }
 
     /// `request` is refused with `expected`: the contract's HTTP answer in `deny = "http"`,
     /// wsgate's own 101 and a close frame naming the reason in `deny = "close"`.
-    pub async fn refuses_request(&self, case: &str, request: &Upgrade, expected: Refusal) {
+    pub(crate) async fn refuses_request(&self, case: &str, request: &Upgrade, expected: Refusal) {
         let response = request.send(self.http.addr()).await;
         assert_eq!(
             (response.status, response.header("x-wsgate-reason")),
@@ -249,7 +254,7 @@ impl Range {
     /// never contacted. Proven by order, not by waiting: a sentinel session with a valid
     /// token goes through afterwards, and it must be the upstream's first and only
     /// connection; the attacker's server gets one request of ours and must count one.
-    pub async fn assert_nothing_got_through(self) {
+    pub(crate) async fn assert_nothing_got_through(self) {
         let token = hs256(json!({}), &Value::Object(claims(ISSUER)));
         let (head, _session) = Upgrade::to("/ws")
             .bearer(&token)

@@ -13,7 +13,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use super::TempDir;
 
 /// A certificate authority.
-pub struct Ca {
+pub(crate) struct Ca {
     params: CertificateParams,
     key: KeyPair,
     pub pem: String,
@@ -21,7 +21,7 @@ pub struct Ca {
 }
 
 /// A leaf certificate and its key.
-pub struct Leaf {
+pub(crate) struct Leaf {
     pub cert_pem: String,
     pub key_pem: String,
     pub der: CertificateDer<'static>,
@@ -30,13 +30,13 @@ pub struct Leaf {
 
 /// What a leaf is for.
 #[derive(Clone, Copy)]
-pub enum Usage {
+pub(crate) enum Usage {
     Server,
     Client,
 }
 
 impl Ca {
-    pub fn new(name: &str) -> Ca {
+    pub(crate) fn new(name: &str) -> Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
         params.distinguished_name = DistinguishedName::new();
         params.distinguished_name.push(DnType::CommonName, name);
@@ -53,12 +53,12 @@ impl Ca {
     }
 
     /// A leaf for `names` (DNS names or IP addresses), with `common_name` as its subject.
-    pub fn issue(&self, names: &[&str], common_name: Option<&str>, usage: Usage) -> Leaf {
+    pub(crate) fn issue(&self, names: &[&str], common_name: Option<&str>, usage: Usage) -> Leaf {
         self.issue_with(names, common_name, usage, |_| {})
     }
 
     /// Like [`Ca::issue`], with `adjust` applied to the parameters (validity dates...).
-    pub fn issue_with(
+    pub(crate) fn issue_with(
         &self,
         names: &[&str],
         common_name: Option<&str>,
@@ -89,26 +89,26 @@ impl Ca {
     }
 
     /// Writes the CA certificate to `dir/name`.
-    pub fn write(&self, dir: &TempDir, name: &str) -> PathBuf {
+    pub(crate) fn write(&self, dir: &TempDir, name: &str) -> PathBuf {
         dir.write(name, &self.pem)
     }
 }
 
 impl Leaf {
     /// Writes `dir/NAME.crt` and `dir/NAME.key`; returns both paths.
-    pub fn write(&self, dir: &TempDir, name: &str) -> (PathBuf, PathBuf) {
+    pub(crate) fn write(&self, dir: &TempDir, name: &str) -> (PathBuf, PathBuf) {
         (
             dir.write(&format!("{name}.crt"), &self.cert_pem),
             dir.write(&format!("{name}.key"), &self.key_pem),
         )
     }
 
-    pub fn key(&self) -> PrivateKeyDer<'static> {
+    pub(crate) fn key(&self) -> PrivateKeyDer<'static> {
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone()))
     }
 
     /// A rustls server config presenting this leaf (chain: the leaf alone).
-    pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
+    pub(crate) fn server_config(&self) -> Arc<rustls::ServerConfig> {
         Arc::new(
             rustls::ServerConfig::builder_with_provider(Arc::new(
                 rustls::crypto::ring::default_provider(),
@@ -123,7 +123,7 @@ impl Leaf {
 }
 
 /// A rustls client config trusting `ca`, presenting `identity` if given.
-pub fn client_config(ca: &Ca, identity: Option<&Leaf>) -> Arc<rustls::ClientConfig> {
+pub(crate) fn client_config(ca: &Ca, identity: Option<&Leaf>) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.der.clone()).expect("trust the CA");
     let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -143,7 +143,7 @@ pub fn client_config(ca: &Ca, identity: Option<&Leaf>) -> Arc<rustls::ClientConf
 /// A TLS front on 127.0.0.1 for a plain upstream: terminates TLS with `config` and relays
 /// bytes to `target` (e.g. an [`super::EchoUpstream`], which keeps recording). Returns its
 /// address.
-pub async fn tls_front(
+pub(crate) async fn tls_front(
     config: Arc<rustls::ServerConfig>,
     target: std::net::SocketAddr,
 ) -> std::net::SocketAddr {
@@ -170,7 +170,7 @@ pub async fn tls_front(
 }
 
 /// A `wss://localhost:PORT{path}` handshake through a TLS connection made with `config`.
-pub async fn wss_connect(
+pub(crate) async fn wss_connect(
     proxy: std::net::SocketAddr,
     config: Arc<rustls::ClientConfig>,
     path: &str,
@@ -210,7 +210,7 @@ pub async fn wss_connect(
 }
 
 /// The certificate the server presented on a TLS stream.
-pub fn presented(
+pub(crate) fn presented(
     stream: &tokio_tungstenite::WebSocketStream<
         tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
     >,

@@ -14,12 +14,12 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use super::raw::{self, RawResponse};
 use super::within;
 
-pub type Session = WebSocketStream<TcpStream>;
+pub(crate) type Session = WebSocketStream<TcpStream>;
 
 /// A handshake request. Starts as a valid RFC 6455 upgrade for `path`; every method
 /// adds or replaces one thing.
 #[derive(Debug, Clone)]
-pub struct Upgrade {
+pub(crate) struct Upgrade {
     method: String,
     target: String,
     headers: Vec<(String, String)>,
@@ -28,7 +28,7 @@ pub struct Upgrade {
 
 impl Upgrade {
     /// A valid upgrade request for `target` (path and optional query).
-    pub fn to(target: &str) -> Upgrade {
+    pub(crate) fn to(target: &str) -> Upgrade {
         Upgrade {
             method: "GET".to_owned(),
             target: target.to_owned(),
@@ -43,7 +43,7 @@ impl Upgrade {
     }
 
     /// A plain HTTP GET (no upgrade headers), `Connection: close` so the exchange ends.
-    pub fn plain_get(target: &str) -> Upgrade {
+    pub(crate) fn plain_get(target: &str) -> Upgrade {
         Upgrade {
             method: "GET".to_owned(),
             target: target.to_owned(),
@@ -53,39 +53,39 @@ impl Upgrade {
     }
 
     /// `Authorization: Bearer TOKEN`.
-    pub fn bearer(self, token: &str) -> Upgrade {
+    pub(crate) fn bearer(self, token: &str) -> Upgrade {
         self.header("Authorization", &format!("Bearer {token}"))
     }
 
     /// Appends a header (duplicates allowed, spelling preserved).
-    pub fn header(mut self, name: &str, value: &str) -> Upgrade {
+    pub(crate) fn header(mut self, name: &str, value: &str) -> Upgrade {
         self.headers.push((name.to_owned(), value.to_owned()));
         self
     }
 
     /// Replaces every header named `name` (case-insensitive) with one value.
-    pub fn replace(self, name: &str, value: &str) -> Upgrade {
+    pub(crate) fn replace(self, name: &str, value: &str) -> Upgrade {
         self.without(name).header(name, value)
     }
 
-    pub fn without(mut self, name: &str) -> Upgrade {
+    pub(crate) fn without(mut self, name: &str) -> Upgrade {
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         self
     }
 
-    pub fn method(mut self, method: &str) -> Upgrade {
+    pub(crate) fn method(mut self, method: &str) -> Upgrade {
         method.clone_into(&mut self.method);
         self
     }
 
     /// Adds a body with its `Content-Length`.
-    pub fn body(mut self, body: &[u8]) -> Upgrade {
+    pub(crate) fn body(mut self, body: &[u8]) -> Upgrade {
         self.body = body.to_vec();
         self.header("Content-Length", &body.len().to_string())
     }
 
     /// The `Sec-WebSocket-Key` this request carries (empty if removed).
-    pub fn key(&self) -> &str {
+    pub(crate) fn key(&self) -> &str {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-key"))
@@ -93,7 +93,7 @@ impl Upgrade {
     }
 
     /// The request bytes, with `Host` set to `host`.
-    pub fn to_bytes(&self, host: SocketAddr) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self, host: SocketAddr) -> Vec<u8> {
         let mut out = format!(
             "{} {} HTTP/1.1\r\nHost: {host}\r\n",
             self.method, self.target
@@ -108,18 +108,18 @@ impl Upgrade {
     }
 
     /// Sends the request raw and reads until the proxy closes the connection.
-    pub async fn send(&self, proxy: SocketAddr) -> RawResponse {
+    pub(crate) async fn send(&self, proxy: SocketAddr) -> RawResponse {
         raw::exchange(proxy, &self.to_bytes(proxy)).await
     }
 
     /// Sends the request raw and reads only the response head; the stream stays open.
-    pub async fn send_head(&self, proxy: SocketAddr) -> (RawResponse, TcpStream) {
+    pub(crate) async fn send_head(&self, proxy: SocketAddr) -> (RawResponse, TcpStream) {
         raw::exchange_head(proxy, &self.to_bytes(proxy)).await
     }
 
     /// Performs the handshake with tungstenite (which checks `Sec-WebSocket-Accept` and
     /// the selected subprotocol).
-    pub async fn connect(
+    pub(crate) async fn connect(
         &self,
         proxy: SocketAddr,
     ) -> Result<(Session, Response), tungstenite::Error> {
@@ -142,7 +142,7 @@ impl Upgrade {
     }
 
     /// Like [`Upgrade::connect`], failing the test unless the handshake succeeds.
-    pub async fn open(&self, proxy: SocketAddr) -> (Session, Response) {
+    pub(crate) async fn open(&self, proxy: SocketAddr) -> (Session, Response) {
         match self.connect(proxy).await {
             Ok(session) => session,
             Err(tungstenite::Error::Http(response)) => panic!(
@@ -160,7 +160,7 @@ impl Upgrade {
 }
 
 /// Sends `text` and expects the same text back (an echo upstream behind the proxy).
-pub async fn expect_echo(session: &mut Session, text: &str) {
+pub(crate) async fn expect_echo(session: &mut Session, text: &str) {
     session
         .send(Message::text(text))
         .await
@@ -170,7 +170,7 @@ pub async fn expect_echo(session: &mut Session, text: &str) {
 }
 
 /// The next data message (pings and pongs skipped), as text; fails on binary or the end.
-pub async fn next_text(session: &mut Session) -> String {
+pub(crate) async fn next_text(session: &mut Session) -> String {
     match within("a text message", next_data(session)).await {
         Message::Text(text) => text.as_str().to_owned(),
         other => panic!("expected a text message, got {other:?}"),
@@ -190,7 +190,7 @@ async fn next_data(session: &mut Session) -> Message {
 
 /// Waits for the next close frame, skipping data, and returns `(code, reason)`.
 /// Fails the test on a bodyless close or a connection dropped without a close frame.
-pub async fn expect_close(session: &mut Session) -> (u16, String) {
+pub(crate) async fn expect_close(session: &mut Session) -> (u16, String) {
     within("a close frame", async {
         loop {
             match session.next().await {
@@ -209,7 +209,7 @@ pub async fn expect_close(session: &mut Session) -> (u16, String) {
 
 /// Initiates a close with `code` and `reason`, waits for the peer's close reply, then
 /// drops the connection as a real client does once the close handshake is complete.
-pub async fn close_with(mut session: Session, code: u16, reason: &str) -> (u16, String) {
+pub(crate) async fn close_with(mut session: Session, code: u16, reason: &str) -> (u16, String) {
     session
         .close(Some(CloseFrame {
             code: CloseCode::from(code),
@@ -222,7 +222,7 @@ pub async fn close_with(mut session: Session, code: u16, reason: &str) -> (u16, 
 
 /// Sends `text` and waits until a message with the same text comes back, skipping any
 /// other messages (a greeting, a banner).
-pub async fn expect_echo_among_others(session: &mut Session, text: &str) {
+pub(crate) async fn expect_echo_among_others(session: &mut Session, text: &str) {
     session
         .send(Message::text(text))
         .await

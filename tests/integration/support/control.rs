@@ -6,22 +6,22 @@ use std::net::SocketAddr;
 use super::raw::{self, RawResponse};
 
 /// The admin token the session-control scenarios configure.
-pub const ADMIN_TOKEN: &str = "wsgate-admin-token-for-tests-5e1d";
+pub(crate) const ADMIN_TOKEN: &str = "wsgate-admin-token-for-tests-5e1d";
 /// The env var it is read from.
-pub const ADMIN_TOKEN_ENV: &str = "WSGATE_TEST_ADMIN_TOKEN";
+pub(crate) const ADMIN_TOKEN_ENV: &str = "WSGATE_TEST_ADMIN_TOKEN";
 
 /// `[admin]` with the test token.
-pub fn admin_table() -> String {
+pub(crate) fn admin_table() -> String {
     format!("[admin]\ntoken = {{ env = \"{ADMIN_TOKEN_ENV}\" }}")
 }
 
 /// `POST /admin/revoke` with `body`, bearer `token` (`None`: no Authorization).
-pub async fn revoke(admin: SocketAddr, token: Option<&str>, body: &str) -> RawResponse {
+pub(crate) async fn revoke(admin: SocketAddr, token: Option<&str>, body: &str) -> RawResponse {
     request(admin, "POST", "/admin/revoke", token, &[], body).await
 }
 
 /// `GET /admin/sessions{query}` with bearer `token`.
-pub async fn sessions(admin: SocketAddr, token: Option<&str>, query: &str) -> RawResponse {
+pub(crate) async fn sessions(admin: SocketAddr, token: Option<&str>, query: &str) -> RawResponse {
     request(
         admin,
         "GET",
@@ -35,7 +35,7 @@ pub async fn sessions(admin: SocketAddr, token: Option<&str>, query: &str) -> Ra
 
 /// `POST /.wsgate/refresh` on the client listener for `session`, the new token as a
 /// bearer.
-pub async fn refresh(proxy: SocketAddr, session: &str, token: &str) -> RawResponse {
+pub(crate) async fn refresh(proxy: SocketAddr, session: &str, token: &str) -> RawResponse {
     request(
         proxy,
         "POST",
@@ -48,7 +48,7 @@ pub async fn refresh(proxy: SocketAddr, session: &str, token: &str) -> RawRespon
 }
 
 /// One request with `Connection: close`.
-pub async fn request(
+pub(crate) async fn request(
     addr: SocketAddr,
     method: &str,
     path: &str,

@@ -17,13 +17,13 @@ use tokio::task::JoinHandle;
 use super::tokens::now;
 
 /// `iss` of the remote-key issuer (configured name `idp`).
-pub const REMOTE_ISSUER: &str = "https://idp.wsgate.test";
+pub(crate) const REMOTE_ISSUER: &str = "https://idp.wsgate.test";
 /// The audience it accepts.
-pub const REMOTE_AUDIENCE: &str = "chat";
+pub(crate) const REMOTE_AUDIENCE: &str = "chat";
 
 /// What the fake server answers, to every path.
 #[derive(Debug, Clone)]
-pub enum Reply {
+pub(crate) enum Reply {
     /// 200 with a JWKS holding the test P-256 key once per kid.
     Keys(Vec<String>),
     /// `status` with a JSON body.
@@ -37,12 +37,12 @@ pub enum Reply {
 }
 
 impl Reply {
-    pub fn keys(kids: &[&str]) -> Reply {
+    pub(crate) fn keys(kids: &[&str]) -> Reply {
         Reply::Keys(kids.iter().map(|k| (*k).to_owned()).collect())
     }
 
     /// An OpenID Provider configuration naming `issuer` and `jwks_uri`.
-    pub fn discovery(issuer: &str, jwks_uri: &str) -> Reply {
+    pub(crate) fn discovery(issuer: &str, jwks_uri: &str) -> Reply {
         Reply::Json(
             200,
             json!({ "issuer": issuer, "jwks_uri": jwks_uri }).to_string(),
@@ -51,7 +51,7 @@ impl Reply {
 }
 
 /// A JWKS endpoint whose answer a scenario changes as it goes.
-pub struct FakeJwks {
+pub(crate) struct FakeJwks {
     addr: SocketAddr,
     /// Served over TLS (`https://`) rather than plain HTTP.
     tls: bool,
@@ -70,7 +70,7 @@ struct State {
 }
 
 impl FakeJwks {
-    pub async fn start(reply: Reply) -> FakeJwks {
+    pub(crate) async fn start(reply: Reply) -> FakeJwks {
         FakeJwks::serve(
             TcpListener::bind("127.0.0.1:0").await.expect("bind jwks"),
             reply,
@@ -78,13 +78,13 @@ impl FakeJwks {
     }
 
     /// Serves on `addr` (a port a proxy was already pointed at while it was closed).
-    pub async fn start_at(addr: SocketAddr, reply: Reply) -> FakeJwks {
+    pub(crate) async fn start_at(addr: SocketAddr, reply: Reply) -> FakeJwks {
         FakeJwks::serve(TcpListener::bind(addr).await.expect("bind jwks"), reply)
     }
 
     /// Serves over TLS with `tests/fixtures/tls/localhost.crt.pem` (self-signed for
     /// localhost and 127.0.0.1): a client must trust that file to fetch.
-    pub async fn start_tls(reply: Reply) -> FakeJwks {
+    pub(crate) async fn start_tls(reply: Reply) -> FakeJwks {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind jwks");
         FakeJwks::serve_with(listener, reply, Some(tls_acceptor()))
     }
@@ -130,41 +130,41 @@ impl FakeJwks {
         }
     }
 
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// `http://127.0.0.1:PORT{path}` (`https://` when served over TLS).
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         let scheme = if self.tls { "https" } else { "http" };
         format!("{scheme}://{}{path}", self.addr)
     }
 
-    pub fn set(&self, reply: Reply) {
+    pub(crate) fn set(&self, reply: Reply) {
         *self.state.reply.lock().expect("reply lock") = reply;
     }
 
     /// Requests read so far (each fetch is one request on its own connection).
-    pub fn requests(&self) -> usize {
+    pub(crate) fn requests(&self) -> usize {
         self.state.requests.load(Ordering::SeqCst)
     }
 
-    pub fn connections(&self) -> usize {
+    pub(crate) fn connections(&self) -> usize {
         self.state.connections.load(Ordering::SeqCst)
     }
 
     /// Requests are read and counted but answered only after [`FakeJwks::release`].
-    pub fn hold(&self) {
+    pub(crate) fn hold(&self) {
         self.state.open.send_replace(false);
     }
 
-    pub fn release(&self) {
+    pub(crate) fn release(&self) {
         self.state.open.send_replace(true);
     }
 
     /// Closes the listener and waits until it is gone: later fetches are refused at
     /// connect.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
             let _ = task.await;
@@ -249,7 +249,7 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 /// A JWKS with the committed P-256 public key once per kid.
-pub fn jwks(kids: &[&str]) -> String {
+pub(crate) fn jwks(kids: &[&str]) -> String {
     let document: Value = serde_json::from_slice(&fixture("jwks.json")).expect("fixture jwks");
     let key = document["keys"]
         .as_array()
@@ -269,7 +269,7 @@ pub fn jwks(kids: &[&str]) -> String {
 
 /// An ES256 token for `sub` from the remote issuer, valid ten minutes, signed with the
 /// committed P-256 key under `kid`.
-pub fn token(kid: &str) -> String {
+pub(crate) fn token(kid: &str) -> String {
     sign(Header {
         kid: Some(kid.to_owned()),
         ..Header::new(Algorithm::ES256)
@@ -277,7 +277,7 @@ pub fn token(kid: &str) -> String {
 }
 
 /// Like [`token`], with any JOSE header (`jku`, `x5u`, ...).
-pub fn sign(header: Header) -> String {
+pub(crate) fn sign(header: Header) -> String {
     let now = now();
     let claims = json!({
         "iss": REMOTE_ISSUER,
@@ -292,7 +292,7 @@ pub fn sign(header: Header) -> String {
 
 /// A proxy config with one ES256 issuer `idp` whose keys come from `key_source`
 /// (`jwks_url = "..."` or `discovery_url = "..."` plus any timing keys), route `/ws`.
-pub fn remote_config(upstream: &str, deny: &str, key_source: &str) -> String {
+pub(crate) fn remote_config(upstream: &str, deny: &str, key_source: &str) -> String {
     format!(
         r#"environment = "test"
 

@@ -2,7 +2,7 @@
 
 /// The sum of every sample of `name` whose labels include all of `labels`; `None` when no
 /// sample matches. With every label given this is the one series' value.
-pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let mut total = None;
     for line in text.lines() {
         let line = line.trim();
@@ -30,7 +30,7 @@ pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f
 }
 
 /// Every label set seen for `name`, for failure messages.
-pub fn series_of(text: &str, name: &str) -> Vec<String> {
+pub(crate) fn series_of(text: &str, name: &str) -> Vec<String> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter(|l| {

@@ -7,36 +7,36 @@
 
 #![allow(dead_code)] // each scenario file uses a different subset of the harness
 
-pub mod certs;
-pub mod client;
-pub mod control;
-pub mod jwks;
-pub mod metrics;
-pub mod policy;
-pub mod process;
-pub mod proxy;
-pub mod raw;
-pub mod redis;
-pub mod tokens;
-pub mod upstream;
+pub(crate) mod certs;
+pub(crate) mod client;
+pub(crate) mod control;
+pub(crate) mod jwks;
+pub(crate) mod metrics;
+pub(crate) mod policy;
+pub(crate) mod process;
+pub(crate) mod proxy;
+pub(crate) mod raw;
+pub(crate) mod redis;
+pub(crate) mod tokens;
+pub(crate) mod upstream;
 
 use std::future::Future;
 use std::time::Duration;
 
-pub use client::{Upgrade, expect_close, expect_echo};
-pub use metrics::metric_value;
-pub use process::{TempDir, WsgateProcess};
-pub use proxy::{TestProxy, TestProxyBuilder};
-pub use raw::RawResponse;
-pub use tokens::Claims;
-pub use upstream::{EchoUpstream, ScriptedUpstream, Seen};
+pub(crate) use client::{Upgrade, expect_close, expect_echo};
+pub(crate) use metrics::metric_value;
+pub(crate) use process::{TempDir, WsgateProcess};
+pub(crate) use proxy::{TestProxy, TestProxyBuilder};
+pub(crate) use raw::RawResponse;
+pub(crate) use tokens::Claims;
+pub(crate) use upstream::{EchoUpstream, ScriptedUpstream, Seen};
 
 /// Upper bound for any single event a test waits for. Generous: debug builds on two
 /// shared cores.
-pub const PATIENCE: Duration = Duration::from_secs(15);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(15);
 
 /// Awaits `future`, failing the test with `what` if it takes longer than [`PATIENCE`].
-pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+pub(crate) async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
     match tokio::time::timeout(PATIENCE, future).await {
         Ok(value) => value,
         Err(_) => panic!("timed out after {PATIENCE:?} waiting for {what}"),
@@ -45,7 +45,7 @@ pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
 
 /// Re-evaluates `check` until it returns `Some`, for state that is only observable by
 /// asking (a metrics scrape). Bounded by [`PATIENCE`].
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -63,7 +63,7 @@ where
 }
 
 /// A loopback address nothing listens on: bound once to learn a free port, then released.
-pub fn closed_port_addr() -> std::net::SocketAddr {
+pub(crate) fn closed_port_addr() -> std::net::SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
     drop(listener);

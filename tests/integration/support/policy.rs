@@ -16,21 +16,21 @@ use super::tokens::{Claims, ISSUER, SECRET, SECRET_ENV};
 use super::{TempDir, TestProxy};
 
 /// The variable the staging bypass key was supposed to come from (the incident's name).
-pub const BYPASS_ENV: &str = "E2E_OAUTH_SIMULATION_KEY";
+pub(crate) const BYPASS_ENV: &str = "E2E_OAUTH_SIMULATION_KEY";
 /// The current bypass key (≥ 32 bytes, random-looking).
-pub const BYPASS_KEY: &str = "e2e-ci-key-4f9c2a7d1b8e6035a1b2c3d4e5f60718";
+pub(crate) const BYPASS_KEY: &str = "e2e-ci-key-4f9c2a7d1b8e6035a1b2c3d4e5f60718";
 /// A second key, for rotation.
-pub const NEXT_BYPASS_ENV: &str = "E2E_KEY_NEXT";
-pub const NEXT_BYPASS_KEY: &str = "e2e-next-key-9d8c7b6a5f4e3d2c1a2b3c4d5e6f7081";
+pub(crate) const NEXT_BYPASS_ENV: &str = "E2E_KEY_NEXT";
+pub(crate) const NEXT_BYPASS_KEY: &str = "e2e-next-key-9d8c7b6a5f4e3d2c1a2b3c4d5e6f7081";
 /// The staging-only test issuer's secret and `iss`.
-pub const STAGING_SECRET_ENV: &str = "STAGING_TEST_JWT_SECRET";
-pub const STAGING_SECRET: &str = "staging-tests-secret-9a8b7c6d5e4f3a2b1c0d";
-pub const STAGING_ISSUER: &str = "https://ci.wsgate.test";
+pub(crate) const STAGING_SECRET_ENV: &str = "STAGING_TEST_JWT_SECRET";
+pub(crate) const STAGING_SECRET: &str = "staging-tests-secret-9a8b7c6d5e4f3a2b1c0d";
+pub(crate) const STAGING_ISSUER: &str = "https://ci.wsgate.test";
 /// The bypass's default test identity in every policy.
-pub const DEFAULT_USER: &str = "e2e-test-user";
+pub(crate) const DEFAULT_USER: &str = "e2e-test-user";
 
 /// Every secret any policy names, set.
-pub fn all_secrets() -> Vec<(&'static str, &'static str)> {
+pub(crate) fn all_secrets() -> Vec<(&'static str, &'static str)> {
     vec![
         (SECRET_ENV, SECRET),
         (STAGING_SECRET_ENV, STAGING_SECRET),
@@ -40,7 +40,7 @@ pub fn all_secrets() -> Vec<(&'static str, &'static str)> {
 }
 
 /// [`all_secrets`] without the named variables.
-pub fn secrets_without(names: &[&str]) -> Vec<(&'static str, &'static str)> {
+pub(crate) fn secrets_without(names: &[&str]) -> Vec<(&'static str, &'static str)> {
     all_secrets()
         .into_iter()
         .filter(|(name, _)| !names.contains(name))
@@ -48,7 +48,10 @@ pub fn secrets_without(names: &[&str]) -> Vec<(&'static str, &'static str)> {
 }
 
 /// [`all_secrets`] with `name` set to `value` instead.
-pub fn secrets_with(name: &'static str, value: &'static str) -> Vec<(&'static str, &'static str)> {
+pub(crate) fn secrets_with(
+    name: &'static str,
+    value: &'static str,
+) -> Vec<(&'static str, &'static str)> {
     let mut env = secrets_without(&[name]);
     env.push((name, value));
     env
@@ -56,14 +59,14 @@ pub fn secrets_with(name: &'static str, value: &'static str) -> Vec<(&'static st
 
 /// `sha256:` + the first 12 hex digits of SHA-256 over `material`, computed here rather
 /// than by the product, as docs/e2e-testing.md defines the fingerprint.
-pub fn fingerprint(material: &str) -> String {
+pub(crate) fn fingerprint(material: &str) -> String {
     let digest = Sha256::digest(material.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{}", &hex[..12])
 }
 
 /// A token from the staging-only test issuer, valid for ten minutes.
-pub fn staging_token(sub: &str) -> String {
+pub(crate) fn staging_token(sub: &str) -> String {
     Claims::valid_for(sub)
         .set("iss", STAGING_ISSUER)
         .sign_with(Algorithm::HS256, STAGING_SECRET)
@@ -72,7 +75,7 @@ pub fn staging_token(sub: &str) -> String {
 /// Routes of every policy, first match wins: `/ws` required, `/chat` required with
 /// `scope` containing `chat`, `/public` none.
 #[derive(Debug, Clone)]
-pub struct Policy {
+pub(crate) struct Policy {
     environment: String,
     deny: &'static str,
     listen: String,
@@ -94,7 +97,7 @@ pub struct Policy {
 impl Policy {
     /// `environment = "staging"`, bypass enabled with key `ci` from [`BYPASS_ENV`], the
     /// staging-only issuer scoped to `["staging", "test"]`.
-    pub fn staging() -> Policy {
+    pub(crate) fn staging() -> Policy {
         Policy {
             environment: "staging".to_owned(),
             deny: "http",
@@ -114,45 +117,45 @@ impl Policy {
 
     /// The same file with `environment = "production"` and the bypass switched off, as
     /// production's config would have it.
-    pub fn production() -> Policy {
+    pub(crate) fn production() -> Policy {
         Policy::staging()
             .environment("production")
             .bypass_enabled(false)
     }
 
-    pub fn environment(mut self, label: &str) -> Policy {
+    pub(crate) fn environment(mut self, label: &str) -> Policy {
         label.clone_into(&mut self.environment);
         self
     }
 
     /// `"http"` or `"close"`.
-    pub fn deny(mut self, mode: &'static str) -> Policy {
+    pub(crate) fn deny(mut self, mode: &'static str) -> Policy {
         self.deny = mode;
         self
     }
 
-    pub fn upstream(mut self, url: &str) -> Policy {
+    pub(crate) fn upstream(mut self, url: &str) -> Policy {
         url.clone_into(&mut self.upstream);
         self
     }
 
-    pub fn listen(mut self, addr: SocketAddr) -> Policy {
+    pub(crate) fn listen(mut self, addr: SocketAddr) -> Policy {
         self.listen = addr.to_string();
         self
     }
 
-    pub fn admin_listen(mut self, addr: SocketAddr) -> Policy {
+    pub(crate) fn admin_listen(mut self, addr: SocketAddr) -> Policy {
         self.admin_listen = addr.to_string();
         self
     }
 
-    pub fn bypass_enabled(mut self, enabled: bool) -> Policy {
+    pub(crate) fn bypass_enabled(mut self, enabled: bool) -> Policy {
         self.bypass_enabled = enabled;
         self
     }
 
     /// Named keys, each `(name, env var)`.
-    pub fn bypass_keys(mut self, keys: &[(&str, &str)]) -> Policy {
+    pub(crate) fn bypass_keys(mut self, keys: &[(&str, &str)]) -> Policy {
         self.bypass_keys = keys
             .iter()
             .map(|(n, e)| ((*n).to_owned(), format!("{{ env = {e:?} }}")))
@@ -162,7 +165,7 @@ impl Policy {
     }
 
     /// One key named `ci` read from `path` (`secret = { file = PATH }`).
-    pub fn bypass_key_file(mut self, path: &std::path::Path) -> Policy {
+    pub(crate) fn bypass_key_file(mut self, path: &std::path::Path) -> Policy {
         let path = path.display().to_string();
         self.bypass_keys = vec![("ci".to_owned(), format!("{{ file = {path:?} }}"))];
         self.bypass_shorthand = None;
@@ -170,39 +173,39 @@ impl Policy {
     }
 
     /// The `key = { env = VAR }` shorthand (one key named `default`).
-    pub fn bypass_shorthand(mut self, env: &str) -> Policy {
+    pub(crate) fn bypass_shorthand(mut self, env: &str) -> Policy {
         self.bypass_shorthand = Some(env.to_owned());
         self
     }
 
-    pub fn allowed_environments(mut self, environments: &[&str]) -> Policy {
+    pub(crate) fn allowed_environments(mut self, environments: &[&str]) -> Policy {
         self.allowed_environments = Some(environments.iter().map(|e| (*e).to_owned()).collect());
         self
     }
 
     /// Scopes the primary issuer too (it is unscoped by default).
-    pub fn primary_environments(mut self, environments: &[&str]) -> Policy {
+    pub(crate) fn primary_environments(mut self, environments: &[&str]) -> Policy {
         self.primary_environments = Some(environments.iter().map(|e| (*e).to_owned()).collect());
         self
     }
 
-    pub fn without_staging_issuer(mut self) -> Policy {
+    pub(crate) fn without_staging_issuer(mut self) -> Policy {
         self.staging_issuer = false;
         self
     }
 
     /// Adds `cookie:access_token` to the token sources, leaving `allowed_origins` as is.
-    pub fn cookie_source(mut self) -> Policy {
+    pub(crate) fn cookie_source(mut self) -> Policy {
         self.token_sources.push("cookie:access_token".to_owned());
         self
     }
 
-    pub fn allowed_origins(mut self, origins: &[&str]) -> Policy {
+    pub(crate) fn allowed_origins(mut self, origins: &[&str]) -> Policy {
         self.allowed_origins = origins.iter().map(|o| (*o).to_owned()).collect();
         self
     }
 
-    pub fn toml(&self) -> String {
+    pub(crate) fn toml(&self) -> String {
         let list = |items: &[String]| {
             items
                 .iter()
@@ -307,17 +310,17 @@ auth = "none"
     }
 
     /// Writes the TOML to `name` in `dir`; returns the path as text for `--config`.
-    pub fn write(&self, dir: &TempDir, name: &str) -> String {
+    pub(crate) fn write(&self, dir: &TempDir, name: &str) -> String {
         dir.write(name, &self.toml()).display().to_string()
     }
 
     /// `wsgate::run` in-process on this policy, with `env` as the process environment.
-    pub async fn start_with(&self, env: &[(&str, &str)]) -> TestProxy {
+    pub(crate) async fn start_with(&self, env: &[(&str, &str)]) -> TestProxy {
         TestProxy::start(&self.toml(), env).await
     }
 
     /// `wsgate::run` in-process with every secret set.
-    pub async fn start(&self) -> TestProxy {
+    pub(crate) async fn start(&self) -> TestProxy {
         self.start_with(&all_secrets()).await
     }
 }
@@ -326,7 +329,7 @@ auth = "none"
 /// variable a policy names is removed from the inherited environment first, so "unset"
 /// means unset even on a CI runner that has them) and `stdin` as input, if any. Returns
 /// the exit code, stdout and stderr.
-pub async fn wsgate(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Exit {
+pub(crate) async fn wsgate(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Exit {
     use tokio::io::AsyncWriteExt;
     let mut command = tokio::process::Command::new(super::process::WSGATE);
     command
@@ -362,7 +365,7 @@ pub async fn wsgate(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) ->
 
 /// How a finished `wsgate` command went.
 #[derive(Debug, Clone)]
-pub struct Exit {
+pub(crate) struct Exit {
     /// `None` when killed by a signal.
     pub code: Option<i32>,
     pub stdout: String,
@@ -371,12 +374,12 @@ pub struct Exit {
 
 impl Exit {
     /// Both streams, for assertions that do not care which one a message went to.
-    pub fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
     }
 
     /// Fails the test (showing the output) unless the exit code is `code`.
-    pub fn expect_code(&self, code: i32, what: &str) -> &Exit {
+    pub(crate) fn expect_code(&self, code: i32, what: &str) -> &Exit {
         assert_eq!(
             self.code,
             Some(code),
@@ -388,7 +391,7 @@ impl Exit {
     }
 
     /// Fails the test unless the output (either stream) contains every one of `needles`.
-    pub fn expect_mentions(&self, needles: &[&str]) -> &Exit {
+    pub(crate) fn expect_mentions(&self, needles: &[&str]) -> &Exit {
         let output = self.output();
         for needle in needles {
             assert!(

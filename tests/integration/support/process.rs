@@ -14,17 +14,17 @@ use super::upstream::Recorder;
 use super::within;
 
 /// Path of the binary under test.
-pub const WSGATE: &str = env!("CARGO_BIN_EXE_wsgate");
+pub(crate) const WSGATE: &str = env!("CARGO_BIN_EXE_wsgate");
 
 /// One line of output.
 #[derive(Debug, Clone)]
-pub struct Line {
+pub(crate) struct Line {
     pub stream: &'static str,
     pub text: String,
 }
 
 /// A running `wsgate`; killed (SIGKILL, by its own pid) if the test drops it still alive.
-pub struct WsgateProcess {
+pub(crate) struct WsgateProcess {
     child: Child,
     lines: Arc<Recorder<Line>>,
     /// Lines already consumed by [`WsgateProcess::wait_for_line`].
@@ -33,13 +33,17 @@ pub struct WsgateProcess {
 
 impl WsgateProcess {
     /// Spawns `wsgate ARGS` with `env` added and `PORT` removed.
-    pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> WsgateProcess {
+    pub(crate) fn spawn(args: &[&str], env: &[(&str, &str)]) -> WsgateProcess {
         WsgateProcess::spawn_command(Command::new(WSGATE), args, env)
     }
 
     /// As [`WsgateProcess::spawn`], with the soft open-files limit lowered to `soft` first
     /// (through the shell's `ulimit`: the crate forbids the `unsafe` a `pre_exec` needs).
-    pub fn spawn_with_open_files(soft: u64, args: &[&str], env: &[(&str, &str)]) -> WsgateProcess {
+    pub(crate) fn spawn_with_open_files(
+        soft: u64,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> WsgateProcess {
         let mut command = Command::new("sh");
         command.args([
             "-c",
@@ -77,7 +81,7 @@ impl WsgateProcess {
 
     /// Waits for the next line (after those already consumed) for which `pick` returns
     /// `Some`, and returns that value.
-    pub async fn wait_for_line<T>(
+    pub(crate) async fn wait_for_line<T>(
         &mut self,
         what: &str,
         mut pick: impl FnMut(&str) -> Option<T>,
@@ -107,7 +111,7 @@ impl WsgateProcess {
     }
 
     /// Everything printed so far, one line each, tagged with its stream.
-    pub fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         self.lines
             .snapshot()
             .iter()
@@ -115,13 +119,13 @@ impl WsgateProcess {
             .collect()
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id().expect("child still running")
     }
 
     /// Sends SIGTERM through the shell's `kill` builtin (the crate forbids `unsafe`, so no
     /// libc; `sh` is always present, a `/bin/kill` binary is not on slim images).
-    pub fn terminate(&self) {
+    pub(crate) fn terminate(&self) {
         let status = std::process::Command::new("sh")
             .args(["-c", &format!("kill -TERM {}", self.pid())])
             .status()
@@ -130,7 +134,7 @@ impl WsgateProcess {
     }
 
     /// Sends SIGHUP (reload the configuration), like [`WsgateProcess::terminate`].
-    pub fn hangup(&self) {
+    pub(crate) fn hangup(&self) {
         let status = std::process::Command::new("sh")
             .args(["-c", &format!("kill -HUP {}", self.pid())])
             .status()
@@ -139,7 +143,7 @@ impl WsgateProcess {
     }
 
     /// Waits for the process to exit (bounded by `limit`) and for its output to be read.
-    pub async fn wait_exit(&mut self, limit: std::time::Duration) -> ExitStatus {
+    pub(crate) async fn wait_exit(&mut self, limit: std::time::Duration) -> ExitStatus {
         match tokio::time::timeout(limit, self.child.wait()).await {
             Ok(status) => status.expect("wait for wsgate"),
             Err(_) => panic!(
@@ -159,7 +163,10 @@ async fn forward(stream: impl AsyncRead + Unpin, name: &'static str, lines: Arc<
 
 /// Runs `wsgate ARGS` to completion (bounded) and returns its exit status and the output
 /// of both streams.
-pub async fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String, String) {
+pub(crate) async fn run_to_exit(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (ExitStatus, String, String) {
     let mut command = Command::new(WSGATE);
     command
         .args(args)
@@ -181,12 +188,12 @@ pub async fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, St
 }
 
 /// A scratch directory under the system temp dir, removed on drop.
-pub struct TempDir {
+pub(crate) struct TempDir {
     path: PathBuf,
 }
 
 impl TempDir {
-    pub fn new() -> TempDir {
+    pub(crate) fn new() -> TempDir {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let unique = format!(
             "wsgate-it-{}-{}-{}",
@@ -202,12 +209,12 @@ impl TempDir {
         TempDir { path }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Writes `contents` to `name` inside the directory and returns the full path.
-    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, contents: &str) -> PathBuf {
         let path = self.path.join(name);
         std::fs::write(&path, contents).expect("write temp file");
         path
@@ -221,7 +228,7 @@ impl Drop for TempDir {
 }
 
 /// `"key":"value"` (optionally with spaces) in a JSON log line.
-pub fn json_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+pub(crate) fn json_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     let needle = format!("\"{key}\"");
     let mut rest = line;
     while let Some(at) = rest.find(&needle) {
@@ -237,7 +244,7 @@ pub fn json_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// Waits for the startup line(s) naming the bound proxy and admin addresses.
-pub async fn bound_addresses(process: &mut WsgateProcess) -> (SocketAddr, SocketAddr) {
+pub(crate) async fn bound_addresses(process: &mut WsgateProcess) -> (SocketAddr, SocketAddr) {
     let mut proxy = None;
     let mut admin = None;
     process

@@ -15,7 +15,7 @@ use super::tokens::{AUDIENCE, ISSUER, SECRET, SECRET_ENV};
 use super::within;
 
 /// A running proxy; shut down explicitly with [`TestProxy::shutdown`] or implicitly on drop.
-pub struct TestProxy {
+pub(crate) struct TestProxy {
     proxy: SocketAddr,
     admin: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
@@ -25,13 +25,13 @@ pub struct TestProxy {
 }
 
 impl TestProxy {
-    pub fn builder() -> TestProxyBuilder {
+    pub(crate) fn builder() -> TestProxyBuilder {
         TestProxyBuilder::default()
     }
 
     /// Parses `toml` (secrets from `env`), binds both listeners on 127.0.0.1:0 and spawns
     /// `wsgate::run`.
-    pub async fn start(toml: &str, env: &[(&str, &str)]) -> TestProxy {
+    pub(crate) async fn start(toml: &str, env: &[(&str, &str)]) -> TestProxy {
         let env: HashMap<String, String> = env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -64,36 +64,36 @@ impl TestProxy {
         }
     }
 
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.proxy
     }
 
-    pub fn admin_addr(&self) -> SocketAddr {
+    pub(crate) fn admin_addr(&self) -> SocketAddr {
         self.admin
     }
 
     /// `ws://127.0.0.1:PORT{path}`.
-    pub fn ws_url(&self, path: &str) -> String {
+    pub(crate) fn ws_url(&self, path: &str) -> String {
         format!("ws://{}{path}", self.proxy)
     }
 
     /// `http://127.0.0.1:PORT{path}`.
-    pub fn http_url(&self, path: &str) -> String {
+    pub(crate) fn http_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.proxy)
     }
 
     /// `http://127.0.0.1:ADMIN_PORT`.
-    pub fn admin_url(&self) -> String {
+    pub(crate) fn admin_url(&self) -> String {
         format!("http://{}", self.admin)
     }
 
     /// GET `path` on the admin listener.
-    pub async fn admin_get(&self, path: &str) -> RawResponse {
+    pub(crate) async fn admin_get(&self, path: &str) -> RawResponse {
         admin_get(self.admin, path).await
     }
 
     /// The `/metrics` text.
-    pub async fn metrics(&self) -> String {
+    pub(crate) async fn metrics(&self) -> String {
         let response = self.admin_get("/metrics").await;
         assert_eq!(
             response.status,
@@ -105,7 +105,7 @@ impl TestProxy {
     }
 
     /// Signals shutdown and waits until `run` has drained and returned.
-    pub async fn shutdown(mut self) {
+    pub(crate) async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -138,7 +138,7 @@ impl Drop for TestProxy {
 }
 
 /// GET `path` from `addr` with `Connection: close`.
-pub async fn admin_get(addr: SocketAddr, path: &str) -> RawResponse {
+pub(crate) async fn admin_get(addr: SocketAddr, path: &str) -> RawResponse {
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     raw::exchange(addr, request.as_bytes()).await
 }
@@ -151,7 +151,7 @@ pub async fn admin_get(addr: SocketAddr, path: &str) -> RawResponse {
 /// - `/public` none
 /// - `/api` required (plain HTTP)
 #[derive(Debug, Clone)]
-pub struct TestProxyBuilder {
+pub(crate) struct TestProxyBuilder {
     upstream: String,
     deny: &'static str,
     token_sources: Vec<String>,
@@ -200,87 +200,87 @@ impl Default for TestProxyBuilder {
 }
 
 impl TestProxyBuilder {
-    pub fn upstream(mut self, url: &str) -> Self {
+    pub(crate) fn upstream(mut self, url: &str) -> Self {
         url.clone_into(&mut self.upstream);
         self
     }
 
     /// `"http"` (the default) or `"close"`.
-    pub fn deny(mut self, mode: &'static str) -> Self {
+    pub(crate) fn deny(mut self, mode: &'static str) -> Self {
         self.deny = mode;
         self
     }
 
-    pub fn token_sources(mut self, sources: &[&str]) -> Self {
+    pub(crate) fn token_sources(mut self, sources: &[&str]) -> Self {
         self.token_sources = sources.iter().map(|s| (*s).to_owned()).collect();
         self
     }
 
     /// Adds `cookie:access_token` to the token sources and sets the origin allow-list.
-    pub fn cookie_tokens(mut self, allowed_origins: &[&str]) -> Self {
+    pub(crate) fn cookie_tokens(mut self, allowed_origins: &[&str]) -> Self {
         self.token_sources.push("cookie:access_token".to_owned());
         self.allowed_origins(allowed_origins)
     }
 
-    pub fn allowed_origins(mut self, origins: &[&str]) -> Self {
+    pub(crate) fn allowed_origins(mut self, origins: &[&str]) -> Self {
         self.allowed_origins = origins.iter().map(|s| (*s).to_owned()).collect();
         self
     }
 
-    pub fn max_connections(mut self, max: usize) -> Self {
+    pub(crate) fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = max;
         self
     }
 
-    pub fn max_token_bytes(mut self, max: usize) -> Self {
+    pub(crate) fn max_token_bytes(mut self, max: usize) -> Self {
         self.max_token_bytes = Some(max);
         self
     }
 
-    pub fn forward_token(mut self) -> Self {
+    pub(crate) fn forward_token(mut self) -> Self {
         self.forward_token = true;
         self
     }
 
     /// Adds a `key = value` line to `[server]`, in place of the builder's own line for
     /// that key if it has one.
-    pub fn server_setting(mut self, line: &str) -> Self {
+    pub(crate) fn server_setting(mut self, line: &str) -> Self {
         self.server_lines.push(line.to_owned());
         self
     }
 
     /// Sets an env var for the config's `{ env = ... }` secrets.
-    pub fn env(mut self, name: &'static str, value: &str) -> Self {
+    pub(crate) fn env(mut self, name: &'static str, value: &str) -> Self {
         self.env.push((name, value.to_owned()));
         self
     }
 
     /// Adds a `key = value` line to `[upstream]`.
-    pub fn upstream_setting(mut self, line: &str) -> Self {
+    pub(crate) fn upstream_setting(mut self, line: &str) -> Self {
         self.upstream_lines.push(line.to_owned());
         self
     }
 
     /// Appends a table (header and lines) at the end of the file.
-    pub fn table(mut self, text: &str) -> Self {
+    pub(crate) fn table(mut self, text: &str) -> Self {
         self.tables.push(text.to_owned());
         self
     }
 
     /// Adds a `key = value` line to `[identity]`.
-    pub fn identity_setting(mut self, line: &str) -> Self {
+    pub(crate) fn identity_setting(mut self, line: &str) -> Self {
         self.identity_lines.push(line.to_owned());
         self
     }
 
     /// Adds a `key = value` line to the `/ws` route.
-    pub fn ws_route_setting(mut self, line: &str) -> Self {
+    pub(crate) fn ws_route_setting(mut self, line: &str) -> Self {
         self.ws_route_lines.push(line.to_owned());
         self
     }
 
     /// The TOML this builder describes.
-    pub fn toml(&self) -> String {
+    pub(crate) fn toml(&self) -> String {
         let quoted = |items: &[String]| {
             items
                 .iter()
@@ -391,7 +391,7 @@ auth = "required"
         )
     }
 
-    pub async fn start(self) -> TestProxy {
+    pub(crate) async fn start(self) -> TestProxy {
         let mut env = vec![(SECRET_ENV, SECRET)];
         env.extend(self.env.iter().map(|(k, v)| (*k, v.as_str())));
         TestProxy::start(&self.toml(), &env).await

@@ -11,7 +11,7 @@ use super::within;
 
 /// One parsed HTTP/1.1 response, headers in wire order with their original spelling.
 #[derive(Debug, Clone)]
-pub struct RawResponse {
+pub(crate) struct RawResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -21,7 +21,7 @@ pub struct RawResponse {
 
 impl RawResponse {
     /// The first value of `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -29,7 +29,7 @@ impl RawResponse {
     }
 
     /// Every value of `name` (case-insensitive), in order.
-    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+    pub(crate) fn headers_named(&self, name: &str) -> Vec<&str> {
         self.headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -37,18 +37,18 @@ impl RawResponse {
             .collect()
     }
 
-    pub fn body_text(&self) -> String {
+    pub(crate) fn body_text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
     /// The body parsed as JSON (panics with the body shown if it is not JSON).
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|err| panic!("body is not JSON ({err}): {:?}", self.body_text()))
     }
 
     /// True when a `Connection` header lists `close`.
-    pub fn says_connection_close(&self) -> bool {
+    pub(crate) fn says_connection_close(&self) -> bool {
         self.headers_named("connection").iter().any(|v| {
             v.split(',')
                 .any(|token| token.trim().eq_ignore_ascii_case("close"))
@@ -56,7 +56,7 @@ impl RawResponse {
     }
 
     /// How many HTTP responses the raw bytes contain (status lines at the start of a line).
-    pub fn response_count(&self) -> usize {
+    pub(crate) fn response_count(&self) -> usize {
         let text = String::from_utf8_lossy(&self.raw);
         let mut count = usize::from(text.starts_with("HTTP/1."));
         count += text.matches("\nHTTP/1.").count();
@@ -67,7 +67,7 @@ impl RawResponse {
 /// Writes `request`, reads until the server closes the connection, and parses the first
 /// response. Fails the test if the server keeps the connection open past the patience
 /// bound (a denial must come with `Connection: close`).
-pub async fn exchange(addr: SocketAddr, request: &[u8]) -> RawResponse {
+pub(crate) async fn exchange(addr: SocketAddr, request: &[u8]) -> RawResponse {
     let mut stream = within("TCP connect", TcpStream::connect(addr))
         .await
         .expect("connect to proxy");
@@ -83,7 +83,7 @@ pub async fn exchange(addr: SocketAddr, request: &[u8]) -> RawResponse {
 
 /// Writes `request` and reads only the response head (for a `101`, after which the
 /// connection is a WebSocket). Returns the head and the still-open stream.
-pub async fn exchange_head(addr: SocketAddr, request: &[u8]) -> (RawResponse, TcpStream) {
+pub(crate) async fn exchange_head(addr: SocketAddr, request: &[u8]) -> (RawResponse, TcpStream) {
     let mut stream = within("TCP connect", TcpStream::connect(addr))
         .await
         .expect("connect to proxy");
@@ -109,7 +109,7 @@ pub async fn exchange_head(addr: SocketAddr, request: &[u8]) -> (RawResponse, Tc
 /// Reads until EOF (or a reset, which also ends the exchange), bounded by the patience.
 /// Stops early at a `101` head: nothing HTTP follows it, and the caller's assertion on the
 /// status explains the failure better than a timeout would.
-pub async fn read_to_close_or_switch(stream: &mut TcpStream) -> Vec<u8> {
+pub(crate) async fn read_to_close_or_switch(stream: &mut TcpStream) -> Vec<u8> {
     let mut raw = Vec::new();
     let outcome = tokio::time::timeout(super::PATIENCE, async {
         let mut buf = [0u8; 8192];
@@ -135,7 +135,7 @@ pub async fn read_to_close_or_switch(stream: &mut TcpStream) -> Vec<u8> {
 
 /// Parses the first response in `raw`, body delimited by Content-Length, chunked
 /// encoding, or the end of the bytes.
-pub fn parse(raw: &[u8]) -> Option<RawResponse> {
+pub(crate) fn parse(raw: &[u8]) -> Option<RawResponse> {
     let mut response = parse_head(raw)?;
     let start = find_head_end(raw)?;
     let rest = &raw[start..];
@@ -185,7 +185,7 @@ fn parse_head(raw: &[u8]) -> Option<RawResponse> {
 }
 
 /// Index just past the `\r\n\r\n` that ends a head.
-pub fn find_head_end(raw: &[u8]) -> Option<usize> {
+pub(crate) fn find_head_end(raw: &[u8]) -> Option<usize> {
     raw.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
 }
 
@@ -212,14 +212,14 @@ fn dechunk(mut rest: &[u8]) -> Vec<u8> {
 
 impl RawResponse {
     /// Bytes read past the response head (for a `101`: the first WebSocket frames).
-    pub fn after_head(&self) -> &[u8] {
+    pub(crate) fn after_head(&self) -> &[u8] {
         find_head_end(&self.raw).map_or(&[], |end| &self.raw[end..])
     }
 }
 
 /// One WebSocket frame as read off the wire.
 #[derive(Debug, Clone)]
-pub struct RawFrame {
+pub(crate) struct RawFrame {
     pub fin: bool,
     pub opcode: u8,
     pub masked: bool,
@@ -228,7 +228,7 @@ pub struct RawFrame {
 
 impl RawFrame {
     /// `(code, reason)` of a close frame; `None` for a bodyless one.
-    pub fn close_code_and_reason(&self) -> Option<(u16, String)> {
+    pub(crate) fn close_code_and_reason(&self) -> Option<(u16, String)> {
         assert_eq!(self.opcode, 0x8, "expected a close frame, got {self:?}");
         let code = self.payload.get(..2)?;
         Some((
@@ -241,7 +241,7 @@ impl RawFrame {
 /// Reads one frame from `stream`, consuming `buffered` (bytes already read) first.
 /// Independent of any WebSocket library, so codes a library would reject (1014) arrive
 /// as sent.
-pub async fn read_frame(stream: &mut TcpStream, buffered: &mut Vec<u8>) -> RawFrame {
+pub(crate) async fn read_frame(stream: &mut TcpStream, buffered: &mut Vec<u8>) -> RawFrame {
     within("a WebSocket frame", async {
         loop {
             if let Some((frame, used)) = parse_frame(buffered) {
@@ -302,7 +302,7 @@ fn parse_frame(bytes: &[u8]) -> Option<(RawFrame, usize)> {
 }
 
 /// A client (masked) close frame.
-pub fn masked_close(code: u16, reason: &str) -> Vec<u8> {
+pub(crate) fn masked_close(code: u16, reason: &str) -> Vec<u8> {
     let mut payload = code.to_be_bytes().to_vec();
     payload.extend_from_slice(reason.as_bytes());
     assert!(payload.len() <= 125, "control frame payload fits 125 bytes");
@@ -310,7 +310,7 @@ pub fn masked_close(code: u16, reason: &str) -> Vec<u8> {
 }
 
 /// A final client (masked) frame with `opcode` and a payload under 64 KiB.
-pub fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     let mask = [0x37, 0xfa, 0x21, 0x3d];
     let mut frame = vec![0x80 | opcode];
     match u16::try_from(payload.len()) {

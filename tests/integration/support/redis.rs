@@ -14,13 +14,13 @@ use tokio::sync::watch;
 
 use super::{closed_port_addr, eventually};
 
-pub struct RedisServer {
+pub(crate) struct RedisServer {
     addr: SocketAddr,
     child: Option<Child>,
 }
 
 impl RedisServer {
-    pub async fn start() -> RedisServer {
+    pub(crate) async fn start() -> RedisServer {
         let mut server = RedisServer {
             addr: closed_port_addr(),
             child: None,
@@ -30,23 +30,23 @@ impl RedisServer {
     }
 
     /// `redis://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://{}", self.addr)
     }
 
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// SIGKILL, and waits until the port refuses connections.
-    pub async fn kill(&mut self) {
+    pub(crate) async fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill().await;
         }
     }
 
     /// Starts (again) on the same port, empty, and waits until it answers PING.
-    pub async fn restart(&mut self) {
+    pub(crate) async fn restart(&mut self) {
         self.kill().await;
         let child = Command::new("redis-server")
             .args([
@@ -88,14 +88,14 @@ async fn ping(addr: SocketAddr) -> bool {
 }
 
 /// A cuttable TCP path from one replica to Redis.
-pub struct Link {
+pub(crate) struct Link {
     addr: SocketAddr,
     cut: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Link {
-    pub async fn to(target: SocketAddr) -> Link {
+    pub(crate) async fn to(target: SocketAddr) -> Link {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind link");
         let addr = listener.local_addr().expect("link addr");
         let (cut, cut_rx) = watch::channel(false);
@@ -126,16 +126,16 @@ impl Link {
     }
 
     /// `redis://` through the link.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://{}", self.addr)
     }
 
     /// Drops every connection through the link and refuses new ones.
-    pub fn cut(&self) {
+    pub(crate) fn cut(&self) {
         self.cut.send_replace(true);
     }
 
-    pub fn heal(&self) {
+    pub(crate) fn heal(&self) {
         self.cut.send_replace(false);
     }
 }

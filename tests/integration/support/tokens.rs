@@ -9,18 +9,18 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Map, Value, json};
 
 /// The env var the test configs name for the primary issuer's secret.
-pub const SECRET_ENV: &str = "WSGATE_TEST_SECRET";
+pub(crate) const SECRET_ENV: &str = "WSGATE_TEST_SECRET";
 /// The primary issuer's HMAC secret (≥ 32 bytes).
-pub const SECRET: &str = "wsgate-integration-primary-secret-7f3a9c1e5b";
+pub(crate) const SECRET: &str = "wsgate-integration-primary-secret-7f3a9c1e5b";
 /// Another service's secret: tokens signed with it must fail `signature_invalid`.
-pub const OTHER_SECRET: &str = "billing-service-secret-not-shared-2d8e4f6a0c";
+pub(crate) const OTHER_SECRET: &str = "billing-service-secret-not-shared-2d8e4f6a0c";
 /// `iss` of the primary issuer.
-pub const ISSUER: &str = "https://auth.wsgate.test";
+pub(crate) const ISSUER: &str = "https://auth.wsgate.test";
 /// The audience the primary issuer accepts.
-pub const AUDIENCE: &str = "chat";
+pub(crate) const AUDIENCE: &str = "chat";
 
 /// Seconds since the Unix epoch.
-pub fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     let elapsed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970");
@@ -29,11 +29,11 @@ pub fn now() -> i64 {
 
 /// A claim set, starting from one the primary issuer accepts.
 #[derive(Debug, Clone)]
-pub struct Claims(Map<String, Value>);
+pub(crate) struct Claims(Map<String, Value>);
 
 impl Claims {
     /// Valid for ten minutes: iss, aud, sub, iat, exp, email, scope.
-    pub fn valid_for(sub: &str) -> Claims {
+    pub(crate) fn valid_for(sub: &str) -> Claims {
         let now = now();
         let value = json!({
             "iss": ISSUER,
@@ -50,22 +50,22 @@ impl Claims {
         }
     }
 
-    pub fn set(mut self, claim: &str, value: impl Into<Value>) -> Claims {
+    pub(crate) fn set(mut self, claim: &str, value: impl Into<Value>) -> Claims {
         self.0.insert(claim.to_owned(), value.into());
         self
     }
 
-    pub fn without(mut self, claim: &str) -> Claims {
+    pub(crate) fn without(mut self, claim: &str) -> Claims {
         self.0.remove(claim);
         self
     }
 
     /// HS256 with the primary secret.
-    pub fn sign(&self) -> String {
+    pub(crate) fn sign(&self) -> String {
         self.sign_with(Algorithm::HS256, SECRET)
     }
 
-    pub fn sign_with(&self, algorithm: Algorithm, secret: &str) -> String {
+    pub(crate) fn sign_with(&self, algorithm: Algorithm, secret: &str) -> String {
         jsonwebtoken::encode(
             &Header::new(algorithm),
             &self.0,
@@ -75,7 +75,7 @@ impl Claims {
     }
 
     /// HS256 with the primary secret and `kid` in the JOSE header.
-    pub fn sign_with_kid(&self, kid: &str) -> String {
+    pub(crate) fn sign_with_kid(&self, kid: &str) -> String {
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(kid.to_owned());
         jsonwebtoken::encode(
@@ -88,7 +88,7 @@ impl Claims {
 
     /// A compact token with an arbitrary JOSE header and the given signature segment,
     /// for forgeries the library refuses to produce (`alg: none`, ...).
-    pub fn forge(&self, header: Value, signature: &str) -> String {
+    pub(crate) fn forge(&self, header: Value, signature: &str) -> String {
         let header = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("header json"));
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&self.0).expect("claims json"));
         format!("{header}.{payload}.{signature}")
@@ -96,11 +96,11 @@ impl Claims {
 }
 
 /// A valid token for `alice`.
-pub fn alice() -> String {
+pub(crate) fn alice() -> String {
     Claims::valid_for("alice").sign()
 }
 
 /// The three dot-separated segments of a compact token.
-pub fn segments(token: &str) -> Vec<&str> {
+pub(crate) fn segments(token: &str) -> Vec<&str> {
     token.split('.').filter(|s| !s.is_empty()).collect()
 }

@@ -28,7 +28,7 @@ use super::within;
 
 /// A request head as the upstream received it.
 #[derive(Debug, Clone)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub method: String,
     /// The request target (path and query) exactly as sent.
     pub target: String,
@@ -38,7 +38,7 @@ pub struct Seen {
 
 impl Seen {
     /// Every value of `name`, matched case-insensitively.
-    pub fn values(&self, name: &str) -> Vec<&str> {
+    pub(crate) fn values(&self, name: &str) -> Vec<&str> {
         self.headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -47,7 +47,7 @@ impl Seen {
     }
 
     /// The single value of `name`; fails the test if it is absent or repeated.
-    pub fn one(&self, name: &str) -> &str {
+    pub(crate) fn one(&self, name: &str) -> &str {
         match self.values(name).as_slice() {
             [value] => value,
             other => panic!(
@@ -57,13 +57,13 @@ impl Seen {
         }
     }
 
-    pub fn has(&self, name: &str) -> bool {
+    pub(crate) fn has(&self, name: &str) -> bool {
         !self.values(name).is_empty()
     }
 
     /// Every header whose name folds to the same CGI/WSGI variable as `name`
     /// (case-insensitive, `_` and `.` treated as `-`): the aliases a backend would merge.
-    pub fn aliases_of(&self, name: &str) -> Vec<(&str, &str)> {
+    pub(crate) fn aliases_of(&self, name: &str) -> Vec<(&str, &str)> {
         let wanted = fold(name);
         self.headers
             .iter()
@@ -73,7 +73,7 @@ impl Seen {
     }
 
     /// The subprotocols offered in `Sec-WebSocket-Protocol`, in order.
-    pub fn offered_protocols(&self) -> Vec<String> {
+    pub(crate) fn offered_protocols(&self) -> Vec<String> {
         list(&self.values("sec-websocket-protocol"))
     }
 }
@@ -99,7 +99,7 @@ fn list(values: &[&str]) -> Vec<String> {
 
 /// An append-only log that tests can wait on.
 #[derive(Debug)]
-pub struct Recorder<T: Clone> {
+pub(crate) struct Recorder<T: Clone> {
     tx: watch::Sender<Vec<T>>,
 }
 
@@ -112,20 +112,20 @@ impl<T: Clone> Default for Recorder<T> {
 }
 
 impl<T: Clone> Recorder<T> {
-    pub fn push(&self, item: T) {
+    pub(crate) fn push(&self, item: T) {
         self.tx.send_modify(|items| items.push(item));
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.tx.borrow().len()
     }
 
-    pub fn snapshot(&self) -> Vec<T> {
+    pub(crate) fn snapshot(&self) -> Vec<T> {
         self.tx.borrow().clone()
     }
 
     /// Waits until item `index` (0-based) exists and returns it.
-    pub async fn nth(&self, index: usize, what: &str) -> T {
+    pub(crate) async fn nth(&self, index: usize, what: &str) -> T {
         let mut rx = self.tx.subscribe();
         within(what, async move {
             let items = rx
@@ -139,7 +139,7 @@ impl<T: Clone> Recorder<T> {
 }
 
 /// A received close frame: `None` for a bodyless close.
-pub type SeenClose = Option<(u16, String)>;
+pub(crate) type SeenClose = Option<(u16, String)>;
 
 #[derive(Debug, Default)]
 struct EchoState {
@@ -163,19 +163,19 @@ impl Default for Gate {
 }
 
 /// A recording WebSocket echo server (see the module docs).
-pub struct EchoUpstream {
+pub(crate) struct EchoUpstream {
     addr: SocketAddr,
     state: Arc<EchoState>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl EchoUpstream {
-    pub async fn start() -> EchoUpstream {
+    pub(crate) async fn start() -> EchoUpstream {
         EchoUpstream::spawn(EchoState::default()).await
     }
 
     /// Selects `protocol` in its 101 whenever the proxy offers it.
-    pub async fn selecting_protocol(protocol: &str) -> EchoUpstream {
+    pub(crate) async fn selecting_protocol(protocol: &str) -> EchoUpstream {
         EchoUpstream::spawn(EchoState {
             protocol: Some(protocol.to_owned()),
             ..EchoState::default()
@@ -199,35 +199,35 @@ impl EchoUpstream {
         EchoUpstream { addr, state, task }
     }
 
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// `ws://127.0.0.1:PORT`, the value for `[upstream] url`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("ws://{}", self.addr)
     }
 
     /// TCP connections accepted so far.
-    pub fn connections(&self) -> usize {
+    pub(crate) fn connections(&self) -> usize {
         self.state.connections.len()
     }
 
     /// Waits for the `index`-th request head (0-based).
-    pub async fn request(&self, index: usize) -> Seen {
+    pub(crate) async fn request(&self, index: usize) -> Seen {
         self.state
             .requests
             .nth(index, "a request at the upstream")
             .await
     }
 
-    pub fn requests(&self) -> Vec<Seen> {
+    pub(crate) fn requests(&self) -> Vec<Seen> {
         self.state.requests.snapshot()
     }
 
     /// Lets every plain request held so far (path ending in `/hold`), and every later one,
     /// be answered.
-    pub fn release_held(&self) {
+    pub(crate) fn release_held(&self) {
         self.state
             .held
             .0
@@ -235,7 +235,7 @@ impl EchoUpstream {
     }
 
     /// Waits for the `index`-th close frame the upstream received (0-based).
-    pub async fn close_received(&self, index: usize) -> SeenClose {
+    pub(crate) async fn close_received(&self, index: usize) -> SeenClose {
         self.state
             .closes
             .nth(index, "a close frame at the upstream")
@@ -374,19 +374,19 @@ type Responder = dyn Fn(&Seen) -> Vec<u8> + Send + Sync;
 /// One connection the scripted upstream served: the head it answered and every byte it
 /// received on that connection, complete once the proxy closed it.
 #[derive(Debug, Clone)]
-pub struct ScriptedConnection {
+pub(crate) struct ScriptedConnection {
     pub request: Seen,
     pub received: Vec<u8>,
 }
 
 impl ScriptedConnection {
-    pub fn received_text(&self) -> String {
+    pub(crate) fn received_text(&self) -> String {
         String::from_utf8_lossy(&self.received).into_owned()
     }
 }
 
 /// A raw-TCP upstream with a canned answer (see the module docs).
-pub struct ScriptedUpstream {
+pub(crate) struct ScriptedUpstream {
     addr: SocketAddr,
     accepted: Arc<Recorder<SocketAddr>>,
     finished: Arc<Recorder<ScriptedConnection>>,
@@ -395,14 +395,14 @@ pub struct ScriptedUpstream {
 
 impl ScriptedUpstream {
     /// Answers every request head with exactly `response`.
-    pub async fn answering(response: &str) -> ScriptedUpstream {
+    pub(crate) async fn answering(response: &str) -> ScriptedUpstream {
         let response = response.as_bytes().to_vec();
         ScriptedUpstream::start(move |_| response.clone()).await
     }
 
     /// Answers with a correct `101` (right `Sec-WebSocket-Accept`) plus `extra_headers`
     /// (each `Name: value`), e.g. a subprotocol or extension that was never offered.
-    pub async fn accepting_with(extra_headers: &[&str]) -> ScriptedUpstream {
+    pub(crate) async fn accepting_with(extra_headers: &[&str]) -> ScriptedUpstream {
         let extra: String = extra_headers.iter().map(|h| format!("{h}\r\n")).collect();
         ScriptedUpstream::start(move |seen| {
             let key = seen
@@ -419,7 +419,7 @@ impl ScriptedUpstream {
         .await
     }
 
-    pub async fn start(
+    pub(crate) async fn start(
         respond: impl Fn(&Seen) -> Vec<u8> + Send + Sync + 'static,
     ) -> ScriptedUpstream {
         let listener = TcpListener::bind("127.0.0.1:0")
@@ -448,17 +448,17 @@ impl ScriptedUpstream {
         }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("ws://{}", self.addr)
     }
 
-    pub fn connections(&self) -> usize {
+    pub(crate) fn connections(&self) -> usize {
         self.accepted.len()
     }
 
     /// Waits until the `index`-th connection has been closed by the proxy and returns
     /// everything received on it. Fails the test if the proxy keeps it open.
-    pub async fn finished_connection(&self, index: usize) -> ScriptedConnection {
+    pub(crate) async fn finished_connection(&self, index: usize) -> ScriptedConnection {
         self.finished
             .nth(index, "the proxy to close its upstream connection")
             .await
