@@ -330,14 +330,7 @@ fn aud_must_match_exactly() {
 
 #[test]
 fn aud_is_not_checked_when_the_issuer_has_no_audiences() {
-    let mut config = issuer(
-        "primary",
-        ISS,
-        &[Algorithm::HS256],
-        secret_source(HS_SECRET, None),
-    );
-    config.audiences.clear();
-    let gate = Gate::new(vec![config]);
+    let gate = Gate::hs256_with(|config| config.audiences.clear());
     assert!(
         gate.verify(&hs(with(claims(), json!({"aud": null}))))
             .is_ok()
@@ -468,20 +461,8 @@ fn token_of_another_kind_is_refused_by_aud_or_typ() {
         gate.reason(&hs(with(claims(), json!({"aud": "web-client"})))),
         Refusal::AudienceMismatch
     );
-    let mut config = issuer(
-        "primary",
-        ISS,
-        &[Algorithm::HS256],
-        secret_source(HS_SECRET, None),
-    );
-    config.typ = Some("at+jwt".to_owned());
-    let gate = Gate::new(vec![config]);
-    let id_token = signed(
-        json!({"alg": "HS256", "typ": "JWT"}),
-        claims(),
-        &hs_key(),
-        Algorithm::HS256,
-    );
+    let gate = Gate::hs256_with(|config| config.typ = Some("at+jwt".to_owned()));
+    let id_token = signed_by(Algorithm::HS256, json!({"alg": "HS256", "typ": "JWT"}));
     assert_eq!(gate.reason(&id_token), Refusal::TokenMalformed);
 }
 

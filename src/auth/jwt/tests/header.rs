@@ -116,12 +116,7 @@ fn crit_header_is_malformed() {
     // J14
     let gate = Gate::hs256();
     for crit in [json!(["exp"]), json!([]), json!("b64"), json!(null)] {
-        let token = signed(
-            json!({"alg": "HS256", "crit": crit}),
-            claims(),
-            &hs_key(),
-            Algorithm::HS256,
-        );
+        let token = signed_by(Algorithm::HS256, json!({"alg": "HS256", "crit": crit}));
         assert_eq!(gate.reason(&token), Refusal::TokenMalformed, "{crit}");
     }
 }
@@ -131,19 +126,12 @@ fn b64_header_is_malformed() {
     // J15
     let gate = Gate::hs256();
     for b64 in [json!(false), json!(true)] {
-        let token = signed(
-            json!({"alg": "HS256", "b64": b64, "crit": ["b64"]}),
-            claims(),
-            &hs_key(),
+        let token = signed_by(
             Algorithm::HS256,
+            json!({"alg": "HS256", "b64": b64, "crit": ["b64"]}),
         );
         assert_eq!(gate.reason(&token), Refusal::TokenMalformed);
-        let token = signed(
-            json!({"alg": "HS256", "b64": b64}),
-            claims(),
-            &hs_key(),
-            Algorithm::HS256,
-        );
+        let token = signed_by(Algorithm::HS256, json!({"alg": "HS256", "b64": b64}));
         assert_eq!(gate.reason(&token), Refusal::TokenMalformed);
     }
 }
@@ -151,26 +139,14 @@ fn b64_header_is_malformed() {
 #[test]
 fn configured_typ_must_match_case_insensitively_else_malformed() {
     // J16, K22
-    let mut config = issuer(
-        "primary",
-        ISS,
-        &[Algorithm::HS256],
-        secret_source(HS_SECRET, None),
-    );
-    config.typ = Some("at+jwt".to_owned());
-    let gate = Gate::new(vec![config]);
+    let gate = Gate::hs256_with(|config| config.typ = Some("at+jwt".to_owned()));
     for typ in [
         "at+jwt",
         "AT+JWT",
         "application/at+jwt",
         "Application/At+Jwt",
     ] {
-        let token = signed(
-            json!({"alg": "HS256", "typ": typ}),
-            claims(),
-            &hs_key(),
-            Algorithm::HS256,
-        );
+        let token = signed_by(Algorithm::HS256, json!({"alg": "HS256", "typ": typ}));
         assert!(gate.verify(&token).is_ok(), "{typ}");
     }
     for typ in [
@@ -180,20 +156,10 @@ fn configured_typ_must_match_case_insensitively_else_malformed() {
         json!("xapplication/at+jwt"),
         json!(1),
     ] {
-        let token = signed(
-            json!({"alg": "HS256", "typ": typ}),
-            claims(),
-            &hs_key(),
-            Algorithm::HS256,
-        );
+        let token = signed_by(Algorithm::HS256, json!({"alg": "HS256", "typ": typ}));
         assert_eq!(gate.reason(&token), Refusal::TokenMalformed, "{typ}");
     }
-    let untyped = signed(
-        json!({"alg": "HS256"}),
-        claims(),
-        &hs_key(),
-        Algorithm::HS256,
-    );
+    let untyped = signed_by(Algorithm::HS256, json!({"alg": "HS256"}));
     assert_eq!(gate.reason(&untyped), Refusal::TokenMalformed);
     // Without a configured typ, any string typ (or none) is fine.
     let gate = Gate::hs256();
@@ -213,19 +179,12 @@ fn cty_jwt_nested_token_is_malformed() {
     // J17
     let gate = Gate::hs256();
     for cty in ["JWT", "jwt", "application/jwt"] {
-        let token = signed(
-            json!({"alg": "HS256", "cty": cty}),
-            claims(),
-            &hs_key(),
-            Algorithm::HS256,
-        );
+        let token = signed_by(Algorithm::HS256, json!({"alg": "HS256", "cty": cty}));
         assert_eq!(gate.reason(&token), Refusal::TokenMalformed, "{cty}");
     }
-    let token = signed(
-        json!({"alg": "HS256", "cty": "text/plain"}),
-        claims(),
-        &hs_key(),
+    let token = signed_by(
         Algorithm::HS256,
+        json!({"alg": "HS256", "cty": "text/plain"}),
     );
     assert!(gate.verify(&token).is_ok());
 }
@@ -234,12 +193,7 @@ fn cty_jwt_nested_token_is_malformed() {
 fn zip_on_a_jws_is_malformed() {
     // J18
     let gate = Gate::hs256();
-    let token = signed(
-        json!({"alg": "HS256", "zip": "DEF"}),
-        claims(),
-        &hs_key(),
-        Algorithm::HS256,
-    );
+    let token = signed_by(Algorithm::HS256, json!({"alg": "HS256", "zip": "DEF"}));
     assert_eq!(gate.reason(&token), Refusal::TokenMalformed);
 }
 

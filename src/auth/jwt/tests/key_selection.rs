@@ -79,19 +79,9 @@ fn a_key_only_verifies_its_own_family_even_under_a_shared_kid() {
     let document = json!({"keys": [ec, rsa]}).to_string();
     let gate = Gate::one(&[Algorithm::RS256], jwks_source(document.as_bytes()));
     assert_eq!(gate.keys[0].keys.len(), 1, "the EC key does not fit RS256");
-    let es = signed(
-        json!({"alg": "ES256", "kid": "shared"}),
-        claims(),
-        &private_key(Algorithm::ES256),
-        Algorithm::ES256,
-    );
+    let es = signed_by(Algorithm::ES256, json!({"alg": "ES256", "kid": "shared"}));
     assert_eq!(gate.reason(&es), Refusal::AlgorithmNotAllowed);
-    let rs = signed(
-        json!({"alg": "RS256", "kid": "shared"}),
-        claims(),
-        &private_key(Algorithm::RS256),
-        Algorithm::RS256,
-    );
+    let rs = signed_by(Algorithm::RS256, json!({"alg": "RS256", "kid": "shared"}));
     assert!(gate.verify(&rs).is_ok());
 }
 
@@ -99,12 +89,7 @@ fn a_key_only_verifies_its_own_family_even_under_a_shared_kid() {
 fn unknown_kid_is_key_unknown() {
     // J9 (the refresh is the JWKS fetcher's business; with static keys, a miss is final).
     let gate = Gate::one(&[Algorithm::RS256], jwks_source(&fixture("jwks.json")));
-    let token = signed(
-        json!({"alg": "RS256", "kid": "rsa-2"}),
-        claims(),
-        &private_key(Algorithm::RS256),
-        Algorithm::RS256,
-    );
+    let token = signed_by(Algorithm::RS256, json!({"alg": "RS256", "kid": "rsa-2"}));
     assert_eq!(gate.reason(&token), Refusal::KeyUnknown);
 }
 
@@ -123,12 +108,7 @@ fn hostile_kid_values_are_exact_in_memory_misses() {
         "MAIN",
         long.as_str(),
     ] {
-        let token = signed(
-            json!({"alg": "HS256", "kid": kid}),
-            claims(),
-            &hs_key(),
-            Algorithm::HS256,
-        );
+        let token = signed_by(Algorithm::HS256, json!({"alg": "HS256", "kid": kid}));
         assert_eq!(gate.reason(&token), Refusal::KeyUnknown, "{kid:?}");
     }
     for kid in [
@@ -137,20 +117,10 @@ fn hostile_kid_values_are_exact_in_memory_misses() {
         json!(["main"]),
         json!({"kid": "main"}),
     ] {
-        let token = signed(
-            json!({"alg": "HS256", "kid": kid}),
-            claims(),
-            &hs_key(),
-            Algorithm::HS256,
-        );
+        let token = signed_by(Algorithm::HS256, json!({"alg": "HS256", "kid": kid}));
         assert_eq!(gate.reason(&token), Refusal::TokenMalformed, "{kid}");
     }
-    let token = signed(
-        json!({"alg": "HS256", "kid": "main"}),
-        claims(),
-        &hs_key(),
-        Algorithm::HS256,
-    );
+    let token = signed_by(Algorithm::HS256, json!({"alg": "HS256", "kid": "main"}));
     assert!(gate.verify(&token).is_ok());
 }
 
@@ -158,11 +128,9 @@ fn hostile_kid_values_are_exact_in_memory_misses() {
 fn a_kid_falls_back_to_the_single_key_without_a_configured_kid() {
     // J10/J11: a lone unnamed key is used whatever kid the token names.
     let gate = Gate::hs256();
-    let token = signed(
-        json!({"alg": "HS256", "kid": "rotated-2024"}),
-        claims(),
-        &hs_key(),
+    let token = signed_by(
         Algorithm::HS256,
+        json!({"alg": "HS256", "kid": "rotated-2024"}),
     );
     assert!(gate.verify(&token).is_ok());
 }
@@ -175,12 +143,7 @@ fn no_kid_with_several_keys_is_key_unknown_and_there_is_no_try_all() {
         jwks_source(&fixture("jwks.json")),
     );
     // One key per algorithm: no kid is fine, the algorithm picks it.
-    let es256 = signed(
-        json!({"alg": "ES256"}),
-        claims(),
-        &private_key(Algorithm::ES256),
-        Algorithm::ES256,
-    );
+    let es256 = signed_by(Algorithm::ES256, json!({"alg": "ES256"}));
     assert!(gate.verify(&es256).is_ok());
     // Two RSA keys for RS256: ambiguous without kid.
     let jwks: Value = serde_json::from_slice(&fixture("jwks.json")).unwrap();
@@ -188,12 +151,7 @@ fn no_kid_with_several_keys_is_key_unknown_and_there_is_no_try_all() {
     second["kid"] = json!("rsa-2");
     let document = json!({"keys": [jwks["keys"][0], second]}).to_string();
     let gate = Gate::one(&[Algorithm::RS256], jwks_source(document.as_bytes()));
-    let token = signed(
-        json!({"alg": "RS256"}),
-        claims(),
-        &private_key(Algorithm::RS256),
-        Algorithm::RS256,
-    );
+    let token = signed_by(Algorithm::RS256, json!({"alg": "RS256"}));
     let (result, steps) = gate.explain(&token);
     assert_eq!(result.unwrap_err(), Refusal::KeyUnknown);
     assert!(
@@ -203,12 +161,7 @@ fn no_kid_with_several_keys_is_key_unknown_and_there_is_no_try_all() {
             .detail
             .contains("never tries every key")
     );
-    let named = signed(
-        json!({"alg": "RS256", "kid": "rsa-2"}),
-        claims(),
-        &private_key(Algorithm::RS256),
-        Algorithm::RS256,
-    );
+    let named = signed_by(Algorithm::RS256, json!({"alg": "RS256", "kid": "rsa-2"}));
     assert!(gate.verify(&named).is_ok());
 }
 
@@ -216,12 +169,7 @@ fn no_kid_with_several_keys_is_key_unknown_and_there_is_no_try_all() {
 fn es256_zero_signature_is_signature_invalid() {
     // J23 (CVE-2022-21449 "psychic signatures")
     let gate = Gate::one(&[Algorithm::ES256], pem_source("ec256.pub.pem", None));
-    let valid = signed(
-        header(Algorithm::ES256),
-        claims(),
-        &private_key(Algorithm::ES256),
-        Algorithm::ES256,
-    );
+    let valid = signed_by(Algorithm::ES256, header(Algorithm::ES256));
     let (input, _) = valid.rsplit_once('.').unwrap();
     assert_eq!(
         gate.reason(&format!("{input}.{}", b64([0u8; 64]))),
@@ -243,12 +191,7 @@ fn es256_high_s_copy_is_accepted_so_raw_token_bytes_are_never_a_key() {
         0x25, 0x51,
     ];
     let gate = Gate::one(&[Algorithm::ES256], pem_source("ec256.pub.pem", None));
-    let valid = signed(
-        header(Algorithm::ES256),
-        claims(),
-        &private_key(Algorithm::ES256),
-        Algorithm::ES256,
-    );
+    let valid = signed_by(Algorithm::ES256, header(Algorithm::ES256));
     let (input, signature) = valid.rsplit_once('.').unwrap();
     let mut bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
     let mut borrow = 0i16;

@@ -92,7 +92,19 @@ impl Gate {
     }
 
     fn hs256() -> Gate {
-        Gate::one(&[Algorithm::HS256], secret_source(HS_SECRET, None))
+        Gate::hs256_with(|_| {})
+    }
+
+    /// The HS256 issuer of `hs256`, with `change` made to its configuration first.
+    fn hs256_with(change: impl FnOnce(&mut IssuerConfig)) -> Gate {
+        let mut config = issuer(
+            "primary",
+            ISS,
+            &[Algorithm::HS256],
+            secret_source(HS_SECRET, None),
+        );
+        change(&mut config);
+        Gate::new(vec![config])
     }
 
     fn verify(&self, token: &str) -> Result<VerifiedToken, Refusal> {
@@ -170,6 +182,11 @@ fn signed(header: Value, claims: Value, key: &EncodingKey, alg: Algorithm) -> St
         key,
         alg,
     )
+}
+
+/// A token with this header and the standard claims, signed by `alg`'s test key.
+fn signed_by(alg: Algorithm, header: Value) -> String {
+    signed(header, claims(), &private_key(alg), alg)
 }
 
 fn private_key(alg: Algorithm) -> EncodingKey {
