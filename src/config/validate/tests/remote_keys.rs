@@ -183,16 +183,24 @@ fn timing_keys_need_a_remote_source() {
     );
 }
 
-#[test]
-fn disabled_remote_issuer_is_still_shape_checked() {
-    let config = parse_env(
-        "environment = \"production\"\n[upstream]\nurl = \"ws://u\"\n\
-         [[auth.issuers]]\nname = \"p\"\nissuer = \"https://p\"\naudiences = [\"a\"]\nalgorithms = [\"HS256\"]\nsecret = { env = \"S\" }\n\
-         [[auth.issuers]]\nname = \"t\"\nissuer = \"https://t\"\naudiences = [\"a\"]\nalgorithms = [\"ES256\"]\n\
-         jwks_url = \"https://t/jwks\"\nenvironments = [\"staging\"]",
+/// A production config whose second issuer, `t`, fetches its keys from `jwks_url` and is
+/// enabled only in staging; `extra` is added to that issuer's fields.
+fn staging_only_remote_issuer(extra: &str) -> Config {
+    parse_env(
+        &format!(
+            "environment = \"production\"\n[upstream]\nurl = \"ws://u\"\n\
+             [[auth.issuers]]\nname = \"p\"\nissuer = \"https://p\"\naudiences = [\"a\"]\nalgorithms = [\"HS256\"]\nsecret = {{ env = \"S\" }}\n\
+             [[auth.issuers]]\nname = \"t\"\nissuer = \"https://t\"\naudiences = [\"a\"]\nalgorithms = [\"ES256\"]\n\
+             jwks_url = \"https://t/jwks\"\n{extra}environments = [\"staging\"]"
+        ),
         &[("S", SECRET)],
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn disabled_remote_issuer_is_still_shape_checked() {
+    let config = staging_only_remote_issuer("");
     assert!(!config.auth.issuers[1].enabled);
     assert!(matches!(config.auth.issuers[1].keys, KeySource::Remote(_)));
 }
@@ -258,14 +266,7 @@ fn jwks_ca_file_must_hold_certificates_and_an_https_key_set() {
 
 #[test]
 fn a_disabled_issuers_ca_file_is_not_read() {
-    let config = parse_env(
-        "environment = \"production\"\n[upstream]\nurl = \"ws://u\"\n\
-         [[auth.issuers]]\nname = \"p\"\nissuer = \"https://p\"\naudiences = [\"a\"]\nalgorithms = [\"HS256\"]\nsecret = { env = \"S\" }\n\
-         [[auth.issuers]]\nname = \"t\"\nissuer = \"https://t\"\naudiences = [\"a\"]\nalgorithms = [\"ES256\"]\n\
-         jwks_url = \"https://t/jwks\"\njwks_ca_file = \"/only/in/staging/ca.pem\"\nenvironments = [\"staging\"]",
-        &[("S", SECRET)],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let config = staging_only_remote_issuer("jwks_ca_file = \"/only/in/staging/ca.pem\"\n");
     let KeySource::Remote(remote) = &config.auth.issuers[1].keys else {
         panic!("{:?}", config.auth.issuers[1].keys);
     };
