@@ -2,10 +2,18 @@
 
 use super::*;
 
+/// The environment with both the issuer's secret and the bypass key set.
+const DEPLOYED: &[(&str, &str)] = &[("JWT_SECRET", SECRET), ("E2E_KEY", KEY)];
+
+/// The problems found in a whole config text under `DEPLOYED`.
+fn refused(text: &str) -> Vec<ConfigError> {
+    parse_env(text, DEPLOYED).unwrap_err().errors
+}
+
 #[test]
 fn bypass_loads_its_keys_when_enabled() {
     let text = format!("{MINIMAL}\n{BYPASS}");
-    let config = parse_env(&text, &[("JWT_SECRET", SECRET), ("E2E_KEY", KEY)]).unwrap();
+    let config = parse_env(&text, DEPLOYED).unwrap();
     let bypass = &config.e2e_bypass;
     assert!(bypass.active && bypass.enabled);
     assert_eq!(bypass.keys.len(), 1);
@@ -37,9 +45,7 @@ fn bypass_keys_must_be_long() {
 #[test]
 fn bypass_is_refused_in_production() {
     let text = format!("{MINIMAL}\n{BYPASS}").replace("\"staging\"", "\"production\"");
-    let errors = parse_env(&text, &[("JWT_SECRET", SECRET), ("E2E_KEY", KEY)])
-        .unwrap_err()
-        .errors;
+    let errors = refused(&text);
     assert_has(
         &errors,
         "e2e_bypass.enabled",
@@ -57,9 +63,7 @@ fn bypass_is_refused_in_production() {
 #[test]
 fn bypass_only_in_allowed_environments() {
     let text = format!("{MINIMAL}\n{BYPASS}\nallowed_environments = [\"test\"]");
-    let errors = parse_env(&text, &[("JWT_SECRET", SECRET), ("E2E_KEY", KEY)])
-        .unwrap_err()
-        .errors;
+    let errors = refused(&text);
     assert_has(
         &errors,
         "e2e_bypass.enabled",
@@ -70,11 +74,7 @@ fn bypass_only_in_allowed_environments() {
 #[test]
 fn bypass_key_shapes() {
     let key = "[e2e_bypass]\nenabled = true\nkey = { env = \"E2E_KEY\" }";
-    let config = parse_env(
-        &format!("{MINIMAL}\n{key}"),
-        &[("JWT_SECRET", SECRET), ("E2E_KEY", KEY)],
-    )
-    .unwrap();
+    let config = parse_env(&format!("{MINIMAL}\n{key}"), DEPLOYED).unwrap();
     assert_eq!(config.e2e_bypass.keys[0].name, "default");
 
     assert_has(
