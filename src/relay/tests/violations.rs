@@ -2,6 +2,13 @@
 
 use super::*;
 
+/// The `outcome` of a session wsgate ends because the client broke the protocol.
+const PROXY_PROTOCOL_ERROR: (Initiator, Option<u16>, Option<CloseReason>) = (
+    Initiator::Proxy,
+    Some(1002),
+    Some(CloseReason::ProtocolError),
+);
+
 /// A 5-byte text frame whose length is written in the 16-bit form (RFC 6455 §5.2 requires
 /// the shortest), masked with `key` when given.
 fn non_minimal_length(key: Option<[u8; 4]>) -> Vec<u8> {
@@ -143,14 +150,7 @@ async fn client_violation_upstream_frames_in_flight_reach_the_client_before_the_
     assert_eq!(close.close(), (1002, "protocol_error".into()));
     assert!(started.elapsed() < CLOSE_TIMEOUT, "no timer was waited for");
     let end = h.client_replies().await;
-    assert_eq!(
-        outcome(&end),
-        (
-            Initiator::Proxy,
-            Some(1002),
-            Some(CloseReason::ProtocolError)
-        )
-    );
+    assert_eq!(outcome(&end), PROXY_PROTOCOL_ERROR);
     assert_eq!((end.frames_to_upstream, end.frames_to_client), (1, 5));
     assert_eq!(end.bytes_to_client, payload_bytes(&in_flight));
 }
@@ -195,14 +195,7 @@ async fn client_violation_the_1002_comes_at_close_timeout_when_the_upstream_neve
     expect_end(&mut h.client).await;
     assert_eq!(started.elapsed(), 2 * CLOSE_TIMEOUT);
     let end = h.end().await;
-    assert_eq!(
-        outcome(&end),
-        (
-            Initiator::Proxy,
-            Some(1002),
-            Some(CloseReason::ProtocolError)
-        )
-    );
+    assert_eq!(outcome(&end), PROXY_PROTOCOL_ERROR);
     assert_eq!(end.frames_to_client, 1);
 }
 
@@ -246,14 +239,7 @@ async fn client_violation_upstream_gone_releases_the_1002_not_1014() {
         .await;
     expect_end(&mut h.client).await;
     let end = h.end().await;
-    assert_eq!(
-        outcome(&end),
-        (
-            Initiator::Proxy,
-            Some(1002),
-            Some(CloseReason::ProtocolError)
-        )
-    );
+    assert_eq!(outcome(&end), PROXY_PROTOCOL_ERROR);
 }
 
 #[tokio::test(start_paused = true)]
