@@ -179,10 +179,7 @@ fn escaping_matches_serde_json_for_every_ascii_character_and_beyond() {
         .map(String::from),
     );
     for sample in samples {
-        let mut escaped = String::new();
-        write_escaped(&mut escaped, &sample).expect("writing to a String");
-        let reference = serde_json::to_string(&sample).expect("serialize a str");
-        assert_eq!(format!("\"{escaped}\""), reference, "{sample:?}");
+        assert_escapes_like_serde_json(&sample);
     }
 }
 
@@ -260,6 +257,15 @@ fn a_message_that_is_not_a_string_is_written_as_text() {
     assert_eq!(messages, ["5", "NaN", ""]);
 }
 
+/// `write_escaped` between quotes is what serde_json writes for the same string.
+#[track_caller]
+fn assert_escapes_like_serde_json(sample: &str) {
+    let mut escaped = String::new();
+    write_escaped(&mut escaped, sample).expect("writing to a String");
+    let reference = serde_json::to_string(sample).expect("serialize a str");
+    assert_eq!(format!("\"{escaped}\""), reference, "{sample:?}");
+}
+
 /// A tiny deterministic generator (xorshift64), so the randomized checks need no crate and
 /// fail the same way every time.
 struct Xorshift(u64);
@@ -291,10 +297,7 @@ fn escaping_matches_serde_json_on_random_strings_around_the_word_boundaries() {
         let sample: String = (0..length)
             .map(|_| palette[random.below(palette.len())])
             .collect();
-        let mut escaped = String::new();
-        write_escaped(&mut escaped, &sample).expect("writing to a String");
-        let reference = serde_json::to_string(&sample).expect("serialize a str");
-        assert_eq!(format!("\"{escaped}\""), reference, "{sample:?}");
+        assert_escapes_like_serde_json(&sample);
     }
 }
 
