@@ -34,6 +34,18 @@ fn without_timestamps(text: &str) -> String {
     out
 }
 
+/// An event whose field names clash with the keys the format writes, and a raw identifier.
+fn reserved_and_raw_names() {
+    tracing::info!(
+        severity = "spoofed",
+        time = 2,
+        timestamp = 1,
+        target = "t",
+        r#type = "raw",
+        "reserved"
+    );
+}
+
 /// The events the formatter is checked on: every value kind, escaping, reserved and raw
 /// names, duplicate names, odd messages, and fields of enclosing spans.
 fn sample_events() {
@@ -77,14 +89,7 @@ fn sample_events() {
         error = &error as &(dyn std::error::Error + 'static),
         "values"
     );
-    tracing::info!(
-        severity = "spoofed",
-        time = 2,
-        timestamp = 1,
-        target = "t",
-        r#type = "raw",
-        "reserved"
-    );
+    reserved_and_raw_names();
     tracing::info!(a = 1, b = 2, a = 3, "duplicates");
     tracing::info!(message = 5_u64);
     tracing::info!(message = f64::NAN);
@@ -185,16 +190,7 @@ fn escaping_matches_serde_json_for_every_ascii_character_and_beyond() {
 
 #[test]
 fn reserved_names_are_renamed_and_raw_identifiers_stripped() {
-    let text = captured_text(|| {
-        tracing::info!(
-            severity = "spoofed",
-            time = 2,
-            timestamp = 1,
-            target = "t",
-            r#type = "raw",
-            "reserved"
-        );
-    });
+    let text = captured_text(reserved_and_raw_names);
     assert!(
         without_timestamps(&text).ends_with(
             "\"target\":\"wsgate::telemetry::tests::format\",\"time\":\"T\",\
