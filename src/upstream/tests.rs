@@ -282,17 +282,21 @@ async fn read_refusal(
     Ok((status, headers, body.map(|b| b.to_vec())))
 }
 
+/// A refusal that must read whole.
+async fn refusal(pieces: &[&[u8]]) -> (u16, HeaderMap, Option<Vec<u8>>) {
+    read_refusal(pieces).await.expect("a readable refusal")
+}
+
 #[tokio::test]
 async fn a_head_split_across_reads_is_read_whole() {
-    let (status, headers, body) = read_refusal(&[
+    let (status, headers, body) = refusal(&[
         b"HTTP/1.1 2",
         b"00 OK\r\nContent-Le",
         b"ngth: 5\r\nX-A: 1\r",
         b"\n\r\nhel",
         b"lo",
     ])
-    .await
-    .unwrap();
+    .await;
     assert_eq!(status, 200);
     assert_eq!(headers["x-a"], "1");
     assert_eq!(body.as_deref(), Some(&b"hello"[..]));
@@ -301,17 +305,13 @@ async fn a_head_split_across_reads_is_read_whole() {
 #[tokio::test]
 async fn a_content_length_body_stops_at_its_length() {
     let (_, _, body) =
-        read_refusal(&[b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nnoMORE"])
-            .await
-            .unwrap();
+        refusal(&[b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nnoMORE"]).await;
     assert_eq!(body.as_deref(), Some(&b"no"[..]));
 }
 
 #[tokio::test]
 async fn a_content_length_body_cut_short_is_relayed_empty() {
-    let (_, _, body) = read_refusal(&[b"HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\n\r\nno"])
-        .await
-        .unwrap();
+    let (_, _, body) = refusal(&[b"HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\n\r\nno"]).await;
     assert_eq!(body, None);
 }
 
@@ -337,21 +337,18 @@ async fn a_malformed_chunked_body_is_relayed_empty() {
         b"5\r\nhelloXX0\r\n\r\n",
         b"5\r\nhel",
     ] {
-        let (_, _, body) = read_refusal(&[
+        let (_, _, body) = refusal(&[
             b"HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n",
             bad,
         ])
-        .await
-        .unwrap();
+        .await;
         assert_eq!(body, None, "{:?}", String::from_utf8_lossy(bad));
     }
 }
 
 #[tokio::test]
 async fn a_body_without_framing_runs_to_eof() {
-    let (_, _, body) = read_refusal(&[b"HTTP/1.1 200 OK\r\n\r\nnot a ", b"websocket server"])
-        .await
-        .unwrap();
+    let (_, _, body) = refusal(&[b"HTTP/1.1 200 OK\r\n\r\nnot a ", b"websocket server"]).await;
     assert_eq!(body.as_deref(), Some(&b"not a websocket server"[..]));
 }
 
@@ -370,14 +367,12 @@ async fn a_body_over_the_cap_is_relayed_empty_whatever_its_framing() {
     for (framing, body) in framings {
         let head = [b"HTTP/1.1 200 OK\r\n", framing, b"\r\n"].concat();
         let pieces: Vec<&[u8]> = std::iter::once(&head[..]).chain(body).collect();
-        let (_, _, body) = read_refusal(&pieces).await.unwrap();
+        let (_, _, body) = refusal(&pieces).await;
         assert_eq!(body, None, "{:?}", String::from_utf8_lossy(framing));
     }
     // Exactly at the cap is still relayed.
     let exact = vec![b'x'; MAX_REFUSAL_BODY];
-    let (_, _, body) = read_refusal(&[b"HTTP/1.1 200 OK\r\n\r\n", &exact])
-        .await
-        .unwrap();
+    let (_, _, body) = refusal(&[b"HTTP/1.1 200 OK\r\n\r\n", &exact]).await;
     assert_eq!(body.map(|b| b.len()), Some(MAX_REFUSAL_BODY));
 }
 
@@ -385,19 +380,18 @@ async fn a_body_over_the_cap_is_relayed_empty_whatever_its_framing() {
 async fn no_content_and_not_modified_have_no_body() {
     for status in ["204 No Content", "304 Not Modified"] {
         let head = format!("HTTP/1.1 {status}\r\nContent-Length: 5\r\n\r\nhello");
-        let (_, _, body) = read_refusal(&[head.as_bytes()]).await.unwrap();
+        let (_, _, body) = refusal(&[head.as_bytes()]).await;
         assert_eq!(body.as_deref(), Some(&b""[..]), "{status}");
     }
 }
 
 #[tokio::test]
 async fn informational_heads_before_the_answer_are_skipped() {
-    let (status, headers, body) = read_refusal(&[
+    let (status, headers, body) = refusal(&[
         b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 4",
         b"03 Forbidden\r\nContent-Length: 2\r\n\r\nno",
     ])
-    .await
-    .unwrap();
+    .await;
     assert_eq!(status, 403);
     assert!(!headers.contains_key("link"));
     assert_eq!(body.as_deref(), Some(&b"no"[..]));
