@@ -428,6 +428,15 @@ async fn exchange(
     super::upgrade::exchange(stream, request, std::time::Duration::from_secs(10)).await
 }
 
+/// `exchange` of the upgrade request wsgate sends for a client with these headers, under a
+/// fresh key.
+async fn exchange_as(
+    stream: Stream,
+    client: &HeaderMap,
+) -> Result<WebSocketOutcome, UpstreamError> {
+    exchange(stream, upgrade_request(client, &handshake::new_key())).await
+}
+
 /// An upstream that reads one request head and answers with `answer(key)`, then holds
 /// the connection open until the test drops it; returns the proxy's side.
 async fn upstream_answering(
@@ -472,12 +481,7 @@ async fn bytes_sent_behind_the_101_reach_the_relay_first() {
         bytes
     })
     .await;
-    let outcome = exchange(
-        stream,
-        upgrade_request(&hostile_client(), &handshake::new_key()),
-    )
-    .await
-    .unwrap();
+    let outcome = exchange_as(stream, &hostile_client()).await.unwrap();
     let WebSocketOutcome::Upgraded {
         mut io, protocol, ..
     } = outcome
@@ -512,11 +516,7 @@ async fn a_101_without_exactly_one_right_accept_is_rejected() {
     ];
     for (what, answer) in answers {
         let (stream, _server) = upstream_answering(answer).await;
-        let outcome = exchange(
-            stream,
-            upgrade_request(&HeaderMap::new(), &handshake::new_key()),
-        )
-        .await;
+        let outcome = exchange_as(stream, &HeaderMap::new()).await;
         assert!(
             matches!(
                 outcome,
@@ -555,11 +555,7 @@ async fn a_101_choosing_what_was_not_offered_is_rejected() {
     ];
     for (what, answer) in answers {
         let (stream, _server) = upstream_answering(answer).await;
-        let outcome = exchange(
-            stream,
-            upgrade_request(&hostile_client(), &handshake::new_key()),
-        )
-        .await;
+        let outcome = exchange_as(stream, &hostile_client()).await;
         assert!(matches!(outcome, Err(UpstreamError::Rejected(_))), "{what}");
     }
 }
@@ -573,12 +569,7 @@ async fn offered_extensions_are_joined_for_the_client() {
         )
     })
     .await;
-    let outcome = exchange(
-        stream,
-        upgrade_request(&hostile_client(), &handshake::new_key()),
-    )
-    .await
-    .unwrap();
+    let outcome = exchange_as(stream, &hostile_client()).await.unwrap();
     let WebSocketOutcome::Upgraded { extensions, .. } = outcome else {
         panic!("offered extensions upgrade");
     };
@@ -595,12 +586,7 @@ async fn a_refusal_is_relayed_with_end_to_end_headers_and_connection_close() {
             .to_vec()
     })
     .await;
-    let outcome = exchange(
-        stream,
-        upgrade_request(&HeaderMap::new(), &handshake::new_key()),
-    )
-    .await
-    .unwrap();
+    let outcome = exchange_as(stream, &HeaderMap::new()).await.unwrap();
     let WebSocketOutcome::Refused(response) = outcome else {
         panic!("a 302 is a refusal");
     };
