@@ -23,6 +23,7 @@ mod fuzz;
 mod header;
 mod key_selection;
 mod order;
+mod time_claims;
 
 const NOW: u64 = 1_700_000_000;
 const LEEWAY: u64 = 30;
