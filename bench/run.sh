@@ -30,7 +30,8 @@ RUN=${BENCH_OUT:-$ROOT/bench/out/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$RUN"
 
 echo "building (release, nice'd)..." >&2
-nice cargo build --release --quiet --bin wsgate
+# A given binary (BENCH_WSGATE_BIN) is measured as it is: nothing is rebuilt for it.
+[[ -n ${BENCH_WSGATE_BIN:-} ]] || nice cargo build --release --quiet --bin wsgate
 nice cargo build --release --quiet --manifest-path bench/Cargo.toml
 
 # Every server holds two descriptors per proxied session.
