@@ -46,6 +46,12 @@ impl SessionId {
         HeaderValue::from_bytes(self.encode(&mut buf)).unwrap_or(HeaderValue::from_static("-"))
     }
 
+    /// The id's 32 lowercase hex digits (its `Display` text), written into `buf`.
+    pub fn hex<'b>(&self, buf: &'b mut [u8; 32]) -> &'b str {
+        // Hex digits are ASCII: from_utf8 cannot fail.
+        std::str::from_utf8(self.encode(buf)).unwrap_or_default()
+    }
+
     fn encode<'b>(&self, buf: &'b mut [u8; 32]) -> &'b [u8] {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         for (pair, byte) in buf.chunks_exact_mut(2).zip(self.0) {

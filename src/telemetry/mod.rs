@@ -183,20 +183,21 @@ fn record_denied(
     metrics.denied(d.route, reason);
     metrics.handshake(d.route, outcome, d.duration.as_secs_f64());
 
+    let mut client = ClientAddr::buffer();
     macro_rules! denied {
         ($level:expr) => {
             tracing::event!(
                 $level,
+                message = "request denied",
                 reason = reason.as_str(),
                 route = d.route,
-                client = %ClientAddr(d.client),
+                client = &*ClientAddr(d.client).text(&mut client),
                 websocket = d.websocket,
                 method = caller.map(|c| c.method.label()),
                 user = caller.and_then(|c| c.user),
                 issuer = d.issuer,
                 status = reason.status().as_u16(),
-                duration_ms = millis(d.duration),
-                "request denied"
+                duration_ms = millis(d.duration)
             )
         };
     }
@@ -210,15 +211,16 @@ fn record_denied(
 /// A request was let through: counts it under its method and logs "request allowed".
 fn record_allowed(metrics: &Metrics, d: &Decision<'_>, caller: Caller<'_>) {
     metrics.allowed(d.route, caller.method);
+    let mut client = ClientAddr::buffer();
     tracing::info!(
+        message = "request allowed",
         route = d.route,
-        client = %ClientAddr(d.client),
+        client = &*ClientAddr(d.client).text(&mut client),
         websocket = d.websocket,
         method = caller.method.label(),
         user = caller.user,
         issuer = d.issuer,
-        duration_ms = millis(d.duration),
-        "request allowed"
+        duration_ms = millis(d.duration)
     );
 }
 
@@ -226,10 +228,12 @@ fn record_allowed(metrics: &Metrics, d: &Decision<'_>, caller: Caller<'_>) {
 /// "session closed" with the relayed totals.
 pub fn record_session_closed(metrics: &Metrics, s: &SessionSummary<'_>) {
     metrics.session_closed(s.route, s.initiator, s.code, s.reason);
+    let (mut client, mut session) = (ClientAddr::buffer(), [0; 32]);
     tracing::info!(
+        message = "session closed",
         route = s.route,
-        client = %ClientAddr(s.client),
-        session = %s.session,
+        client = &*ClientAddr(s.client).text(&mut client),
+        session = s.session.hex(&mut session),
         user = s.user,
         initiator = s.initiator.as_str(),
         code = s.code,
@@ -238,8 +242,7 @@ pub fn record_session_closed(metrics: &Metrics, s: &SessionSummary<'_>) {
         frames_to_upstream = s.frames_to_upstream,
         frames_to_client = s.frames_to_client,
         bytes_to_upstream = s.bytes_to_upstream,
-        bytes_to_client = s.bytes_to_client,
-        "session closed"
+        bytes_to_client = s.bytes_to_client
     );
 }
 

@@ -11,6 +11,7 @@ use crate::telemetry::metrics::tests::changes;
 
 mod format;
 mod legacy;
+mod record_lines;
 mod writer;
 
 /// A `MakeWriter` appending to a shared buffer.

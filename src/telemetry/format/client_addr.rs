@@ -1,6 +1,7 @@
 //! The `client` field: a socket address written in one piece.
 
-use std::fmt;
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
 
 use super::json::decimal;
@@ -11,30 +12,76 @@ use super::json::decimal;
 /// cost of a decision line; IPv6 (rare here, and with compression rules) still uses it.
 pub(in crate::telemetry) struct ClientAddr(pub(in crate::telemetry) SocketAddr);
 
+/// Room for any `SocketAddr`'s text: `[` + the longest IPv6 text (45 bytes,
+/// `ffff:…:255.255.255.255`) + `%` + a 10-digit scope id + `]:65535`.
+const TEXT_CAPACITY: usize = 72;
+
+/// A stack buffer [`ClientAddr::text`] writes into.
+pub(in crate::telemetry) type TextBuffer = [u8; TEXT_CAPACITY];
+
+impl ClientAddr {
+    /// An empty buffer for [`ClientAddr::text`].
+    pub(in crate::telemetry) const fn buffer() -> TextBuffer {
+        [0; TEXT_CAPACITY]
+    }
+
+    /// The address's `Display` text, written into `buffer`: what a log call records as a
+    /// plain string (no `Display` value for the formatter to drive through `fmt`).
+    pub(in crate::telemetry) fn text<'b>(&self, buffer: &'b mut TextBuffer) -> Cow<'b, str> {
+        let len = match self.0 {
+            SocketAddr::V4(addr) => {
+                let mut len = 0;
+                let mut push = |bytes: &[u8]| {
+                    buffer[len..len + bytes.len()].copy_from_slice(bytes);
+                    len += bytes.len();
+                };
+                let mut digits = [0; 20];
+                for (index, octet) in addr.ip().octets().into_iter().enumerate() {
+                    if index > 0 {
+                        push(b".");
+                    }
+                    push(decimal(&mut digits, u64::from(octet)));
+                }
+                push(b":");
+                push(decimal(&mut digits, u64::from(addr.port())));
+                len
+            }
+            SocketAddr::V6(addr) => {
+                let mut stack = Stack { buffer, len: 0 };
+                if write!(stack, "{addr}").is_err() {
+                    return Cow::Owned(addr.to_string());
+                }
+                stack.len
+            }
+        };
+        match std::str::from_utf8(&buffer[..len]) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => Cow::Owned(self.0.to_string()),
+        }
+    }
+}
+
 impl fmt::Display for ClientAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let SocketAddr::V4(addr) = self.0 else {
-            return fmt::Display::fmt(&self.0, f);
-        };
-        if f.width().is_some() || f.precision().is_some() {
+        if !self.0.is_ipv4() || f.width().is_some() || f.precision().is_some() {
             return fmt::Display::fmt(&self.0, f);
         }
-        // "255.255.255.255:65535" is 21 bytes.
-        let mut text = [0u8; 21];
-        let mut len = 0;
-        let mut push = |bytes: &[u8]| {
-            text[len..len + bytes.len()].copy_from_slice(bytes);
-            len += bytes.len();
-        };
-        let mut digits = [0; 20];
-        for (index, octet) in addr.ip().octets().into_iter().enumerate() {
-            if index > 0 {
-                push(b".");
-            }
-            push(decimal(&mut digits, u64::from(octet)));
-        }
-        push(b":");
-        push(decimal(&mut digits, u64::from(addr.port())));
-        f.write_str(std::str::from_utf8(&text[..len]).map_err(|_| fmt::Error)?)
+        f.write_str(&self.text(&mut [0; TEXT_CAPACITY]))
+    }
+}
+
+/// A `fmt::Write` into a fixed buffer; fails rather than truncates when it is full.
+struct Stack<'b> {
+    buffer: &'b mut TextBuffer,
+    len: usize,
+}
+
+impl fmt::Write for Stack<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let end = self.len + text.len();
+        let slot = self.buffer.get_mut(self.len..end).ok_or(fmt::Error)?;
+        slot.copy_from_slice(text.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }

@@ -47,17 +47,32 @@ impl FieldValue<'_> {
             FieldValue::Str(text) => out.write_str(text),
             FieldValue::Debug(value) => write!(out, "{value:?}"),
             FieldValue::Error(error) => write!(out, "{error}"),
-            // serde_json's shortest round-trip form (`2000.0`, `1.5`), as the
-            // `serde_json::Value` this replaced wrote it.
-            FieldValue::F64(value) => match serde_json::Number::from_f64(value) {
-                Some(number) => write!(out, "{number}"),
-                None => write!(out, "{value}"),
-            },
+            FieldValue::F64(value) if value.is_finite() => write_finite_f64(out, value),
+            FieldValue::F64(value) => write!(out, "{value}"),
             FieldValue::I64(value) => write_i64(out, value),
             FieldValue::U64(value) => write_u64(out, value),
             FieldValue::Bool(value) => out.write_str(if value { "true" } else { "false" }),
         }
     }
+}
+
+/// Writes a finite `value` in serde_json's shortest round-trip form (`2000.0`, `1.5`), as
+/// the `serde_json::Value` this replaced wrote it: through serde_json's own number
+/// formatter into a stack buffer, without `fmt` machinery (a `duration_ms` on every line).
+fn write_finite_f64(out: &mut impl fmt::Write, value: f64) -> fmt::Result {
+    use serde_json::ser::Formatter as _;
+    // The longest shortest form of an f64 (`-2.2250738585072014e-308`) is 24 bytes.
+    let mut buffer = [0u8; 32];
+    let left = {
+        let mut rest = &mut buffer[..];
+        let written = serde_json::ser::CompactFormatter.write_f64(&mut rest, value);
+        written.map(|()| rest.len())
+    };
+    let Ok(left) = left else {
+        return write!(out, "{}", serde_json::Value::from(value));
+    };
+    let written = buffer.len() - left;
+    out.write_str(std::str::from_utf8(&buffer[..written]).map_err(|_| fmt::Error)?)
 }
 
 /// A [`Visit`] handing each recorded field to a closure as a [`FieldValue`].

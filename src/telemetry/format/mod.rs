@@ -101,22 +101,44 @@ fn format_line(out: &mut String, event: &Event<'_>, spans: Option<OrderedFields>
     // The four fixed keys in the order the `serde_json::Map` (sorted by key) this
     // replaced wrote them, so that the output stays byte for byte what it was.
     out.push_str("{\"message\":\"");
-    write_message(out, event, shape.messages)?;
-    out.push_str("\",\"severity\":\"");
-    out.push_str(severity(*metadata.level()));
-    out.push_str("\",\"target\":\"");
-    if shape.plain {
-        out.push_str(metadata.target());
-    } else {
-        write_escaped(out, metadata.target())?;
-    }
-    out.push_str("\",\"time\":\"");
-    write_timestamp(out, SystemTime::now())?;
-    out.push('"');
 
     match spans {
+        None if !shape.duplicates && shape.message_first => {
+            // The common case, every event of tracing's macros with a message: one pass.
+            // The message is the first field visited, so it is written in place, then the
+            // other fixed keys, then each field as it is visited.
+            let mut result = Ok(());
+            let mut started = false;
+            event.record(&mut Visitor(|field: &Field, value: FieldValue<'_>| {
+                if result.is_err() {
+                    return;
+                }
+                let is_message = field.name() == MESSAGE;
+                if !started {
+                    started = true;
+                    if is_message {
+                        result = value
+                            .write_text(&mut JsonEscaper(&mut *out))
+                            .and_then(|()| write_fixed_keys(out, metadata, shape));
+                        return;
+                    }
+                    // The message was not recorded: it is empty.
+                    result = write_fixed_keys(out, metadata, shape);
+                }
+                if result.is_ok() && !is_message {
+                    result = write_field(out, field.name(), shape.plain, &value);
+                }
+            }));
+            result?;
+            if !started {
+                write_fixed_keys(out, metadata, shape)?;
+            }
+        }
         None if !shape.duplicates => {
-            // The common case: each field goes out as it is visited.
+            write_message(out, event, shape.messages)?;
+            write_fixed_keys(out, metadata, shape)?;
+            // No message, or not first: it is found in a pass of its own, then each field
+            // goes out as it is visited.
             let mut result = Ok(());
             event.record(&mut Visitor(|field: &Field, value: FieldValue<'_>| {
                 if result.is_ok() && field.name() != MESSAGE {
@@ -126,6 +148,8 @@ fn format_line(out: &mut String, event: &Event<'_>, spans: Option<OrderedFields>
             result?;
         }
         spans => {
+            write_message(out, event, shape.messages)?;
+            write_fixed_keys(out, metadata, shape)?;
             let mut fields = spans.unwrap_or_default();
             let mut result = Ok(());
             event.record(&mut Visitor(|field: &Field, value: FieldValue<'_>| {
@@ -147,6 +171,23 @@ fn format_line(out: &mut String, event: &Event<'_>, spans: Option<OrderedFields>
     Ok(())
 }
 
+/// Ends the `message` value and writes the other three fixed keys: `severity`, `target`
+/// and `time`.
+fn write_fixed_keys(out: &mut String, metadata: &Metadata<'_>, shape: Shape) -> fmt::Result {
+    out.push_str("\",\"severity\":\"");
+    out.push_str(severity(*metadata.level()));
+    out.push_str("\",\"target\":\"");
+    if shape.plain {
+        out.push_str(metadata.target());
+    } else {
+        write_escaped(out, metadata.target())?;
+    }
+    out.push_str("\",\"time\":\"");
+    write_timestamp(out, SystemTime::now())?;
+    out.push('"');
+    Ok(())
+}
+
 /// What the callsite's target and field names allow, known before any value is visited.
 /// It depends only on the callsite, so it is worked out once per callsite and thread
 /// ([`Shape::of`]'s cache): the exact duplicate check compares every pair of names.
@@ -154,6 +195,9 @@ fn format_line(out: &mut String, event: &Event<'_>, spans: Option<OrderedFields>
 struct Shape {
     /// How many fields are named `message`.
     messages: u8,
+    /// Whether the only `message` field is the first field (as tracing's macros put it),
+    /// so that it is visited before every other field.
+    message_first: bool,
     /// Whether two other fields share a name (after `r#` is stripped), so that the later
     /// value must replace the earlier one instead of both being written.
     duplicates: bool,
@@ -193,6 +237,7 @@ impl Shape {
     /// A placeholder for empty cache slots.
     const EMPTY: Shape = Shape {
         messages: 0,
+        message_first: false,
         duplicates: false,
         plain: false,
     };
@@ -201,6 +246,7 @@ impl Shape {
         let fields = metadata.fields();
         let mut shape = Shape {
             messages: 0,
+            message_first: false,
             duplicates: false,
             plain: !needs_escape(metadata.target()),
         };
@@ -216,6 +262,8 @@ impl Shape {
                 .take(index)
                 .any(|earlier| earlier.name() != MESSAGE && plain(earlier.name()) == name);
         }
+        shape.message_first =
+            shape.messages == 1 && fields.iter().next().is_some_and(|f| f.name() == MESSAGE);
         shape
     }
 }

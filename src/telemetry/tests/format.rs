@@ -19,7 +19,7 @@ fn captured_text(action: impl FnOnce()) -> String {
 
 /// `text` with every `"time":"…"` value replaced by `T`, so lines formatted at
 /// different times compare equal.
-fn without_timestamps(text: &str) -> String {
+pub(super) fn without_timestamps(text: &str) -> String {
     const KEY: &str = "\"time\":\"";
     let mut out = String::new();
     let mut rest = text;
