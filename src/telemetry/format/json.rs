@@ -71,14 +71,16 @@ fn find_escape(bytes: &[u8], from: usize) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS;
+    let matches = |x: u64| {
+        below(x, 0x20)
+            | below(x ^ (ONES * u64::from(b'"')), 1)
+            | below(x ^ (ONES * u64::from(b'\\')), 1)
+    };
     let mut index = from;
     while let Some(chunk) = bytes.get(index..index + 8) {
         let mut word = [0; 8];
         word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        let found = below(x, 0x20)
-            | below(x ^ (ONES * u64::from(b'"')), 1)
-            | below(x ^ (ONES * u64::from(b'\\')), 1);
+        let found = matches(u64::from_le_bytes(word));
         if found != 0 {
             // Little-endian: the lowest set bit is in the first matching byte.
             return Some(index + usize::try_from(found.trailing_zeros() / 8).unwrap_or(0));
@@ -86,6 +88,20 @@ fn find_escape(bytes: &[u8], from: usize) -> Option<usize> {
         index += 8;
     }
     let tail = bytes.get(index..)?;
+    if from == 0 && !tail.is_empty() {
+        // The last eight bytes as one word, overlapping bytes the loop found clean: those
+        // set no bit (and, holding no match, start no borrow), so the lowest set bit is
+        // the first match at or after `index`. Not after an escape (`from > 0`): the
+        // escaped byte before `from` would match again.
+        if let Some(chunk) = bytes.len().checked_sub(8).and_then(|at| bytes.get(at..)) {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            let found = matches(u64::from_le_bytes(word));
+            return (found != 0).then(|| {
+                bytes.len() - 8 + usize::try_from(found.trailing_zeros() / 8).unwrap_or(0)
+            });
+        }
+    }
     tail.iter()
         .position(|&byte| escaped(byte))
         .map(|at| index + at)
