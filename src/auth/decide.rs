@@ -7,6 +7,7 @@ use std::sync::Arc;
 use http::HeaderValue;
 
 use super::trace::{Outcome, Trace, step};
+use super::verify::Verified;
 use super::{
     Denial, Gate, Grant, RequestView, TokenIds, bypass, client_cert, grant, identity, token,
 };
@@ -142,18 +143,25 @@ impl Gate {
             None => Vec::new(),
         };
         let (expires_at, issuer) = (verified.expires_at, verified.issuer);
-        // Uncached (the cache off, or this token not kept), the ids move out; a cached
-        // token lends them.
-        let token = match Arc::try_unwrap(verified) {
-            Ok(owned) => TokenIds {
+        // A token of this decision's own, or one the cache did not keep, moves its ids
+        // out; one the cache holds lends them.
+        let token = match verified {
+            Verified::Own(owned) => TokenIds {
                 subject: owned.subject,
                 jti: owned.jti,
                 kid: owned.kid,
             },
-            Err(shared) => TokenIds {
-                subject: shared.subject.clone(),
-                jti: shared.jti.clone(),
-                kid: shared.kid.clone(),
+            Verified::Shared(shared) => match Arc::try_unwrap(shared) {
+                Ok(owned) => TokenIds {
+                    subject: owned.subject,
+                    jti: owned.jti,
+                    kid: owned.kid,
+                },
+                Err(shared) => TokenIds {
+                    subject: shared.subject.clone(),
+                    jti: shared.jti.clone(),
+                    kid: shared.kid.clone(),
+                },
             },
         };
         Ok(Grant {

@@ -47,13 +47,14 @@
 
 mod claims;
 mod jose;
+mod json;
 mod select;
 mod self_test;
 mod signature;
 #[cfg(test)]
 mod tests;
 
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde_json::{Map, Value};
@@ -63,7 +64,7 @@ use crate::auth::trace::{self, Outcome, Trace};
 use crate::config::{AuthConfig, IssuerConfig, IssuerId};
 use crate::domain::refusal::Refusal;
 use claims::check_claims;
-use jose::{Compact, JoseHeader, Payload, typ_matches};
+use jose::{Compact, JoseHeader, Payload, Scratch, typ_matches};
 use select::{select_issuer, select_key};
 use signature::verify_signature;
 
@@ -123,19 +124,20 @@ pub fn verify<K: Borrow<IssuerKeys>>(
     }
 
     // 2. Compact JWS: three segments, strict base64url.
-    let compact = Compact::split(token)
+    let mut scratch = Scratch::new();
+    let compact = Compact::split(token, &mut scratch)
         .map_err(|why| unnamed(deny(trace, "token", Refusal::TokenMalformed, || why)))?;
     trace::step(trace, "token", Outcome::Pass, || {
         format!("compact JWS, {} bytes", token.len())
     });
 
     // 3. Header.
-    let header = JoseHeader::parse(&compact.header)
+    let header = JoseHeader::parse(compact.header)
         .map_err(|(reason, why)| unnamed(deny(trace, "header", reason, || why)))?;
     trace::step(trace, "header", Outcome::Pass, || header.describe());
 
     // 4. Payload.
-    let payload = Payload::parse(&compact.payload)
+    let payload = Payload::parse(compact.payload)
         .map_err(|why| unnamed(deny(trace, "payload", Refusal::TokenMalformed, || why)))?;
 
     // 5. Issuer.
@@ -160,7 +162,7 @@ pub fn verify<K: Borrow<IssuerKeys>>(
 #[allow(clippy::too_many_arguments)]
 fn verify_issued<K: Borrow<IssuerKeys>>(
     compact: &Compact<'_>,
-    header: JoseHeader,
+    header: JoseHeader<'_>,
     payload: Payload,
     (id, issuer): (IssuerId, &IssuerConfig),
     auth: &AuthConfig,
@@ -226,7 +228,7 @@ fn verify_issued<K: Borrow<IssuerKeys>>(
         key,
         compact.signing_input.as_bytes(),
         compact.signature,
-        &compact.signature_bytes,
+        compact.signature_bytes,
     ) {
         if let (Some(kid), None) = (&header.kid, &key.kid) {
             // The token names a key; the lone unnamed key it fell back to is not it.
@@ -262,7 +264,7 @@ fn verify_issued<K: Borrow<IssuerKeys>>(
         .get("jti")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let kid = header.kid.clone().or_else(|| key.kid.clone());
+    let kid = header.kid.map(Cow::into_owned).or_else(|| key.kid.clone());
     Ok(VerifiedToken {
         jti,
         kid,

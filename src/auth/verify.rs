@@ -2,6 +2,7 @@
 //! the one JWKS refetch a remote issuer's unknown `kid` earns, and the verified-token
 //! cache in front of both.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use super::Gate;
@@ -24,21 +25,21 @@ impl Gate {
         token: &str,
         now: u64,
         trace: &mut (dyn Trace + Send),
-    ) -> Result<Arc<VerifiedToken>, Failure> {
+    ) -> Result<Verified, Failure> {
         let keys = self.keys();
         if !self.token_cache.enabled() || trace.enabled() {
             let (verified, _) = self.verify_uncached(token, keys, now, trace).await?;
-            return Ok(Arc::new(verified));
+            return Ok(Verified::Own(verified));
         }
         let digest = TokenCache::digest(token);
         if let Some(verified) = self.token_cache.get(&digest, &keys, now) {
-            return Ok(verified);
+            return Ok(Verified::Shared(verified));
         }
         let (verified, verified_with) = self.verify_uncached(token, keys, now, trace).await?;
         let verified = Arc::new(verified);
         self.token_cache
             .insert(digest, verified.clone(), &verified_with, now);
-        Ok(verified)
+        Ok(Verified::Shared(verified))
     }
 
     async fn verify_uncached(
@@ -88,6 +89,24 @@ impl Gate {
                 jwt::verify(token, auth, &fresh, now, trace)
                     .map(|verified| with_set(verified, &fresh))
             }
+        }
+    }
+}
+
+/// A token verified for one decision: its own (the cache off, or `explain`), or shared
+/// with the cache.
+pub(super) enum Verified {
+    Own(VerifiedToken),
+    Shared(Arc<VerifiedToken>),
+}
+
+impl Deref for Verified {
+    type Target = VerifiedToken;
+
+    fn deref(&self) -> &VerifiedToken {
+        match self {
+            Verified::Own(verified) => verified,
+            Verified::Shared(verified) => verified,
         }
     }
 }

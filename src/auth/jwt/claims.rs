@@ -157,25 +157,20 @@ fn check_audience(
     }
     let mismatch =
         |trace: &mut dyn Trace, why: String| deny(trace, "aud", Refusal::AudienceMismatch, || why);
-    let values: Vec<&str> = match claims.get("aud") {
+    let items: &[Value] = match claims.get("aud") {
         None => return Err(mismatch(trace, "no aud claim".to_owned())),
-        Some(Value::String(aud)) => vec![aud.as_str()],
+        Some(aud @ Value::String(_)) => std::slice::from_ref(aud),
         Some(Value::Array(items)) if !items.is_empty() => {
-            match items
-                .iter()
-                .map(Value::as_str)
-                .collect::<Option<Vec<&str>>>()
-            {
-                Some(values) => values,
-                None => return Err(mismatch(trace, "aud array holds a non-string".to_owned())),
+            if !items.iter().all(Value::is_string) {
+                return Err(mismatch(trace, "aud array holds a non-string".to_owned()));
             }
+            items
         }
         Some(other) => return Err(mismatch(trace, format!("aud is {}", json_type(other)))),
     };
-    match values
-        .iter()
-        .find(|aud| issuer.audiences.iter().any(|a| a == *aud))
-    {
+    // Every item is a string (checked above); no list is collected on the way.
+    let values = || items.iter().filter_map(Value::as_str);
+    match values().find(|aud| issuer.audiences.iter().any(|a| a == aud)) {
         Some(matched) => {
             trace::step(trace, "aud", Outcome::Pass, || {
                 format!("aud {} is configured", shown(matched))
@@ -183,7 +178,7 @@ fn check_audience(
             Ok(())
         }
         None => Err(mismatch(trace, {
-            let shown_values: Vec<String> = values.iter().take(8).map(|v| shown(v)).collect();
+            let shown_values: Vec<String> = values().take(8).map(shown).collect();
             format!(
                 "aud [{}] shares nothing with issuer {:?}'s audiences {:?}",
                 shown_values.join(", "),

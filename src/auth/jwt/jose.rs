@@ -1,31 +1,52 @@
 //! The JOSE layer of a token: compact serialization, strict base64url, duplicate-free JSON
 //! objects, and the protected header members wsgate acts on.
 
+use std::borrow::Cow;
 use std::str::FromStr;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de;
 use serde_json::{Map, Value};
 
+use super::json::{HeaderMembers, Member, UniqueMap, UniqueMapSeed};
 use super::shown;
 use crate::domain::refusal::Refusal;
 
-/// The three segments of a compact JWS, header and payload decoded.
+/// The three segments of a compact JWS, header, payload and signature decoded into a
+/// [`Scratch`] buffer.
 pub(super) struct Compact<'a> {
-    pub(super) header: Vec<u8>,
-    pub(super) payload: Vec<u8>,
+    pub(super) header: &'a [u8],
+    pub(super) payload: &'a [u8],
     /// Still base64url; may be empty (then `signature_invalid`).
     pub(super) signature: &'a str,
     /// `signature` decoded (once: the check that it is base64url is that decoding).
-    pub(super) signature_bytes: Vec<u8>,
+    pub(super) signature_bytes: &'a [u8],
     /// `header.payload` as sent: what the signature covers.
     pub(super) signing_input: &'a str,
 }
 
+/// Where [`Compact::split`] decodes the three segments: on the stack when they fit (every
+/// usual token, RS4096 signatures included), else in one heap buffer.
+pub(super) struct Scratch {
+    stack: [u8; SCRATCH_BYTES],
+    heap: Vec<u8>,
+}
+
+const SCRATCH_BYTES: usize = 1024;
+
+impl Scratch {
+    pub(super) fn new() -> Scratch {
+        Scratch {
+            stack: [0; SCRATCH_BYTES],
+            heap: Vec::new(),
+        }
+    }
+}
+
 impl<'a> Compact<'a> {
-    pub(super) fn split(token: &'a str) -> Result<Compact<'a>, String> {
+    pub(super) fn split(token: &'a str, scratch: &'a mut Scratch) -> Result<Compact<'a>, String> {
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -40,70 +61,83 @@ impl<'a> Compact<'a> {
         if header.is_empty() || payload.is_empty() {
             return Err("empty header or payload segment".to_owned());
         }
-        let decode = |segment: &str, name: &str| {
-            URL_SAFE_NO_PAD
-                .decode(segment)
-                .map_err(|_| format!("{name} is not base64url without padding"))
+        let room = |segment: &str| base64::decoded_len_estimate(segment.len());
+        let total = room(header) + room(payload) + room(signature);
+        let buffer: &'a mut [u8] = if total <= SCRATCH_BYTES {
+            &mut scratch.stack[..total]
+        } else {
+            scratch.heap.resize(total, 0);
+            &mut scratch.heap[..]
         };
-        let header_bytes = decode(header, "header")?;
-        let payload_bytes = decode(payload, "payload")?;
-        let signature_bytes = decode(signature, "signature")?;
+        let (header_room, rest) = buffer.split_at_mut(room(header));
+        let (payload_room, signature_room) = rest.split_at_mut(room(payload));
         Ok(Compact {
-            header: header_bytes,
-            payload: payload_bytes,
+            header: decode(header, header_room, "header")?,
+            payload: decode(payload, payload_room, "payload")?,
             signature,
-            signature_bytes,
+            signature_bytes: decode(signature, signature_room, "signature")?,
             signing_input: &token[..header.len() + 1 + payload.len()],
         })
     }
 }
 
-/// The protected header members wsgate acts on.
-pub(super) struct JoseHeader {
+/// Strict base64url without padding, into `room` (at least the segment's estimated length).
+fn decode<'b>(segment: &str, room: &'b mut [u8], name: &str) -> Result<&'b [u8], String> {
+    match URL_SAFE_NO_PAD.decode_slice(segment, &mut *room) {
+        Ok(length) => Ok(&room[..length]),
+        Err(_) => Err(format!("{name} is not base64url without padding")),
+    }
+}
+
+/// The protected header members wsgate acts on, borrowed from the decoded header where
+/// they hold no escapes.
+pub(super) struct JoseHeader<'a> {
     pub(super) alg: Algorithm,
-    pub(super) kid: Option<String>,
-    pub(super) typ: Option<String>,
+    pub(super) kid: Option<Cow<'a, str>>,
+    pub(super) typ: Option<Cow<'a, str>>,
     /// Key-source members present but never used (`jku`, `x5u`, `jwk`, `x5c`).
     pub(super) ignored: Vec<&'static str>,
 }
 
-impl JoseHeader {
-    pub(super) fn parse(bytes: &[u8]) -> Result<JoseHeader, (Refusal, String)> {
+impl<'a> JoseHeader<'a> {
+    /// One pass over the header object (duplicates refused, every value checked as JSON),
+    /// then the members' rules in their fixed order.
+    pub(super) fn parse(bytes: &'a [u8]) -> Result<JoseHeader<'a>, (Refusal, String)> {
         let malformed = |why: String| (Refusal::TokenMalformed, why);
-        let UniqueMap(header) = serde_json::from_slice(bytes).map_err(|e| {
+        let header: HeaderMembers<'a> = serde_json::from_slice(bytes).map_err(|e| {
             malformed(format!(
                 "header is not a JSON object without duplicates: {e}"
             ))
         })?;
-        let alg = match header.get("alg") {
-            Some(Value::String(name)) if name.eq_ignore_ascii_case("none") => {
+        let alg = match header.alg {
+            Member::Text(name) if name.eq_ignore_ascii_case("none") => {
                 return Err((
                     Refusal::AlgorithmNotAllowed,
-                    format!("alg {} (unsigned) is never allowed", shown(name)),
+                    format!("alg {} (unsigned) is never allowed", shown(&name)),
                 ));
             }
-            Some(Value::String(name)) => Algorithm::from_str(name).map_err(|_| {
+            Member::Text(name) => Algorithm::from_str(&name).map_err(|_| {
                 (
                     Refusal::AlgorithmNotAllowed,
-                    format!("alg {} is not a supported algorithm name", shown(name)),
+                    format!("alg {} is not a supported algorithm name", shown(&name)),
                 )
             })?,
-            Some(_) => return Err(malformed("alg is not a string".to_owned())),
-            None => return Err(malformed("alg is missing".to_owned())),
+            Member::Other => return Err(malformed("alg is not a string".to_owned())),
+            Member::Absent => return Err(malformed("alg is missing".to_owned())),
         };
         for name in ["crit", "b64", "zip"] {
-            if header.contains_key(name) {
+            if header.present.has(name) {
                 return Err(malformed(format!(
                     "header parameter {name:?} is not supported"
                 )));
             }
         }
-        let text = |name: &str| match header.get(name) {
-            None => Ok(None),
-            Some(Value::String(value)) => Ok(Some(value.clone())),
-            Some(_) => Err(malformed(format!("{name} is not a string"))),
+        let text = |name: &str, member: Member<'a>| match member {
+            Member::Absent => Ok(None),
+            Member::Text(value) => Ok(Some(value)),
+            Member::Other => Err(malformed(format!("{name} is not a string"))),
         };
-        if let Some(cty) = text("cty")?
+        if let Some(cty) = text("cty", header.cty)?
             && typ_matches(&cty, "JWT")
         {
             return Err(malformed(
@@ -112,12 +146,12 @@ impl JoseHeader {
         }
         let ignored = ["jku", "x5u", "jwk", "x5c"]
             .into_iter()
-            .filter(|name| header.contains_key(*name))
+            .filter(|name| header.present.has(name))
             .collect();
         Ok(JoseHeader {
             alg,
-            kid: text("kid")?,
-            typ: text("typ")?,
+            kid: text("kid", header.kid)?,
+            typ: text("typ", header.typ)?,
             ignored,
         })
     }
@@ -190,56 +224,3 @@ impl Payload {
 }
 
 const TIME_CLAIMS: &[&str] = &["exp", "nbf", "iat"];
-
-/// A JSON object that refuses duplicate member names (serde_json's `Map` keeps the last).
-/// Names are compared after unescaping, so `"e\u0078p"` duplicates `"exp"`.
-struct UniqueMap(Map<String, Value>);
-
-impl<'de> Deserialize<'de> for UniqueMap {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut seed = UniqueMapSeed { skip: &[] };
-        de::DeserializeSeed::deserialize(&mut seed, deserializer).map(UniqueMap)
-    }
-}
-
-/// The visitor behind [`UniqueMap`]; members named in `skip` are parsed but dropped.
-struct UniqueMapSeed {
-    skip: &'static [&'static str],
-}
-
-impl<'de> de::DeserializeSeed<'de> for &mut UniqueMapSeed {
-    type Value = Map<String, Value>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for &mut UniqueMapSeed {
-    type Value = Map<String, Value>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-        let mut map = Map::new();
-        let mut skipped: Vec<String> = Vec::new();
-        while let Some(name) = access.next_key::<String>()? {
-            if map.contains_key(&name) || skipped.contains(&name) {
-                return Err(de::Error::custom(format_args!(
-                    "duplicate member {}",
-                    shown(&name)
-                )));
-            }
-            if self.skip.contains(&name.as_str()) {
-                access.next_value::<IgnoredAny>()?;
-                skipped.push(name);
-            } else {
-                let value = access.next_value::<Value>()?;
-                map.insert(name, value);
-            }
-        }
-        Ok(map)
-    }
-}

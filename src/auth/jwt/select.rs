@@ -59,26 +59,16 @@ pub(super) fn select_issuer<'a>(
 /// Step 8: exact in-memory match on algorithm, then `kid`. No try-all.
 pub(super) fn select_key<'k>(
     keys: &'k [VerifyKey],
-    header: &JoseHeader,
+    header: &JoseHeader<'_>,
     trace: &mut dyn Trace,
 ) -> Result<&'k VerifyKey, Refusal> {
-    let candidates: Vec<&VerifyKey> = keys
-        .iter()
-        .filter(|key| key.algorithm == header.alg)
-        .collect();
+    let candidates = keys.iter().filter(|key| key.algorithm == header.alg);
     let chosen = match &header.kid {
         Some(kid) => candidates
-            .iter()
-            .find(|key| key.kid.as_deref() == Some(kid.as_str()))
-            .or_else(|| match candidates.as_slice() {
-                [only] if only.kid.is_none() => Some(only),
-                _ => None,
-            })
-            .copied(),
-        None => match candidates.as_slice() {
-            [only] => Some(*only),
-            _ => None,
-        },
+            .clone()
+            .find(|key| key.kid.as_deref() == Some(&**kid))
+            .or_else(|| only(candidates).filter(|key| key.kid.is_none())),
+        None => only(candidates),
     };
     match chosen {
         Some(key) => {
@@ -88,8 +78,9 @@ pub(super) fn select_key<'k>(
             Ok(key)
         }
         None => Err(deny(trace, "key", Refusal::KeyUnknown, || {
-            let known: Vec<String> = candidates
+            let known: Vec<String> = keys
                 .iter()
+                .filter(|key| key.algorithm == header.alg)
                 .map(|key| match &key.kid {
                     Some(kid) => format!("{kid:?} {}", key.fingerprint),
                     None => format!("(no kid) {}", key.fingerprint),
@@ -106,4 +97,10 @@ pub(super) fn select_key<'k>(
             )
         })),
     }
+}
+
+/// The one item of `items`, when there is exactly one.
+fn only<'k>(mut items: impl Iterator<Item = &'k VerifyKey>) -> Option<&'k VerifyKey> {
+    let first = items.next()?;
+    items.next().is_none().then_some(first)
 }

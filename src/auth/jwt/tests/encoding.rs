@@ -185,3 +185,24 @@ fn non_utf8_segment_is_malformed() {
     let token = hs_raw(r#"{"alg":"HS256","kid":"\ud800"}"#, &claims().to_string());
     assert_eq!(gate.reason(&token), Refusal::TokenMalformed);
 }
+
+#[test]
+fn segments_larger_than_the_stack_scratch_decode_the_same() {
+    // Tokens whose segments do not fit the 1 KiB stack buffer are decoded on the heap,
+    // with the same strictness: a 3 KiB claim verifies, and padding after the payload is
+    // still refused.
+    let gate = Gate::hs256();
+    let note = "n".repeat(3000);
+    let token = hs(with(claims(), json!({ "note": note })));
+    assert!(token.len() > 4000);
+    let verified = gate.verify(&token).expect("a large token verifies");
+    assert_eq!(verified.claims["note"], note);
+    let (header, rest) = token.split_once('.').unwrap();
+    let (payload, signature) = rest.split_once('.').unwrap();
+    let mut bad = payload.to_owned();
+    bad.push('=');
+    assert_eq!(
+        gate.reason(&format!("{header}.{bad}.{signature}")),
+        Refusal::TokenMalformed
+    );
+}

@@ -263,3 +263,41 @@ fn es512_token_is_algorithm_not_allowed() {
     let token = format!("{header}.{}.{}", b64(claims().to_string()), b64([7u8; 132]));
     assert_eq!(gate.reason(&token), Refusal::AlgorithmNotAllowed);
 }
+
+#[test]
+fn unread_header_members_are_checked_as_json_and_for_duplicates() {
+    // J21, E4: members wsgate does not read are parsed as strictly as the ones it does
+    // (UTF-8, escapes, numbers within f64's range), duplicates refused after unescaping;
+    // nested objects are not inspected for duplicates.
+    let gate = Gate::hs256();
+    let payload = claims().to_string();
+    for header in [
+        r#"{"alg":"HS256","x":1e400}"#,
+        r#"{"alg":"HS256","jwk":[1e400]}"#,
+        r#"{"alg":"HS256","x":"\ud800"}"#,
+        r#"{"alg":"HS256","x":{"y":"\udc00"}}"#,
+        r#"{"alg":"HS256","x":1,"\u0078":2}"#,
+        r#"{"alg":"HS256","k\u0069d":"a","kid":"b"}"#,
+        r#"{"alg":"HS256","jku":"a","jku":"a"}"#,
+    ] {
+        assert_eq!(
+            gate.reason(&hs_raw(header, &payload)),
+            Refusal::TokenMalformed,
+            "{header}"
+        );
+    }
+    let (result, steps) = gate.explain(&hs_raw(r#"{"alg":"HS256","x":1,"x":2}"#, &payload));
+    assert_eq!(result.unwrap_err(), Refusal::TokenMalformed);
+    assert!(
+        steps.iter().any(|s| s
+            .detail
+            .contains(r#"header is not a JSON object without duplicates: duplicate member "x" at line 1 column 24"#)),
+        "{steps:?}"
+    );
+    for header in [
+        r#"{"alg":"HS256","x":{"y":1,"y":2}}"#,
+        r#"{"alg":"HS\u0032\u0035\u0036","t\u0079p":"J\u0057T"}"#,
+    ] {
+        assert!(gate.verify(&hs_raw(header, &payload)).is_ok(), "{header}");
+    }
+}
