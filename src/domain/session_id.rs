@@ -12,6 +12,24 @@ use ring::rand::{SecureRandom, SystemRandom};
 /// carries the session id.
 pub const SESSION_HEADER: HeaderName = HeaderName::from_static("x-wsgate-session");
 
+/// Ids drawn from the kernel per `getrandom` call (per thread).
+const POOL_IDS: usize = 64;
+
+/// Random bytes drawn from the kernel and not yet handed out: `bytes[used..]`.
+struct Pool {
+    bytes: [u8; POOL_IDS * 16],
+    used: usize,
+}
+
+thread_local! {
+    static POOL: std::cell::RefCell<Pool> = const {
+        std::cell::RefCell::new(Pool {
+            bytes: [0; POOL_IDS * 16],
+            used: POOL_IDS * 16,
+        })
+    };
+}
+
 /// One live session's id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SessionId([u8; 16]);
@@ -19,10 +37,23 @@ pub struct SessionId([u8; 16]);
 impl SessionId {
     /// A fresh id. `None` only if the kernel's random source fails, which a caller turns
     /// into a refusal rather than a predictable id.
+    ///
+    /// The kernel's bytes are drawn a block at a time (`POOL_IDS` ids per `getrandom`
+    /// call, per thread) instead of one system call per id: each id is still 16 bytes
+    /// straight from the kernel's CSPRNG, handed out once and wiped from the pool.
     pub fn generate() -> Option<SessionId> {
-        let mut bytes = [0u8; 16];
-        SystemRandom::new().fill(&mut bytes).ok()?;
-        Some(SessionId(bytes))
+        POOL.with_borrow_mut(|pool| {
+            if pool.used >= pool.bytes.len() {
+                SystemRandom::new().fill(&mut pool.bytes).ok()?;
+                pool.used = 0;
+            }
+            let drawn = pool.bytes.get_mut(pool.used..pool.used + 16)?;
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(drawn);
+            drawn.fill(0);
+            pool.used += 16;
+            Some(SessionId(bytes))
+        })
     }
 
     /// Parses the 32-hex-digit form (either case); anything else is `None`.

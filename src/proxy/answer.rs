@@ -31,6 +31,93 @@ pub(super) struct Answer {
     status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
+    /// A 101's own headers, kept as values and rendered straight into bytes by
+    /// [`Answer::encode`] (or into `headers` by [`Answer::into_response`]): no `HeaderMap`
+    /// and no copied header values on the handshake path. They go on the wire before
+    /// `headers`, which a 101 leaves empty.
+    switching: Option<Switching>,
+}
+
+/// The headers of the client's 101, in the order they go on the wire.
+#[derive(Debug)]
+struct Switching {
+    /// `Sec-WebSocket-Accept` for the client's key.
+    accept: String,
+    protocol: Option<HeaderValue>,
+    extensions: Option<HeaderValue>,
+    session: Option<SessionId>,
+}
+
+impl Switching {
+    /// The headers into `headers`, for hyper's renderer.
+    fn into_headers(self, headers: &mut HeaderMap) {
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        if let Ok(accept) = HeaderValue::from_str(&self.accept) {
+            headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+        }
+        if let Some(protocol) = self.protocol {
+            headers.insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
+        }
+        if let Some(extensions) = self.extensions {
+            headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, extensions);
+        }
+        if let Some(session) = self.session {
+            headers.insert(SESSION_HEADER, session.header_value());
+        }
+    }
+
+    /// The same headers as bytes, as [`Answer::encode`] writes a `HeaderMap`'s.
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"upgrade: websocket\r\nconnection: Upgrade\r\n");
+        // Base64 of a digest: always a valid value; checked as `HeaderValue::from_str`
+        // checks it in `into_headers`.
+        if self
+            .accept
+            .bytes()
+            .all(|b| b == b'\t' || (b >= b' ' && b != 0x7f))
+        {
+            put_header(
+                out,
+                header::SEC_WEBSOCKET_ACCEPT.as_str(),
+                self.accept.as_bytes(),
+            );
+        }
+        if let Some(protocol) = &self.protocol {
+            put_header(
+                out,
+                header::SEC_WEBSOCKET_PROTOCOL.as_str(),
+                protocol.as_bytes(),
+            );
+        }
+        if let Some(extensions) = &self.extensions {
+            put_header(
+                out,
+                header::SEC_WEBSOCKET_EXTENSIONS.as_str(),
+                extensions.as_bytes(),
+            );
+        }
+        if let Some(session) = self.session {
+            let mut hex = [0u8; 32];
+            put_header(
+                out,
+                SESSION_HEADER.as_str(),
+                session.hex(&mut hex).as_bytes(),
+            );
+        }
+    }
+}
+
+/// `name: value\r\n`, unless `value` holds a CR or LF (`HeaderValue` excludes them;
+/// checked again where the bytes go on the wire).
+fn put_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    if value.iter().any(|&b| b == b'\r' || b == b'\n') {
+        return;
+    }
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 impl Answer {
@@ -98,25 +185,16 @@ impl Answer {
         extensions: Option<HeaderValue>,
         session: Option<SessionId>,
     ) -> Answer {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-        if let Ok(accept) = HeaderValue::from_str(&handshake::accept_key(ws.key.as_bytes())) {
-            headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
-        }
-        if let Some(protocol) = protocol {
-            headers.insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
-        }
-        if let Some(extensions) = extensions {
-            headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, extensions);
-        }
-        if let Some(session) = session {
-            headers.insert(SESSION_HEADER, session.header_value());
-        }
         Answer {
             status: StatusCode::SWITCHING_PROTOCOLS,
-            headers,
+            headers: HeaderMap::new(),
             body: Bytes::new(),
+            switching: Some(Switching {
+                accept: handshake::accept_key(ws.key.as_bytes()),
+                protocol,
+                extensions,
+                session,
+            }),
         }
     }
 
@@ -144,6 +222,7 @@ impl Answer {
             status,
             headers,
             body: Bytes::from(body.to_string()),
+            switching: None,
         }
     }
 
@@ -167,7 +246,14 @@ impl Answer {
         };
         let mut response = Response::new(body);
         *response.status_mut() = self.status;
-        *response.headers_mut() = self.headers;
+        match self.switching {
+            Some(switching) => {
+                let headers = response.headers_mut();
+                switching.into_headers(headers);
+                headers.extend(self.headers);
+            }
+            None => *response.headers_mut() = self.headers,
+        }
         response
     }
 
@@ -179,17 +265,25 @@ impl Answer {
             status,
             headers,
             body,
+            switching,
         } = self;
         let header_bytes: usize = headers
             .iter()
             .map(|(n, v)| n.as_str().len() + v.len() + 4)
             .sum();
-        let mut out = Vec::with_capacity(64 + header_bytes + 48 + body.len());
+        let switching_bytes = switching.as_ref().map_or(0, |s| {
+            200 + s.protocol.as_ref().map_or(0, HeaderValue::len)
+                + s.extensions.as_ref().map_or(0, HeaderValue::len)
+        });
+        let mut out = Vec::with_capacity(64 + header_bytes + switching_bytes + 48 + body.len());
         out.extend_from_slice(b"HTTP/1.1 ");
         out.extend_from_slice(status.as_str().as_bytes());
         out.push(b' ');
         out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
         out.extend_from_slice(b"\r\n");
+        if let Some(switching) = switching {
+            switching.encode(&mut out);
+        }
         for (name, value) in headers {
             // `HeaderValue` excludes CR and LF; checked again where the bytes go on the wire.
             if value.as_bytes().iter().any(|&b| b == b'\r' || b == b'\n')
@@ -230,6 +324,7 @@ impl From<Response<Bytes>> for Answer {
             status: parts.status,
             headers: parts.headers,
             body,
+            switching: None,
         }
     }
 }

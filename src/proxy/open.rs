@@ -22,7 +22,7 @@ use crate::domain::session_id::SessionId;
 use crate::relay::Extensions;
 use crate::sessions::Registration;
 use crate::telemetry::metrics::HandshakeOutcome;
-use crate::upstream::{self, Forwarding, UpgradeRequest, UpstreamError, WebSocketOutcome};
+use crate::upstream::{self, Forwarding, UpgradeRequest, WebSocketOutcome};
 use crate::ws::handshake::{self, WebSocketRequest};
 
 /// An upstream that switched protocols.
@@ -84,10 +84,13 @@ impl Proxy {
             .saturating_sub(started.elapsed());
         let outcome = match upgrade {
             Ok(upgrade) => {
-                match tokio::time::timeout(budget, policy.upstream.open_websocket(upgrade)).await {
-                    Ok(result) => result,
-                    Err(_) => Err(UpstreamError::Timeout),
-                }
+                // What is left of the budget bounds the whole upstream handshake
+                // (`UpstreamError::Timeout` when it runs out), each step's own timer ending
+                // at it when it comes first.
+                policy
+                    .upstream
+                    .open_websocket(upgrade, Instant::now().checked_add(budget))
+                    .await
             }
             Err(error) => Err(error),
         };

@@ -48,6 +48,15 @@ pub(super) trait HeaderSink {
     /// which config validation keeps distinct from each other and from every reserved
     /// name), so a sink may simply append it.
     fn set(&mut self, name: &HeaderName, value: &HeaderValue);
+
+    /// [`HeaderSink::set`] with a value wsgate formats, left out when it is not a valid
+    /// header value (as `HeaderValue::from_str` judges). A sink that writes bytes may
+    /// format it in place.
+    fn set_formatted(&mut self, name: &HeaderName, value: std::fmt::Arguments<'_>) {
+        if let Ok(value) = HeaderValue::from_str(&value.to_string()) {
+            self.set(name, &value);
+        }
+    }
 }
 
 impl HeaderSink for HeaderMap {
@@ -149,20 +158,20 @@ fn forwarded_headers(
             .then(|| first.to_str().ok())
             .flatten()
     };
-    let peer = forwarding.client.ip().to_string();
-    let for_value = match trusted("x-forwarded-for") {
-        Some(chain) if !chain.trim().is_empty() => format!("{}, {peer}", chain.trim()),
-        _ => peer,
+    let peer = forwarding.client.ip();
+    match trusted("x-forwarded-for") {
+        Some(chain) if !chain.trim().is_empty() => {
+            out.set_formatted(&X_FORWARDED_FOR, format_args!("{}, {peer}", chain.trim()));
+        }
+        _ => out.set_formatted(&X_FORWARDED_FOR, format_args!("{peer}")),
+    }
+    let https = match trusted("x-forwarded-proto") {
+        Some("http") => false,
+        Some("https") => true,
+        _ => forwarding.secure,
     };
-    if let Ok(value) = HeaderValue::from_str(&for_value) {
-        out.set(&X_FORWARDED_FOR, &value);
-    }
-    let proto = trusted("x-forwarded-proto")
-        .filter(|p| matches!(*p, "http" | "https"))
-        .unwrap_or(if forwarding.secure { "https" } else { "http" });
-    if let Ok(value) = HeaderValue::from_str(proto) {
-        out.set(&X_FORWARDED_PROTO, &value);
-    }
+    let proto = HeaderValue::from_static(if https { "https" } else { "http" });
+    out.set(&X_FORWARDED_PROTO, &proto);
     let trusted_host = trusted("x-forwarded-host").and_then(|h| HeaderValue::from_str(h).ok());
     let host = trusted_host
         .as_ref()

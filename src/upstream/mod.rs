@@ -23,6 +23,7 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use crate::config::UpstreamConfig;
 use crate::net::stream::Stream;
@@ -114,6 +115,11 @@ impl Upstream {
 
     /// Opens TCP (and TLS for `wss`/`https`) within `connect_timeout`.
     pub async fn connect(&self) -> Result<Stream, UpstreamError> {
+        self.connect_until(None).await
+    }
+
+    /// [`Upstream::connect`], given up at `deadline` too when it comes first.
+    async fn connect_until(&self, deadline: Option<Instant>) -> Result<Stream, UpstreamError> {
         let dial = async {
             let tcp = TcpStream::connect((self.config.host.as_str(), self.config.port))
                 .await
@@ -128,25 +134,31 @@ impl Upstream {
                     .map_err(UpstreamError::Tls),
             }
         };
-        tokio::time::timeout(self.config.connect_timeout, dial)
+        let step_end = upgrade::after(self.config.connect_timeout);
+        tokio::time::timeout_at(upgrade::earliest(step_end, deadline), dial)
             .await
             .map_err(|_| UpstreamError::Timeout)?
     }
 
     /// Performs the upstream opening handshake (`upgrade.rs`): dials, sends `request`,
-    /// and checks the answer.
+    /// and checks the answer; `UpstreamError::Timeout` at `deadline` (what is left of the
+    /// handshake budget; `None`: no bound beyond each step's), whatever step it is in.
     ///
     /// `connect_timeout` bounds each step: the dial (TCP and TLS), then the answer's head
     /// (and, separately, a refusal's body). Answering an upgrade is no work for a healthy
     /// upstream, so one that accepts and never answers is as unavailable as one that
     /// cannot be reached: 502 `upstream_unavailable` within about two `connect_timeout`s,
     /// never a client held to its `handshake_timeout`, which still bounds the whole.
+    ///
+    /// The deadline is folded into each step's own timer rather than wrapped around the
+    /// whole: one timer at a time instead of two, with the same outcome at every instant.
     pub async fn open_websocket(
         &self,
         request: UpgradeRequest,
+        deadline: Option<Instant>,
     ) -> Result<WebSocketOutcome, UpstreamError> {
-        let stream = self.connect().await?;
-        upgrade::exchange(stream, request, self.config.connect_timeout).await
+        let stream = self.connect_until(deadline).await?;
+        upgrade::exchange_until(stream, request, self.config.connect_timeout, deadline).await
     }
 
     /// Forwards a plain HTTP request on a fresh connection.

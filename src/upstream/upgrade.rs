@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Response, StatusCode};
 use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
 
 use super::headers::{Forwarding, HeaderSink, put_upstream_headers};
 use super::response::{self, Framing, Head, text};
@@ -109,6 +110,28 @@ impl HeaderSink for UpgradeRequest {
     fn set(&mut self, name: &HeaderName, value: &HeaderValue) {
         self.append(name, value);
     }
+
+    /// Formatted straight into the request, then checked as `HeaderValue::from_str`
+    /// checks a value (no control byte but tab): a value that fails is taken back.
+    fn set_formatted(&mut self, name: &HeaderName, value: std::fmt::Arguments<'_>) {
+        use std::io::Write;
+        let line_start = self.head.len();
+        self.head.extend_from_slice(name.as_str().as_bytes());
+        self.head.extend_from_slice(b": ");
+        let value_start = self.head.len();
+        let written = self.head.write_fmt(value).is_ok();
+        let valid = self
+            .head
+            .get(value_start..)
+            .unwrap_or_default()
+            .iter()
+            .all(|&b| b == b'\t' || (b >= b' ' && b != 0x7f));
+        if written && valid {
+            self.head.extend_from_slice(b"\r\n");
+        } else {
+            self.head.truncate(line_start);
+        }
+    }
 }
 
 /// Sends the upgrade request on `io` and reads the answer: a checked 101 and the
@@ -116,13 +139,27 @@ impl HeaderSink for UpgradeRequest {
 ///
 /// `answer_timeout` bounds the request's write and the answer's head, and separately a
 /// refusal's body (a refusal whose body does not arrive in time is relayed without it).
+#[cfg(test)]
 pub(super) async fn exchange(
-    mut io: Stream,
+    io: Stream,
     request: UpgradeRequest,
     answer_timeout: std::time::Duration,
 ) -> Result<WebSocketOutcome, UpstreamError> {
+    exchange_until(io, request, answer_timeout, None).await
+}
+
+/// [`exchange`], ending with `UpstreamError::Timeout` at `deadline` whatever step it is
+/// in: the caller's overall bound folded into each step's own timer, so a step runs
+/// under one timer instead of one inside another.
+pub(super) async fn exchange_until(
+    mut io: Stream,
+    request: UpgradeRequest,
+    answer_timeout: std::time::Duration,
+    deadline: Option<Instant>,
+) -> Result<WebSocketOutcome, UpstreamError> {
     let mut buf = Vec::with_capacity(INITIAL_READ);
-    let answer = tokio::time::timeout(answer_timeout, async {
+    let step_end = after(answer_timeout);
+    let answer = tokio::time::timeout_at(earliest(step_end, deadline), async {
         let broken = |err| UpstreamError::Protocol(ProtocolError::Io(err));
         io.write_all(&request.head).await.map_err(broken)?;
         io.flush().await.map_err(broken)?;
@@ -145,17 +182,37 @@ pub(super) async fn exchange(
             headers,
             framing,
         } => {
-            let body = tokio::time::timeout(
-                answer_timeout,
+            let body_end = after(answer_timeout);
+            let body = match tokio::time::timeout_at(
+                earliest(body_end, deadline),
                 response::read_body(&mut io, buf, head_len, framing),
             )
             .await
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+            {
+                Ok(body) => body.unwrap_or_default(),
+                // The overall deadline came first: the whole exchange is out of time.
+                Err(_) if deadline.is_some_and(|deadline| deadline < body_end) => {
+                    return Err(UpstreamError::Timeout);
+                }
+                // Only the body's own bound: the refusal is relayed without it.
+                Err(_) => Bytes::new(),
+            };
             Ok(WebSocketOutcome::Refused(refusal(status, &headers, body)))
         }
     }
+}
+
+/// `timeout` from now; about 30 years from now (as `tokio::time::timeout` does) when
+/// that is past what an `Instant` holds.
+pub(super) fn after(timeout: std::time::Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + std::time::Duration::from_secs(86400 * 365 * 30))
+}
+
+/// The earlier of a step's own end and the overall deadline, if any.
+pub(super) fn earliest(step_end: Instant, deadline: Option<Instant>) -> Instant {
+    deadline.map_or(step_end, |deadline| deadline.min(step_end))
 }
 
 /// Reads the answer's head: the checked 101 or the refusal, and the head's length.
