@@ -15,16 +15,18 @@ use crate::http::hop_by_hop::is_hop_by_hop;
 /// the client's `Connection` names (`http::hop_by_hop::connection_named`).
 pub(super) fn is_withheld(config: &Config, name: &HeaderName, hop: &HashSet<String>) -> bool {
     let lower = name.as_str();
-    is_hop_by_hop(lower)
-        || hop.contains(lower)
-        || !is_plain_token(lower)
-        // A plain-token name (checked just above) is its own fold.
-        || is_protected(config, lower)
-        || is_forwarding(lower)
-        || is_websocket_internal(lower)
-        || name == header::HOST
+    // One verdict whatever the order; the cheapest tests, which decide the names every
+    // handshake carries, come first, the scan of protected names last.
+    name == header::HOST
         || name == header::CONTENT_LENGTH
         || name == header::SEC_WEBSOCKET_PROTOCOL
+        || is_websocket_internal(lower)
+        || is_hop_by_hop(lower)
+        || !is_plain_token(lower)
+        || is_forwarding(lower)
+        || hop.contains(lower)
+        // A plain-token name (checked above) is its own fold.
+        || is_protected(config, lower)
 }
 
 /// Headers some frameworks and proxies obey as a statement of what was requested or who
