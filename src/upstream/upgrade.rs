@@ -43,8 +43,10 @@ impl UpgradeRequest {
         path: &str,
         client: &HeaderMap,
         forwarding: &Forwarding<'_>,
-        key: &str,
+        key: impl Into<String>,
     ) -> Result<UpgradeRequest, UpstreamError> {
+        // Taken by value where the caller has no further use for it: not copied again.
+        let key: String = key.into();
         // A request-target with a space or control byte would change the request line:
         // the path comes from a parsed URI and the validated base path, so this never
         // fires, but it is checked where the bytes are written.
@@ -67,7 +69,7 @@ impl UpgradeRequest {
             .sum();
         let mut request = UpgradeRequest {
             head: Vec::with_capacity(path.len() + client_bytes + 320),
-            key: key.to_owned(),
+            key: String::new(),
             offered_protocols: Vec::new(),
             offered_extensions: Vec::new(),
         };
@@ -80,6 +82,7 @@ impl UpgradeRequest {
         );
         request.head.extend_from_slice(key.as_bytes());
         request.head.extend_from_slice(b"\r\n\r\n");
+        request.key = key;
         Ok(request)
     }
 
