@@ -5,7 +5,7 @@
 //! [`HeaderSink`]: a `HeaderMap` for plain HTTP (hyper encodes it), or the upgrade
 //! request's bytes (`UpgradeRequest`), so both requests get exactly the same filtering.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
 use http::header::{self, HeaderName, HeaderValue};
@@ -56,6 +56,11 @@ pub(super) trait HeaderSink {
         if let Ok(value) = HeaderValue::from_str(&value.to_string()) {
             self.set(name, &value);
         }
+    }
+
+    /// [`HeaderSink::set`] with an address as `IpAddr`'s `Display` writes it.
+    fn set_address(&mut self, name: &HeaderName, address: IpAddr) {
+        self.set_formatted(name, format_args!("{address}"));
     }
 }
 
@@ -163,7 +168,7 @@ fn forwarded_headers(
         Some(chain) if !chain.trim().is_empty() => {
             out.set_formatted(&X_FORWARDED_FOR, format_args!("{}, {peer}", chain.trim()));
         }
-        _ => out.set_formatted(&X_FORWARDED_FOR, format_args!("{peer}")),
+        _ => out.set_address(&X_FORWARDED_FOR, peer),
     }
     let https = match trusted("x-forwarded-proto") {
         Some("http") => false,

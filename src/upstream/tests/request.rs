@@ -89,3 +89,20 @@ fn a_request_target_or_key_that_could_break_the_request_line_is_refused() {
         );
     }
 }
+
+#[test]
+fn client_addresses_are_written_as_display_writes_them() {
+    for address in [
+        "0.0.0.0",
+        "127.0.0.1",
+        "10.0.100.9",
+        "1.20.100.7",
+        "99.199.255.250",
+        "255.255.255.255",
+    ] {
+        let ip: std::net::Ipv4Addr = address.parse().unwrap();
+        let mut out = Vec::new();
+        super::upgrade::push_ipv4(&mut out, ip);
+        assert_eq!(String::from_utf8(out).unwrap(), ip.to_string());
+    }
+}
