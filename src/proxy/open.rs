@@ -37,8 +37,9 @@ pub(super) struct Opened {
 
 /// Why there is no session to open.
 pub(super) enum NotOpened {
-    /// The upstream answered something other than a 101: relay that answer.
-    Relay(Answer),
+    /// The upstream answered something other than a 101: relay that answer (boxed: a
+    /// refusal is the rare path, and the enum stays the size of the common one).
+    Relay(Box<Answer>),
     /// The upstream could not be reached or its 101 was invalid: refuse with this reason.
     Refuse(Refusal),
 }
@@ -131,7 +132,7 @@ impl Proxy {
                     status = response.status().as_u16(),
                     "upstream refused the upgrade; relayed its answer with Connection: close"
                 );
-                Err(NotOpened::Relay(Answer::from(response)))
+                Err(NotOpened::Relay(Box::new(Answer::from(response))))
             }
             Err(error) => {
                 let reason =
