@@ -52,7 +52,8 @@
 //! Files, top down: [`relay`] here; `session` (the state machine and its timers) and
 //! `session/closing` (how it ends); `direction` (one way's buffer: `read`, `scan`,
 //! `write`); `scanner` (frame rules, on [`crate::ws::frame`]) with `violation` and
-//! `ping`; `settings`, `end`, `control`, and `reported` (the traffic counters).
+//! `ping`; `settings`, `end`, `control`, `reported` (the traffic counters), and `wakers` (which
+//! source woke the task).
 
 mod control;
 mod direction;
@@ -64,6 +65,7 @@ mod scanner;
 mod session;
 mod settings;
 mod violation;
+mod wakers;
 
 pub use control::Control;
 pub use end::SessionEnd;
@@ -71,6 +73,7 @@ pub use end::SessionEnd;
 pub(crate) use fuzzing::scan_frames;
 pub use settings::{Extensions, RelaySettings};
 
+use std::task::Context;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -81,6 +84,7 @@ use crate::telemetry::metrics::RelayCounters;
 
 use reported::Reported;
 use session::Session;
+use wakers::{Wakers, Woken};
 
 /// Relays until the session ends; both streams are shut down when it returns.
 pub async fn relay<C, U>(
@@ -119,12 +123,21 @@ where
     // Armed only when `session.armed` is set; the initial deadline is a placeholder.
     let mut timer = std::pin::pin!(tokio::time::sleep(Duration::from_secs(86_400)));
     let mut reported = Reported::default();
+    let mut wakers = Wakers::default();
     std::future::poll_fn(|cx| {
-        if let Some(requests) = control.and_then(|control| control.take(cx)) {
+        let mut woken = wakers.woken(cx.waker());
+        if woken.others
+            && let Some(control) = control
+            && let Some(requests) =
+                control.take(&mut Context::from_waker(wakers.others(cx.waker())))
+        {
             session.apply(requests);
+            woken = Woken::ALL;
         }
         let poll = session.poll(
             cx,
+            &wakers,
+            woken,
             &mut client,
             &mut upstream,
             timer.as_mut(),

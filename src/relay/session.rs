@@ -1,7 +1,8 @@
 //! [`Session`]: one relay session's state, driven by one `poll` from the connection's
 //! task: both directions, the shutdown token and one timer, whose deadline is the nearest
 //! of token expiry, maximum age, idleness and a stalled peer while relaying, and the close
-//! deadline once the session is ending ([`closing`] decides how it ends).
+//! deadline once the session is ending ([`closing`] decides how it ends). A poll polls
+//! only the sources whose waker fired (`wakers`), and both directions after any decision.
 
 mod closing;
 
@@ -16,6 +17,7 @@ use super::direction::{Direction, Output};
 use super::end::SessionEnd;
 use super::scanner::{Limits, Scanner, Sender};
 use super::settings::RelaySettings;
+use super::wakers::{Wakers, Woken};
 use crate::domain::close_reason::CloseReason;
 use crate::domain::initiator::Initiator;
 
@@ -100,18 +102,31 @@ impl Session {
         session
     }
 
+    /// Polls the sources `woken` names (their wakers in `wakers`), and whatever the
+    /// session's own decisions make due; `cx` is the task's.
+    #[allow(clippy::too_many_arguments)] // every source, and the wakers to poll them with
     pub(super) fn poll<C, U>(
         &mut self,
         cx: &mut Context<'_>,
+        wakers: &Wakers,
+        woken: Woken,
         client: &mut C,
         upstream: &mut U,
         mut timer: Pin<&mut Sleep>,
-        mut cancelled: Pin<&mut impl Future<Output = ()>>,
+        cancelled: Pin<&mut impl Future<Output = ()>>,
     ) -> Poll<()>
     where
         C: AsyncRead + AsyncWrite + Unpin,
         U: AsyncRead + AsyncWrite + Unpin,
     {
+        let mut to_upstream_cx = Context::from_waker(wakers.to_upstream(cx.waker()));
+        let mut to_client_cx = Context::from_waker(wakers.to_client(cx.waker()));
+        let mut others_cx = Context::from_waker(wakers.others(cx.waker()));
+        let mut due = woken;
+        if due.others && self.ended.is_none() && cancelled.poll(&mut others_cx).is_ready() {
+            self.close_by_proxy(CloseReason::ServerShutdown);
+            due = Woken::ALL;
+        }
         loop {
             match self.stage {
                 Stage::Done => return Poll::Ready(()),
@@ -128,18 +143,31 @@ impl Session {
                     }
                 }
                 Stage::Running => {
-                    if self.ended.is_none() && cancelled.as_mut().poll(cx).is_ready() {
-                        self.close_by_proxy(CloseReason::ServerShutdown);
+                    // A direction that returned `Pending` is registered with its waker; it
+                    // is polled again when that fires or the session has decided something.
+                    if due.to_upstream {
+                        match self.to_upstream.poll(&mut to_upstream_cx, client, upstream) {
+                            Poll::Ready(event) => {
+                                self.handle(Side::Client, event);
+                                due = Woken::ALL;
+                                continue;
+                            }
+                            Poll::Pending => due.to_upstream = false,
+                        }
                     }
-                    if let Poll::Ready(event) = self.to_upstream.poll(cx, client, upstream) {
-                        self.handle(Side::Client, event);
-                        continue;
+                    if due.to_client {
+                        match self.to_client.poll(&mut to_client_cx, upstream, client) {
+                            Poll::Ready(event) => {
+                                self.handle(Side::Upstream, event);
+                                due = Woken::ALL;
+                                continue;
+                            }
+                            Poll::Pending => due.to_client = false,
+                        }
                     }
-                    if let Poll::Ready(event) = self.to_client.poll(cx, upstream, client) {
-                        self.handle(Side::Upstream, event);
-                        continue;
-                    }
-                    if self.to_upstream.take_activity() | self.to_client.take_activity() {
+                    if (self.to_upstream.take_activity() | self.to_client.take_activity())
+                        && self.settings.idle_timeout.is_some()
+                    {
                         self.last_activity = Instant::now();
                     }
                     if self.ended.is_none() {
@@ -172,11 +200,14 @@ impl Session {
             };
             if timer.deadline() != at {
                 timer.as_mut().reset(at);
+                due.others = true;
             }
-            if timer.as_mut().poll(cx).is_pending() {
+            // Polled after every reset, the timer stays registered until it fires.
+            if !due.others || timer.as_mut().poll(&mut others_cx).is_pending() {
                 return Poll::Pending;
             }
             self.on_timer(Instant::now().max(at));
+            due = Woken::ALL;
         }
     }
 

@@ -24,6 +24,7 @@ mod memory;
 mod timers;
 mod verbatim;
 mod violations;
+mod wakeups;
 
 const KEY: [u8; 4] = [0x37, 0xFA, 0x21, 0x3D];
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
