@@ -9,6 +9,15 @@ impl Direction {
     pub(super) fn scan_buffered(&mut self) -> Option<Event> {
         loop {
             let input = self.buf.get(self.scanned..self.filled).unwrap_or_default();
+            if input.is_empty() {
+                // Every mode needs more than nothing (the scanner would say `NeedMore`); a
+                // finished frame still ends `Finish`. Checked first: it is the common case,
+                // once per message and direction.
+                if self.mode == Mode::Finish && !self.scanner.mid_frame() {
+                    self.mode = Mode::Drain;
+                }
+                return None;
+            }
             match self.mode {
                 Mode::Relay | Mode::Hold | Mode::Finish => {
                     if self.mode == Mode::Finish && !self.scanner.mid_frame() {
