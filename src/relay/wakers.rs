@@ -46,7 +46,8 @@ impl Woken {
 #[derive(Default)]
 pub(super) struct Wakers {
     plain_polls: u32,
-    sources: Option<Sources>,
+    /// Boxed: an idle session's future holds a pointer, not three wakers (72 bytes).
+    sources: Option<Box<Sources>>,
 }
 
 struct Sources {
@@ -112,11 +113,11 @@ impl Wakers {
             return Woken::ALL;
         }
         // Every source is polled now, and so registered with its new waker.
-        self.sources = Some(Sources {
+        self.sources = Some(Box::new(Sources {
             to_upstream: Source::new(task),
             to_client: Source::new(task),
             others: Source::new(task),
-        });
+        }));
         Woken::ALL
     }
 
