@@ -389,3 +389,17 @@ fn a_refused_config_is_one_json_line_listing_every_problem() {
         "the fixed keys first, as on every line: {line}"
     );
 }
+
+/// The raw output of `action` under the legacy (serde_json) formatter.
+fn legacy_text(action: impl FnOnce()) -> String {
+    let buffer = Buffer::default();
+    let layer = tracing_subscriber::fmt::layer()
+        .fmt_fields(JsonFields::new())
+        .event_format(legacy::LegacyFormat)
+        .with_writer(buffer.clone());
+    let subscriber = tracing_subscriber::registry()
+        .with(EnvFilter::new("trace"))
+        .with(layer);
+    tracing::subscriber::with_default(subscriber, action);
+    buffer.text()
+}

@@ -65,12 +65,7 @@ async fn tungstenite_peers_talk_through_the_relay() {
     let upstream_side = tokio::net::TcpStream::connect(back_addr)
         .await
         .expect("connect");
-    let counters = RelayCounters {
-        frames_to_upstream: counter("f_up"),
-        bytes_to_upstream: counter("b_up"),
-        frames_to_client: counter("f_cl"),
-        bytes_to_client: counter("b_cl"),
-    };
+    let counters = test_counters();
     let end = tokio::time::timeout(
         Duration::from_secs(20),
         relay(

@@ -28,12 +28,7 @@ async fn a_stalled_reader_stops_the_relay_from_reading() {
 fn a_session_future_is_small() {
     let (client, _) = duplex(64);
     let (upstream, _) = duplex(64);
-    let counters = RelayCounters {
-        frames_to_upstream: counter("f_up"),
-        bytes_to_upstream: counter("b_up"),
-        frames_to_client: counter("f_cl"),
-        bytes_to_client: counter("b_cl"),
-    };
+    let counters = test_counters();
     let session = relay(
         client,
         upstream,

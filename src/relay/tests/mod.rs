@@ -213,8 +213,15 @@ struct Harness {
     task: JoinHandle<SessionEnd>,
 }
 
-fn counter(name: &str) -> prometheus::IntCounter {
-    prometheus::IntCounter::new(name, "test").expect("valid counter")
+/// Counters for one test relay, registered nowhere.
+fn test_counters() -> RelayCounters {
+    let counter = |name: &str| prometheus::IntCounter::new(name, "test").expect("valid counter");
+    RelayCounters {
+        frames_to_upstream: counter("f_up"),
+        bytes_to_upstream: counter("b_up"),
+        frames_to_client: counter("f_cl"),
+        bytes_to_client: counter("b_cl"),
+    }
 }
 
 impl Harness {
@@ -226,12 +233,7 @@ impl Harness {
         let (client, client_side) = duplex(pipe);
         let (upstream, upstream_side) = duplex(pipe);
         let shutdown = CancellationToken::new();
-        let counters = RelayCounters {
-            frames_to_upstream: counter("f_up"),
-            bytes_to_upstream: counter("b_up"),
-            frames_to_client: counter("f_cl"),
-            bytes_to_client: counter("b_cl"),
-        };
+        let counters = test_counters();
         let control = Control::new();
         let task = tokio::spawn({
             let counters = counters.clone();

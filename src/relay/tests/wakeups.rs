@@ -55,12 +55,7 @@ async fn messages_one_way_do_not_poll_the_other_way() {
         reads: upstream_reads.clone(),
     };
     let shutdown = CancellationToken::new();
-    let counters = RelayCounters {
-        frames_to_upstream: counter("f_up"),
-        bytes_to_upstream: counter("b_up"),
-        frames_to_client: counter("f_cl"),
-        bytes_to_client: counter("b_cl"),
-    };
+    let counters = test_counters();
     let task = tokio::spawn({
         let shutdown = shutdown.clone();
         let counters = counters.clone();

@@ -112,16 +112,7 @@ fn sample_events() {
 #[test]
 fn output_matches_the_serde_json_formatter_byte_for_byte() {
     let new = captured_text(sample_events);
-    let buffer = Buffer::default();
-    let layer = tracing_subscriber::fmt::layer()
-        .fmt_fields(JsonFields::new())
-        .event_format(legacy::LegacyFormat)
-        .with_writer(buffer.clone());
-    let subscriber = tracing_subscriber::registry()
-        .with(EnvFilter::new("trace"))
-        .with(layer);
-    tracing::subscriber::with_default(subscriber, sample_events);
-    let old = buffer.text();
+    let old = legacy_text(sample_events);
 
     assert_eq!(new.lines().count(), 15, "{new}");
     for (new, old) in without_timestamps(&new)

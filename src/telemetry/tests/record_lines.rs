@@ -17,20 +17,6 @@ fn new_text(action: impl FnOnce()) -> String {
     buffer.text()
 }
 
-/// The raw output of `action` under the legacy (serde_json) formatter.
-fn legacy_text(action: impl FnOnce()) -> String {
-    let buffer = Buffer::default();
-    let layer = tracing_subscriber::fmt::layer()
-        .fmt_fields(JsonFields::new())
-        .event_format(legacy::LegacyFormat)
-        .with_writer(buffer.clone());
-    let subscriber = tracing_subscriber::registry()
-        .with(EnvFilter::new("trace"))
-        .with(layer);
-    tracing::subscriber::with_default(subscriber, action);
-    buffer.text()
-}
-
 #[track_caller]
 fn assert_same(new: &str, old: &str) {
     assert_eq!(new.lines().count(), 1, "{new}");
