@@ -138,7 +138,7 @@ impl Gate {
             Some(assertion) => assertion
                 .claims
                 .iter()
-                .filter_map(|name| Some((name.clone(), verified.claims.get(name)?.clone())))
+                .filter_map(|name| Some((name.clone(), verified.claims.get(name)?.to_value())))
                 .collect(),
             None => Vec::new(),
         };

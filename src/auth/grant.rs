@@ -4,6 +4,7 @@
 
 use http::HeaderValue;
 
+use super::jwt::{Claims, JsonKind};
 use super::trace::{Outcome, Trace, step};
 use super::{Gate, Grant, bypass};
 use crate::config::{BypassKeyId, RouteConfig, RouteId};
@@ -74,28 +75,32 @@ impl Gate {
 /// space-separated list containing it.
 pub(super) fn route_claims(
     route: &RouteConfig,
-    claims: &serde_json::Map<String, serde_json::Value>,
+    claims: &Claims,
     trace: &mut dyn Trace,
 ) -> Result<(), Refusal> {
     for (name, wanted) in &route.claims {
-        let ok = match claims.get(name) {
-            Some(serde_json::Value::String(s)) => s == wanted || s.split(' ').any(|p| p == wanted),
-            Some(serde_json::Value::Array(items)) => {
-                items.iter().any(|i| i.as_str() == Some(wanted.as_str()))
-            }
-            Some(serde_json::Value::Bool(b)) => b.to_string() == *wanted,
-            Some(serde_json::Value::Number(n)) => n.to_string() == *wanted,
-            _ => false,
-        };
+        let claim = claims.get(name);
+        let ok = claim.is_some_and(|claim| match claim.kind() {
+            JsonKind::String => claim
+                .as_str()
+                .is_some_and(|s| s == *wanted || s.split(' ').any(|p| p == wanted)),
+            JsonKind::Array => claim
+                .items()
+                .any(|item| item.as_str().is_some_and(|item| item == *wanted)),
+            JsonKind::Bool => claim.json() == wanted,
+            JsonKind::Number => claim.number_text().is_some_and(|n| n == *wanted),
+            JsonKind::Null | JsonKind::Object => false,
+        });
         if !ok {
             step(
                 trace,
                 "route_claims",
                 Outcome::Fail(Refusal::ClaimMismatch),
-                || match claims.get(name) {
+                || match claim {
                     Some(v) => format!(
-                        "route {:?} requires {name} to contain {wanted:?}; token has {v}",
-                        route.path
+                        "route {:?} requires {name} to contain {wanted:?}; token has {}",
+                        route.path,
+                        v.to_value()
                     ),
                     None => format!(
                         "route {:?} requires claim {name} = {wanted:?}; the token has no {name}",

@@ -1,9 +1,11 @@
 //! The identity wsgate asserts to the upstream. Every spelling of its header names that
 //! CGI-style gateways merge ([`crate::http::fold`]) is stripped from the client's request.
 
-use http::{HeaderName, HeaderValue};
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
+use http::{HeaderName, HeaderValue};
+
+use super::jwt::{Claim, Claims, JsonKind};
 use crate::config::IdentityConfig;
 use crate::domain::refusal::Refusal;
 
@@ -23,7 +25,7 @@ pub struct Identity {
 /// forwarded or mangled.
 pub fn from_claims(
     config: &IdentityConfig,
-    claims: &Map<String, Value>,
+    claims: &Claims,
     trace: &mut dyn Trace,
 ) -> Result<Identity, Refusal> {
     let mut headers = Vec::with_capacity(2 + config.claim_headers.len());
@@ -43,7 +45,7 @@ pub fn from_claims(
                 config.user_header.clone(),
                 header_value(&text, &config.user_claim, trace)?,
             ));
-            Some(text)
+            Some(text.into_owned())
         }
     };
     for (header, claim) in &config.claim_headers {
@@ -72,22 +74,27 @@ pub fn from_claims(
 }
 
 /// Strings as they are; numbers and booleans in JSON form; arrays of those joined by `,`.
-fn claim_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Array(items) => items
-            .iter()
-            .map(|item| match item {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                Value::Bool(b) => Some(b.to_string()),
-                _ => None,
-            })
-            .collect::<Option<Vec<_>>>()
-            .map(|parts| parts.join(",")),
-        Value::Null | Value::Object(_) => None,
+fn claim_text(claim: Claim<'_>) -> Option<Cow<'_, str>> {
+    if claim.kind() != JsonKind::Array {
+        return scalar_text(claim);
+    }
+    let mut joined = String::new();
+    for (index, item) in claim.items().enumerate() {
+        if index > 0 {
+            joined.push(',');
+        }
+        joined.push_str(&scalar_text(item)?);
+    }
+    Some(Cow::Owned(joined))
+}
+
+/// A string, number or boolean claim (or array item) as text.
+fn scalar_text(claim: Claim<'_>) -> Option<Cow<'_, str>> {
+    match claim.kind() {
+        JsonKind::String => claim.as_str(),
+        JsonKind::Number => claim.number_text(),
+        JsonKind::Bool => Some(Cow::Borrowed(claim.json())),
+        JsonKind::Null | JsonKind::Array | JsonKind::Object => None,
     }
 }
 
@@ -119,7 +126,11 @@ pub fn is_safe_value(text: &str) -> bool {
 mod tests {
     use super::*;
     use crate::auth::trace::NoTrace;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn claims(json: Value) -> Claims {
+        Claims::parse(json.to_string().as_bytes()).unwrap()
+    }
 
     fn config() -> IdentityConfig {
         IdentityConfig {
@@ -135,16 +146,16 @@ mod tests {
 
     #[test]
     fn claims_become_headers() {
-        let claims = json!({"sub": "alice", "email": "a@example.com"});
-        let id = from_claims(&config(), claims.as_object().unwrap(), &mut NoTrace).unwrap();
+        let claims = claims(json!({"sub": "alice", "email": "a@example.com"}));
+        let id = from_claims(&config(), &claims, &mut NoTrace).unwrap();
         assert_eq!(id.user.as_deref(), Some("alice"));
         assert_eq!(id.headers.len(), 2);
     }
 
     #[test]
     fn claim_with_crlf_denies_instead_of_splitting_a_header() {
-        let claims = json!({"sub": "alice", "email": "a@x\r\nX-Auth-User: admin"});
-        let result = from_claims(&config(), claims.as_object().unwrap(), &mut NoTrace);
+        let claims = claims(json!({"sub": "alice", "email": "a@x\r\nX-Auth-User: admin"}));
+        let result = from_claims(&config(), &claims, &mut NoTrace);
         assert!(matches!(result, Err(Refusal::ClaimInvalid)));
     }
 }

@@ -48,6 +48,8 @@
 mod claims;
 mod jose;
 mod json;
+mod payload;
+mod scan;
 mod select;
 mod self_test;
 mod signature;
@@ -57,14 +59,16 @@ mod tests;
 use std::borrow::{Borrow, Cow};
 
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
-use serde_json::{Map, Value};
 
 use crate::auth::keys::IssuerKeys;
 use crate::auth::trace::{self, Outcome, Trace};
 use crate::config::{AuthConfig, IssuerConfig, IssuerId};
 use crate::domain::refusal::Refusal;
 use claims::check_claims;
-use jose::{Compact, JoseHeader, Payload, Scratch, typ_matches};
+use jose::{Compact, JoseHeader, Scratch, typ_matches};
+use payload::Payload;
+pub use payload::{Claim, Claims};
+pub use scan::JsonKind;
 use select::{select_issuer, select_key};
 use signature::verify_signature;
 
@@ -73,7 +77,7 @@ use signature::verify_signature;
 pub struct VerifiedToken {
     /// The issuer `iss` selected (`AuthConfig::issuer`).
     pub issuer: IssuerId,
-    pub claims: Map<String, Value>,
+    pub claims: Claims,
     pub subject: String,
     /// `exp`, unix seconds (floats rounded down).
     pub expires_at: u64,
@@ -262,8 +266,8 @@ fn verify_issued<K: Borrow<IssuerKeys>>(
     let jti = payload
         .claims
         .get("jti")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+        .and_then(|jti| jti.as_str())
+        .map(Cow::into_owned);
     let kid = header.kid.map(Cow::into_owned).or_else(|| key.kid.clone());
     Ok(VerifiedToken {
         jti,

@@ -3,17 +3,16 @@
 
 use std::sync::Arc;
 
-use jsonwebtoken::Algorithm;
-use serde_json::Map;
-
 use super::*;
+use crate::auth::jwt::Claims;
+use jsonwebtoken::Algorithm;
 
 const NOW: u64 = 1_700_000_000;
 
 fn verified(subject: &str, issuer: usize, expires_at: u64) -> Arc<VerifiedToken> {
     Arc::new(VerifiedToken {
         issuer: crate::config::IssuerId::nth(issuer),
-        claims: Map::new(),
+        claims: Claims::default(),
         subject: subject.to_owned(),
         expires_at,
         key_fingerprint: "sha256:test".to_owned(),

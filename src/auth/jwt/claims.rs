@@ -1,14 +1,16 @@
 //! Claim checks, run only once the signature holds: `exp`, `nbf`, `iat`, lifetime, `aud`,
 //! `sub`. The crate's `Validation` is not used (see the parent module for why).
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
+use super::payload::{Claim, Claims};
+use super::scan::JsonKind;
 use super::{deny, shown};
 use crate::auth::trace::{self, Outcome, Trace};
 use crate::config::{AuthConfig, IssuerConfig};
 use crate::domain::refusal::Refusal;
 
-use super::jose::Payload;
+use super::payload::Payload;
 
 /// The longest `sub` accepted, in bytes.
 const MAX_SUBJECT_BYTES: usize = 1024;
@@ -27,20 +29,20 @@ struct NumericDate {
 }
 
 /// `Ok(None)` when absent; `Err` names the wrong type or value.
-fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<NumericDate>, String> {
-    let Some(value) = claims.get(name) else {
+fn numeric_date(claims: &Claims, name: &str) -> Result<Option<NumericDate>, String> {
+    let Some(claim) = claims.get(name) else {
         return Ok(None);
     };
-    let Value::Number(number) = value else {
-        return Err(format!("{name} is {}, not a number", json_type(value)));
-    };
-    if let Some(whole) = number.as_u64() {
+    if claim.kind() != JsonKind::Number {
+        return Err(format!("{name} is {}, not a number", claim.type_name()));
+    }
+    if let Some(whole) = claim.as_u64() {
         return Ok(Some(NumericDate {
             seconds: whole as f64,
             whole,
         }));
     }
-    match number.as_f64() {
+    match claim.number().and_then(|number| number.as_f64()) {
         Some(seconds) if seconds.is_finite() && seconds >= 0.0 => Ok(Some(NumericDate {
             seconds,
             // `as` saturates: 1e300 becomes u64::MAX.
@@ -148,7 +150,7 @@ pub(super) fn check_claims(
 /// `aud` is a string or an array of strings sharing one exact value with the issuer's
 /// audiences. Not checked when the issuer configures none.
 fn check_audience(
-    claims: &Map<String, Value>,
+    claims: &Claims,
     issuer: &IssuerConfig,
     trace: &mut dyn Trace,
 ) -> Result<(), Refusal> {
@@ -157,28 +159,33 @@ fn check_audience(
     }
     let mismatch =
         |trace: &mut dyn Trace, why: String| deny(trace, "aud", Refusal::AudienceMismatch, || why);
-    let items: &[Value] = match claims.get("aud") {
+    let aud = match claims.get("aud") {
         None => return Err(mismatch(trace, "no aud claim".to_owned())),
-        Some(aud @ Value::String(_)) => std::slice::from_ref(aud),
-        Some(Value::Array(items)) if !items.is_empty() => {
-            if !items.iter().all(Value::is_string) {
+        Some(aud) if aud.kind() == JsonKind::String => aud,
+        Some(aud) if aud.kind() == JsonKind::Array && aud.items().next().is_some() => {
+            if !aud.items().all(|item| item.kind() == JsonKind::String) {
                 return Err(mismatch(trace, "aud array holds a non-string".to_owned()));
             }
-            items
+            aud
         }
-        Some(other) => return Err(mismatch(trace, format!("aud is {}", json_type(other)))),
+        Some(other) => return Err(mismatch(trace, format!("aud is {}", other.type_name()))),
     };
-    // Every item is a string (checked above); no list is collected on the way.
-    let values = || items.iter().filter_map(Value::as_str);
-    match values().find(|aud| issuer.audiences.iter().any(|a| a == aud)) {
+    // The string, or every item (all strings, checked above); no list is collected.
+    let values = || {
+        std::iter::once(aud)
+            .filter(|aud| aud.kind() == JsonKind::String)
+            .chain(aud.items())
+            .filter_map(|value| value.as_str())
+    };
+    match values().find(|value| issuer.audiences.iter().any(|a| a == value)) {
         Some(matched) => {
             trace::step(trace, "aud", Outcome::Pass, || {
-                format!("aud {} is configured", shown(matched))
+                format!("aud {} is configured", shown(&matched))
             });
             Ok(())
         }
         None => Err(mismatch(trace, {
-            let shown_values: Vec<String> = values().take(8).map(shown).collect();
+            let shown_values: Vec<String> = values().take(8).map(|value| shown(&value)).collect();
             format!(
                 "aud [{}] shares nothing with issuer {:?}'s audiences {:?}",
                 shown_values.join(", "),
@@ -192,19 +199,17 @@ fn check_audience(
 /// `sub` is required and must be forwardable as an HTTP header value as-is: 1..=1024
 /// bytes of visible ASCII or space, without leading or trailing space (which receivers
 /// strip, so `"admin "` would arrive as `admin`).
-fn check_subject(claims: &Map<String, Value>, trace: &mut dyn Trace) -> Result<String, Refusal> {
-    let sub = match claims.get("sub") {
+fn check_subject(claims: &Claims, trace: &mut dyn Trace) -> Result<String, Refusal> {
+    let sub: Cow<'_, str> = match claims.get("sub") {
         None => {
             return Err(deny(trace, "sub", Refusal::ClaimMissing, || {
                 "no sub claim".to_owned()
             }));
         }
-        Some(Value::String(sub)) => sub,
-        Some(other) => {
-            return Err(deny(trace, "sub", Refusal::ClaimInvalid, || {
-                format!("sub is {}, not a string", json_type(other))
-            }));
-        }
+        Some(claim) => match claim.as_str() {
+            Some(sub) => sub,
+            None => return Err(not_a_string(trace, claim)),
+        },
     };
     let why = if sub.is_empty() {
         Some("sub is empty".to_owned())
@@ -224,18 +229,13 @@ fn check_subject(claims: &Map<String, Value>, trace: &mut dyn Trace) -> Result<S
         return Err(deny(trace, "sub", Refusal::ClaimInvalid, || why));
     }
     trace::step(trace, "sub", Outcome::Pass, || {
-        format!("sub {}", shown(sub))
+        format!("sub {}", shown(&sub))
     });
-    Ok(sub.clone())
+    Ok(sub.into_owned())
 }
 
-pub(super) fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+fn not_a_string(trace: &mut dyn Trace, claim: Claim<'_>) -> Refusal {
+    deny(trace, "sub", Refusal::ClaimInvalid, || {
+        format!("sub is {}, not a string", claim.type_name())
+    })
 }

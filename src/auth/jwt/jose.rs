@@ -1,5 +1,5 @@
-//! The JOSE layer of a token: compact serialization, strict base64url, duplicate-free JSON
-//! objects, and the protected header members wsgate acts on.
+//! The JOSE layer of a token: compact serialization, strict base64url, and the protected
+//! header members wsgate acts on (the claims set is `payload.rs`'s).
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -7,10 +7,8 @@ use std::str::FromStr;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
-use serde::de;
-use serde_json::{Map, Value};
 
-use super::json::{HeaderMembers, Member, UniqueMap, UniqueMapSeed};
+use super::json::{HeaderMembers, Member};
 use super::shown;
 use crate::domain::refusal::Refusal;
 
@@ -186,41 +184,3 @@ pub(super) fn typ_matches(actual: &str, expected: &str) -> bool {
     }
     strip(actual).eq_ignore_ascii_case(strip(expected))
 }
-
-/// The claims set, duplicate-free at the top level.
-pub(super) struct Payload {
-    pub(super) claims: Map<String, Value>,
-    /// `exp`, `nbf` or `iat` held a number outside f64's range (`1e400`): the claims
-    /// step turns that into `claim_invalid` once the signature holds.
-    pub(super) unrepresentable_time: bool,
-}
-
-impl Payload {
-    pub(super) fn parse(bytes: &[u8]) -> Result<Payload, String> {
-        match serde_json::from_slice::<UniqueMap>(bytes) {
-            Ok(UniqueMap(claims)) => Ok(Payload {
-                claims,
-                unrepresentable_time: false,
-            }),
-            Err(e) if e.to_string().starts_with("number out of range") => {
-                // Parse again skipping the time claims' values: if that succeeds, the
-                // out-of-range number was one of them (docs/security-cases.md K3: `exp: 1e400` is
-                // claim_invalid).
-                let mut seed = UniqueMapSeed { skip: TIME_CLAIMS };
-                let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-                let claims = de::DeserializeSeed::deserialize(&mut seed, &mut deserializer)
-                    .and_then(|claims| deserializer.end().map(|()| claims))
-                    .map_err(|_| format!("payload is not a valid JSON object: {e}"))?;
-                Ok(Payload {
-                    claims,
-                    unrepresentable_time: true,
-                })
-            }
-            Err(e) => Err(format!(
-                "payload is not a JSON object without duplicates: {e}"
-            )),
-        }
-    }
-}
-
-const TIME_CLAIMS: &[&str] = &["exp", "nbf", "iat"];

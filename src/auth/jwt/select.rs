@@ -1,10 +1,8 @@
 //! Steps 5 and 8 of [`super::verify`]: the one enabled issuer `iss` names, and the one
 //! key of that issuer the token's `alg` and `kid` select (no try-all).
 
-use serde_json::{Map, Value};
-
-use super::claims::json_type;
 use super::jose::JoseHeader;
+use super::payload::Claims;
 use super::{deny, shown};
 use crate::auth::keys::VerifyKey;
 use crate::auth::trace::{self, Outcome, Trace};
@@ -13,26 +11,29 @@ use crate::domain::refusal::Refusal;
 
 /// Step 5: the `iss` claim names exactly one enabled issuer.
 pub(super) fn select_issuer<'a>(
-    claims: &Map<String, Value>,
+    claims: &Claims,
     auth: &'a AuthConfig,
     trace: &mut dyn Trace,
 ) -> Result<(IssuerId, &'a IssuerConfig), Refusal> {
     let iss = match claims.get("iss") {
-        Some(Value::String(iss)) => iss,
-        Some(other) => {
-            return Err(deny(trace, "issuer", Refusal::IssuerUnknown, || {
-                format!("iss is {}, not a string", json_type(other))
-            }));
-        }
+        Some(claim) => match claim.as_str() {
+            Some(iss) => iss,
+            None => {
+                return Err(deny(trace, "issuer", Refusal::IssuerUnknown, || {
+                    format!("iss is {}, not a string", claim.type_name())
+                }));
+            }
+        },
         None => {
             return Err(deny(trace, "issuer", Refusal::IssuerUnknown, || {
                 "no iss claim".to_owned()
             }));
         }
     };
+    let iss: &str = &iss;
     let found = auth
         .issuer_ids()
-        .find(|(_, issuer)| issuer.enabled && issuer.issuer == *iss);
+        .find(|(_, issuer)| issuer.enabled && issuer.issuer == iss);
     match found {
         Some((id, issuer)) => {
             trace::step(trace, "issuer", Outcome::Pass, || {
@@ -43,7 +44,7 @@ pub(super) fn select_issuer<'a>(
         None => Err(deny(trace, "issuer", Refusal::IssuerUnknown, || match auth
             .issuers
             .iter()
-            .find(|issuer| issuer.issuer == *iss)
+            .find(|issuer| issuer.issuer == iss)
         {
             Some(disabled) => format!(
                 "iss {} is issuer {:?}, which is not enabled in this environment (environments {:?})",

@@ -23,6 +23,7 @@ mod fuzz;
 mod header;
 mod key_selection;
 mod order;
+mod payload;
 mod time_claims;
 
 const NOW: u64 = 1_700_000_000;
