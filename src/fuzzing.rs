@@ -10,7 +10,9 @@
 //!
 //! Input formats (fuzz/make_corpus.py writes seeds in them):
 //! - `jwt`: a token; or `sign:` + header JSON + `\n` + payload JSON, which is encoded and
-//!   HS256-signed with [`SECRET`] so the claim checks behind the signature are reached.
+//!   HS256-signed with [`SECRET`] so the claim checks behind the signature are reached (and
+//!   whose payload is read both by the claims scan and as serde_json read it before, which
+//!   must agree).
 //! - `request_head`: the bytes a client sends first.
 //! - `frames`: one byte of scanner settings, then the byte stream.
 //! - `upstream_answer`: one byte choosing what was offered, then the upstream's bytes.
@@ -159,7 +161,10 @@ pub fn jwt(data: &[u8]) {
     let token = match data.strip_prefix(b"sign:") {
         Some(rest) => {
             let split = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-            sign(&rest[..split], rest.get(split + 1..).unwrap_or_default())
+            let payload = rest.get(split + 1..).unwrap_or_default();
+            // The claims scan reads the payload exactly as serde_json's map did.
+            jwt::reference::agree(payload);
+            sign(&rest[..split], payload)
         }
         None => match std::str::from_utf8(data) {
             Ok(token) => token.to_owned(),

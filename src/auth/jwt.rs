@@ -49,6 +49,7 @@ mod claims;
 mod jose;
 mod json;
 mod payload;
+pub(crate) mod reference;
 mod scan;
 mod select;
 mod self_test;

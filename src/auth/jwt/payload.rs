@@ -17,7 +17,7 @@ use serde::de;
 use serde_json::{Number, Value};
 
 use super::json::{UniqueMap, UniqueMapSeed};
-use super::scan::{self, JsonKind, Member, Scanned};
+use super::scan::{self, JsonKind, Member, NameKey, Scanned};
 
 /// The claims set of a token, duplicate-free at the top level.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -36,11 +36,12 @@ impl Claims {
     /// without duplicate top-level names and without a number out of f64's range.
     pub fn parse(payload: &[u8]) -> Option<Claims> {
         let text = std::str::from_utf8(payload).ok()?;
-        let members = scan::members(text)?;
+        let mut members = scan::members(text)?;
         let mut unescaped = Vec::new();
-        for (index, member) in members.iter().enumerate() {
+        for (index, member) in members.iter_mut().enumerate() {
             if member.name.escaped {
                 let name = serde_json::from_str::<String>(slice(text, member.name)).ok()?;
+                member.key = NameKey::of(&name);
                 unescaped.push((index, name.into_boxed_str()));
             }
         }
@@ -54,7 +55,14 @@ impl Claims {
 
     /// The claim named `name` (compared with the unescaped names).
     pub fn get(&self, name: &str) -> Option<Claim<'_>> {
-        let index = (0..self.members.len()).find(|&index| self.name(index) == name)?;
+        let key = NameKey::of(name);
+        let index = self.members.iter().position(|member| member.key == key)?;
+        if key.is_whole() {
+            return Some(self.claim(self.members[index].value));
+        }
+        // Longer names share a key with other names: the first with the whole name.
+        let index = (index..self.members.len())
+            .find(|&index| self.members[index].key == key && self.name(index) == name)?;
         Some(self.claim(self.members[index].value))
     }
 
@@ -79,10 +87,10 @@ impl Claims {
 
     fn name(&self, index: usize) -> &str {
         let name = self.members[index].name;
-        if name.escaped {
-            if let Some((_, unescaped)) = self.unescaped.iter().find(|(i, _)| *i == index) {
-                return unescaped;
-            }
+        if name.escaped
+            && let Some((_, unescaped)) = self.unescaped.iter().find(|(i, _)| *i == index)
+        {
+            return unescaped;
         }
         inside_quotes(slice(&self.text, name))
     }
@@ -98,7 +106,11 @@ impl Claims {
     fn has_duplicates(&self) -> bool {
         let count = self.members.len();
         if count <= 16 {
-            return (1..count).any(|i| (0..i).any(|j| self.name(i) == self.name(j)));
+            let same = |i: usize, j: usize| {
+                let key = self.members[i].key;
+                key == self.members[j].key && (key.is_whole() || self.name(i) == self.name(j))
+            };
+            return (1..count).any(|i| (0..i).any(|j| same(i, j)));
         }
         // Many names: sorted, so a crafted payload costs n log n, not n².
         let mut names: Vec<&str> = (0..count).map(|index| self.name(index)).collect();
@@ -170,11 +182,12 @@ impl<'a> Claim<'a> {
         if self.kind != JsonKind::Number {
             return None;
         }
-        if self.json.bytes().all(|b| b.is_ascii_digit()) {
-            // Over u64::MAX serde_json reads a float: `None`, as `as_u64` says.
-            return self.json.parse().ok();
-        }
-        None
+        // Digits only (no sign, fraction or exponent); over u64::MAX serde_json reads a
+        // float: `None`, as `as_u64` says.
+        self.json.bytes().try_fold(0u64, |whole, byte| {
+            let digit = char::from(byte).to_digit(10)?;
+            whole.checked_mul(10)?.checked_add(u64::from(digit))
+        })
     }
 
     /// A number as serde_json reads it.

@@ -46,7 +46,36 @@ pub(super) struct Scanned {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Member {
     pub(super) name: Scanned,
+    /// The name's key; for a name with escapes, the escapes' own (the caller replaces it).
+    pub(super) key: NameKey,
     pub(super) value: Scanned,
+}
+
+/// A name's length and first eight bytes: equal names have equal keys, and names of up
+/// to eight bytes (every registered claim's) are equal when their keys are. Compares
+/// without a call to `memcmp`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct NameKey {
+    len: usize,
+    head: u64,
+}
+
+impl NameKey {
+    pub(super) fn of(name: &str) -> NameKey {
+        let mut head = 0;
+        for (index, byte) in name.bytes().take(8).enumerate() {
+            head |= u64::from(byte) << (8 * index);
+        }
+        NameKey {
+            len: name.len(),
+            head,
+        }
+    }
+
+    /// Equal keys mean equal names.
+    pub(super) fn is_whole(self) -> bool {
+        self.len <= 8
+    }
 }
 
 /// The members of `text`, a JSON object and nothing else, in document order; `None` when
@@ -67,11 +96,14 @@ pub(super) fn members(text: &str) -> Option<Vec<Member>> {
             if name.kind != JsonKind::String {
                 return None;
             }
+            let key = text
+                .get(name.span.start + 1..name.span.end - 1)
+                .map_or_else(NameKey::default, NameKey::of);
             scanner.whitespace();
             scanner.eat(b':')?;
             scanner.whitespace();
             let value = scanner.value(room)?;
-            members.push(Member { name, value });
+            members.push(Member { name, key, value });
             scanner.whitespace();
             match scanner.next()? {
                 b',' => scanner.whitespace(),
