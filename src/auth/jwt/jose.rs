@@ -102,11 +102,14 @@ impl<'a> JoseHeader<'a> {
     /// then the members' rules in their fixed order.
     pub(super) fn parse(bytes: &'a [u8]) -> Result<JoseHeader<'a>, (Refusal, String)> {
         let malformed = |why: String| (Refusal::TokenMalformed, why);
-        let header: HeaderMembers<'a> = serde_json::from_slice(bytes).map_err(|e| {
-            malformed(format!(
-                "header is not a JSON object without duplicates: {e}"
-            ))
-        })?;
+        let header = match HeaderMembers::scan(bytes) {
+            Some(header) => header,
+            None => serde_json::from_slice::<HeaderMembers<'a>>(bytes).map_err(|e| {
+                malformed(format!(
+                    "header is not a JSON object without duplicates: {e}"
+                ))
+            })?,
+        };
         let alg = match header.alg {
             Member::Text(name) if name.eq_ignore_ascii_case("none") => {
                 return Err((

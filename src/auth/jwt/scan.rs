@@ -81,6 +81,17 @@ impl NameKey {
 /// The members of `text`, a JSON object and nothing else, in document order; `None` when
 /// serde_json would refuse the text (duplicate names are the caller's to check).
 pub(super) fn members(text: &str) -> Option<Vec<Member>> {
+    let mut members = Vec::with_capacity(8);
+    each_member(text, |member| {
+        members.push(member);
+        Some(())
+    })?;
+    Some(members)
+}
+
+/// [`members`] without the list: each member handed to `each` as it is scanned; `None`
+/// when the text is refused or `each` refuses a member.
+pub(super) fn each_member(text: &str, mut each: impl FnMut(Member) -> Option<()>) -> Option<()> {
     let mut scanner = Scanner {
         bytes: text.as_bytes(),
         at: 0,
@@ -88,22 +99,28 @@ pub(super) fn members(text: &str) -> Option<Vec<Member>> {
     scanner.whitespace();
     scanner.eat(b'{')?;
     let room = DEPTH - 1;
-    let mut members = Vec::with_capacity(8);
     scanner.whitespace();
     if scanner.eat(b'}').is_none() {
         loop {
-            let name = scanner.value(room)?;
-            if name.kind != JsonKind::String {
-                return None;
-            }
+            let start = scanner.at;
+            scanner.eat(b'"')?;
+            let escaped = scanner.string()?;
+            let name = Scanned {
+                span: Span {
+                    start,
+                    end: scanner.at,
+                },
+                kind: JsonKind::String,
+                escaped,
+            };
             let key = text
-                .get(name.span.start + 1..name.span.end - 1)
+                .get(start + 1..scanner.at - 1)
                 .map_or_else(NameKey::default, NameKey::of);
             scanner.whitespace();
             scanner.eat(b':')?;
             scanner.whitespace();
             let value = scanner.value(room)?;
-            members.push(Member { name, key, value });
+            each(Member { name, key, value })?;
             scanner.whitespace();
             match scanner.next()? {
                 b',' => scanner.whitespace(),
@@ -113,7 +130,7 @@ pub(super) fn members(text: &str) -> Option<Vec<Member>> {
         }
     }
     scanner.whitespace();
-    (scanner.at == scanner.bytes.len()).then_some(members)
+    (scanner.at == scanner.bytes.len()).then_some(())
 }
 
 /// The items of `array`, the text of a JSON array [`members`] accepted (in another

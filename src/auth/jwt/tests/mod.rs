@@ -21,6 +21,7 @@ mod claims;
 mod encoding;
 mod fuzz;
 mod header;
+mod header_scan;
 mod key_selection;
 mod order;
 mod payload;

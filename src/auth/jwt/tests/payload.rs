@@ -14,7 +14,7 @@ fn nested(depth: usize) -> String {
     format!(r#"{{"a":{}{}}}"#, "[".repeat(depth), "]".repeat(depth))
 }
 
-fn table() -> Vec<Vec<u8>> {
+pub(super) fn table() -> Vec<Vec<u8>> {
     let mut table: Vec<Vec<u8>> = [
         // Usual tokens, whitespace, order.
         r#"{"iss":"https://a.example","sub":"alice","aud":"chat","exp":1700000300,"iat":1700000000,"jti":"x-1"}"#,
@@ -223,7 +223,7 @@ fn non_object_payloads_are_refused_with_serde_json_s_message() {
 }
 
 /// Random JSON-ish text: valid values mostly, with a chance of a broken piece anywhere.
-fn random_value(rng: &mut Rng, depth: usize, out: &mut Vec<u8>) {
+pub(super) fn random_value(rng: &mut Rng, depth: usize, out: &mut Vec<u8>) {
     const STRINGS: [&str; 14] = [
         r#""exp""#,
         r#""e\u0078p""#,
@@ -273,11 +273,14 @@ fn random_value(rng: &mut Rng, depth: usize, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
-        _ => random_object(rng, depth + 1, out),
+        _ => random_object(rng, depth + 1, out, CLAIM_NAMES),
     }
 }
 
-fn random_object(rng: &mut Rng, depth: usize, out: &mut Vec<u8>) {
+const CLAIM_NAMES: &[&str] = &["exp", "e\\u0078p", "sub", "iat", "a", "b"];
+
+/// A random object (see [`random_value`]); most names are drawn from `names` (JSON text).
+pub(super) fn random_object(rng: &mut Rng, depth: usize, out: &mut Vec<u8>, names: &[&str]) {
     const SPACE: [&str; 6] = ["", "", " ", "\n", "\t\r", "\u{a0}"];
     out.push(b'{');
     for index in 0..rng.below(6) {
@@ -288,11 +291,7 @@ fn random_object(rng: &mut Rng, depth: usize, out: &mut Vec<u8>) {
         let mut name = Vec::new();
         random_value(rng, depth + 1, &mut name);
         if rng.below(4) > 0 {
-            name = format!(
-                "\"{}\"",
-                ["exp", "e\\u0078p", "sub", "iat", "a", "b"][rng.below(6)]
-            )
-            .into_bytes();
+            name = format!("\"{}\"", names[rng.below(names.len())]).into_bytes();
         }
         out.extend_from_slice(&name);
         out.extend_from_slice(SPACE[rng.below(SPACE.len())].as_bytes());
@@ -309,7 +308,7 @@ fn random_and_mutated_payloads_are_read_as_serde_json_read_them() {
     let mut accepted = 0;
     for _ in 0..20_000 {
         let mut payload = Vec::new();
-        random_object(&mut rng, 0, &mut payload);
+        random_object(&mut rng, 0, &mut payload, CLAIM_NAMES);
         accepted += usize::from(agree(&payload));
     }
     // Enough of them valid that acceptance, not only refusal, is compared.
