@@ -215,32 +215,21 @@ impl Scanner<'_> {
     }
 
     /// The value at the position; `room` is the depth left (serde_json's
-    /// `remaining_depth`), taken by one when entering an array or object.
+    /// `remaining_depth`), taken by one when entering an array or object. Strings and
+    /// numbers (nearly every claim) inline; the rest in [`Scanner::other`].
+    #[inline]
     fn value(&mut self, room: u8) -> Option<Scanned> {
         let start = self.at;
-        let mut escaped = false;
-        let kind = match self.next()? {
+        let (kind, escaped) = match self.peek()? {
             b'"' => {
-                escaped = self.string()?;
-                JsonKind::String
+                self.at += 1;
+                (JsonKind::String, self.string()?)
             }
-            b'{' => {
-                self.object(room.checked_sub(1).filter(|left| *left > 0)?)?;
-                JsonKind::Object
-            }
-            b'[' => {
-                self.array(room.checked_sub(1).filter(|left| *left > 0)?)?;
-                JsonKind::Array
-            }
-            b't' => self.word(b"rue", JsonKind::Bool)?,
-            b'f' => self.word(b"alse", JsonKind::Bool)?,
-            b'n' => self.word(b"ull", JsonKind::Null)?,
             b'-' | b'0'..=b'9' => {
-                self.at = start;
                 self.number()?;
-                JsonKind::Number
+                (JsonKind::Number, false)
             }
-            _ => return None,
+            _ => (self.other(room)?, false),
         };
         Some(Scanned {
             span: Span {
@@ -250,6 +239,25 @@ impl Scanner<'_> {
             kind,
             escaped,
         })
+    }
+
+    /// An object, an array, `true`, `false` or `null`.
+    #[inline(never)]
+    fn other(&mut self, room: u8) -> Option<JsonKind> {
+        match self.next()? {
+            b'{' => {
+                self.object(room.checked_sub(1).filter(|left| *left > 0)?)?;
+                Some(JsonKind::Object)
+            }
+            b'[' => {
+                self.array(room.checked_sub(1).filter(|left| *left > 0)?)?;
+                Some(JsonKind::Array)
+            }
+            b't' => self.word(b"rue", JsonKind::Bool),
+            b'f' => self.word(b"alse", JsonKind::Bool),
+            b'n' => self.word(b"ull", JsonKind::Null),
+            _ => None,
+        }
     }
 
     fn word(&mut self, rest: &[u8], kind: JsonKind) -> Option<JsonKind> {
