@@ -58,6 +58,7 @@ mod signature;
 mod tests;
 
 use std::borrow::{Borrow, Cow};
+use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
@@ -82,7 +83,8 @@ pub struct VerifiedToken {
     pub subject: String,
     /// `exp`, unix seconds (floats rounded down).
     pub expires_at: u64,
-    pub key_fingerprint: String,
+    /// The verifying key's (shared with it, not copied).
+    pub key_fingerprint: Arc<str>,
     pub algorithm: Algorithm,
     /// `jti`, when it is a string.
     pub jti: Option<String>,

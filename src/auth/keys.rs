@@ -9,6 +9,8 @@
 //! that the PEM and the JWKS form of one key show the same fingerprint in `check` and
 //! `explain`. `public.rs` reads public keys (PEM/DER), `jwk.rs` one JWK.
 
+use std::sync::Arc;
+
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use serde_json::Value;
 
@@ -34,7 +36,7 @@ pub struct VerifyKey {
     pub rsa: Option<aws_lc_rs::signature::ParsedPublicKey>,
     /// `sha256:` + 12 hex. HS: over the secret bytes; asymmetric: over the RFC 7638 JWK
     /// thumbprint input, so the PEM and the JWKS form of one key agree.
-    pub fingerprint: String,
+    pub fingerprint: Arc<str>,
     /// What the key is and where it came from, e.g. "RSA 2048-bit public key from file
     /// keys/rs.pem". Never key material.
     pub description: String,
@@ -191,7 +193,7 @@ fn from_secret(
             key: DecodingKey::from_secret(bytes),
             hmac: hmac_key(algorithm, bytes),
             rsa: None,
-            fingerprint: secret.fingerprint(),
+            fingerprint: secret.fingerprint().into(),
             description: format!("HMAC secret from {}", secret.source()),
         });
     }

@@ -15,7 +15,7 @@ fn verified(subject: &str, issuer: usize, expires_at: u64) -> Arc<VerifiedToken>
         claims: Claims::default(),
         subject: subject.to_owned(),
         expires_at,
-        key_fingerprint: "sha256:test".to_owned(),
+        key_fingerprint: "sha256:test".into(),
         algorithm: Algorithm::HS256,
         jti: None,
         kid: None,

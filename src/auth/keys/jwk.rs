@@ -153,7 +153,7 @@ fn oct_keys(
             key: DecodingKey::from_secret(&secret),
             hmac: hmac_key(algorithm, &secret),
             rsa: None,
-            fingerprint: fingerprint(&secret),
+            fingerprint: fingerprint(&secret).into(),
             description: format!("HMAC key{} from {origin}", kid_suffix(kid)),
         })
         .collect())

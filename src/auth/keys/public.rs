@@ -195,7 +195,7 @@ impl PublicKey {
             key: self.decoding_key(),
             hmac: None,
             rsa: self.parsed_rsa(algorithm),
-            fingerprint: fingerprint(self.thumbprint_input().as_bytes()),
+            fingerprint: fingerprint(self.thumbprint_input().as_bytes()).into(),
             description: format!(
                 "{} public key{} from {origin}",
                 self.kind(),

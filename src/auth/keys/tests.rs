@@ -76,7 +76,7 @@ fn secret_gives_one_key_per_configured_hs_algorithm() {
     assert_eq!(algorithms_of(&keys), [Algorithm::HS256, Algorithm::HS512]);
     for key in &keys.keys {
         assert_eq!(key.kid.as_deref(), Some("main"));
-        assert_eq!(key.fingerprint, secret.fingerprint());
+        assert_eq!(*key.fingerprint, secret.fingerprint());
         assert_eq!(key.description, "HMAC secret from env var JWT_SECRET");
     }
 }
@@ -305,7 +305,7 @@ fn jwks_oct_keys_are_used_only_by_hs_issuers() {
     assert!(rsa.warnings[0].contains("\"oct\" (HMAC) keys are ignored"));
     let hs = jwks(document.as_bytes(), &[Algorithm::HS256]).unwrap();
     assert_eq!(algorithms_of(&hs), [Algorithm::HS256]);
-    assert_eq!(hs.keys[0].fingerprint, fingerprint(&[7u8; 32]));
+    assert_eq!(*hs.keys[0].fingerprint, fingerprint(&[7u8; 32]));
     let short =
         json!({"keys": [{"kty": "oct", "k": URL_SAFE_NO_PAD.encode([7u8; 16])}]}).to_string();
     assert!(jwks(short.as_bytes(), &[Algorithm::HS256]).is_err());

@@ -113,7 +113,7 @@ fn hmac_signature_failure_says_the_secret_likely_differs() {
         last.detail
             .contains("the HMAC secret likely differs between the signer and wsgate")
     );
-    assert!(last.detail.contains(&gate.keys[0].keys[0].fingerprint));
+    assert!(last.detail.contains(&*gate.keys[0].keys[0].fingerprint));
 }
 
 #[test]
