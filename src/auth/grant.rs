@@ -4,7 +4,7 @@
 
 use http::HeaderValue;
 
-use super::jwt::{Claims, JsonKind};
+use super::jwt::{Claim, Claims, JsonKind};
 use super::trace::{Outcome, Trace, step};
 use super::{Gate, Grant, bypass};
 use crate::config::{BypassKeyId, RouteConfig, RouteId};
@@ -80,18 +80,7 @@ pub(super) fn route_claims(
 ) -> Result<(), Refusal> {
     for (name, wanted) in &route.claims {
         let claim = claims.get(name);
-        let ok = claim.is_some_and(|claim| match claim.kind() {
-            JsonKind::String => claim
-                .as_str()
-                .is_some_and(|s| s == *wanted || s.split(' ').any(|p| p == wanted)),
-            JsonKind::Array => claim
-                .items()
-                .any(|item| item.as_str().is_some_and(|item| item == *wanted)),
-            JsonKind::Bool => claim.json() == wanted,
-            JsonKind::Number => claim.number_text().is_some_and(|n| n == *wanted),
-            JsonKind::Null | JsonKind::Object => false,
-        });
-        if !ok {
+        if !claim.is_some_and(|claim| contains(claim, wanted)) {
             step(
                 trace,
                 "route_claims",
@@ -115,4 +104,104 @@ pub(super) fn route_claims(
         });
     }
     Ok(())
+}
+
+/// A string equal to `wanted` or listing it among spaces, an array with it as an item, or
+/// a number or boolean written as `wanted` (JSON form).
+fn contains(claim: Claim<'_>, wanted: &str) -> bool {
+    match claim.kind() {
+        JsonKind::String => claim
+            .as_str()
+            .is_some_and(|s| s == wanted || s.split(' ').any(|p| p == wanted)),
+        JsonKind::Array => claim
+            .items()
+            .any(|item| item.as_str().is_some_and(|item| item == wanted)),
+        JsonKind::Bool => claim.json() == wanted,
+        JsonKind::Number => claim.number_text().is_some_and(|n| n == wanted),
+        JsonKind::Null | JsonKind::Object => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    /// The rule as it read a `serde_json::Value` before `Claims`.
+    fn contained_in_value(value: &Value, wanted: &str) -> bool {
+        match value {
+            Value::String(s) => s == wanted || s.split(' ').any(|p| p == wanted),
+            Value::Array(items) => items.iter().any(|i| i.as_str() == Some(wanted)),
+            Value::Bool(b) => b.to_string() == *wanted,
+            Value::Number(n) => n.to_string() == *wanted,
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn route_claims_match_as_they_did_on_json_values() {
+        let values = [
+            r#""chat""#,
+            r#""chat admin""#,
+            r#""admin chat""#,
+            r#""chat  admin""#,
+            r#""""#,
+            r#"" ""#,
+            r#""ch\u0061t""#,
+            r#""a\/b""#,
+            "1",
+            "-1",
+            "0",
+            "-0",
+            "1.0",
+            "1.5",
+            "1e3",
+            "1E+3",
+            "18446744073709551616",
+            "true",
+            "false",
+            "null",
+            "[]",
+            r#"["chat",1,true]"#,
+            r#"["admin",["chat"]]"#,
+            r#"[1,"1"]"#,
+            r#"{"chat":true}"#,
+        ];
+        let wanted = [
+            "chat",
+            "admin",
+            "chat admin",
+            "",
+            " ",
+            "a/b",
+            "1",
+            "-1",
+            "0",
+            "-0",
+            "-0.0",
+            "1.0",
+            "1.5",
+            "1000.0",
+            "1e3",
+            "18446744073709551616",
+            "1.8446744073709552e19",
+            "true",
+            "false",
+            "null",
+        ];
+        for value in values {
+            let payload = format!(r#"{{"c":{value}}}"#);
+            let claims = Claims::parse(payload.as_bytes()).unwrap();
+            let claim = claims.get("c").unwrap();
+            let reference: Value = serde_json::from_str(value).unwrap();
+            for wanted in wanted {
+                assert_eq!(
+                    contains(claim, wanted),
+                    contained_in_value(&reference, wanted),
+                    "{value} contains {wanted:?}"
+                );
+            }
+        }
+    }
 }

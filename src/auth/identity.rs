@@ -158,4 +158,59 @@ mod tests {
         let result = from_claims(&config(), &claims, &mut NoTrace);
         assert!(matches!(result, Err(Refusal::ClaimInvalid)));
     }
+
+    /// `claim_text` as it read a `serde_json::Value` before `Claims`.
+    fn text_of_value(value: &Value) -> Option<String> {
+        let scalar = |value: &Value| match value {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        };
+        match value {
+            Value::Array(items) => items
+                .iter()
+                .map(scalar)
+                .collect::<Option<Vec<_>>>()
+                .map(|parts| parts.join(",")),
+            other => scalar(other),
+        }
+    }
+
+    #[test]
+    fn claims_render_as_they_did_from_json_values() {
+        for value in [
+            r#""a@example.com""#,
+            r#""""#,
+            r#""caf\u00e9""#,
+            r#""a\/b""#,
+            r#""x\r\ny""#,
+            "1",
+            "-1",
+            "-0",
+            "1.0",
+            "1.5",
+            "1e3",
+            "2.5E-3",
+            "18446744073709551616",
+            "-9223372036854775809",
+            "true",
+            "false",
+            "null",
+            "[]",
+            r#"["a",1,true,2.50]"#,
+            r#"["a",null]"#,
+            r#"["a",["b"]]"#,
+            r#"[{"a":1}]"#,
+            r#"{"a":1}"#,
+        ] {
+            let claims = Claims::parse(format!(r#"{{"c":{value}}}"#).as_bytes()).unwrap();
+            let reference: Value = serde_json::from_str(value).unwrap();
+            assert_eq!(
+                claim_text(claims.get("c").unwrap()).map(Cow::into_owned),
+                text_of_value(&reference),
+                "{value}"
+            );
+        }
+    }
 }
