@@ -19,7 +19,9 @@ use serde_json::{Number, Value};
 use super::json::{UniqueMap, UniqueMapSeed};
 use super::scan::{self, JsonKind, Member, NameKey, Scanned};
 
-/// The claims set of a token, duplicate-free at the top level.
+/// The claims set of a token, duplicate-free at the top level. Two are equal when their
+/// payloads are the same text (the same claims spaced or ordered differently are not).
+/// `Default` is the empty set.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Claims {
     /// The payload as decoded (JSON text).
