@@ -42,7 +42,7 @@ pub(super) struct Answer {
 #[derive(Debug)]
 struct Switching {
     /// `Sec-WebSocket-Accept` for the client's key.
-    accept: String,
+    accept: handshake::AcceptKey,
     protocol: Option<HeaderValue>,
     extensions: Option<HeaderValue>,
     session: Option<SessionId>,
@@ -53,7 +53,7 @@ impl Switching {
     fn into_headers(self, headers: &mut HeaderMap) {
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-        if let Ok(accept) = HeaderValue::from_str(&self.accept) {
+        if let Ok(accept) = HeaderValue::from_str(self.accept.as_str()) {
             headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
         }
         if let Some(protocol) = self.protocol {

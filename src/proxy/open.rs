@@ -77,7 +77,7 @@ impl Proxy {
                 session: Some(session),
                 assertion: policy.assertion.as_ref(),
             },
-            key,
+            &key,
         );
         let budget = config
             .server

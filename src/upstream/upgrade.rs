@@ -8,6 +8,7 @@
 //! Plain HTTP forwarding still uses hyper (`Upstream::forward`).
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::ops::Range;
 
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
@@ -31,7 +32,8 @@ const INITIAL_READ: usize = 1024;
 /// only from that).
 pub struct UpgradeRequest {
     head: Vec<u8>,
-    key: String,
+    /// Where `Sec-WebSocket-Key`'s value is in `head`.
+    key: Range<usize>,
     offered_protocols: Vec<HeaderValue>,
     offered_extensions: Vec<HeaderValue>,
 }
@@ -45,10 +47,8 @@ impl UpgradeRequest {
         path: &str,
         client: &HeaderMap,
         forwarding: &Forwarding<'_>,
-        key: impl Into<String>,
+        key: &str,
     ) -> Result<UpgradeRequest, UpstreamError> {
-        // Taken by value where the caller has no further use for it: not copied again.
-        let key: String = key.into();
         // A request-target with a space or control byte would change the request line:
         // the path comes from a parsed URI and the validated base path, so this never
         // fires, but it is checked where the bytes are written.
@@ -71,7 +71,7 @@ impl UpgradeRequest {
             .sum();
         let mut request = UpgradeRequest {
             head: Vec::with_capacity(path.len() + client_bytes + 320),
-            key: String::new(),
+            key: 0..0,
             offered_protocols: Vec::new(),
             offered_extensions: Vec::new(),
         };
@@ -82,10 +82,16 @@ impl UpgradeRequest {
         request.head.extend_from_slice(
             b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ",
         );
+        let key_start = request.head.len();
         request.head.extend_from_slice(key.as_bytes());
+        request.key = key_start..request.head.len();
         request.head.extend_from_slice(b"\r\n\r\n");
-        request.key = key;
         Ok(request)
+    }
+
+    /// The `Sec-WebSocket-Key` sent.
+    fn key(&self) -> &[u8] {
+        self.head.get(self.key.clone()).unwrap_or_default()
     }
 
     /// The request as written to the upstream.
@@ -310,7 +316,7 @@ fn check_switch(head: &Head<'_>, request: &UpgradeRequest) -> Result<Answer, Ups
             "missing Upgrade: websocket or Connection: upgrade",
         ));
     }
-    let expected = handshake::accept_key(request.key.as_bytes());
+    let expected = handshake::accept_key(request.key());
     let mut accepts = head.values("sec-websocket-accept");
     match (accepts.next(), accepts.next()) {
         (Some(accept), None) if accept.trim_ascii() == expected.as_bytes() => {}
@@ -415,9 +421,10 @@ where
     S: tokio::io::AsyncRead + Unpin,
 {
     let offer = |value: &str| HeaderValue::from_str(value).ok().into_iter().collect();
+    const KEY: &[u8] = b"dGhlIHNhbXBsZSBub25jZQ==";
     let request = UpgradeRequest {
-        head: Vec::new(),
-        key: "dGhlIHNhbXBsZSBub25jZQ==".to_owned(),
+        head: KEY.to_vec(),
+        key: 0..KEY.len(),
         offered_protocols: offer(protocols),
         offered_extensions: offer(extensions),
     };

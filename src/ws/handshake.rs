@@ -12,6 +12,10 @@ use http::header::{
 };
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 
+mod keys;
+
+pub use keys::{AcceptKey, WebSocketKey, accept_key, new_key};
+
 /// A valid opening handshake.
 #[derive(Debug, Clone)]
 pub struct WebSocketRequest {
@@ -150,10 +154,13 @@ pub fn classify(
         return Err(HandshakeError::WebSocketVersion);
     }
     let key = exactly_one(headers, SEC_WEBSOCKET_KEY).ok_or(HandshakeError::Key)?;
-    let decoded = STANDARD
-        .decode(key.as_bytes().trim_ascii())
+    // Decoded on the stack: a key that decodes to more than the buffer holds is refused
+    // as one that decodes to anything but 16 bytes is.
+    let mut decoded = [0u8; 24];
+    let decoded_len = STANDARD
+        .decode_slice(key.as_bytes().trim_ascii(), &mut decoded)
         .map_err(|_| HandshakeError::Key)?;
-    if decoded.len() != 16 {
+    if decoded_len != 16 {
         return Err(HandshakeError::Key);
     }
     if headers.contains_key(TRANSFER_ENCODING) {
@@ -243,16 +250,6 @@ pub fn is_ambiguous_path(path: &str) -> bool {
 /// against and the path forwarded upstream. Call after [`classify`] accepted the request.
 pub fn normalized_uri(uri: &http::Uri) -> Result<http::Uri, HandshakeError> {
     crate::http::path::normalize_uri(uri).map_err(|_| HandshakeError::AmbiguousPath)
-}
-
-/// `Sec-WebSocket-Accept` for a key (RFC 6455 §4.2.2).
-pub fn accept_key(key: &[u8]) -> String {
-    tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.trim_ascii())
-}
-
-/// A fresh random `Sec-WebSocket-Key` for the upstream handshake.
-pub fn new_key() -> String {
-    tokio_tungstenite::tungstenite::handshake::client::generate_key()
 }
 
 /// Whether a comma-separated header contains `token` (case-insensitive), across repeats.

@@ -31,7 +31,7 @@ fn upgrade_request_bytes_carry_exactly_the_headers_of_the_header_map_path() {
                 ("connection".into(), "Upgrade".into()),
                 ("upgrade".into(), "websocket".into()),
                 ("sec-websocket-version".into(), "13".into()),
-                ("sec-websocket-key".into(), key.clone()),
+                ("sec-websocket-key".into(), key.to_string()),
             ])
             .collect();
     expected.sort();
