@@ -29,7 +29,7 @@ const MAX_CHUNK_LINE: usize = 4096;
 /// trip; the body is usually in the same segment as the head.
 const UNTIL_CLOSE_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 /// How much is read at a time.
-const READ_SIZE: usize = 4096;
+pub(super) const READ_SIZE: usize = 4096;
 
 /// A complete final response head, borrowed from the read buffer.
 pub(super) struct Head<'b> {

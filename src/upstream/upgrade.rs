@@ -25,8 +25,10 @@ use crate::net::prefixed::Prefixed;
 use crate::net::stream::Stream;
 use crate::ws::handshake;
 
-/// What the read buffer starts with: a 101 and a first frame fit many times over.
-const INITIAL_READ: usize = 1024;
+/// What the read buffer starts with: the room `response::fill` makes for every read (a
+/// 101 and a first frame fit many times over). A smaller start was grown at once, before
+/// the first read: one allocation more per handshake.
+const INITIAL_READ: usize = response::READ_SIZE;
 
 /// The upgrade request as it goes on the wire, and what it offered (the 101 may select
 /// only from that).
