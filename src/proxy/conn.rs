@@ -41,49 +41,50 @@ impl Drop for SlotInner {
     }
 }
 
-/// One client connection as requests see it: its place under `max_connections`, and the
-/// work that continues on it once hyper hands over the upgraded stream.
+/// One client connection as requests see it: its place under `max_connections`, the
+/// client certificate its TLS handshake presented, and the work that continues on it
+/// once hyper hands over the upgraded stream. The certificate and the work share one
+/// allocation per connection.
 #[derive(Clone)]
 pub struct ClientConn {
     pub slot: Slot,
-    pub after_upgrade: AfterUpgrade,
+    state: Arc<ConnState>,
+}
+
+struct ConnState {
     /// The client certificate presented on this connection, judged once after the TLS
     /// handshake; the same for every request on it.
-    pub certificate: Arc<ClientCertificate>,
+    certificate: ClientCertificate,
+    /// See [`AfterUpgrade`].
+    upgrade_work: std::sync::Mutex<Option<UpgradeWork>>,
 }
 
 impl ClientConn {
-    pub fn new(slot: Slot) -> ClientConn {
+    /// `certificate`: what the TLS handshake's client presented (`NotRequested` without
+    /// TLS).
+    pub fn new(slot: Slot, certificate: ClientCertificate) -> ClientConn {
         ClientConn {
             slot,
-            after_upgrade: AfterUpgrade::default(),
-            certificate: Arc::new(ClientCertificate::NotRequested),
+            state: Arc::new(ConnState {
+                certificate,
+                upgrade_work: std::sync::Mutex::new(None),
+            }),
         }
     }
 
-    /// Records what the TLS handshake's client presented.
-    pub fn with_certificate(mut self, certificate: ClientCertificate) -> ClientConn {
-        self.certificate = Arc::new(certificate);
-        self
+    pub fn certificate(&self) -> &ClientCertificate {
+        &self.state.certificate
     }
-}
 
-type UpgradeWork = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+    /// The handle the connection's task takes its upgrade's work from.
+    pub fn after_upgrade(&self) -> AfterUpgrade {
+        AfterUpgrade(self.state.clone())
+    }
 
-/// What runs on a connection after its upgrade: the relay, or a close-mode refusal.
-///
-/// The connection's own task runs it once the HTTP connection future has handed the
-/// stream over (`take`), instead of a task spawned per session: one task spawn and one
-/// cross-task wake-up fewer per handshake (docs/performance.md). It must not hold the
-/// `ClientConn` (a cycle); it holds the `Slot`.
-#[derive(Clone, Default)]
-pub struct AfterUpgrade(Arc<std::sync::Mutex<Option<UpgradeWork>>>);
-
-impl AfterUpgrade {
     /// Queues `work` for the connection's task. A connection upgrades at most once; should
     /// a second piece of work ever arrive, it runs in a task of its own.
-    pub(super) fn run(&self, work: impl Future<Output = ()> + Send + 'static) {
-        let mut queued = match self.0.lock() {
+    pub(super) fn run_after_upgrade(&self, work: impl Future<Output = ()> + Send + 'static) {
+        let mut queued = match self.state.upgrade_work.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
@@ -93,10 +94,22 @@ impl AfterUpgrade {
             *queued = Some(Box::pin(work));
         }
     }
+}
 
+type UpgradeWork = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What runs on a connection after its upgrade: the relay, or a close-mode refusal.
+///
+/// The connection's own task runs it once the HTTP connection future has handed the
+/// stream over (`take`), instead of a task spawned per session: one task spawn and one
+/// cross-task wake-up fewer per handshake (docs/performance.md). The work must not hold
+/// the `ClientConn` (a cycle); it holds the `Slot`.
+pub struct AfterUpgrade(Arc<ConnState>);
+
+impl AfterUpgrade {
     /// The queued work, if any.
     pub fn take(&self) -> Option<UpgradeWork> {
-        match self.0.lock() {
+        match self.0.upgrade_work.lock() {
             Ok(mut guard) => guard.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         }

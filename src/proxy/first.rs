@@ -93,7 +93,7 @@ impl Proxy {
                 &head.headers,
                 true,
                 client,
-                &conn.certificate,
+                conn.certificate(),
                 started,
             )
             .await

@@ -82,7 +82,7 @@ impl Proxy {
     ) -> Result<Response<Body>, Infallible> {
         let started = Instant::now();
         if request.uri().path() == self.registry.refresh_path() {
-            return Ok(self.refresh(request, client, &conn.certificate).await);
+            return Ok(self.refresh(request, client, conn.certificate()).await);
         }
         let on_upgrade = hyper::upgrade::on(&mut request);
         let websocket = match check_syntax(&mut request) {
@@ -97,7 +97,7 @@ impl Proxy {
                 request.headers(),
                 websocket.is_some(),
                 client,
-                &conn.certificate,
+                conn.certificate(),
                 started,
             )
             .await;

@@ -60,11 +60,10 @@ impl Proxy {
             DenyAnswer::Status(answer) => answer.into_response(),
             DenyAnswer::Close(switching) => {
                 let slot = conn.slot.clone();
-                conn.after_upgrade
-                    .run(self.sessions.track_future(async move {
-                        close_after_upgrade(on_upgrade, reason).await;
-                        drop(slot);
-                    }));
+                conn.run_after_upgrade(self.sessions.track_future(async move {
+                    close_after_upgrade(on_upgrade, reason).await;
+                    drop(slot);
+                }));
                 switching.into_response()
             }
         }

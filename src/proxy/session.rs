@@ -48,44 +48,43 @@ impl Proxy {
     {
         let proxy = self.clone();
         let slot = conn.slot.clone();
-        conn.after_upgrade
-            .run(self.sessions.track_future(async move {
-                let _slot = slot;
-                let Some(client_io) = client_io.await else {
-                    return;
-                };
-                let started = Instant::now();
-                proxy.metrics.session_opened(&session.route);
-                let end = relay::relay_controlled(
-                    client_io,
-                    session.io,
-                    session.settings,
-                    &proxy.counters,
-                    proxy.shutdown.clone(),
-                    Some(registration.control()),
-                )
-                .await;
-                let id = registration.id();
-                // Deregistered as the session ends, before its log line.
-                drop(registration);
-                telemetry::record_session_closed(
-                    &proxy.metrics,
-                    &SessionSummary {
-                        route: &session.route,
-                        client,
-                        session: id,
-                        user: grant.user.as_deref(),
-                        initiator: end.initiator,
-                        code: end.code,
-                        reason: end.reason,
-                        duration: started.elapsed(),
-                        frames_to_upstream: end.frames_to_upstream,
-                        frames_to_client: end.frames_to_client,
-                        bytes_to_upstream: end.bytes_to_upstream,
-                        bytes_to_client: end.bytes_to_client,
-                    },
-                );
-            }));
+        conn.run_after_upgrade(self.sessions.track_future(async move {
+            let _slot = slot;
+            let Some(client_io) = client_io.await else {
+                return;
+            };
+            let started = Instant::now();
+            proxy.metrics.session_opened(&session.route);
+            let end = relay::relay_controlled(
+                client_io,
+                session.io,
+                session.settings,
+                &proxy.counters,
+                proxy.shutdown.clone(),
+                Some(registration.control()),
+            )
+            .await;
+            let id = registration.id();
+            // Deregistered as the session ends, before its log line.
+            drop(registration);
+            telemetry::record_session_closed(
+                &proxy.metrics,
+                &SessionSummary {
+                    route: &session.route,
+                    client,
+                    session: id,
+                    user: grant.user.as_deref(),
+                    initiator: end.initiator,
+                    code: end.code,
+                    reason: end.reason,
+                    duration: started.elapsed(),
+                    frames_to_upstream: end.frames_to_upstream,
+                    frames_to_client: end.frames_to_client,
+                    bytes_to_upstream: end.bytes_to_upstream,
+                    bytes_to_client: end.bytes_to_client,
+                },
+            );
+        }));
     }
 }
 

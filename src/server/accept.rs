@@ -22,7 +22,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::net::tls::ListenerTls;
+use crate::net::tls::{ClientCertificate, ListenerTls};
 use crate::proxy::{ClientConn, MAX_HEAD_BYTES, Proxy, Slot};
 
 pub(super) async fn accept_loop(
@@ -58,20 +58,25 @@ pub(super) async fn accept_loop(
         match limit.clone().try_acquire_owned() {
             Ok(permit) => {
                 let proxy = proxy.clone();
-                let conn = ClientConn::new(Slot::new(permit, Some(proxy.metrics.clone())));
-                connections.spawn(serve_client(stream, peer, proxy, tls, conn));
+                let slot = Slot::new(permit, Some(proxy.metrics.clone()));
+                connections.spawn(serve_client(stream, peer, proxy, tls, slot));
             }
             Err(_) => match overflow.clone().try_acquire_owned() {
                 Ok(permit) => {
                     let proxy = proxy.clone();
                     connections.spawn(async move {
-                        let conn = ClientConn::new(Slot::new(permit, None));
+                        let slot = Slot::new(permit, None);
                         match tls {
-                            None => serve_overloaded(stream, peer, proxy, conn).await,
+                            None => {
+                                let conn = ClientConn::new(slot, ClientCertificate::NotRequested);
+                                serve_overloaded(stream, peer, proxy, conn).await;
+                            }
                             Some(tls) => {
                                 if let Some(stream) =
                                     tls_handshake(&tls.acceptor, stream, peer, &proxy).await
                                 {
+                                    let certificate = tls.client_certificate(stream.get_ref().1);
+                                    let conn = ClientConn::new(slot, certificate);
                                     serve_overloaded(stream, peer, proxy, conn).await;
                                 }
                             }
@@ -110,21 +115,27 @@ async fn serve_client(
     peer: SocketAddr,
     proxy: Arc<Proxy>,
     tls: Option<ListenerTls>,
-    conn: ClientConn,
+    slot: Slot,
 ) {
-    let after_upgrade = conn.after_upgrade.clone();
-    match tls {
-        None => Box::pin(serve_connection(stream, peer, proxy, conn)).await,
+    let after_upgrade = match tls {
+        None => {
+            let conn = ClientConn::new(slot, ClientCertificate::NotRequested);
+            let after_upgrade = conn.after_upgrade();
+            Box::pin(serve_connection(stream, peer, proxy, conn)).await;
+            after_upgrade
+        }
         Some(tls) => {
             let Some(stream) = Box::pin(tls_handshake(&tls.acceptor, stream, peer, &proxy)).await
             else {
                 return;
             };
-            let conn = conn.with_certificate(tls.client_certificate(stream.get_ref().1));
+            let conn = ClientConn::new(slot, tls.client_certificate(stream.get_ref().1));
             drop(tls);
+            let after_upgrade = conn.after_upgrade();
             Box::pin(serve_connection(stream, peer, proxy, conn)).await;
+            after_upgrade
         }
-    }
+    };
     if let Some(session) = after_upgrade.take() {
         session.await;
     }
@@ -166,7 +177,7 @@ async fn serve_overloaded<S>(stream: S, peer: SocketAddr, proxy: Arc<Proxy>, con
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let after_upgrade = conn.after_upgrade.clone();
+    let after_upgrade = conn.after_upgrade();
     let service = {
         let proxy = proxy.clone();
         service_fn(move |request| {
