@@ -5,9 +5,8 @@
 
 use std::net::SocketAddr;
 
-use super::Proxy;
-use super::record::issuer_name;
-use crate::auth::{Denial, Gate, Grant};
+use super::{Policy, Proxy};
+use crate::auth::{Denial, Grant};
 use crate::domain::clock::unix_now;
 use crate::domain::refusal::Refusal;
 use crate::domain::session_id::SessionId;
@@ -19,18 +18,18 @@ impl Proxy {
     /// (`too_many_sessions`) and registered under a fresh id.
     pub(super) async fn admit(
         &self,
-        gate: &Gate,
+        policy: &Policy,
         grant: &Grant,
         websocket: bool,
         client: SocketAddr,
     ) -> Result<Option<Registration>, Denial> {
-        let config = gate.config();
+        let config = policy.gate.config();
         let deny = |reason| Denial {
             route: grant.route,
             reason,
             issuer: grant.issuer,
         };
-        let issuer = issuer_name(config, grant.issuer).map(str::to_owned);
+        let issuer = policy.names.issuer(config, grant.issuer);
         let token = grant.token.as_ref();
         let target = Target {
             session: None,
@@ -64,9 +63,9 @@ impl Proxy {
             subject: token.map(|t| t.subject.clone()),
             jti: token.and_then(|t| t.jti.clone()),
             kid: token.and_then(|t| t.kid.clone()),
-            route: config.route(grant.route).path.clone(),
+            route: policy.names.route(config, grant.route),
             client,
-            replica: self.registry.replica().to_owned(),
+            replica: self.registry.replica_name(),
             started_at: unix_now(),
             expires_at: grant.expires_at,
         };

@@ -72,7 +72,7 @@ impl Proxy {
         // Session control: revocations, then (WebSocket) caps and registration.
         let decision = match decision {
             Ok(grant) => self
-                .admit(gate, &grant, websocket, client)
+                .admit(policy, &grant, websocket, client)
                 .await
                 .map(|registration| (grant, registration)),
             Err(denial) => Err(denial),

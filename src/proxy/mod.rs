@@ -24,7 +24,8 @@
 //!
 //! Every answer wsgate gives itself is one `answer::Answer`, rendered for hyper or as
 //! bytes. `shared.rs` holds what every connection shares, `policy.rs` what a reload
-//! replaces, and `refresh.rs` the token refresh endpoint.
+//! replaces (`names.rs`: its route paths and issuer names, shared by the records that keep
+//! them), and `refresh.rs` the token refresh endpoint.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -48,6 +49,7 @@ mod conn;
 mod decide;
 mod first;
 mod head;
+mod names;
 mod open;
 mod plain;
 mod policy;
@@ -61,6 +63,7 @@ pub use conn::{AfterUpgrade, ClientConn, Slot};
 pub use head::MAX_HEAD_BYTES;
 #[doc(hidden)]
 pub(crate) use head::read_head_for_fuzzing;
+pub use names::SharedNames;
 pub use policy::Policy;
 pub use shared::Proxy;
 

@@ -119,7 +119,7 @@ impl Proxy {
                     session: Session {
                         io,
                         settings,
-                        route: route.to_owned(),
+                        route: policy.names.route(config, grant.route),
                     },
                 })
             }

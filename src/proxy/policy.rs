@@ -1,5 +1,6 @@
 //! [`Policy`]: everything a reload replaces at once.
 
+use super::names::SharedNames;
 use crate::assertion::Assertion;
 use crate::auth::Gate;
 use crate::net::tls::ListenerTls;
@@ -16,6 +17,8 @@ pub struct Policy {
     pub assertion: Option<Assertion>,
     /// The client-facing listener's TLS material, when `server.tls` is set.
     pub tls: Option<ListenerTls>,
+    /// The gate's route paths and issuer names, shared by the records that keep them.
+    pub names: SharedNames,
 }
 
 impl Policy {

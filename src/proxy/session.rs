@@ -22,7 +22,7 @@ pub(super) struct Session {
     pub io: upstream::Upgraded,
     pub settings: RelaySettings,
     /// The configured route, for the session's metrics and log line.
-    pub route: String,
+    pub route: Arc<str>,
 }
 
 impl Proxy {

@@ -18,7 +18,7 @@ use crate::assertion::Assertion;
 use crate::auth::Gate;
 use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::net::tls::ListenerTls;
-use crate::proxy::Policy;
+use crate::proxy::{Policy, SharedNames};
 use crate::upstream::Upstream;
 
 /// Reads the config file at `path` with the process environment and builds its policy;
@@ -56,6 +56,7 @@ pub fn build(config: Arc<Config>) -> Result<Policy, ConfigErrors> {
     };
     match (gate, tls, upstream, assertion) {
         (Some(gate), Ok(tls), Ok(upstream), Ok(assertion)) => Ok(Policy {
+            names: SharedNames::new(gate.config()),
             gate,
             upstream,
             assertion,

@@ -3,8 +3,8 @@
 //! `store = "memory"` this is the whole registry; with Redis it is the part of it whose
 //! relays run here (revocations and refreshes for them arrive over pub/sub).
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::collections::hash_map::Entry as MapEntry;
 use std::hash::Hash;
 use std::net::IpAddr;
 
@@ -31,7 +31,13 @@ pub(super) struct Local {
 impl LocalSessions {
     pub(super) fn insert(&mut self, record: SessionRecord, control: Control) {
         if let Some(user) = &record.user {
-            *self.per_user.entry(user.clone()).or_default() += 1;
+            // The name is copied only for an identity's first session.
+            match self.per_user.get_mut(user.as_str()) {
+                Some(count) => *count += 1,
+                None => {
+                    self.per_user.insert(user.clone(), 1);
+                }
+            }
         }
         *self.per_client_ip.entry(record.client.ip()).or_default() += 1;
         self.entries.insert(
@@ -47,9 +53,9 @@ impl LocalSessions {
     pub(super) fn remove(&mut self, id: SessionId) -> Option<Local> {
         let local = self.entries.remove(&id)?;
         if let Some(user) = &local.record.user {
-            decrement(&mut self.per_user, user.clone());
+            decrement(&mut self.per_user, user.as_str());
         }
-        decrement(&mut self.per_client_ip, local.record.client.ip());
+        decrement(&mut self.per_client_ip, &local.record.client.ip());
         Some(local)
     }
 
@@ -97,12 +103,17 @@ impl LocalSessions {
     }
 }
 
-fn decrement<K: Hash + Eq>(counts: &mut HashMap<K, u64>, key: K) {
-    if let MapEntry::Occupied(mut count) = counts.entry(key) {
-        if *count.get() <= 1 {
-            count.remove();
-        } else {
-            *count.get_mut() -= 1;
+/// One fewer for `key`; its entry goes at zero. Looked up by reference: no key is copied.
+fn decrement<K, Q>(counts: &mut HashMap<K, u64>, key: &Q)
+where
+    K: Borrow<Q> + Hash + Eq,
+    Q: Hash + Eq + ?Sized,
+{
+    match counts.get_mut(key) {
+        Some(count) if *count > 1 => *count -= 1,
+        Some(_) => {
+            counts.remove(key);
         }
+        None => {}
     }
 }

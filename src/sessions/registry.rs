@@ -29,7 +29,7 @@ use crate::telemetry::metrics::{Metrics, StoreOperation};
 
 pub struct Registry {
     caps: Caps,
-    replica: String,
+    replica: Arc<str>,
     refresh_path: String,
     on_store_error: OnStoreError,
     store_timeout: Duration,
@@ -86,7 +86,7 @@ impl Registry {
         };
         Ok(Arc::new(Registry {
             caps: Caps::new(config),
-            replica: replica_id(),
+            replica: Arc::from(replica_id()),
             refresh_path: config.refresh_path.clone(),
             on_store_error: config.on_store_error,
             store_timeout: config.store_timeout,
@@ -100,6 +100,11 @@ impl Registry {
     /// This process's name in session records.
     pub fn replica(&self) -> &str {
         &self.replica
+    }
+
+    /// [`Registry::replica`], shared, for a session's record.
+    pub fn replica_name(&self) -> Arc<str> {
+        self.replica.clone()
     }
 
     pub fn refresh_path(&self) -> &str {
