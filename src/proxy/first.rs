@@ -46,21 +46,25 @@ impl Proxy {
         // The drain closes a connection still waiting for its head, as hyper's graceful
         // shutdown closes an idle one; a slow head ends at the handshake timeout, as with
         // hyper's header_read_timeout.
-        let filled = tokio::select! {
+        // The read's outcome, with the head's places (inline, a few hundred bytes), is a
+        // temporary of this one statement: never stored in this future across its awaits.
+        let (started, bytes, head_len, head) = match tokio::select! {
             filled = tokio::time::timeout(
                 self.handshake_timeout(),
                 fill_head(&mut stream, &mut buf),
             ) => filled,
             () = self.shutdown.cancelled() => return None,
-        };
-        let spans = match filled {
-            Ok(Ok(Filled::Head(spans))) => spans,
+        } {
+            Ok(Ok(Filled::Head(spans))) => {
+                let started = Instant::now();
+                let bytes = buf.freeze();
+                let head = RequestHead::new(&bytes, &spans);
+                (started, bytes, spans.len, head)
+            }
             Ok(Ok(Filled::NotReadable)) => return Some(Prefixed::new(stream, &buf)),
             Ok(Ok(Filled::Closed)) | Ok(Err(_)) | Err(_) => return None,
         };
-        let started = Instant::now();
-        let bytes = buf.freeze();
-        let Some(mut head) = RequestHead::new(&bytes, &spans) else {
+        let Some(mut head) = head else {
             return Some(Prefixed::new(stream, &bytes));
         };
         let ws =
@@ -82,7 +86,7 @@ impl Proxy {
             Err(_) => return Some(Prefixed::new(stream, &bytes)),
         }
         // What the client sent behind its head belongs to the session.
-        let stream = Prefixed::new(stream, bytes.get(spans.len..).unwrap_or_default());
+        let stream = Prefixed::new(stream, bytes.get(head_len..).unwrap_or_default());
         drop(bytes);
 
         let policy = self.policy();

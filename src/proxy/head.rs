@@ -23,6 +23,9 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 const MAX_HEADERS: usize = 100;
 /// The first read's buffer: an upgrade request with a token and a browser's cookies fits.
 pub(super) const FIRST_READ: usize = 4096;
+/// Header lines whose places are kept inline: a browser's or a client library's upgrade
+/// request has fewer; the lines of a longer head beyond these go to the heap.
+const INLINE_HEADERS: usize = 16;
 
 /// How reading the first head ended.
 pub(super) enum Filled {
@@ -77,7 +80,52 @@ pub(super) struct Spans {
     target: Range<usize>,
     /// `httparse`'s minor version: 0 or 1.
     version: u8,
-    headers: Vec<(Range<usize>, Range<usize>)>,
+    headers: HeaderSpans,
+}
+
+/// Where a header line's name and value are: (start, end) of each, in the buffer.
+type HeaderSpan = [(u32, u32); 2];
+
+/// The header lines' places, in order: the first [`INLINE_HEADERS`] inline (no heap
+/// allocation for a usual head), any more after them on the heap.
+struct HeaderSpans {
+    inline: [HeaderSpan; INLINE_HEADERS],
+    inline_len: usize,
+    spilled: Vec<HeaderSpan>,
+}
+
+impl HeaderSpans {
+    fn new() -> HeaderSpans {
+        HeaderSpans {
+            inline: [[(0, 0); 2]; INLINE_HEADERS],
+            inline_len: 0,
+            spilled: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, span: HeaderSpan) {
+        match self.inline.get_mut(self.inline_len) {
+            Some(slot) => {
+                *slot = span;
+                self.inline_len += 1;
+            }
+            None => self.spilled.push(span),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.inline_len + self.spilled.len()
+    }
+
+    /// Each line's name and value, in order.
+    fn iter(&self) -> impl Iterator<Item = (Range<usize>, Range<usize>)> + '_ {
+        let range = |(start, end): (u32, u32)| start as usize..end as usize;
+        let inline = self.inline.get(..self.inline_len).unwrap_or_default();
+        inline
+            .iter()
+            .chain(&self.spilled)
+            .map(move |&[name, value]| (range(name), range(value)))
+    }
 }
 
 impl Spans {
@@ -96,17 +144,24 @@ impl Spans {
             let end = start.checked_add(part.len())?;
             (end <= len).then_some(start..end)
         };
+        let narrow = |part: &[u8]| {
+            let range = span(part)?;
+            Some((
+                u32::try_from(range.start).ok()?,
+                u32::try_from(range.end).ok()?,
+            ))
+        };
         let spans = (|| {
+            let mut headers = HeaderSpans::new();
+            for h in request.headers.iter() {
+                headers.push([narrow(h.name.as_bytes())?, narrow(h.value)?]);
+            }
             Some(Spans {
                 len,
                 method: span(request.method?.as_bytes())?,
                 target: span(request.path?.as_bytes())?,
                 version: request.version?,
-                headers: request
-                    .headers
-                    .iter()
-                    .map(|h| Some((span(h.name.as_bytes())?, span(h.value)?)))
-                    .collect::<Option<Vec<_>>>()?,
+                headers,
             })
         })();
         match spans {
@@ -140,9 +195,9 @@ impl RequestHead {
             _ => return None,
         };
         let mut headers = HeaderMap::with_capacity(spans.headers.len());
-        for (name, value) in &spans.headers {
-            let name = HeaderName::from_bytes(bytes.get(name.clone())?).ok()?;
-            let value = HeaderValue::from_maybe_shared(part(value)?).ok()?;
+        for (name, value) in spans.headers.iter() {
+            let name = HeaderName::from_bytes(bytes.get(name)?).ok()?;
+            let value = HeaderValue::from_maybe_shared(part(&value)?).ok()?;
             headers.try_append(name, value).ok()?;
         }
         Some(RequestHead {
@@ -203,6 +258,30 @@ mod tests {
         assert_eq!(head.version, Version::HTTP_11);
         let twos: Vec<_> = head.headers.get_all("x-two").iter().collect();
         assert_eq!(twos, ["1", "2"]);
+    }
+
+    #[test]
+    fn a_head_with_more_lines_than_are_kept_inline_keeps_them_all_in_order() {
+        let mut raw = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..INLINE_HEADERS + 7 {
+            raw.extend_from_slice(format!("x-{}: v{i}\r\n", i % 3).as_bytes());
+        }
+        raw.extend_from_slice(b"\r\n");
+        let head = parsed(&raw).unwrap();
+        assert_eq!(head.headers.len(), INLINE_HEADERS + 7);
+        for name in ["x-0", "x-1", "x-2"] {
+            let values: Vec<_> = head
+                .headers
+                .get_all(name)
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect();
+            let expected: Vec<_> = (0..INLINE_HEADERS + 7)
+                .filter(|i| format!("x-{}", i % 3) == name)
+                .map(|i| format!("v{i}"))
+                .collect();
+            assert_eq!(values, expected, "{name}");
+        }
     }
 
     #[test]
