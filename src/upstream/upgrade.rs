@@ -8,7 +8,6 @@
 //! Plain HTTP forwarding still uses hyper (`Upstream::forward`).
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::ops::Range;
 
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
@@ -32,10 +31,13 @@ const INITIAL_READ: usize = response::READ_SIZE;
 
 /// The upgrade request as it goes on the wire, and what it offered (the 101 may select
 /// only from that).
+///
+/// `head` is allocated with room for a read as well: once written, the same buffer
+/// reads the answer (one allocation for both).
 pub struct UpgradeRequest {
     head: Vec<u8>,
-    /// Where `Sec-WebSocket-Key`'s value is in `head`.
-    key: Range<usize>,
+    /// The `Sec-WebSocket-Accept` the upstream's 101 must carry for the key sent.
+    accept: handshake::AcceptKey,
     offered_protocols: Vec<HeaderValue>,
     offered_extensions: Vec<HeaderValue>,
 }
@@ -72,8 +74,8 @@ impl UpgradeRequest {
             .map(|(n, v)| n.as_str().len() + v.len() + 4)
             .sum();
         let mut request = UpgradeRequest {
-            head: Vec::with_capacity(path.len() + client_bytes + 320),
-            key: 0..0,
+            head: Vec::with_capacity((path.len() + client_bytes + 320).max(INITIAL_READ)),
+            accept: handshake::accept_key(key.as_bytes()),
             offered_protocols: Vec::new(),
             offered_extensions: Vec::new(),
         };
@@ -84,16 +86,9 @@ impl UpgradeRequest {
         request.head.extend_from_slice(
             b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ",
         );
-        let key_start = request.head.len();
         request.head.extend_from_slice(key.as_bytes());
-        request.key = key_start..request.head.len();
         request.head.extend_from_slice(b"\r\n\r\n");
         Ok(request)
-    }
-
-    /// The `Sec-WebSocket-Key` sent.
-    fn key(&self) -> &[u8] {
-        self.head.get(self.key.clone()).unwrap_or_default()
     }
 
     /// The request as written to the upstream.
@@ -196,16 +191,19 @@ pub(super) async fn exchange(
 /// under one timer instead of one inside another.
 pub(super) async fn exchange_until(
     mut io: Stream,
-    request: UpgradeRequest,
+    mut request: UpgradeRequest,
     answer_timeout: std::time::Duration,
     deadline: Option<Instant>,
 ) -> Result<WebSocketOutcome, UpstreamError> {
-    let mut buf = Vec::with_capacity(INITIAL_READ);
+    let mut buf = Vec::new();
     let step_end = after(answer_timeout);
     let answer = tokio::time::timeout_at(earliest(step_end, deadline), async {
         let broken = |err| UpstreamError::Protocol(ProtocolError::Io(err));
         io.write_all(&request.head).await.map_err(broken)?;
         io.flush().await.map_err(broken)?;
+        // Written: the request's buffer (room for a read included) reads the answer.
+        buf = std::mem::take(&mut request.head);
+        buf.clear();
         read_answer(&mut io, &mut buf, &request).await
     })
     .await
@@ -318,7 +316,7 @@ fn check_switch(head: &Head<'_>, request: &UpgradeRequest) -> Result<Answer, Ups
             "missing Upgrade: websocket or Connection: upgrade",
         ));
     }
-    let expected = handshake::accept_key(request.key());
+    let expected = &request.accept;
     let mut accepts = head.values("sec-websocket-accept");
     match (accepts.next(), accepts.next()) {
         (Some(accept), None) if accept.trim_ascii() == expected.as_bytes() => {}
@@ -423,10 +421,9 @@ where
     S: tokio::io::AsyncRead + Unpin,
 {
     let offer = |value: &str| HeaderValue::from_str(value).ok().into_iter().collect();
-    const KEY: &[u8] = b"dGhlIHNhbXBsZSBub25jZQ==";
     let request = UpgradeRequest {
-        head: KEY.to_vec(),
-        key: 0..KEY.len(),
+        head: Vec::new(),
+        accept: handshake::accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
         offered_protocols: offer(protocols),
         offered_extensions: offer(extensions),
     };
