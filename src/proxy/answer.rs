@@ -1,7 +1,7 @@
 //! [`Answer`]: a response wsgate gives itself (a refusal, the client's 101, an upstream's
 //! refused upgrade relayed, the refresh endpoint's replies), built once by the code that
 //! decides it and rendered by one of two small renderers: [`Answer::into_response`] for
-//! hyper's service, [`Answer::encode`] for the first request read and answered by hand
+//! hyper's service, [`Answer::encode_into`] for the first request read and answered by hand
 //! (`first.rs`). Both paths give the same answer because there is only one to give.
 //!
 //! The byte renderer writes what hyper would: the status line with its canonical reason
@@ -32,7 +32,7 @@ pub(super) struct Answer {
     headers: HeaderMap,
     body: Bytes,
     /// A 101's own headers, kept as values and rendered straight into bytes by
-    /// [`Answer::encode`] (or into `headers` by [`Answer::into_response`]): no `HeaderMap`
+    /// [`Answer::encode_into`] (or into `headers` by [`Answer::into_response`]): no `HeaderMap`
     /// and no copied header values on the handshake path. They go on the wire before
     /// `headers`, which a 101 leaves empty.
     switching: Option<Switching>,
@@ -67,7 +67,7 @@ impl Switching {
         }
     }
 
-    /// The same headers as bytes, as [`Answer::encode`] writes a `HeaderMap`'s.
+    /// The same headers as bytes, as [`Answer::encode_into`] writes a `HeaderMap`'s.
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"upgrade: websocket\r\nconnection: Upgrade\r\n");
         // Base64 of a digest: always a valid value; checked as `HeaderValue::from_str`
@@ -257,10 +257,19 @@ impl Answer {
         response
     }
 
+    /// [`Answer::encode_into`] into a new buffer.
+    #[cfg(test)]
+    pub(super) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
+    }
+
     /// The answer as HTTP/1.1 bytes, for the answers written without hyper (`first.rs`):
     /// the status line, the headers, `content-length` where a body is allowed, `date` as
-    /// hyper adds it, and the body.
-    pub(super) fn encode(&self) -> Vec<u8> {
+    /// hyper adds it, and the body; appended to `out` (grown as needed), so a caller with
+    /// an empty buffer at hand writes the answer without allocating one.
+    pub(super) fn encode_into(&self, out: &mut Vec<u8>) {
         let Answer {
             status,
             headers,
@@ -275,14 +284,14 @@ impl Answer {
             200 + s.protocol.as_ref().map_or(0, HeaderValue::len)
                 + s.extensions.as_ref().map_or(0, HeaderValue::len)
         });
-        let mut out = Vec::with_capacity(64 + header_bytes + switching_bytes + 48 + body.len());
+        out.reserve(64 + header_bytes + switching_bytes + 48 + body.len());
         out.extend_from_slice(b"HTTP/1.1 ");
         out.extend_from_slice(status.as_str().as_bytes());
         out.push(b' ');
         out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
         out.extend_from_slice(b"\r\n");
         if let Some(switching) = switching {
-            switching.encode(&mut out);
+            switching.encode(out);
         }
         for (name, value) in headers {
             // `HeaderValue` excludes CR and LF; checked again where the bytes go on the wire.
@@ -306,12 +315,11 @@ impl Answer {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"date: ");
-        http_date(&mut out);
+        http_date(out);
         out.extend_from_slice(b"\r\n\r\n");
         if !bodiless {
             out.extend_from_slice(body);
         }
-        out
     }
 }
 

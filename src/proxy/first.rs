@@ -122,7 +122,10 @@ impl Proxy {
         let mut stream = stream;
         match opened {
             Ok((opened, grant, registration)) => {
-                if !self.answer(&mut stream, &opened.switching).await {
+                if !self
+                    .answer(&mut stream, &opened.switching, opened.spare)
+                    .await
+                {
                     return None;
                 }
                 let stream = std::future::ready(Some(stream));
@@ -133,7 +136,7 @@ impl Proxy {
                 match DenyAnswer::new(&policy.gate, Some(&ws), &head.headers, reason) {
                     DenyAnswer::Status(answer) => self.answer_and_close(stream, &answer).await,
                     DenyAnswer::Close(switching) => {
-                        if self.answer(&mut stream, &switching).await {
+                        if self.answer(&mut stream, &switching, Vec::new()).await {
                             close_upgraded(stream, reason).await;
                         }
                     }
@@ -144,9 +147,16 @@ impl Proxy {
     }
 
     /// Writes `answer`, within the handshake timeout; false if the client is gone or does
-    /// not read.
-    async fn answer<S: AsyncWrite + Unpin>(&self, io: &mut S, answer: &Answer) -> bool {
-        let bytes = answer.encode();
+    /// not read. Encoded into `bytes` (emptied first, grown as needed): a buffer at hand
+    /// saves allocating one.
+    async fn answer<S: AsyncWrite + Unpin>(
+        &self,
+        io: &mut S,
+        answer: &Answer,
+        mut bytes: Vec<u8>,
+    ) -> bool {
+        bytes.clear();
+        answer.encode_into(&mut bytes);
         let write = async {
             io.write_all(&bytes).await?;
             io.flush().await
@@ -159,7 +169,7 @@ impl Proxy {
 
     /// A refusal carries `Connection: close`: written, then the connection is closed.
     async fn answer_and_close<S: AsyncWrite + Unpin>(&self, mut io: S, answer: &Answer) {
-        if self.answer(&mut io, answer).await {
+        if self.answer(&mut io, answer, Vec::new()).await {
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, io.shutdown()).await;
         }
     }

@@ -33,6 +33,8 @@ pub(super) struct Opened {
     pub switching: Answer,
     /// What runs once the 101 is out.
     pub session: Session,
+    /// An empty buffer with room for the 101's bytes (the upstream exchange's).
+    pub spare: Vec<u8>,
 }
 
 /// Why there is no session to open.
@@ -101,6 +103,7 @@ impl Proxy {
                 io,
                 protocol,
                 extensions,
+                spare,
             }) => {
                 self.metrics
                     .handshake(route, HandshakeOutcome::Allowed, elapsed);
@@ -121,6 +124,7 @@ impl Proxy {
                         settings,
                         route: policy.names.route(config, grant.route),
                     },
+                    spare,
                 })
             }
             Ok(WebSocketOutcome::Refused(response)) => {

@@ -53,6 +53,9 @@ pub enum WebSocketOutcome {
         io: Upgraded,
         protocol: Option<HeaderValue>,
         extensions: Option<HeaderValue>,
+        /// The exchange's read buffer, emptied: room for the caller's next write (the
+        /// client's 101) without another allocation.
+        spare: Vec<u8>,
     },
     /// Any other status: relay it to the client with `Connection: close`.
     Refused(Response<Bytes>),

@@ -213,11 +213,16 @@ pub(super) async fn exchange_until(
         Answer::Switched {
             protocol,
             extensions,
-        } => Ok(WebSocketOutcome::Upgraded {
-            io: Upgraded::new(io, buf.get(head_len..).unwrap_or_default()),
-            protocol,
-            extensions,
-        }),
+        } => {
+            let io = Upgraded::new(io, buf.get(head_len..).unwrap_or_default());
+            buf.clear();
+            Ok(WebSocketOutcome::Upgraded {
+                io,
+                protocol,
+                extensions,
+                spare: buf,
+            })
+        }
         Answer::Refused {
             status,
             headers,
