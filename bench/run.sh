@@ -16,15 +16,20 @@
 # e.g. a patched build, run with the same config as target "wsgate-b": an A/B in one run).
 # Target "wsgate-redis" (not in the default set): wsgate with [sessions] store = "redis"
 # against a local redis-server (`apt-get install redis-server`), to price the shared
-# session registry against the default in-memory one (target "wsgate").
+# session registry against the default in-memory one (target "wsgate"). BENCH_PORT_BASE
+# (default 19000): the servers listen on 127.0.0.1 ports BASE+1 to BASE+20, so two runs
+# (say, two profiles) can share a machine with different bases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 LOAD_CPU=${BENCH_LOAD_CPU:-0}
 SERVER_CPU=${BENCH_SERVER_CPU:-1}
-ECHO_PORT=19001 WSGATE_PORT=19002 NGINX_PORT=19003 HAPROXY_PORT=19004 ADMIN_PORT=19012
-REDIS_PORT=19020 WSGATE_REDIS_PORT=19006
+PORT_BASE=${BENCH_PORT_BASE:-19000}
+ECHO_PORT=$((PORT_BASE + 1)) WSGATE_PORT=$((PORT_BASE + 2)) NGINX_PORT=$((PORT_BASE + 3))
+HAPROXY_PORT=$((PORT_BASE + 4)) WSGATE_B_PORT=$((PORT_BASE + 5)) WSGATE_REDIS_PORT=$((PORT_BASE + 6))
+ADMIN_PORT=$((PORT_BASE + 12)) ADMIN_B_PORT=$((PORT_BASE + 15)) ADMIN_REDIS_PORT=$((PORT_BASE + 16))
+REDIS_PORT=$((PORT_BASE + 20))
 TARGETS=${BENCH_TARGETS:-direct,wsgate,nginx,haproxy}
 RUN=${BENCH_OUT:-$ROOT/bench/out/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$RUN"
@@ -89,13 +94,13 @@ if has wsgate; then
 fi
 
 if [[ -n ${BENCH_WSGATE_B:-} ]]; then
-    fill bench/peers/wsgate.toml.in "$RUN/wsgate-b.toml" LISTEN="127.0.0.1:19005" \
-        ADMIN="127.0.0.1:19015" UPSTREAM="127.0.0.1:$ECHO_PORT" RSA_PUB="$RSA_PUB"
+    fill bench/peers/wsgate.toml.in "$RUN/wsgate-b.toml" LISTEN="127.0.0.1:$WSGATE_B_PORT" \
+        ADMIN="127.0.0.1:$ADMIN_B_PORT" UPSTREAM="127.0.0.1:$ECHO_PORT" RSA_PUB="$RSA_PUB"
     WSGATE_LOG=${WSGATE_LOG:-info} taskset -c "$SERVER_CPU" "$BENCH_WSGATE_B" run \
         --config "$RUN/wsgate-b.toml" >"$RUN/wsgate-b.log" 2>&1 &
     WSGATE_B_PID=$!; PIDS+=("$WSGATE_B_PID")
-    wait_port 19005
-    ARGS+=(--target "wsgate-b=ws://127.0.0.1:19005/ws,proxy=$WSGATE_B_PID,server=$ECHO_PID")
+    wait_port "$WSGATE_B_PORT"
+    ARGS+=(--target "wsgate-b=ws://127.0.0.1:$WSGATE_B_PORT/ws,proxy=$WSGATE_B_PID,server=$ECHO_PID")
 fi
 
 if has wsgate-redis && command -v redis-server >/dev/null; then
@@ -104,7 +109,7 @@ if has wsgate-redis && command -v redis-server >/dev/null; then
     REDIS_PID=$!; PIDS+=("$REDIS_PID")
     wait_port "$REDIS_PORT"
     fill bench/peers/wsgate.toml.in "$RUN/wsgate-redis.toml" LISTEN="127.0.0.1:$WSGATE_REDIS_PORT" \
-        ADMIN="127.0.0.1:19016" UPSTREAM="127.0.0.1:$ECHO_PORT" RSA_PUB="$RSA_PUB"
+        ADMIN="127.0.0.1:$ADMIN_REDIS_PORT" UPSTREAM="127.0.0.1:$ECHO_PORT" RSA_PUB="$RSA_PUB"
     printf '\n[sessions]\nstore = "redis"\nredis_url = { env = "BENCH_REDIS_URL" }\n' \
         >>"$RUN/wsgate-redis.toml"
     BENCH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" WSGATE_LOG=${WSGATE_LOG:-info} \
