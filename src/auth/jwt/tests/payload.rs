@@ -172,6 +172,21 @@ fn escaped_names_are_found_by_their_unescaped_text() {
 }
 
 #[test]
+fn thousands_of_escaped_names_are_told_apart_and_a_late_duplicate_is_caught() {
+    // Every name escaped and over eight bytes (keys collide on the first eight): the
+    // lookup of an escaped name's text is a binary search, the duplicate check sorts.
+    let names: Vec<String> = (0..5000).map(|i| format!("\\u0063laim-{i:05}")).collect();
+    let members: Vec<String> = names.iter().map(|n| format!("\"{n}\":0")).collect();
+    let payload = format!("{{{}}}", members.join(","));
+    let claims = Claims::parse(payload.as_bytes()).unwrap();
+    assert_eq!(claims.len(), 5000);
+    assert!(claims.get("claim-04999").is_some());
+    assert!(claims.get("claim-05000").is_none());
+    let duplicated = format!("{{{},\"claim-00000\":1}}", members.join(","));
+    assert!(Claims::parse(duplicated.as_bytes()).is_none());
+}
+
+#[test]
 fn strings_without_escapes_are_borrowed_from_the_payload() {
     let claims = Claims::parse(br#"{"sub":"alice","iss":"https:\/\/a"}"#).unwrap();
     assert!(matches!(
