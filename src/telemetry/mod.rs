@@ -14,6 +14,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use tracing::metadata::Kind;
 use tracing::{Level, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -38,6 +39,7 @@ mod writer;
 
 use format::CloudLoggingFormat;
 use format::client_addr::ClientAddr;
+use format::direct;
 pub use refused::{CONFIG_REFUSED, record_config_refused};
 pub use writer::{LogGuard, flush as flush_logs};
 
@@ -185,21 +187,54 @@ fn record_denied(
 
     let mut client = ClientAddr::buffer();
     macro_rules! denied {
-        ($level:expr) => {
-            tracing::event!(
+        ($level:expr) => {{
+            if !tracing::enabled!(
+                kind: Kind::EVENT,
+                target: direct::TARGET,
                 $level,
-                message = "request denied",
-                reason = reason.as_str(),
-                route = d.route,
-                client = &*ClientAddr(d.client).text(&mut client),
-                websocket = d.websocket,
-                method = caller.map(|c| c.method.label()),
-                user = caller.and_then(|c| c.user),
-                issuer = d.issuer,
-                status = reason.status().as_u16(),
-                duration_ms = millis(d.duration)
-            )
-        };
+                message,
+                reason,
+                route,
+                client,
+                websocket,
+                method,
+                user,
+                issuer,
+                status,
+                duration_ms
+            ) {
+                return;
+            }
+            let client = ClientAddr(d.client).text(&mut client);
+            let written = direct::write_line($level, "request denied", |line| {
+                line.plain("reason", reason.as_str());
+                line.str("route", d.route);
+                line.plain("client", &client);
+                line.bool("websocket", d.websocket);
+                if let Some(caller) = caller {
+                    line.plain("method", caller.method.label());
+                    line.opt_str("user", caller.user);
+                }
+                line.opt_str("issuer", d.issuer);
+                line.u64("status", u64::from(reason.status().as_u16()));
+                line.f64("duration_ms", millis(d.duration));
+            });
+            if !written {
+                tracing::event!(
+                    $level,
+                    message = "request denied",
+                    reason = reason.as_str(),
+                    route = d.route,
+                    client = &*client,
+                    websocket = d.websocket,
+                    method = caller.map(|c| c.method.label()),
+                    user = caller.and_then(|c| c.user),
+                    issuer = d.issuer,
+                    status = reason.status().as_u16(),
+                    duration_ms = millis(d.duration)
+                );
+            }
+        }};
     }
     if reason.status().is_server_error() {
         denied!(Level::WARN);
@@ -211,39 +246,110 @@ fn record_denied(
 /// A request was let through: counts it under its method and logs "request allowed".
 fn record_allowed(metrics: &Metrics, d: &Decision<'_>, caller: Caller<'_>) {
     metrics.allowed(d.route, caller.method);
+    if !tracing::enabled!(
+        kind: Kind::EVENT,
+        target: direct::TARGET,
+        Level::INFO,
+        message,
+        route,
+        client,
+        websocket,
+        method,
+        user,
+        issuer,
+        duration_ms
+    ) {
+        return;
+    }
     let mut client = ClientAddr::buffer();
-    tracing::info!(
-        message = "request allowed",
-        route = d.route,
-        client = &*ClientAddr(d.client).text(&mut client),
-        websocket = d.websocket,
-        method = caller.method.label(),
-        user = caller.user,
-        issuer = d.issuer,
-        duration_ms = millis(d.duration)
-    );
+    let client = ClientAddr(d.client).text(&mut client);
+    let written = direct::write_line(Level::INFO, "request allowed", |line| {
+        line.str("route", d.route);
+        line.plain("client", &client);
+        line.bool("websocket", d.websocket);
+        line.plain("method", caller.method.label());
+        line.opt_str("user", caller.user);
+        line.opt_str("issuer", d.issuer);
+        line.f64("duration_ms", millis(d.duration));
+    });
+    if !written {
+        tracing::info!(
+            message = "request allowed",
+            route = d.route,
+            client = &*client,
+            websocket = d.websocket,
+            method = caller.method.label(),
+            user = caller.user,
+            issuer = d.issuer,
+            duration_ms = millis(d.duration)
+        );
+    }
 }
 
 /// A WebSocket session ended: decrements the active gauge, counts the close, and logs
 /// "session closed" with the relayed totals.
 pub fn record_session_closed(metrics: &Metrics, s: &SessionSummary<'_>) {
     metrics.session_closed(s.route, s.initiator, s.code, s.reason);
+    if !tracing::enabled!(
+        kind: Kind::EVENT,
+        target: direct::TARGET,
+        Level::INFO,
+        message,
+        route,
+        client,
+        session,
+        user,
+        initiator,
+        code,
+        reason,
+        duration_ms,
+        frames_to_upstream,
+        frames_to_client,
+        bytes_to_upstream,
+        bytes_to_client
+    ) {
+        return;
+    }
     let (mut client, mut session) = (ClientAddr::buffer(), [0; 32]);
-    tracing::info!(
-        message = "session closed",
-        route = s.route,
-        client = &*ClientAddr(s.client).text(&mut client),
-        session = s.session.hex(&mut session),
-        user = s.user,
-        initiator = s.initiator.as_str(),
-        code = s.code,
-        reason = s.reason.map(CloseReason::as_str),
-        duration_ms = millis(s.duration),
-        frames_to_upstream = s.frames_to_upstream,
-        frames_to_client = s.frames_to_client,
-        bytes_to_upstream = s.bytes_to_upstream,
-        bytes_to_client = s.bytes_to_client
+    let (client, session) = (
+        ClientAddr(s.client).text(&mut client),
+        s.session.hex(&mut session),
     );
+    let written = direct::write_line(Level::INFO, "session closed", |line| {
+        line.str("route", s.route);
+        line.plain("client", &client);
+        line.plain("session", session);
+        line.opt_str("user", s.user);
+        line.plain("initiator", s.initiator.as_str());
+        if let Some(code) = s.code {
+            line.u64("code", u64::from(code));
+        }
+        if let Some(reason) = s.reason {
+            line.plain("reason", reason.as_str());
+        }
+        line.f64("duration_ms", millis(s.duration));
+        line.u64("frames_to_upstream", s.frames_to_upstream);
+        line.u64("frames_to_client", s.frames_to_client);
+        line.u64("bytes_to_upstream", s.bytes_to_upstream);
+        line.u64("bytes_to_client", s.bytes_to_client);
+    });
+    if !written {
+        tracing::info!(
+            message = "session closed",
+            route = s.route,
+            client = &*client,
+            session,
+            user = s.user,
+            initiator = s.initiator.as_str(),
+            code = s.code,
+            reason = s.reason.map(CloseReason::as_str),
+            duration_ms = millis(s.duration),
+            frames_to_upstream = s.frames_to_upstream,
+            frames_to_client = s.frames_to_client,
+            bytes_to_upstream = s.bytes_to_upstream,
+            bytes_to_client = s.bytes_to_client
+        );
+    }
 }
 
 /// An upstream connection failed: counts it by kind and logs "upstream error" with the

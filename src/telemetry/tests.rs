@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::*;
 use crate::telemetry::metrics::tests::changes;
 
+mod direct_lines;
 mod format;
 mod legacy;
 mod record_lines;

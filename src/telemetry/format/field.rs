@@ -56,6 +56,11 @@ impl FieldValue<'_> {
     }
 }
 
+/// Writes `value` as an `f64` field's JSON value (a finite one as a number).
+pub(super) fn write_f64(out: &mut impl fmt::Write, value: f64) -> fmt::Result {
+    FieldValue::F64(value).write_json(out)
+}
+
 /// Writes a finite `value` in serde_json's shortest round-trip form (`2000.0`, `1.5`), as
 /// the `serde_json::Value` this replaced wrote it: through serde_json's own number
 /// formatter into a stack buffer, without `fmt` machinery (a `duration_ms` on every line).

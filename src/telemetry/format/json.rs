@@ -51,7 +51,7 @@ pub(in crate::telemetry) fn write_i64(out: &mut impl fmt::Write, value: i64) -> 
 }
 
 /// Whether `text` has a character [`write_escaped`] escapes.
-pub(super) fn needs_escape(text: &str) -> bool {
+pub(in crate::telemetry) fn needs_escape(text: &str) -> bool {
     find_escape(text.as_bytes(), 0).is_some()
 }
 

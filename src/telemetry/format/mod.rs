@@ -33,6 +33,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFi
 use tracing_subscriber::registry::LookupSpan;
 
 pub(in crate::telemetry) mod client_addr;
+pub(in crate::telemetry) mod direct;
 mod field;
 pub(in crate::telemetry) mod json;
 pub(in crate::telemetry) mod timestamp;
