@@ -39,7 +39,7 @@ mod writer;
 
 use format::CloudLoggingFormat;
 use format::client_addr::ClientAddr;
-use format::direct;
+use format::direct::{self, json_key};
 pub use refused::{CONFIG_REFUSED, record_config_refused};
 pub use writer::{LogGuard, flush as flush_logs};
 
@@ -207,17 +207,17 @@ fn record_denied(
             }
             let client = ClientAddr(d.client).text(&mut client);
             let written = direct::write_line($level, "request denied", |line| {
-                line.plain("reason", reason.as_str());
-                line.str("route", d.route);
-                line.plain("client", &client);
-                line.bool("websocket", d.websocket);
+                line.plain(json_key!("reason"), reason.as_str());
+                line.str(json_key!("route"), d.route);
+                line.plain(json_key!("client"), &client);
+                line.bool(json_key!("websocket"), d.websocket);
                 if let Some(caller) = caller {
-                    line.plain("method", caller.method.label());
-                    line.opt_str("user", caller.user);
+                    line.plain(json_key!("method"), caller.method.label());
+                    line.opt_str(json_key!("user"), caller.user);
                 }
-                line.opt_str("issuer", d.issuer);
-                line.u64("status", u64::from(reason.status().as_u16()));
-                line.f64("duration_ms", millis(d.duration));
+                line.opt_str(json_key!("issuer"), d.issuer);
+                line.u64(json_key!("status"), u64::from(reason.status().as_u16()));
+                line.millis(json_key!("duration_ms"), d.duration);
             });
             if !written {
                 tracing::event!(
@@ -264,13 +264,13 @@ fn record_allowed(metrics: &Metrics, d: &Decision<'_>, caller: Caller<'_>) {
     let mut client = ClientAddr::buffer();
     let client = ClientAddr(d.client).text(&mut client);
     let written = direct::write_line(Level::INFO, "request allowed", |line| {
-        line.str("route", d.route);
-        line.plain("client", &client);
-        line.bool("websocket", d.websocket);
-        line.plain("method", caller.method.label());
-        line.opt_str("user", caller.user);
-        line.opt_str("issuer", d.issuer);
-        line.f64("duration_ms", millis(d.duration));
+        line.str(json_key!("route"), d.route);
+        line.plain(json_key!("client"), &client);
+        line.bool(json_key!("websocket"), d.websocket);
+        line.plain(json_key!("method"), caller.method.label());
+        line.opt_str(json_key!("user"), caller.user);
+        line.opt_str(json_key!("issuer"), d.issuer);
+        line.millis(json_key!("duration_ms"), d.duration);
     });
     if !written {
         tracing::info!(
@@ -316,22 +316,22 @@ pub fn record_session_closed(metrics: &Metrics, s: &SessionSummary<'_>) {
         s.session.hex(&mut session),
     );
     let written = direct::write_line(Level::INFO, "session closed", |line| {
-        line.str("route", s.route);
-        line.plain("client", &client);
-        line.plain("session", session);
-        line.opt_str("user", s.user);
-        line.plain("initiator", s.initiator.as_str());
+        line.str(json_key!("route"), s.route);
+        line.plain(json_key!("client"), &client);
+        line.plain(json_key!("session"), session);
+        line.opt_str(json_key!("user"), s.user);
+        line.plain(json_key!("initiator"), s.initiator.as_str());
         if let Some(code) = s.code {
-            line.u64("code", u64::from(code));
+            line.u64(json_key!("code"), u64::from(code));
         }
         if let Some(reason) = s.reason {
-            line.plain("reason", reason.as_str());
+            line.plain(json_key!("reason"), reason.as_str());
         }
-        line.f64("duration_ms", millis(s.duration));
-        line.u64("frames_to_upstream", s.frames_to_upstream);
-        line.u64("frames_to_client", s.frames_to_client);
-        line.u64("bytes_to_upstream", s.bytes_to_upstream);
-        line.u64("bytes_to_client", s.bytes_to_client);
+        line.millis(json_key!("duration_ms"), s.duration);
+        line.u64(json_key!("frames_to_upstream"), s.frames_to_upstream);
+        line.u64(json_key!("frames_to_client"), s.frames_to_client);
+        line.u64(json_key!("bytes_to_upstream"), s.bytes_to_upstream);
+        line.u64(json_key!("bytes_to_client"), s.bytes_to_client);
     });
     if !written {
         tracing::info!(

@@ -19,7 +19,7 @@
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tracing::Level;
 use tracing_subscriber::fmt::MakeWriter;
@@ -43,61 +43,103 @@ type ProductionLayer = tracing_subscriber::fmt::Layer<
     CoalescingWriter,
 >;
 
-/// One line being written: the fields after the fixed keys, in the event's order.
+/// `,"NAME":` for a literal `NAME` (which must need no escaping), as one constant piece.
+macro_rules! json_key {
+    ($name:literal) => {
+        concat!(",\"", $name, "\":")
+    };
+}
+pub(in crate::telemetry) use json_key;
+
+/// One line being written: the fields after the fixed keys, in the event's order. Each
+/// method takes the field's `key`, `,"NAME":` as [`json_key!`] writes it.
 pub(in crate::telemetry) struct Line<'a>(&'a mut String);
 
 impl Line<'_> {
-    /// `,"NAME":"TEXT"` with `text` escaped.
-    pub(in crate::telemetry) fn str(&mut self, name: &str, text: &str) {
-        self.key(name);
+    /// A string field, `text` escaped.
+    pub(in crate::telemetry) fn str(&mut self, key: &str, text: &str) {
+        self.0.push_str(key);
         self.0.push('"');
         // Writing into a `String` cannot fail.
         let _ = write_escaped(self.0, text);
         self.0.push('"');
     }
 
-    /// `,"NAME":"TEXT"` for text known to need no escaping (enum labels, reason codes,
+    /// A string field whose text is known to need no escaping (enum labels, reason codes,
     /// hex digits, socket addresses): no scan.
-    pub(in crate::telemetry) fn plain(&mut self, name: &str, text: &str) {
+    pub(in crate::telemetry) fn plain(&mut self, key: &str, text: &str) {
         debug_assert!(!super::json::needs_escape(text), "{text:?}");
-        self.key(name);
+        self.0.push_str(key);
         self.0.push('"');
         self.0.push_str(text);
         self.0.push('"');
     }
 
     /// Like [`Line::str`], nothing when `None` (as tracing records no `None` field).
-    pub(in crate::telemetry) fn opt_str(&mut self, name: &str, text: Option<&str>) {
+    pub(in crate::telemetry) fn opt_str(&mut self, key: &str, text: Option<&str>) {
         if let Some(text) = text {
-            self.str(name, text);
+            self.str(key, text);
         }
     }
 
-    pub(in crate::telemetry) fn u64(&mut self, name: &str, value: u64) {
-        self.key(name);
+    pub(in crate::telemetry) fn u64(&mut self, key: &str, value: u64) {
+        self.0.push_str(key);
         let _ = write_u64(self.0, value);
     }
 
-    pub(in crate::telemetry) fn bool(&mut self, name: &str, value: bool) {
-        self.key(name);
+    pub(in crate::telemetry) fn bool(&mut self, key: &str, value: bool) {
+        self.0.push_str(key);
         self.0.push_str(if value { "true" } else { "false" });
     }
 
-    /// A finite number, as the formatter writes an `f64` field.
-    pub(in crate::telemetry) fn f64(&mut self, name: &str, value: f64) {
-        self.key(name);
-        let _ = super::field::write_f64(self.0, value);
-    }
-
-    /// `,"NAME":`; names are the record functions' literals, which need no escaping.
-    fn key(&mut self, name: &str) {
-        self.0.push_str(",\"");
-        self.0.push_str(name);
-        self.0.push_str("\":");
+    /// `duration` in milliseconds with microsecond precision: the `f64`
+    /// `micros / 1000.0` as the formatter writes it ([`write_millis`]).
+    pub(in crate::telemetry) fn millis(&mut self, key: &str, duration: Duration) {
+        self.0.push_str(key);
+        let _ = write_millis(self.0, duration);
     }
 }
 
-/// Writes one line with `message` at `level` and the fields `fields` writes into the
+/// Below this many microseconds (31 years) a duration's milliseconds have at most 15
+/// significant digits, so the exact decimal `micros / 1000` is the shortest text that
+/// reads back as the `f64` `micros as f64 / 1000.0` (distinct decimals of up to 15
+/// digits are distinct doubles), which is what serde_json (ryu) writes for it: in plain
+/// notation, since the decimal point is at most 12 digits in.
+const EXACT_MICROS: u64 = 1_000_000_000_000_000;
+
+/// Writes `duration`'s milliseconds as the `f64` `micros as f64 / 1000.0` is written as a
+/// JSON number (`0.0`, `0.001`, `1.5`, `2001.0`, `1234.567`), from the integer
+/// microseconds: no float formatting.
+pub(in crate::telemetry) fn write_millis(out: &mut String, duration: Duration) -> fmt::Result {
+    let micros = duration.as_micros();
+    let Some(micros) = u64::try_from(micros).ok().filter(|&m| m < EXACT_MICROS) else {
+        #[allow(clippy::cast_precision_loss)] // as the `duration_ms` field always was
+        return super::field::write_f64(out, micros as f64 / 1000.0);
+    };
+    write_u64(out, micros / 1000)?;
+    out.push('.');
+    let mut fraction = micros % 1000;
+    if fraction == 0 {
+        out.push('0');
+        return Ok(());
+    }
+    let mut digits = 3;
+    while fraction % 10 == 0 {
+        fraction /= 10;
+        digits -= 1;
+    }
+    let buffer = &mut [0; 20];
+    let text = super::json::decimal(buffer, fraction);
+    for _ in text.len()..digits {
+        out.push('0');
+    }
+    for &digit in text {
+        out.push(char::from(digit));
+    }
+    Ok(())
+}
+
+/// Writes one line with `message` (a literal needing no escaping) at `level` and the fields `fields` writes into the
 /// installed coalescing writer, if the current dispatcher is the production one and no
 /// span is entered; returns whether it did. The caller has checked that the event is
 /// enabled.
@@ -153,8 +195,9 @@ thread_local! {
 /// `{"message":…,"severity":…,"target":…,"time":…"`, as [`CloudLoggingFormat`] writes
 /// them.
 fn write_fixed(out: &mut String, level: Level, message: &str) -> fmt::Result {
+    debug_assert!(!super::json::needs_escape(message), "{message:?}");
     out.push_str("{\"message\":\"");
-    write_escaped(out, message)?;
+    out.push_str(message);
     out.push_str("\",\"severity\":\"");
     out.push_str(severity(level));
     out.push_str("\",\"target\":\"");

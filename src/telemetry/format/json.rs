@@ -19,7 +19,7 @@ impl<W: fmt::Write + ?Sized> fmt::Write for JsonEscaper<'_, W> {
 /// Writes `value`'s decimal digits into the end of `buffer` and returns them: integers
 /// as `Display` writes them, without a pass through `fmt::write` and `pad_integral`
 /// (a few hundred instructions per number, and a line has up to nine).
-pub(super) fn decimal(buffer: &mut [u8; 20], value: u64) -> &[u8] {
+pub(in crate::telemetry) fn decimal(buffer: &mut [u8; 20], value: u64) -> &[u8] {
     let mut start = buffer.len();
     let mut rest = value;
     loop {

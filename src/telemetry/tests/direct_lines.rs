@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use super::super::format::client_addr::ClientAddr;
-use super::super::format::direct::WRITTEN;
+use super::super::format::direct::{WRITTEN, write_millis};
 use super::super::format::json::needs_escape;
 use super::super::writer::{Limits, coalescing};
 use super::format::without_timestamps;
@@ -201,4 +201,41 @@ fn values_written_without_an_escape_scan_never_need_one() {
         let mut buffer = ClientAddr::buffer();
         assert!(!needs_escape(&ClientAddr(client).text(&mut buffer)));
     }
+}
+
+#[test]
+fn duration_ms_is_written_as_serde_json_writes_the_f64() {
+    let check = |duration: Duration| {
+        let mut text = String::new();
+        write_millis(&mut text, duration).expect("writes into a String");
+        #[allow(clippy::cast_precision_loss)]
+        let value = duration.as_micros() as f64 / 1000.0;
+        assert_eq!(
+            text,
+            serde_json::to_string(&value).expect("finite"),
+            "{duration:?}"
+        );
+    };
+    for micros in 0..=250_000 {
+        check(Duration::from_micros(micros));
+    }
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    for _ in 0..200_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        // Every magnitude, up to and past where the exact path ends.
+        let micros = state >> (state % 64);
+        check(Duration::from_micros(micros));
+        check(Duration::from_micros(micros % 1_000_000_000_000_000));
+    }
+    for micros in [
+        999_999_999_999_999,
+        1_000_000_000_000_000,
+        1_000_000_000_000_001,
+        u64::MAX,
+    ] {
+        check(Duration::from_micros(micros));
+    }
+    check(Duration::MAX);
 }
