@@ -187,11 +187,11 @@ fn record_denied(
 
     let mut client = ClientAddr::buffer();
     macro_rules! denied {
-        ($level:expr) => {{
+        ($level:ident) => {{
             if !tracing::enabled!(
                 kind: Kind::EVENT,
                 target: direct::TARGET,
-                $level,
+                Level::$level,
                 message,
                 reason,
                 route,
@@ -206,7 +206,7 @@ fn record_denied(
                 return;
             }
             let client = ClientAddr(d.client).text(&mut client);
-            let written = direct::write_line($level, "request denied", |line| {
+            let written = direct::write_line(direct::line_head!($level, "request denied"), |line| {
                 line.plain(json_key!("reason"), reason.as_str());
                 line.str(json_key!("route"), d.route);
                 line.plain(json_key!("client"), &client);
@@ -221,7 +221,7 @@ fn record_denied(
             });
             if !written {
                 tracing::event!(
-                    $level,
+                    Level::$level,
                     message = "request denied",
                     reason = reason.as_str(),
                     route = d.route,
@@ -237,9 +237,9 @@ fn record_denied(
         }};
     }
     if reason.status().is_server_error() {
-        denied!(Level::WARN);
+        denied!(WARN);
     } else {
-        denied!(Level::INFO);
+        denied!(INFO);
     }
 }
 
@@ -263,7 +263,7 @@ fn record_allowed(metrics: &Metrics, d: &Decision<'_>, caller: Caller<'_>) {
     }
     let mut client = ClientAddr::buffer();
     let client = ClientAddr(d.client).text(&mut client);
-    let written = direct::write_line(Level::INFO, "request allowed", |line| {
+    let written = direct::write_line(direct::line_head!(INFO, "request allowed"), |line| {
         line.str(json_key!("route"), d.route);
         line.plain(json_key!("client"), &client);
         line.bool(json_key!("websocket"), d.websocket);
@@ -315,7 +315,7 @@ pub fn record_session_closed(metrics: &Metrics, s: &SessionSummary<'_>) {
         ClientAddr(s.client).text(&mut client),
         s.session.hex(&mut session),
     );
-    let written = direct::write_line(Level::INFO, "session closed", |line| {
+    let written = direct::write_line(direct::line_head!(INFO, "session closed"), |line| {
         line.str(json_key!("route"), s.route);
         line.plain(json_key!("client"), &client);
         line.plain(json_key!("session"), session);

@@ -17,11 +17,10 @@
 //! what [`CloudLoggingFormat`] writes for the same event (tests compare the two).
 
 use std::cell::RefCell;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::io::Write as _;
 use std::time::{Duration, SystemTime};
 
-use tracing::Level;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::layer::Layered;
@@ -29,7 +28,7 @@ use tracing_subscriber::{EnvFilter, Registry};
 
 use super::json::{write_escaped, write_u64};
 use super::timestamp::write_timestamp;
-use super::{CloudLoggingFormat, KEEP_LINE_CAPACITY, severity};
+use super::{CloudLoggingFormat, KEEP_LINE_CAPACITY};
 use crate::telemetry::writer::CoalescingWriter;
 
 /// The target of the record functions' events (`module_path!()` in `telemetry/mod.rs`).
@@ -139,13 +138,33 @@ pub(in crate::telemetry) fn write_millis(out: &mut String, duration: Duration) -
     Ok(())
 }
 
-/// Writes one line with `message` (a literal needing no escaping) at `level` and the fields `fields` writes into the
-/// installed coalescing writer, if the current dispatcher is the production one and no
-/// span is entered; returns whether it did. The caller has checked that the event is
-/// enabled.
+/// The start of a line up to the opening quote of the `time` value, for a literal message
+/// (which must need no escaping) at `INFO` or `WARN`, as [`CloudLoggingFormat`] writes
+/// the fixed keys: one constant piece.
+macro_rules! line_head {
+    (INFO, $message:literal) => {
+        concat!(
+            "{\"message\":\"",
+            $message,
+            "\",\"severity\":\"INFO\",\"target\":\"wsgate::telemetry\",\"time\":\""
+        )
+    };
+    (WARN, $message:literal) => {
+        concat!(
+            "{\"message\":\"",
+            $message,
+            "\",\"severity\":\"WARNING\",\"target\":\"wsgate::telemetry\",\"time\":\""
+        )
+    };
+}
+pub(in crate::telemetry) use line_head;
+
+/// Writes one line, `head` (from [`line_head!`]), the time, then the fields `fields`
+/// writes, into the installed coalescing writer, if the current dispatcher is the
+/// production one and no span is entered; returns whether it did. The caller has checked
+/// that the event is enabled.
 pub(in crate::telemetry) fn write_line(
-    level: Level,
-    message: &str,
+    head: &'static str,
     fields: impl FnOnce(&mut Line<'_>),
 ) -> bool {
     thread_local! {
@@ -166,9 +185,11 @@ pub(in crate::telemetry) fn write_line(
                 return false;
             };
             line.clear();
-            if write_fixed(&mut line, level, message).is_err() {
+            line.push_str(head);
+            if write_timestamp(&mut *line, SystemTime::now()).is_err() {
                 return false;
             }
+            line.push('"');
             if let Some(fields) = fields.take() {
                 fields(&mut Line(&mut line));
             }
@@ -190,19 +211,4 @@ thread_local! {
     /// How many lines [`write_line`] wrote on this thread: tests check which path a line
     /// took.
     pub(in crate::telemetry) static WRITTEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// `{"message":…,"severity":…,"target":…,"time":…"`, as [`CloudLoggingFormat`] writes
-/// them.
-fn write_fixed(out: &mut String, level: Level, message: &str) -> fmt::Result {
-    debug_assert!(!super::json::needs_escape(message), "{message:?}");
-    out.push_str("{\"message\":\"");
-    out.push_str(message);
-    out.push_str("\",\"severity\":\"");
-    out.push_str(severity(level));
-    out.push_str("\",\"target\":\"");
-    out.push_str(TARGET);
-    out.push_str("\",\"time\":\"");
-    write_timestamp(out, SystemTime::now())?;
-    out.write_char('"')
 }
