@@ -8,7 +8,11 @@
 //! queries see `reason`, `route`, … directly. Nothing here receives a token or a secret.
 //!
 //! `format` writes the lines (without building `serde_json` values), `writer` batches
-//! them to stdout from a background thread; both are on every handshake's path.
+//! them to stdout from a background thread; both are on every handshake's path. The
+//! handshake's own lines ("request allowed", "request denied", "session closed") are
+//! written by `format/direct.rs` straight into that writer once tracing says they are
+//! enabled, when the installed subscriber is the production one (else through
+//! `tracing::event!` like every other line).
 
 use std::io;
 use std::net::SocketAddr;
