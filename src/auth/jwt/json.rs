@@ -124,19 +124,24 @@ impl<'de> Deserialize<'de> for HeaderMembers<'de> {
 }
 
 impl<'de> HeaderMembers<'de> {
+    /// A header with none of its members read yet.
+    fn empty() -> HeaderMembers<'de> {
+        HeaderMembers {
+            alg: Member::Absent,
+            kid: Member::Absent,
+            typ: Member::Absent,
+            cty: Member::Absent,
+            present: Present::default(),
+        }
+    }
+
     /// The header read by the scan instead of serde_json (the same members, a fraction of
     /// the cost). `None` when the scan refuses the header, and for what it leaves to
     /// serde_json (a name with escapes, a duplicate, more than eight unknown names): then
     /// `Deserialize` reads it, and says why when it refuses.
     pub(super) fn scan(bytes: &'de [u8]) -> Option<HeaderMembers<'de>> {
         let text = std::str::from_utf8(bytes).ok()?;
-        let mut header = HeaderMembers {
-            alg: Member::Absent,
-            kid: Member::Absent,
-            typ: Member::Absent,
-            cty: Member::Absent,
-            present: Present::default(),
-        };
+        let mut header = HeaderMembers::empty();
         let mut seen: u16 = 0;
         let mut others = [(NameKey::default(), Span { start: 0, end: 0 }); 8];
         let mut other_count = 0;
@@ -213,13 +218,7 @@ impl<'de> Visitor<'de> for HeaderVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-        let mut header = HeaderMembers {
-            alg: Member::Absent,
-            kid: Member::Absent,
-            typ: Member::Absent,
-            cty: Member::Absent,
-            present: Present::default(),
-        };
+        let mut header = HeaderMembers::empty();
         let mut seen: u16 = 0;
         // Names wsgate does not know; allocated only when the header has one.
         let mut others: BTreeSet<Cow<'de, str>> = BTreeSet::new();
