@@ -124,6 +124,21 @@ impl<'de> Deserialize<'de> for HeaderMembers<'de> {
 }
 
 impl<'de> HeaderMembers<'de> {
+    /// Where the member with `KNOWN[index]`'s name goes; `None` for a name that is only
+    /// noted as present (one of [`FLAGGED`]), whose bit this sets.
+    fn slot(&mut self, index: usize) -> Option<&mut Member<'de>> {
+        match index {
+            0 => Some(&mut self.alg),
+            1 => Some(&mut self.kid),
+            2 => Some(&mut self.typ),
+            3 => Some(&mut self.cty),
+            flagged => {
+                self.present.0 |= 1 << (flagged - 4);
+                None
+            }
+        }
+    }
+
     /// A header with none of its members read yet.
     fn empty() -> HeaderMembers<'de> {
         HeaderMembers {
@@ -171,15 +186,8 @@ impl<'de> HeaderMembers<'de> {
                 return None;
             }
             seen |= bit;
-            let slot = match index {
-                0 => &mut header.alg,
-                1 => &mut header.kid,
-                2 => &mut header.typ,
-                3 => &mut header.cty,
-                flagged => {
-                    header.present.0 |= 1 << (flagged - 4);
-                    return Some(());
-                }
+            let Some(slot) = header.slot(index) else {
+                return Some(());
             };
             *slot = match (member.value.kind, member.value.escaped) {
                 (JsonKind::String, false) => {
@@ -236,16 +244,9 @@ impl<'de> Visitor<'de> for HeaderVisitor {
                 return Err(duplicate(&name));
             }
             seen |= bit;
-            let slot = match index {
-                0 => &mut header.alg,
-                1 => &mut header.kid,
-                2 => &mut header.typ,
-                3 => &mut header.cty,
-                flagged => {
-                    access.next_value::<Checked>()?;
-                    header.present.0 |= 1 << (flagged - 4);
-                    continue;
-                }
+            let Some(slot) = header.slot(index) else {
+                access.next_value::<Checked>()?;
+                continue;
             };
             *slot = access.next_value::<TextOrOther>()?.0;
         }
