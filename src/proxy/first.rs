@@ -137,7 +137,11 @@ impl Proxy {
                     DenyAnswer::Status(answer) => self.answer_and_close(stream, &answer).await,
                     DenyAnswer::Close(switching) => {
                         if self.answer(&mut stream, &switching, Vec::new()).await {
-                            close_upgraded(stream, reason).await;
+                            // Boxed: the close exchange's state (4.6 KB) would otherwise
+                            // size this future, and the allocation of every connection's
+                            // first request, for a path few connections take.
+                            let closing = Box::pin(close_upgraded(stream, reason));
+                            closing.await;
                         }
                     }
                 }

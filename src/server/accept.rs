@@ -7,7 +7,9 @@
 //! small, separately bounded pool, and beyond that pool it is closed at once.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::net::tls::{ClientCertificate, ListenerTls};
-use crate::proxy::{ClientConn, MAX_HEAD_BYTES, Proxy, Slot};
+use crate::proxy::{AfterUpgrade, ClientConn, MAX_HEAD_BYTES, Proxy, Slot};
 
 pub(super) async fn accept_loop(
     listener: TcpListener,
@@ -109,7 +111,11 @@ fn http1_builder(proxy: &Proxy) -> http1::Builder {
 ///
 /// The TLS and HTTP stages are boxed and freed when they end: this task lives as long as
 /// the session, and inline they would size its allocation for the whole session (measured:
-/// idle sessions grew from 3.2 to 7.6 KiB each).
+/// idle sessions grew from 3.2 to 7.6 KiB each). Each stage's future is built in a plain
+/// function or in its own `let`, never in the statement that awaits it: an unboxed future
+/// or stream that is still in scope at an `await` is stored in this task's state even once
+/// moved out (measured: that made this future 9,480 bytes instead of 272, copied into the
+/// task at every accept).
 async fn serve_client(
     stream: TcpStream,
     peer: SocketAddr,
@@ -117,28 +123,44 @@ async fn serve_client(
     tls: Option<ListenerTls>,
     slot: Slot,
 ) {
-    let after_upgrade = match tls {
-        None => {
-            let conn = ClientConn::new(slot, ClientCertificate::NotRequested);
-            let after_upgrade = conn.after_upgrade();
-            Box::pin(serve_connection(stream, peer, proxy, conn)).await;
-            after_upgrade
-        }
+    let (after_upgrade, serving) = match tls {
+        None => serving(
+            stream,
+            peer,
+            proxy,
+            ClientConn::new(slot, ClientCertificate::NotRequested),
+        ),
         Some(tls) => {
-            let Some(stream) = Box::pin(tls_handshake(&tls.acceptor, stream, peer, &proxy)).await
-            else {
-                return;
-            };
-            let conn = ClientConn::new(slot, tls.client_certificate(stream.get_ref().1));
-            drop(tls);
-            let after_upgrade = conn.after_upgrade();
-            Box::pin(serve_connection(stream, peer, proxy, conn)).await;
-            after_upgrade
+            let handshake = Box::pin(tls_handshake(&tls.acceptor, stream, peer, &proxy));
+            match handshake.await {
+                Some(stream) => {
+                    let certificate = tls.client_certificate(stream.get_ref().1);
+                    serving(stream, peer, proxy, ClientConn::new(slot, certificate))
+                }
+                None => return,
+            }
         }
     };
+    serving.await;
     if let Some(session) = after_upgrade.take() {
         session.await;
     }
+}
+
+/// The HTTP stage of a connection, boxed, and the handle its upgrade's work is taken from.
+fn serving<S>(
+    stream: S,
+    peer: SocketAddr,
+    proxy: Arc<Proxy>,
+    conn: ClientConn,
+) -> (AfterUpgrade, Pin<Box<dyn Future<Output = ()> + Send>>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    (
+        conn.after_upgrade(),
+        Box::pin(serve_connection(stream, peer, proxy, conn)),
+    )
 }
 
 /// One client connection: its first request if it is a WebSocket upgrade, read and

@@ -4,6 +4,8 @@
 //! Written against `AsyncRead`, so the parsing is tested in memory; the exchange around it
 //! is in `upgrade.rs`.
 
+use std::mem::MaybeUninit;
+
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
@@ -87,29 +89,39 @@ where
 {
     let mut skipped = 0;
     loop {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut headers);
-        match response.parse(buf) {
-            Ok(httparse::Status::Complete(len)) => {
-                let status = response.code.unwrap_or(0);
-                if (100..200).contains(&status) && status != 101 {
-                    buf.drain(..len);
-                    skipped += len;
-                    continue;
+        // The header slots (3.2 KB) live in this block only, on the stack: in scope at the
+        // read's `await` they would be stored in every future that awaits this one.
+        {
+            let mut headers =
+                [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+            let mut response = httparse::Response::new(&mut []);
+            let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+                &mut response,
+                buf,
+                &mut headers,
+            );
+            match parsed {
+                Ok(httparse::Status::Complete(len)) => {
+                    let status = response.code.unwrap_or(0);
+                    if (100..200).contains(&status) && status != 101 {
+                        buf.drain(..len);
+                        skipped += len;
+                        continue;
+                    }
+                    let head = Head {
+                        status,
+                        headers: response.headers,
+                    };
+                    return Ok((inspect(&head), len));
                 }
-                let head = Head {
-                    status,
-                    headers: response.headers,
-                };
-                return Ok((inspect(&head), len));
+                Ok(httparse::Status::Partial) => {}
+                Err(httparse::Error::TooManyHeaders) => {
+                    return Err(ProtocolError::Malformed(
+                        "more than 100 header lines in the response head",
+                    ));
+                }
+                Err(err) => return Err(ProtocolError::Parse(err)),
             }
-            Ok(httparse::Status::Partial) => {}
-            Err(httparse::Error::TooManyHeaders) => {
-                return Err(ProtocolError::Malformed(
-                    "more than 100 header lines in the response head",
-                ));
-            }
-            Err(err) => return Err(ProtocolError::Parse(err)),
         }
         if skipped + buf.len() >= MAX_HEAD {
             return Err(ProtocolError::Malformed("response head larger than 16 KiB"));
