@@ -28,6 +28,11 @@ impl<S> Prefixed<S> {
             position: 0,
         }
     }
+
+    /// The stream behind the replayed bytes.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {

@@ -27,6 +27,7 @@ use super::respond::{DenyAnswer, close_upgraded};
 use super::{CLOSE_TIMEOUT, ClientConn, Proxy, handshake_refused};
 use crate::domain::refusal::Refusal;
 use crate::net::prefixed::Prefixed;
+use crate::net::shutdown::Shutdown;
 use crate::ws::handshake::{self, HandshakeError};
 
 impl Proxy {
@@ -40,7 +41,7 @@ impl Proxy {
         conn: &ClientConn,
     ) -> Option<Prefixed<S>>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: AsyncRead + AsyncWrite + Shutdown + Unpin + Send + 'static,
     {
         let mut buf = BytesMut::with_capacity(FIRST_READ);
         // The drain closes a connection still waiting for its head, as hyper's graceful

@@ -12,6 +12,7 @@ use super::{CLOSE_TIMEOUT, ClientConn, Proxy};
 use crate::auth::{Gate, Grant};
 use crate::config::SessionExpiry;
 use crate::domain::clock::unix_now;
+use crate::net::shutdown::Shutdown;
 use crate::relay::{self, Extensions, RelaySettings};
 use crate::sessions::Registration;
 use crate::telemetry::{self, SessionSummary};
@@ -44,7 +45,7 @@ impl Proxy {
         registration: Registration,
     ) where
         F: Future<Output = Option<C>> + Send + 'static,
-        C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Shutdown + Unpin + Send + 'static,
     {
         let proxy = self.clone();
         let slot = conn.slot.clone();

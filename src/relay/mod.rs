@@ -9,8 +9,9 @@
 //!
 //! How a session ends:
 //! - a peer's close is relayed verbatim, the other's reply relayed back, then both
-//!   sockets are shut down (`initiator` is that peer, `code` its close code, 1005 when
-//!   bodyless);
+//!   streams are ended (`initiator` is that peer, `code` its close code, 1005 when
+//!   bodyless): shut down when that sends something (TLS: `close_notify`), else just
+//!   dropped (plain TCP: the close sends the FIN a `shutdown` would, `net::shutdown`);
 //! - a framing violation: the offender gets 1002 (1007 for a non-UTF-8 close reason,
 //!   1009 over a size limit), the other side 1001, reason text the reason code. The
 //!   offending frame and everything after it are never relayed. When the client is the
@@ -80,6 +81,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::net::shutdown::Shutdown;
 use crate::telemetry::metrics::RelayCounters;
 
 use reported::Reported;
@@ -95,8 +97,8 @@ pub async fn relay<C, U>(
     shutdown: CancellationToken,
 ) -> SessionEnd
 where
-    C: AsyncRead + AsyncWrite + Unpin,
-    U: AsyncRead + AsyncWrite + Unpin,
+    C: AsyncRead + AsyncWrite + Shutdown + Unpin,
+    U: AsyncRead + AsyncWrite + Shutdown + Unpin,
 {
     relay_controlled(client, upstream, settings, counters, shutdown, None).await
 }
@@ -112,8 +114,8 @@ pub async fn relay_controlled<C, U>(
     control: Option<&Control>,
 ) -> SessionEnd
 where
-    C: AsyncRead + AsyncWrite + Unpin,
-    U: AsyncRead + AsyncWrite + Unpin,
+    C: AsyncRead + AsyncWrite + Shutdown + Unpin,
+    U: AsyncRead + AsyncWrite + Shutdown + Unpin,
 {
     let mut session = Session::new(settings, Instant::now());
     // A child token has its own waiter list, so polling it does not contend on the lock of

@@ -20,6 +20,7 @@ use super::settings::RelaySettings;
 use super::wakers::{Wakers, Woken};
 use crate::domain::close_reason::CloseReason;
 use crate::domain::initiator::Initiator;
+use crate::net::shutdown::Shutdown;
 
 /// One of the two peers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,8 +117,8 @@ impl Session {
         cancelled: Pin<&mut impl Future<Output = ()>>,
     ) -> Poll<()>
     where
-        C: AsyncRead + AsyncWrite + Unpin,
-        U: AsyncRead + AsyncWrite + Unpin,
+        C: AsyncRead + AsyncWrite + Shutdown + Unpin,
+        U: AsyncRead + AsyncWrite + Shutdown + Unpin,
     {
         let mut to_upstream_cx = Context::from_waker(wakers.to_upstream(cx.waker()));
         let mut to_client_cx = Context::from_waker(wakers.to_client(cx.waker()));
@@ -131,11 +132,15 @@ impl Session {
             match self.stage {
                 Stage::Done => return Poll::Ready(()),
                 Stage::ShuttingDown => {
+                    // Plain TCP is not shut down: dropped right after, it sends the same
+                    // FIN on close (`net::shutdown`).
                     if !self.client_shut {
-                        self.client_shut = Pin::new(&mut *client).poll_shutdown(cx).is_ready();
+                        self.client_shut = !client.needs_shutdown()
+                            || Pin::new(&mut *client).poll_shutdown(cx).is_ready();
                     }
                     if !self.upstream_shut {
-                        self.upstream_shut = Pin::new(&mut *upstream).poll_shutdown(cx).is_ready();
+                        self.upstream_shut = !upstream.needs_shutdown()
+                            || Pin::new(&mut *upstream).poll_shutdown(cx).is_ready();
                     }
                     if self.client_shut && self.upstream_shut {
                         self.stage = Stage::Done;

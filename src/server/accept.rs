@@ -24,6 +24,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::net::shutdown::Shutdown;
 use crate::net::tls::{ClientCertificate, ListenerTls};
 use crate::proxy::{AfterUpgrade, ClientConn, MAX_HEAD_BYTES, Proxy, Slot};
 
@@ -155,7 +156,7 @@ fn serving<S>(
     conn: ClientConn,
 ) -> (AfterUpgrade, Pin<Box<dyn Future<Output = ()> + Send>>)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Shutdown + Unpin + Send + 'static,
 {
     (
         conn.after_upgrade(),
@@ -168,7 +169,7 @@ where
 /// until the connection closes or the drain ends it.
 async fn serve_connection<S>(stream: S, peer: SocketAddr, proxy: Arc<Proxy>, conn: ClientConn)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Shutdown + Unpin + Send + 'static,
 {
     let Some(stream) = proxy.first_request(stream, peer, &conn).await else {
         return;

@@ -27,6 +27,12 @@ impl AsyncRead for CountedReads {
     }
 }
 
+impl crate::net::shutdown::Shutdown for CountedReads {
+    fn needs_shutdown(&self) -> bool {
+        self.io.needs_shutdown()
+    }
+}
+
 impl AsyncWrite for CountedReads {
     fn poll_write(
         mut self: Pin<&mut Self>,
