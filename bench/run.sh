@@ -36,7 +36,10 @@ mkdir -p "$RUN"
 
 echo "building (release, nice'd)..." >&2
 # A given binary (BENCH_WSGATE_BIN) is measured as it is: nothing is rebuilt for it.
-[[ -n ${BENCH_WSGATE_BIN:-} ]] || nice cargo build --release --quiet --bin wsgate
+# Only targets that run the default binary need it built.
+if [[ -z ${BENCH_WSGATE_BIN:-} && ",$TARGETS," =~ ,wsgate(-redis)?, ]]; then
+    nice cargo build --release --quiet --bin wsgate
+fi
 nice cargo build --release --quiet --manifest-path bench/Cargo.toml
 
 # Every server holds two descriptors per proxied session.

@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Pools side-by-side runs (docs/performance.md): medians and paired per-round ratios.
+
+  bench/pool.py RUN_A/results.jsonl [RUN_B/results.jsonl ...]
+
+For each scenario: every target's median proxy CPU µs per operation (and its user share)
+over all rounds of all runs, then the median over the rounds of the per-round ratio
+wsgate / nginx, wsgate / HAProxy, and wsgate / wsgate-b (the A/B). A per-round ratio
+compares figures taken minutes apart at most, which drifts less than the machine does
+between runs.
+"""
+import collections
+import json
+import statistics
+import sys
+
+ORDER = ["hs256", "rs256", "rtt64", "rtt512", "rtt16k", "tp1k", "tp16k", "tp64k"]
+rounds = collections.defaultdict(dict)
+for run, path in enumerate(sys.argv[1:]):
+    with open(path) as f:
+        for line in f:
+            row = json.loads(line)
+            if "proxy_cpu_us_per_op" in row:
+                rounds[(row["scenario"], run, row["round"])][row["target"]] = row
+if not rounds:
+    sys.exit(__doc__)
+
+
+def cpu(row):
+    return row["proxy_cpu_us_per_op"]
+
+
+for scenario in sorted({k[0] for k in rounds}, key=lambda s: (s not in ORDER, ORDER.index(s) if s in ORDER else s)):
+    keys = [k for k in rounds if k[0] == scenario]
+    for target in ["wsgate", "wsgate-b", "nginx", "haproxy"]:
+        rows = [rounds[k][target] for k in keys if target in rounds[k] and cpu(rounds[k][target])]
+        if rows:
+            total = statistics.median(cpu(r) for r in rows)
+            user = statistics.median(cpu(r) - r["proxy_sys_us_per_op"] for r in rows)
+            print(f"{scenario:7} {target:9} n={len(rows)} cpu {total:6.1f} user {user:5.1f}")
+
+    def ratio(a, b):
+        pairs = [cpu(rounds[k][a]) / cpu(rounds[k][b]) for k in keys
+                 if a in rounds[k] and b in rounds[k] and cpu(rounds[k][b])]
+        return f"{statistics.median(pairs):.3f}" if pairs else "-"
+
+    print(f"  paired: wsgate vs nginx {ratio('wsgate', 'nginx')} vs haproxy {ratio('wsgate', 'haproxy')}"
+          f" | wsgate-b vs nginx {ratio('wsgate-b', 'nginx')} vs haproxy {ratio('wsgate-b', 'haproxy')}"
+          f" | wsgate / wsgate-b {ratio('wsgate', 'wsgate-b')}")
