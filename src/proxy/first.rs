@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::answer::Answer;
-use super::head::{FIRST_READ, Filled, RequestHead, fill_head};
+use super::head::{Filled, RequestHead, fill_head};
 use super::open::NotOpened;
 use super::respond::{DenyAnswer, close_upgraded};
 use super::{CLOSE_TIMEOUT, ClientConn, Proxy, handshake_refused};
@@ -43,7 +43,8 @@ impl Proxy {
     where
         S: AsyncRead + AsyncWrite + Shutdown + Unpin + Send + 'static,
     {
-        let mut buf = BytesMut::with_capacity(FIRST_READ);
+        // As large as the head that arrives (`fill_head` reads through the stack).
+        let mut buf = BytesMut::new();
         // The drain closes a connection still waiting for its head, as hyper's graceful
         // shutdown closes an idle one; a slow head ends at the handshake timeout, as with
         // hyper's header_read_timeout.

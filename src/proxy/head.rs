@@ -12,8 +12,9 @@ use std::ops::Range;
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Uri, Version};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::AsyncRead;
 
+use crate::net::stack_read::read_appending;
 use crate::ws::handshake;
 
 /// Largest request head: hyper's buffer limit on this listener. A larger head goes to
@@ -21,8 +22,6 @@ use crate::ws::handshake;
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Most header lines: hyper's default. More go to hyper, which answers 431.
 const MAX_HEADERS: usize = 100;
-/// The first read's buffer: an upgrade request with a token and a browser's cookies fits.
-pub(super) const FIRST_READ: usize = 4096;
 /// Header lines whose places are kept inline: a browser's or a client library's upgrade
 /// request has fewer; the lines of a longer head beyond these go to the heap.
 const INLINE_HEADERS: usize = 16;
@@ -54,11 +53,8 @@ pub(super) async fn fill_head<S: AsyncRead + Unpin>(
                 Parsed::Partial | Parsed::Invalid => return Ok(Filled::NotReadable),
             }
         }
-        let room = buf.capacity() - buf.len();
-        if room < FIRST_READ / 4 {
-            buf.reserve(buf.len().clamp(FIRST_READ, MAX_HEAD_BYTES));
-        }
-        if io.read_buf(buf).await? == 0 {
+        // Through the stack: the buffer grows by what arrived, no read-sized allocation.
+        if read_appending(io, MAX_HEAD_BYTES, |got| buf.extend_from_slice(got)).await? == 0 {
             return Ok(if buf.is_empty() {
                 Filled::Closed
             } else {

@@ -93,6 +93,15 @@ pub(super) struct Direction {
     pub(super) bytes: u64,
 }
 
+/// A session that ends gives its probe-sized buffer back too: a short session (one
+/// message, or only the close) otherwise allocated and freed one per direction that got
+/// data, from glibc's slow bins.
+impl Drop for Direction {
+    fn drop(&mut self) {
+        release(std::mem::take(&mut self.buf));
+    }
+}
+
 impl Direction {
     pub(super) fn new(scanner: Scanner, mask_output: bool) -> Direction {
         Direction {

@@ -9,9 +9,10 @@ use std::mem::MaybeUninit;
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::AsyncRead;
 
 use super::ProtocolError;
+use crate::net::stack_read::{STACK_READ, read_appending};
 
 /// Largest response head (status line and headers, with any skipped 1xx heads before it).
 pub(super) const MAX_HEAD: usize = 16 * 1024;
@@ -31,7 +32,7 @@ const MAX_CHUNK_LINE: usize = 4096;
 /// trip; the body is usually in the same segment as the head.
 const UNTIL_CLOSE_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 /// How much is read at a time.
-pub(super) const READ_SIZE: usize = 4096;
+pub(super) const READ_SIZE: usize = STACK_READ;
 
 /// A complete final response head, borrowed from the read buffer.
 pub(super) struct Head<'b> {
@@ -287,12 +288,8 @@ where
     S: AsyncRead + Unpin,
 {
     let room = limit.saturating_sub(buf.len()).min(READ_SIZE);
-    if room == 0 {
-        return Ok(0);
-    }
-    buf.reserve(room);
-    let mut window = (&mut *io).take(room as u64);
-    window.read_buf(buf).await
+    // Through the stack: `buf` grows by what arrived, not by a read size.
+    read_appending(io, room, |got| buf.extend_from_slice(got)).await
 }
 
 fn find_crlf(bytes: &[u8]) -> Option<usize> {

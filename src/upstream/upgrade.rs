@@ -24,16 +24,11 @@ use crate::net::prefixed::Prefixed;
 use crate::net::stream::Stream;
 use crate::ws::handshake;
 
-/// What the read buffer starts with: the room `response::fill` makes for every read (a
-/// 101 and a first frame fit many times over). A smaller start was grown at once, before
-/// the first read: one allocation more per handshake.
-const INITIAL_READ: usize = response::READ_SIZE;
-
 /// The upgrade request as it goes on the wire, and what it offered (the 101 may select
 /// only from that).
 ///
-/// `head` is allocated with room for a read as well: once written, the same buffer
-/// reads the answer (one allocation for both).
+/// Once written, `head` reads the answer (one allocation for both): the answer is read
+/// through the stack and appended, so a 101 no longer than the request needs no more room.
 pub struct UpgradeRequest {
     head: Vec<u8>,
     /// The `Sec-WebSocket-Accept` the upstream's 101 must carry for the key sent.
@@ -74,7 +69,7 @@ impl UpgradeRequest {
             .map(|(n, v)| n.as_str().len() + v.len() + 4)
             .sum();
         let mut request = UpgradeRequest {
-            head: Vec::with_capacity((path.len() + client_bytes + 320).max(INITIAL_READ)),
+            head: Vec::with_capacity(path.len() + client_bytes + 320),
             accept: handshake::accept_key(key.as_bytes()),
             offered_protocols: Vec::new(),
             offered_extensions: Vec::new(),
@@ -432,7 +427,7 @@ where
         offered_protocols: offer(protocols),
         offered_extensions: offer(extensions),
     };
-    let mut buf = Vec::with_capacity(INITIAL_READ);
+    let mut buf = Vec::new();
     let (answer, head_len) = read_answer(io, &mut buf, &request).await?;
     match answer {
         Answer::Switched { .. } => Ok(None),

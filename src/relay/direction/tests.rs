@@ -92,3 +92,23 @@ async fn a_released_buffer_is_reused_by_the_next_burst() {
     other_peer.read_exact(&mut relayed).await.expect("read");
     assert_eq!(relayed, [0x82, 0x01, 7, 0x82, 0x01, 8], "relayed verbatim");
 }
+
+#[tokio::test]
+async fn a_direction_that_ends_holding_a_buffer_gives_it_back() {
+    let (mut direction, mut cx) = upstream_direction();
+    let (mut peer, mut input) = duplex(64 * 1024);
+    // The output takes one byte: the frame waits in the direction's buffer.
+    let (mut output, _other_peer) = duplex(1);
+    let spares = || SPARE.with_borrow(Vec::len);
+
+    peer.write_all(&[0x82, 0x01, 7]).await.expect("write");
+    assert!(
+        direction
+            .poll(&mut cx, &mut input, &mut output)
+            .is_pending()
+    );
+    assert_eq!(direction.buf.len(), PROBE_SIZE, "bytes wait to be written");
+    let before = spares();
+    drop(direction);
+    assert_eq!(spares(), before + 1, "the session's end kept the buffer");
+}
