@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::{Policy, Proxy};
 use crate::auth::trace::NoTrace;
 use crate::auth::{Denial, Grant, RequestView};
-use crate::domain::clock::unix_now;
+use crate::domain::clock::{budget_end, unix_now};
 use crate::domain::refusal::Refusal;
 use crate::net::tls::ClientCertificate;
 use crate::sessions::Registration;
@@ -47,8 +47,10 @@ impl Proxy {
                 client_cert: certificate,
             };
             // A decision can wait on a JWKS refetch; it never outlives the handshake budget.
-            let budget = self.handshake_timeout().saturating_sub(started.elapsed());
-            match tokio::time::timeout(budget, gate.decide(&view, unix_now(), &mut NoTrace)).await {
+            let deadline = budget_end(started, self.handshake_timeout());
+            match tokio::time::timeout_at(deadline, gate.decide(&view, unix_now(), &mut NoTrace))
+                .await
+            {
                 Ok(decision) => decision,
                 Err(_) => Err(Denial {
                     route: gate.route_id(view.path),

@@ -81,10 +81,6 @@ impl Proxy {
             },
             &key,
         );
-        let budget = config
-            .server
-            .handshake_timeout
-            .saturating_sub(started.elapsed());
         let outcome = match upgrade {
             Ok(upgrade) => {
                 // What is left of the budget bounds the whole upstream handshake
@@ -92,7 +88,10 @@ impl Proxy {
                 // at it when it comes first.
                 policy
                     .upstream
-                    .open_websocket(upgrade, Instant::now().checked_add(budget))
+                    .open_websocket(
+                        upgrade,
+                        started.checked_add(config.server.handshake_timeout),
+                    )
                     .await
             }
             Err(error) => Err(error),
