@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Pools side-by-side runs (docs/performance.md): medians and paired per-round ratios.
 
-  bench/pool.py RUN_A/results.jsonl [RUN_B/results.jsonl ...]
+  bench/pool.py RUN_A/results.jsonl [RUN_B/results.jsonl:swap ...]
+
+A `:swap` suffix reads that run with its two wsgate binaries' labels exchanged: for a
+repeat with BENCH_WSGATE_BIN and BENCH_WSGATE_B the other way round, so "wsgate" is the
+same binary in every run pooled.
 
 For each scenario: every target's median proxy CPU µs per operation (and its user share)
 over all rounds of all runs, then the median over the rounds of the per-round ratio
@@ -16,10 +20,14 @@ import sys
 
 ORDER = ["hs256", "rs256", "rtt64", "rtt512", "rtt16k", "tp1k", "tp16k", "tp64k"]
 rounds = collections.defaultdict(dict)
-for run, path in enumerate(sys.argv[1:]):
+SWAP = {"wsgate": "wsgate-b", "wsgate-b": "wsgate"}
+for run, arg in enumerate(sys.argv[1:]):
+    path, swap = (arg[: -len(":swap")], True) if arg.endswith(":swap") else (arg, False)
     with open(path) as f:
         for line in f:
             row = json.loads(line)
+            if swap:
+                row["target"] = SWAP.get(row["target"], row["target"])
             if "proxy_cpu_us_per_op" in row:
                 rounds[(row["scenario"], run, row["round"])][row["target"]] = row
 if not rounds:
