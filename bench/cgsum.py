@@ -5,7 +5,11 @@
 
 Prints total instructions / OPS, allocations (calls to malloc, calloc, realloc) / OPS, and
 for each FUNCTION_SUBSTRING the inclusive instructions / OPS of the first function whose
-name contains it (from callgrind_annotate --inclusive=yes).
+name contains it (from callgrind_annotate --inclusive=yes). Allocations are counted at
+glibc's entry points and at jemalloc's (wsgate's global allocator since the tenth pass,
+prefixed `_rjem_`); aligned ones (tokio's tasks and I/O registrations: glibc's
+posix_memalign, jemalloc's mallocx) are counted apart, as before that pass they were not
+counted at all.
 """
 import re
 import subprocess
@@ -13,7 +17,14 @@ import sys
 
 path, ops = sys.argv[1], float(sys.argv[2])
 names = {}
-calls = {"malloc": 0, "calloc": 0, "realloc": 0}
+calls = {"malloc": 0, "calloc": 0, "realloc": 0, "aligned": 0}
+ENTRY = {
+    "malloc": "malloc", "_rjem_malloc": "malloc",
+    "calloc": "calloc", "_rjem_calloc": "calloc",
+    "realloc": "realloc", "_rjem_realloc": "realloc", "_rjem_rallocx": "realloc",
+    "posix_memalign": "aligned", "aligned_alloc": "aligned", "memalign": "aligned",
+    "_rjem_mallocx": "aligned",
+}
 total = 0
 cfn = None
 with open(path, errors="replace") as f:
@@ -26,15 +37,16 @@ with open(path, errors="replace") as f:
             if kind == "cfn":
                 cfn = names.get(ident)
             continue
-        if line.startswith("calls=") and cfn in calls:
-            calls[cfn] += int(line.split()[0][6:])
+        if line.startswith("calls=") and cfn in ENTRY:
+            calls[ENTRY[cfn]] += int(line.split()[0][6:])
         elif line.startswith("summary:") or line.startswith("totals:"):
             total = int(line.split()[1])
-allocs = sum(calls.values())
+allocs = calls["malloc"] + calls["calloc"] + calls["realloc"]
 print(f"operations: {ops:.0f}")
 print(f"instructions/op: {total / ops / 1000:.1f} k")
 print(f"allocations/op: {allocs / ops:.1f} (malloc {calls['malloc'] / ops:.1f}, "
-      f"calloc {calls['calloc'] / ops:.1f}, realloc {calls['realloc'] / ops:.1f})")
+      f"calloc {calls['calloc'] / ops:.1f}, realloc {calls['realloc'] / ops:.1f}); "
+      f"aligned {calls['aligned'] / ops:.1f}")
 if len(sys.argv) > 3:
     out = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", path],
                          capture_output=True, text=True).stdout

@@ -9,6 +9,12 @@ use clap::{Parser, Subcommand};
 
 use wsgate::cli;
 
+/// jemalloc rather than glibc's malloc: its per-thread caches serve the handshake's larger
+/// and aligned allocations without glibc's slow path (Cargo.toml, docs/performance.md).
+/// Tuned, if ever needed, with `_RJEM_MALLOC_CONF` (the symbols are prefixed).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "wsgate",

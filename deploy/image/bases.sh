@@ -2,7 +2,7 @@
 # Local stand-ins for the Dockerfile's two base images, for machines that reach Debian's
 # mirror and crates.io but no container registry (CI). Prints two lines, BUILD_IMAGE=...
 # and RUNTIME_IMAGE=..., naming podman images:
-#   build:   Debian bookworm (debootstrap) + gcc/libc6-dev/binutils + this machine's own
+#   build:   Debian bookworm (debootstrap) + gcc/libc6-dev/binutils/make (jemalloc's build) + this machine's own
 #            Rust toolchain (the sysroot of `rustc`, docs left out) at /usr/local/rust,
 #            CARGO_HOME=/usr/local/cargo, and this machine's CA bundle, so cargo reaches
 #            crates.io through the same trust store as the host. python3-websockets is
@@ -26,7 +26,7 @@ done
 sysroot=$(rustc --print sysroot)
 [[ -x $sysroot/bin/cargo ]] || { echo "bases.sh: no cargo in the toolchain at $sysroot" >&2; exit 1; }
 suite=bookworm
-packages=ca-certificates,gcc,libc6-dev,binutils,python3-websockets
+packages=ca-certificates,gcc,libc6-dev,binutils,make,python3-websockets
 # The rootfs tarball depends on what debootstrap is asked for; the images also on this
 # script, the toolchain and the CA bundle.
 rootfs_key=$(echo "$suite $packages $mirror" | sha256sum | cut -c1-16)
