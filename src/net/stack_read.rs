@@ -1,11 +1,12 @@
 //! One read through a buffer on the stack, for heads read before a session starts.
 //!
 //! A handshake reads two heads: the client's request and the upstream's answer, a few
-//! hundred bytes each. Reading them into 4 KiB heap buffers cost two allocations glibc
-//! serves from its slow bins (its per-thread cache stops at 1 KiB), and the memory they
-//! touched was cold. Reading into a buffer on the stack and appending only what arrived
-//! makes the heap buffer as large as the head, usually a cached size. The stack buffer
-//! lives inside one `poll`, never across an `await`: the awaiting futures stay small.
+//! hundred bytes each. Reading them into 4 KiB heap buffers cost two allocations of a
+//! size allocators serve more slowly than small ones (glibc's per-thread cache stops at
+//! 1 KiB), and touched 8 KiB of cold memory. Reading into a buffer on the stack and
+//! appending only what arrived makes the heap buffer as large as the head. The stack
+//! buffer lives inside one `poll`, never across an `await`: the awaiting futures stay
+//! small.
 
 use std::future::poll_fn;
 use std::io;

@@ -19,6 +19,7 @@ use super::headers::{Forwarding, HeaderSink, put_upstream_headers};
 use super::response::{self, Framing, Head, text};
 use super::{ProtocolError, Upstream, UpstreamError, WebSocketOutcome};
 use crate::config::Config;
+use crate::domain::clock::budget_end;
 use crate::http::hop_by_hop::{connection_named, is_hop_by_hop};
 use crate::net::prefixed::Prefixed;
 use crate::net::stream::Stream;
@@ -243,12 +244,9 @@ pub(super) async fn exchange_until(
     }
 }
 
-/// `timeout` from now; about 30 years from now (as `tokio::time::timeout` does) when
-/// that is past what an `Instant` holds.
+/// `timeout` from now (`budget_end` from this instant).
 pub(super) fn after(timeout: std::time::Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(timeout)
-        .unwrap_or_else(|| now + std::time::Duration::from_secs(86400 * 365 * 30))
+    budget_end(Instant::now(), timeout)
 }
 
 /// The earlier of a step's own end and the overall deadline, if any.
