@@ -94,8 +94,8 @@ pub(super) struct Direction {
 }
 
 /// A session that ends gives its probe-sized buffer back too: a short session (one
-/// message, or only the close) otherwise allocated and freed one per direction that got
-/// data, from glibc's slow bins.
+/// message, or only the close) otherwise allocated, zeroed and freed one per direction
+/// that got data.
 impl Drop for Direction {
     fn drop(&mut self) {
         release(std::mem::take(&mut self.buf));
