@@ -5,7 +5,8 @@
   bench/perfsum.py DIR_A DIR_B    # the same for both, and the symbols that differ most
 
 DIR holds perf.data (cpu-clock samples of one proxy) and closes.txt (`perf stat -x,` of
-its close calls over the same window: two per proxied handshake).
+its close calls over the same window, two per proxied handshake, and of its context
+switches).
 """
 import collections
 import re
@@ -15,8 +16,10 @@ import sys
 
 def load(directory):
     with open(f"{directory}/closes.txt") as f:
-        closes = next(int(line.split(",")[0]) for line in f if "sys_enter_close" in line)
-    handshakes = closes / 2
+        counts = {line.split(",")[2]: line.split(",")[0] for line in f if line.count(",") >= 2}
+    handshakes = int(counts["syscalls:sys_enter_close"]) / 2
+    switches = counts.get("context-switches", "")
+    switches = int(switches) / handshakes if switches.isdigit() else None
     report = subprocess.run(
         ["perf", "report", "-i", f"{directory}/perf.data", "--stdio", "--sort", "dso,sym",
          "-F", "period,dso,sym"],
@@ -28,7 +31,7 @@ def load(directory):
             period_ns, _dso, kind, symbol = m.groups()
             side = "kernel" if kind == "k" else "user"
             per_symbol[(side, symbol.strip()[:90])] += int(period_ns) / 1000 / handshakes
-    return handshakes, per_symbol
+    return handshakes, per_symbol, switches
 
 
 def totals(per_symbol):
@@ -42,10 +45,11 @@ def main():
     if len(dirs) not in (1, 2):
         sys.exit(__doc__)
     loaded = [load(d) for d in dirs]
-    for d, (handshakes, per_symbol) in zip(dirs, loaded):
+    for d, (handshakes, per_symbol, switches) in zip(dirs, loaded):
         kernel, user = totals(per_symbol)
+        switched = f"; {switches:.2f} context switches per handshake" if switches is not None else ""
         print(f"{d}: {handshakes:.0f} handshakes sampled; µs per handshake: "
-              f"kernel {kernel:.1f}, user {user:.1f}, total {kernel + user:.1f}")
+              f"kernel {kernel:.1f}, user {user:.1f}, total {kernel + user:.1f}{switched}")
     if len(loaded) == 1:
         top = loaded[0][1].most_common(40)
         for (side, symbol), us in top:

@@ -18,7 +18,8 @@
 # against a local redis-server (`apt-get install redis-server`), to price the shared
 # session registry against the default in-memory one (target "wsgate"). BENCH_PORT_BASE
 # (default 19000): the servers listen on 127.0.0.1 ports BASE+1 to BASE+20, so two runs
-# (say, two profiles) can share a machine with different bases.
+# (say, two profiles) can share a machine with different bases. BENCH_UPSTREAM_HOST
+# (default 127.0.0.1): the host every proxy's upstream URL names, e.g. localhost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -31,6 +32,9 @@ HAPROXY_PORT=$((PORT_BASE + 4)) WSGATE_B_PORT=$((PORT_BASE + 5)) WSGATE_REDIS_PO
 ADMIN_PORT=$((PORT_BASE + 12)) ADMIN_B_PORT=$((PORT_BASE + 15)) ADMIN_REDIS_PORT=$((PORT_BASE + 16))
 REDIS_PORT=$((PORT_BASE + 20))
 TARGETS=${BENCH_TARGETS:-direct,wsgate,nginx,haproxy}
+# How every proxy names the echo upstream (it listens on 127.0.0.1): BENCH_UPSTREAM_HOST=
+# localhost measures a named upstream, as a sidecar's is usually written.
+UPSTREAM_HOST=${BENCH_UPSTREAM_HOST:-127.0.0.1}
 RUN=${BENCH_OUT:-$ROOT/bench/out/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$RUN"
 
@@ -85,7 +89,7 @@ has direct && ARGS+=(--target "direct=ws://127.0.0.1:$ECHO_PORT/ws,server=$ECHO_
 
 if has wsgate; then
     fill bench/peers/wsgate.toml.in "$RUN/wsgate.toml" LISTEN="127.0.0.1:$WSGATE_PORT" \
-        ADMIN="127.0.0.1:$ADMIN_PORT" UPSTREAM="127.0.0.1:$ECHO_PORT" RSA_PUB="$RSA_PUB"
+        ADMIN="127.0.0.1:$ADMIN_PORT" UPSTREAM="$UPSTREAM_HOST:$ECHO_PORT" RSA_PUB="$RSA_PUB"
     # shellcheck disable=SC2086 # the wrapper is a command line
     WSGATE_LOG=${WSGATE_LOG:-info} taskset -c "$SERVER_CPU" ${BENCH_WSGATE_WRAP:-} "${BENCH_WSGATE_BIN:-target/release/wsgate}" run \
         --config "$RUN/wsgate.toml" >"$RUN/wsgate.log" 2>&1 &
@@ -98,7 +102,7 @@ fi
 
 if [[ -n ${BENCH_WSGATE_B:-} ]]; then
     fill bench/peers/wsgate.toml.in "$RUN/wsgate-b.toml" LISTEN="127.0.0.1:$WSGATE_B_PORT" \
-        ADMIN="127.0.0.1:$ADMIN_B_PORT" UPSTREAM="127.0.0.1:$ECHO_PORT" RSA_PUB="$RSA_PUB"
+        ADMIN="127.0.0.1:$ADMIN_B_PORT" UPSTREAM="$UPSTREAM_HOST:$ECHO_PORT" RSA_PUB="$RSA_PUB"
     WSGATE_LOG=${WSGATE_LOG:-info} taskset -c "$SERVER_CPU" "$BENCH_WSGATE_B" run \
         --config "$RUN/wsgate-b.toml" >"$RUN/wsgate-b.log" 2>&1 &
     WSGATE_B_PID=$!; PIDS+=("$WSGATE_B_PID")
@@ -112,7 +116,7 @@ if has wsgate-redis && command -v redis-server >/dev/null; then
     REDIS_PID=$!; PIDS+=("$REDIS_PID")
     wait_port "$REDIS_PORT"
     fill bench/peers/wsgate.toml.in "$RUN/wsgate-redis.toml" LISTEN="127.0.0.1:$WSGATE_REDIS_PORT" \
-        ADMIN="127.0.0.1:$ADMIN_REDIS_PORT" UPSTREAM="127.0.0.1:$ECHO_PORT" RSA_PUB="$RSA_PUB"
+        ADMIN="127.0.0.1:$ADMIN_REDIS_PORT" UPSTREAM="$UPSTREAM_HOST:$ECHO_PORT" RSA_PUB="$RSA_PUB"
     printf '\n[sessions]\nstore = "redis"\nredis_url = { env = "BENCH_REDIS_URL" }\n' \
         >>"$RUN/wsgate-redis.toml"
     BENCH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" WSGATE_LOG=${WSGATE_LOG:-info} \
@@ -127,7 +131,7 @@ fi
 if has nginx && command -v nginx >/dev/null; then
     mkdir -p "$RUN/nginx"
     fill bench/peers/nginx.conf.in "$RUN/nginx.conf" RUN="$RUN/nginx" \
-        LISTEN="127.0.0.1:$NGINX_PORT" UPSTREAM="127.0.0.1:$ECHO_PORT"
+        LISTEN="127.0.0.1:$NGINX_PORT" UPSTREAM="$UPSTREAM_HOST:$ECHO_PORT"
     taskset -c "$SERVER_CPU" nginx -c "$RUN/nginx.conf" -p "$RUN/nginx" -e "$RUN/nginx/error.log" 2>"$RUN/nginx.log" &
     NGINX_PID=$!; PIDS+=("$NGINX_PID")
     wait_port "$NGINX_PORT"
@@ -141,7 +145,7 @@ if has haproxy && command -v haproxy >/dev/null; then
     read -r major minor <<<"$version"
     if (( major > 2 || (major == 2 && minor >= 5) )); then
         fill bench/peers/haproxy.cfg.in "$RUN/haproxy.cfg" LISTEN="127.0.0.1:$HAPROXY_PORT" \
-            UPSTREAM="127.0.0.1:$ECHO_PORT" HS_SECRET="$BENCH_HS_SECRET" RSA_PUB="$RSA_PUB" \
+            UPSTREAM="$UPSTREAM_HOST:$ECHO_PORT" HS_SECRET="$BENCH_HS_SECRET" RSA_PUB="$RSA_PUB" \
             MAXCONN="$(( (NOFILE - 100) / 2 ))"
         taskset -c "$SERVER_CPU" haproxy -db -f "$RUN/haproxy.cfg" 2>"$RUN/haproxy.log" &
         HAPROXY_PID=$!; PIDS+=("$HAPROXY_PID")
@@ -160,6 +164,7 @@ fi
     echo "kernel: $(uname -srvm)"
     echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "nofile: $NOFILE (idle steps up to $IDLE_MAX sessions)"
+    echo "upstream named: $UPSTREAM_HOST"
     echo "wsgate: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet -- src 2>/dev/null || echo ' + uncommitted src changes')"
     command -v nginx >/dev/null && echo "nginx: $(nginx -v 2>&1)"
     command -v haproxy >/dev/null && echo "haproxy: $(haproxy -v | head -1)"

@@ -13,7 +13,9 @@
 //! names never travel), `target.rs` its path and query; `upgrade.rs` performs the opening
 //! handshake by hand (the request written as bytes, the 101 checked, the connection
 //! handed to the relay); `response.rs` reads the answer's head and a refusal's body. Plain
-//! HTTP forwarding goes through hyper's client.
+//! HTTP forwarding goes through hyper's client. `resolve.rs` knows the upstream's
+//! addresses: a literal as it is, a name looked up when first dialled and refreshed in the
+//! background, never per handshake.
 
 use std::io;
 
@@ -22,16 +24,17 @@ use http::header::HeaderValue;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::config::UpstreamConfig;
+use crate::domain::clock::budget_end;
 use crate::net::stream::Stream;
 use crate::net::tls::{client_identity, public_roots, roots_from, tls_client_config_with};
 
 mod error;
 mod headers;
 mod names;
+mod resolve;
 mod response;
 mod target;
 mod upgrade;
@@ -69,6 +72,7 @@ pub struct Upstream {
         rustls_pki_types::ServerName<'static>,
     )>,
     authority: HeaderValue,
+    addresses: resolve::Resolver,
     /// `notAfter` of `upstream.client_cert_file`'s leaf (unix seconds).
     pub client_cert_expires_at: Option<u64>,
 }
@@ -84,7 +88,9 @@ impl Upstream {
             .and_then(|(certs, _)| certs.first())
             .and_then(|leaf| crate::net::tls::not_after(leaf));
         let tls = if config.tls {
-            let name = rustls_pki_types::ServerName::try_from(config.host.clone())
+            // An IPv6 literal is named without the brackets its URL needs.
+            let host = config.host.trim_start_matches('[').trim_end_matches(']');
+            let name = rustls_pki_types::ServerName::try_from(host.to_owned())
                 .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
             let roots = match &config.ca_file {
                 Some(ca_file) => roots_from("upstream.ca_file", ca_file)?,
@@ -107,6 +113,7 @@ impl Upstream {
             config: config.clone(),
             tls,
             authority,
+            addresses: resolve::Resolver::new(&config.host, config.port),
             client_cert_expires_at,
         })
     }
@@ -123,8 +130,11 @@ impl Upstream {
 
     /// [`Upstream::connect`], given up at `deadline` too when it comes first.
     async fn connect_until(&self, deadline: Option<Instant>) -> Result<Stream, UpstreamError> {
+        let now = Instant::now();
         let dial = async {
-            let tcp = TcpStream::connect((self.config.host.as_str(), self.config.port))
+            let tcp = self
+                .addresses
+                .connect(now)
                 .await
                 .map_err(UpstreamError::Connect)?;
             let _ = tcp.set_nodelay(true);
@@ -137,7 +147,7 @@ impl Upstream {
                     .map_err(UpstreamError::Tls),
             }
         };
-        let step_end = upgrade::after(self.config.connect_timeout);
+        let step_end = budget_end(now, self.config.connect_timeout);
         tokio::time::timeout_at(upgrade::earliest(step_end, deadline), dial)
             .await
             .map_err(|_| UpstreamError::Timeout)?

@@ -8,6 +8,7 @@
 //!   passes.
 //! - `upstream_handshake`: a refused or invalid upstream upgrade is relayed or rejected,
 //!   never a tunnel.
+//! - `upstream_address`: an upstream named `localhost` and one written as an IPv6 literal.
 //! - `sessions`: frames and close codes relayed both ways; graceful shutdown.
 //! - `plain_http`: REST requests proxied under the same policy.
 //! - `path_confusion`: the path is normalized once, judged and forwarded the same.
@@ -65,4 +66,5 @@ mod spoofing;
 mod tls;
 mod tls_rotation;
 mod token_cache;
+mod upstream_address;
 mod upstream_handshake;

@@ -183,10 +183,19 @@ impl EchoUpstream {
         .await
     }
 
+    /// Listens on `ip` (an ephemeral port) instead of 127.0.0.1.
+    pub(crate) async fn start_on(ip: std::net::IpAddr) -> EchoUpstream {
+        EchoUpstream::spawn_on(SocketAddr::new(ip, 0), EchoState::default()).await
+    }
+
     async fn spawn(state: EchoState) -> EchoUpstream {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        EchoUpstream::spawn_on(SocketAddr::from(([127, 0, 0, 1], 0)), state).await
+    }
+
+    async fn spawn_on(bind: SocketAddr, state: EchoState) -> EchoUpstream {
+        let listener = TcpListener::bind(bind)
             .await
-            .expect("bind echo upstream");
+            .unwrap_or_else(|error| panic!("bind echo upstream on {bind}: {error}"));
         let addr = listener.local_addr().expect("echo upstream addr");
         let state = Arc::new(state);
         let accept_state = Arc::clone(&state);
@@ -203,7 +212,7 @@ impl EchoUpstream {
         self.addr
     }
 
-    /// `ws://127.0.0.1:PORT`, the value for `[upstream] url`.
+    /// `ws://127.0.0.1:PORT` (`ws://[::1]:PORT` on IPv6), the value for `[upstream] url`.
     pub(crate) fn url(&self) -> String {
         format!("ws://{}", self.addr)
     }

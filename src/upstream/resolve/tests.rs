@@ -1,0 +1,194 @@
+//! The resolver against real sockets on 127.0.0.1 and the system's own `localhost`.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use tokio::net::TcpListener;
+
+use super::*;
+
+async fn listener() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    (listener, addr)
+}
+
+/// An address on 127.0.0.1 that refuses connections: a port just released.
+async fn refusing() -> SocketAddr {
+    let (listener, addr) = listener().await;
+    drop(listener);
+    addr
+}
+
+fn named(resolver: &Resolver) -> &Arc<Named> {
+    match &resolver.target {
+        Target::Name(named) => named,
+        Target::Literal(address) => panic!("{address} is a literal"),
+    }
+}
+
+fn answer(resolver: &Resolver) -> std::sync::MutexGuard<'_, Answer> {
+    named(resolver).answer.lock().expect("answer lock")
+}
+
+/// A lookup has started since `before` was the answer (it may have ended already).
+fn looked_up_since(resolver: &Resolver, before: &Arc<[SocketAddr]>) -> bool {
+    let answer = answer(resolver);
+    answer.looking_up || !Arc::ptr_eq(&answer.addresses, before)
+}
+
+/// Waits (bounded) for the background lookup a dial started to store its answer.
+async fn background_lookup_done(resolver: &Resolver) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while answer(resolver).looking_up {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the background lookup ended");
+}
+
+#[test]
+fn address_literals_are_never_looked_up() {
+    for (host, expected) in [
+        ("127.0.0.1", SocketAddr::from((Ipv4Addr::LOCALHOST, 8000))),
+        ("[::1]", SocketAddr::from((Ipv6Addr::LOCALHOST, 8000))),
+        ("::1", SocketAddr::from((Ipv6Addr::LOCALHOST, 8000))),
+    ] {
+        match Resolver::new(host, 8000).target {
+            Target::Literal(address) => assert_eq!(address, expected, "{host}"),
+            Target::Name(named) => panic!("{host} taken for a name: {:?}", named.name),
+        }
+    }
+    assert!(matches!(
+        Resolver::new("localhost", 8000).target,
+        Target::Name(_)
+    ));
+    assert!(matches!(
+        Resolver::new("[not-an-address]", 8000).target,
+        Target::Name(_)
+    ));
+}
+
+#[tokio::test]
+async fn a_name_is_looked_up_once_and_kept_until_it_is_due() {
+    let (listener, addr) = listener().await;
+    let resolver = Resolver::new("localhost", addr.port());
+    let start = Instant::now();
+
+    resolver.connect(start).await.expect("first dial");
+    let first = answer(&resolver).addresses.clone();
+    assert!(first.contains(&addr), "localhost resolves to {first:?}");
+    assert_eq!(answer(&resolver).due, Some(start + REFRESH));
+
+    for _ in 0..3 {
+        resolver.connect(start).await.expect("dial");
+        let answer = answer(&resolver);
+        assert!(
+            Arc::ptr_eq(&answer.addresses, &first),
+            "the kept answer is dialled"
+        );
+        assert!(!answer.looking_up, "no lookup before the answer is due");
+    }
+    drop(listener);
+}
+
+#[tokio::test]
+async fn a_due_answer_is_refreshed_in_the_background_while_it_is_dialled() {
+    let (_listener, addr) = listener().await;
+    let resolver = Resolver::new("localhost", addr.port());
+    let start = Instant::now();
+    resolver.connect(start).await.expect("first dial");
+    let first = answer(&resolver).addresses.clone();
+
+    let later = start + REFRESH;
+    resolver
+        .connect(later)
+        .await
+        .expect("a due answer still dials");
+    assert!(
+        looked_up_since(&resolver, &first),
+        "a dial of a due answer starts a lookup"
+    );
+    background_lookup_done(&resolver).await;
+    let answer = answer(&resolver);
+    assert!(
+        !Arc::ptr_eq(&answer.addresses, &first),
+        "the lookup stored a new answer"
+    );
+    assert!(answer.addresses.contains(&addr));
+    assert!(answer.due.is_some_and(|due| due > later));
+}
+
+#[tokio::test]
+async fn the_address_that_answered_is_dialled_first_next_time() {
+    let (listener, open) = listener().await;
+    let closed = refusing().await;
+    let resolver = Resolver::new("localhost", open.port());
+    let start = Instant::now();
+    let addresses: Arc<[SocketAddr]> = Arc::from([closed, open]);
+    {
+        let mut answer = answer(&resolver);
+        answer.addresses = addresses.clone();
+        answer.due = Some(start + REFRESH);
+    }
+
+    resolver
+        .connect(start)
+        .await
+        .expect("the second address answers");
+    assert_eq!(answer(&resolver).first, 1, "the answering address is kept");
+    let (accepted, _) = listener.accept().await.expect("accepted");
+    drop(accepted);
+
+    resolver.connect(start).await.expect("dialled again");
+    assert_eq!(answer(&resolver).first, 1);
+
+    // A fresh answer that still holds the address keeps starting there.
+    let reordered: Arc<[SocketAddr]> = Arc::from([open, closed]);
+    {
+        let mut answer = answer(&resolver);
+        named(&resolver).store(&mut answer, reordered, start);
+        assert_eq!(answer.first, 0, "found at its new place");
+    }
+}
+
+#[tokio::test]
+async fn when_every_address_refuses_a_dial_a_second_later_looks_the_name_up_again() {
+    let closed = refusing().await;
+    let resolver = Resolver::new("localhost", closed.port());
+    let start = Instant::now();
+    let addresses: Arc<[SocketAddr]> = Arc::from([closed]);
+    {
+        let mut answer = answer(&resolver);
+        answer.addresses = addresses.clone();
+        answer.due = Some(start + REFRESH);
+    }
+
+    let error = resolver.connect(start).await.expect_err("nothing listens");
+    assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused);
+    assert_eq!(answer(&resolver).due, Some(start + AFTER_REFUSAL));
+
+    let _ = resolver.connect(start).await;
+    assert!(
+        !looked_up_since(&resolver, &addresses),
+        "not a lookup per dial"
+    );
+    let _ = resolver.connect(start + AFTER_REFUSAL).await;
+    assert!(
+        looked_up_since(&resolver, &addresses),
+        "a second on, a lookup"
+    );
+    background_lookup_done(&resolver).await;
+}
+
+#[tokio::test]
+async fn a_literal_is_dialled_as_it_is() {
+    let (listener, addr) = listener().await;
+    let resolver = Resolver::new("127.0.0.1", addr.port());
+    let tcp = resolver
+        .connect(Instant::now())
+        .await
+        .expect("dial the literal");
+    assert_eq!(tcp.peer_addr().expect("peer"), addr);
+    drop(listener);
+}
