@@ -158,10 +158,16 @@ fn serving<S>(
 where
     S: AsyncRead + AsyncWrite + Shutdown + Unpin + Send + 'static,
 {
-    (
-        conn.after_upgrade(),
-        Box::pin(serve_connection(stream, peer, proxy, conn)),
-    )
+    let after_upgrade = conn.after_upgrade();
+    let serving = boxed_in_place(|| serve_connection(stream, peer, proxy, conn));
+    (after_upgrade, serving)
+}
+
+/// `make()`'s future, built in its box. `Box::pin(future)` builds the future on the stack
+/// and then copies all of it into the box (5,440 bytes for the HTTP stage, whatever state
+/// it starts in); allocated first, the box is where the future is written.
+fn boxed_in_place<F: Future>(make: impl FnOnce() -> F) -> Pin<Box<F>> {
+    Box::into_pin(Box::write(Box::new_uninit(), make()))
 }
 
 /// One client connection: its first request if it is a WebSocket upgrade, read and

@@ -140,8 +140,9 @@ impl Upstream {
             let _ = tcp.set_nodelay(true);
             match &self.tls {
                 None => Ok(Stream::Plain(tcp)),
-                Some((connector, name)) => connector
-                    .connect(name.clone(), tcp)
+                // Boxed: inline, the TLS handshake's state (a rustls connection) would
+                // size every dial's future, plain ones too, and be copied with it.
+                Some((connector, name)) => Box::pin(connector.connect(name.clone(), tcp))
                     .await
                     .map(|tls| Stream::Tls(Box::new(tls)))
                     .map_err(UpstreamError::Tls),
