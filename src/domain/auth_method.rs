@@ -13,6 +13,19 @@ pub enum AuthMethod {
 }
 
 impl AuthMethod {
+    /// Every method, each at its [`AuthMethod::index`].
+    pub const ALL: [AuthMethod; 4] = [
+        AuthMethod::Jwt,
+        AuthMethod::E2eBypass,
+        AuthMethod::Anonymous,
+        AuthMethod::ClientCert,
+    ];
+
+    /// The method's place in [`AuthMethod::ALL`]: a table indexed by method.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The `X-Auth-Method` header value.
     pub fn header_value(self) -> &'static str {
         match self {

@@ -81,11 +81,11 @@ impl Proxy {
         };
         match decision {
             Err(denial) => {
-                self.record_denial(gate, &denial, client, websocket, started);
+                self.record_denial(policy, &denial, client, websocket, started);
                 Err(denial.reason)
             }
             Ok((grant, registration)) => {
-                self.record_grant(gate, &grant, client, websocket, started);
+                self.record_grant(policy, &grant, client, websocket, started);
                 Ok((grant, registration))
             }
         }

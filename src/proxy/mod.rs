@@ -154,7 +154,7 @@ impl Proxy {
             reason: Refusal::Overloaded,
             issuer: None,
         };
-        self.record_denial(gate, &denial, client, websocket.is_some(), started);
+        self.record_denial(&policy, &denial, client, websocket.is_some(), started);
         self.refuse(
             gate,
             websocket.as_ref(),

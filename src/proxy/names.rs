@@ -1,15 +1,17 @@
 //! [`SharedNames`]: the configured route paths and issuer names as shared strings, for
 //! what keeps them beyond a request (a session's record in the registry, the session's
-//! metrics and log line): a reference count instead of a copy per handshake.
+//! metrics and log line): a reference count instead of a copy per handshake. Each route
+//! comes with its [`RouteSeries`], the metric handles its handshakes and sessions use.
 
 use std::sync::Arc;
 
 use crate::config::{Config, IssuerId, RouteId};
+use crate::telemetry::metrics::RouteSeries;
 
 /// Each route's path and each issuer's name, in the configuration's order; built with the
 /// policy, so an id from the policy's configuration always finds its entry.
 pub struct SharedNames {
-    routes: Vec<Arc<str>>,
+    routes: Vec<Arc<RouteSeries>>,
     issuers: Vec<Arc<str>>,
 }
 
@@ -19,7 +21,7 @@ impl SharedNames {
             routes: config
                 .routes
                 .iter()
-                .map(|r| Arc::from(r.path.as_str()))
+                .map(|r| Arc::new(RouteSeries::new(Arc::from(r.path.as_str()))))
                 .collect(),
             issuers: config
                 .auth
@@ -32,8 +34,18 @@ impl SharedNames {
     /// The configured path of `route` (`config` is the policy's own).
     pub fn route(&self, config: &Config, route: RouteId) -> Arc<str> {
         match route.slot(&self.routes) {
-            Some(path) => path.clone(),
+            Some(series) => series.shared_path().clone(),
             None => Arc::from(config.route(route).path.as_str()),
+        }
+    }
+
+    /// `route` with its metric handles (`config` is the policy's own).
+    pub fn series(&self, config: &Config, route: RouteId) -> Arc<RouteSeries> {
+        match route.slot(&self.routes) {
+            Some(series) => series.clone(),
+            None => Arc::new(RouteSeries::new(Arc::from(
+                config.route(route).path.as_str(),
+            ))),
         }
     }
 
@@ -84,6 +96,10 @@ auth = "none"
         let names = SharedNames::new(&config);
         for (index, route) in config.routes.iter().enumerate() {
             assert_eq!(&*names.route(&config, RouteId::nth(index)), route.path);
+            assert_eq!(
+                names.series(&config, RouteId::nth(index)).path(),
+                route.path
+            );
         }
         for (id, issuer) in config.auth.issuer_ids() {
             assert_eq!(

@@ -63,7 +63,7 @@ impl Proxy {
     ) -> Result<Opened, NotOpened> {
         let gate = &policy.gate;
         let config = gate.config();
-        let route = config.route(grant.route).path.as_str();
+        let route = policy.names.series(config, grant.route);
         let key = handshake::new_key();
         let upgrade = UpgradeRequest::new(
             config,
@@ -105,7 +105,7 @@ impl Proxy {
                 spare,
             }) => {
                 self.metrics
-                    .handshake(route, HandshakeOutcome::Allowed, elapsed);
+                    .handshake(&route, HandshakeOutcome::Allowed, elapsed);
                 let settings = relay_settings(
                     gate,
                     grant,
@@ -121,16 +121,16 @@ impl Proxy {
                     session: Session {
                         io,
                         settings,
-                        route: policy.names.route(config, grant.route),
+                        route,
                     },
                     spare,
                 })
             }
             Ok(WebSocketOutcome::Refused(response)) => {
                 self.metrics
-                    .handshake(route, HandshakeOutcome::UpstreamDeclined, elapsed);
+                    .handshake(&route, HandshakeOutcome::UpstreamDeclined, elapsed);
                 tracing::info!(
-                    route,
+                    route = route.path(),
                     client = %client,
                     status = response.status().as_u16(),
                     "upstream refused the upgrade; relayed its answer with Connection: close"
@@ -139,7 +139,7 @@ impl Proxy {
             }
             Err(error) => {
                 let reason =
-                    self.record_upstream_refusal(gate, grant, client, true, &error, started);
+                    self.record_upstream_refusal(policy, grant, client, true, &error, started);
                 Err(NotOpened::Refuse(reason))
             }
         }

@@ -71,14 +71,8 @@ impl Proxy {
                 Answer::body_timeout().into_response()
             }
             Err(error) => {
-                let reason = self.record_upstream_refusal(
-                    &policy.gate,
-                    &grant,
-                    client,
-                    false,
-                    &error,
-                    started,
-                );
+                let reason =
+                    self.record_upstream_refusal(policy, &grant, client, false, &error, started);
                 Answer::denial(reason).into_response()
             }
         }

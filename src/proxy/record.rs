@@ -13,8 +13,8 @@
 use std::net::SocketAddr;
 use tokio::time::Instant;
 
-use super::Proxy;
-use crate::auth::{Denial, Gate, Grant};
+use super::{Policy, Proxy};
+use crate::auth::{Denial, Grant};
 use crate::config::{Config, IssuerId, RouteId};
 use crate::domain::refusal::Refusal;
 use crate::telemetry::metrics::BypassResult;
@@ -25,7 +25,7 @@ impl Proxy {
     /// A refusal by the decision (or the drain, or `max_connections`).
     pub(super) fn record_denial(
         &self,
-        gate: &Gate,
+        policy: &Policy,
         denial: &Denial,
         client: SocketAddr,
         websocket: bool,
@@ -33,7 +33,7 @@ impl Proxy {
     ) {
         let verdict = Verdict::Denied(denial.reason);
         let (route, issuer) = (denial.route, denial.issuer);
-        self.record_decision(gate, route, issuer, client, websocket, started, verdict);
+        self.record_decision(policy, route, issuer, client, websocket, started, verdict);
         let bypass_result = match denial.reason {
             Refusal::E2eBypassDisabled => Some(BypassResult::Disabled),
             Refusal::E2eKeyInvalid => Some(BypassResult::Invalid),
@@ -47,7 +47,7 @@ impl Proxy {
     /// A grant; a bypass key's use is also counted and audited.
     pub(super) fn record_grant(
         &self,
-        gate: &Gate,
+        policy: &Policy,
         grant: &Grant,
         client: SocketAddr,
         websocket: bool,
@@ -55,8 +55,8 @@ impl Proxy {
     ) {
         let verdict = Verdict::Allowed(caller(grant));
         let (route, issuer) = (grant.route, grant.issuer);
-        self.record_decision(gate, route, issuer, client, websocket, started, verdict);
-        let config = gate.config();
+        self.record_decision(policy, route, issuer, client, websocket, started, verdict);
+        let config = policy.gate.config();
         if let Some(key) = grant.bypass_key.map(|k| config.e2e_bypass.key(k)) {
             self.metrics.e2e_bypass(&key.name, BypassResult::Accepted);
             tracing::warn!(
@@ -74,7 +74,7 @@ impl Proxy {
     /// the client gets. Returns the reason to refuse with.
     pub(super) fn record_upstream_refusal(
         &self,
-        gate: &Gate,
+        policy: &Policy,
         grant: &Grant,
         client: SocketAddr,
         websocket: bool,
@@ -89,7 +89,7 @@ impl Proxy {
             detail: &detail,
         };
         let (route, issuer) = (grant.route, grant.issuer);
-        self.record_decision(gate, route, issuer, client, websocket, started, verdict);
+        self.record_decision(policy, route, issuer, client, websocket, started, verdict);
         kind.reason()
     }
 
@@ -98,7 +98,7 @@ impl Proxy {
     #[allow(clippy::too_many_arguments)]
     fn record_decision(
         &self,
-        gate: &Gate,
+        policy: &Policy,
         route: RouteId,
         issuer: Option<IssuerId>,
         client: SocketAddr,
@@ -106,11 +106,11 @@ impl Proxy {
         started: Instant,
         verdict: Verdict<'_>,
     ) {
-        let config = gate.config();
+        let config = policy.gate.config();
         telemetry::record_decision(
             &self.metrics,
             &Decision {
-                route: config.route(route).path.as_str(),
+                route: &policy.names.series(config, route),
                 client,
                 websocket,
                 issuer: issuer_name(config, issuer),

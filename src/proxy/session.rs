@@ -15,6 +15,7 @@ use crate::domain::clock::unix_now;
 use crate::net::shutdown::Shutdown;
 use crate::relay::{self, Extensions, RelaySettings};
 use crate::sessions::Registration;
+use crate::telemetry::metrics::RouteSeries;
 use crate::telemetry::{self, SessionSummary};
 use crate::upstream;
 
@@ -22,8 +23,8 @@ use crate::upstream;
 pub(super) struct Session {
     pub io: upstream::Upgraded,
     pub settings: RelaySettings,
-    /// The configured route, for the session's metrics and log line.
-    pub route: Arc<str>,
+    /// The configured route and its series, for the session's metrics and log line.
+    pub route: Arc<RouteSeries>,
 }
 
 impl Proxy {

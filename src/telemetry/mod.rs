@@ -32,7 +32,7 @@ use crate::domain::initiator::Initiator;
 use crate::domain::refusal::Refusal;
 use crate::domain::session_id::SessionId;
 use crate::telemetry::metrics::{
-    HandshakeOutcome, JwksRefreshResult, Metrics, ReloadResult, UpstreamErrorKind,
+    HandshakeOutcome, JwksRefreshResult, Metrics, ReloadResult, RouteSeries, UpstreamErrorKind,
 };
 
 mod format;
@@ -92,8 +92,8 @@ where
 /// The one decision made about one request.
 #[derive(Debug, Clone)]
 pub struct Decision<'a> {
-    /// The configured route path (never the request path).
-    pub route: &'a str,
+    /// The configured route (never the request path), with its series.
+    pub route: &'a RouteSeries,
     pub client: SocketAddr,
     /// Whether the request was a WebSocket upgrade (else a plain HTTP request).
     pub websocket: bool,
@@ -130,7 +130,8 @@ pub struct Caller<'a> {
 /// What one ended WebSocket session looked like.
 #[derive(Debug, Clone)]
 pub struct SessionSummary<'a> {
-    pub route: &'a str,
+    /// The configured route, with its series.
+    pub route: &'a RouteSeries,
     pub client: SocketAddr,
     pub session: SessionId,
     pub user: Option<&'a str>,
@@ -171,7 +172,7 @@ pub fn record_decision(metrics: &Metrics, d: &Decision<'_>) {
             kind,
             detail,
         } => {
-            record_upstream_error(metrics, kind, d.route, d.client, detail);
+            record_upstream_error(metrics, kind, d.route.path(), d.client, detail);
             record_denied(metrics, d, kind.reason(), kind.outcome(), Some(caller));
         }
     }
@@ -186,7 +187,7 @@ fn record_denied(
     outcome: HandshakeOutcome,
     caller: Option<Caller<'_>>,
 ) {
-    metrics.denied(d.route, reason);
+    metrics.denied(d.route.path(), reason);
     metrics.handshake(d.route, outcome, d.duration.as_secs_f64());
 
     let mut client = ClientAddr::buffer();
@@ -212,7 +213,7 @@ fn record_denied(
             let client = ClientAddr(d.client).text(&mut client);
             let written = direct::write_line(direct::line_head!($level, "request denied"), |line| {
                 line.plain(json_key!("reason"), reason.as_str());
-                line.str(json_key!("route"), d.route);
+                line.str(json_key!("route"), d.route.path());
                 line.plain(json_key!("client"), &client);
                 line.bool(json_key!("websocket"), d.websocket);
                 if let Some(caller) = caller {
@@ -228,7 +229,7 @@ fn record_denied(
                     Level::$level,
                     message = "request denied",
                     reason = reason.as_str(),
-                    route = d.route,
+                    route = d.route.path(),
                     client = &*client,
                     websocket = d.websocket,
                     method = caller.map(|c| c.method.label()),
@@ -268,7 +269,7 @@ fn record_allowed(metrics: &Metrics, d: &Decision<'_>, caller: Caller<'_>) {
     let mut client = ClientAddr::buffer();
     let client = ClientAddr(d.client).text(&mut client);
     let written = direct::write_line(direct::line_head!(INFO, "request allowed"), |line| {
-        line.str(json_key!("route"), d.route);
+        line.str(json_key!("route"), d.route.path());
         line.plain(json_key!("client"), &client);
         line.bool(json_key!("websocket"), d.websocket);
         line.plain(json_key!("method"), caller.method.label());
@@ -279,7 +280,7 @@ fn record_allowed(metrics: &Metrics, d: &Decision<'_>, caller: Caller<'_>) {
     if !written {
         tracing::info!(
             message = "request allowed",
-            route = d.route,
+            route = d.route.path(),
             client = &*client,
             websocket = d.websocket,
             method = caller.method.label(),
@@ -320,7 +321,7 @@ pub fn record_session_closed(metrics: &Metrics, s: &SessionSummary<'_>) {
         s.session.hex(&mut session),
     );
     let written = direct::write_line(direct::line_head!(INFO, "session closed"), |line| {
-        line.str(json_key!("route"), s.route);
+        line.str(json_key!("route"), s.route.path());
         line.plain(json_key!("client"), &client);
         line.plain(json_key!("session"), session);
         line.opt_str(json_key!("user"), s.user);
@@ -340,7 +341,7 @@ pub fn record_session_closed(metrics: &Metrics, s: &SessionSummary<'_>) {
     if !written {
         tracing::info!(
             message = "session closed",
-            route = s.route,
+            route = s.route.path(),
             client = &*client,
             session,
             user = s.user,

@@ -73,7 +73,9 @@ fn client() -> SocketAddr {
 
 fn denial() -> Decision<'static> {
     Decision {
-        route: "/ws",
+        // Leaked: a `'static` decision; each test has its own, as each has its own
+        // registry (a route's handles belong to the metrics that first used them).
+        route: Box::leak(Box::new(RouteSeries::from("/ws"))),
         client: client(),
         websocket: true,
         issuer: Some("primary"),
@@ -177,10 +179,10 @@ fn allowed_logs_and_counts_method() {
 fn session_closed_logs_totals_and_counts_close_code() {
     let registry = Registry::new();
     let metrics = Metrics::new(&registry);
-    metrics.session_opened("/ws");
+    metrics.session_opened(&"/ws".into());
     let session = SessionId::parse("0123456789abcdef0123456789abcdef").expect("valid id");
     let summary = SessionSummary {
-        route: "/ws",
+        route: &RouteSeries::from("/ws"),
         client: client(),
         session,
         user: Some("alice"),

@@ -31,12 +31,14 @@ use crate::domain::refusal::Refusal;
 mod labels;
 mod register;
 mod relay_counters;
+mod route;
 
 pub use labels::{
     BypassResult, CertificateLabel, HandshakeOutcome, JwksRefreshResult, RefreshResult,
     ReloadResult, RevocationScope, StoreOperation, UpstreamErrorKind, close_code_label,
 };
 pub use relay_counters::RelayCounters;
+pub use route::RouteSeries;
 
 /// Every wsgate metric, registered on one registry.
 #[derive(Clone)]
@@ -76,15 +78,13 @@ impl Metrics {
     }
 
     /// A request on `route` was let through by `method`.
-    pub fn allowed(&self, route: &str, method: AuthMethod) {
-        self.auth_allowed
-            .with_label_values(&[route, method.label()])
-            .inc();
+    pub fn allowed(&self, route: &RouteSeries, method: AuthMethod) {
+        self.allowed_series(route, method).inc();
     }
 
     /// A WebSocket session on `route` started relaying.
-    pub fn session_opened(&self, route: &str) {
-        self.sessions_active.with_label_values(&[route]).inc();
+    pub fn session_opened(&self, route: &RouteSeries) {
+        self.sessions_active_series(route).inc();
     }
 
     /// A WebSocket session on `route` ended. `code` is the close code of the first close
@@ -92,23 +92,32 @@ impl Metrics {
     /// it, `None` when a peer did.
     pub fn session_closed(
         &self,
-        route: &str,
+        route: &RouteSeries,
         initiator: Initiator,
         code: Option<u16>,
         reason: Option<CloseReason>,
     ) {
-        self.sessions_active.with_label_values(&[route]).dec();
+        self.sessions_active_series(route).dec();
         let reason = reason.map_or("none", CloseReason::as_str);
         self.sessions_closed
-            .with_label_values(&[route, initiator.as_str(), close_code_label(code), reason])
+            .with_label_values(&[
+                route.path(),
+                initiator.as_str(),
+                close_code_label(code),
+                reason,
+            ])
             .inc();
     }
 
     /// A handshake on `route` reached `outcome` after `seconds`.
-    pub fn handshake(&self, route: &str, outcome: HandshakeOutcome, seconds: f64) {
-        self.handshake_duration
-            .with_label_values(&[route, outcome.as_str()])
-            .observe(seconds);
+    pub fn handshake(&self, route: &RouteSeries, outcome: HandshakeOutcome, seconds: f64) {
+        match outcome {
+            HandshakeOutcome::Allowed => self.handshake_allowed_series(route).observe(seconds),
+            _ => self
+                .handshake_duration
+                .with_label_values(&[route.path(), outcome.as_str()])
+                .observe(seconds),
+        }
     }
 
     /// An upstream connection attempt failed.

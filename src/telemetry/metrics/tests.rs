@@ -84,7 +84,9 @@ fn denied_counts_route_and_reason() {
 #[test]
 fn allowed_counts_route_and_method() {
     let (registry, metrics) = fresh();
-    let moved = changes(&registry, || metrics.allowed("/ws", AuthMethod::E2eBypass));
+    let moved = changes(&registry, || {
+        metrics.allowed(&"/ws".into(), AuthMethod::E2eBypass)
+    });
     assert_eq!(
         moved,
         one(
@@ -97,11 +99,11 @@ fn allowed_counts_route_and_method() {
 #[test]
 fn sessions_open_and_close() {
     let (registry, metrics) = fresh();
-    let moved = changes(&registry, || metrics.session_opened("/ws"));
+    let moved = changes(&registry, || metrics.session_opened(&"/ws".into()));
     assert_eq!(moved, one("wsgate_sessions_active{route=\"/ws\"}", 1.0));
 
     let moved = changes(&registry, || {
-        metrics.session_closed("/ws", Initiator::Upstream, Some(1000), None)
+        metrics.session_closed(&"/ws".into(), Initiator::Upstream, Some(1000), None)
     });
     assert_eq!(
         moved,
@@ -127,9 +129,9 @@ fn private_and_unregistered_close_codes_are_other() {
     assert_eq!(close_code_label(None), "none");
 
     let (registry, metrics) = fresh();
-    metrics.session_opened("/ws");
+    metrics.session_opened(&"/ws".into());
     let moved = changes(&registry, || {
-        metrics.session_closed("/ws", Initiator::Client, Some(4001), None)
+        metrics.session_closed(&"/ws".into(), Initiator::Client, Some(4001), None)
     });
     assert!(moved.contains_key(
         "wsgate_sessions_closed_total{code=\"other\",initiator=\"client\",reason=\"none\",route=\"/ws\"}"
@@ -140,7 +142,7 @@ fn private_and_unregistered_close_codes_are_other() {
 fn handshake_observes_one_sample_in_the_right_series() {
     let (registry, metrics) = fresh();
     let moved = changes(&registry, || {
-        metrics.handshake("/ws", HandshakeOutcome::UpstreamError, 0.003)
+        metrics.handshake(&"/ws".into(), HandshakeOutcome::UpstreamError, 0.003)
     });
     assert_eq!(
         moved,
@@ -280,10 +282,10 @@ fn connection_and_drain_gauges() {
 #[test]
 fn a_session_wsgate_ended_carries_its_reason() {
     let (registry, metrics) = fresh();
-    metrics.session_opened("/ws");
+    metrics.session_opened(&"/ws".into());
     let moved = changes(&registry, || {
         metrics.session_closed(
-            "/ws",
+            &"/ws".into(),
             Initiator::Proxy,
             Some(1001),
             Some(CloseReason::ServerShutdown),
@@ -412,5 +414,75 @@ fn docs_metrics_says_where_every_reason_code_is_counted() {
             row.is_some(),
             "docs/metrics.md does not say where {code} is counted"
         );
+    }
+}
+
+#[test]
+fn a_routes_handles_move_the_series_a_label_lookup_moves_and_appear_only_once_used() {
+    let (registry, metrics) = fresh();
+    let route = RouteSeries::from("/ws");
+    let before = snapshot(&registry);
+    assert!(
+        !before.keys().any(|key| key.contains("route=")),
+        "no route series before anything happened on one: {before:?}"
+    );
+
+    let moved = changes(&registry, || {
+        for method in AuthMethod::ALL {
+            metrics.allowed(&route, method);
+            metrics.allowed(&route, method);
+        }
+        metrics.handshake(&route, HandshakeOutcome::Allowed, 0.001);
+        metrics.handshake(&route, HandshakeOutcome::Allowed, 0.002);
+        metrics.handshake(&route, HandshakeOutcome::UpstreamDeclined, 0.003);
+        metrics.session_opened(&route);
+        metrics.session_opened(&route);
+        metrics.session_closed(&route, Initiator::Client, Some(1000), None);
+    });
+    let mut expected: BTreeMap<String, f64> = AuthMethod::ALL
+        .iter()
+        .map(|method| {
+            (
+                format!(
+                    "wsgate_auth_allowed_total{{method=\"{}\",route=\"/ws\"}}",
+                    method.label()
+                ),
+                2.0,
+            )
+        })
+        .collect();
+    expected.extend([
+        (
+            "wsgate_handshake_duration_seconds{outcome=\"allowed\",route=\"/ws\"}".to_owned(),
+            2.0,
+        ),
+        (
+            "wsgate_handshake_duration_seconds{outcome=\"upstream_declined\",route=\"/ws\"}"
+                .to_owned(),
+            1.0,
+        ),
+        ("wsgate_sessions_active{route=\"/ws\"}".to_owned(), 1.0),
+        (
+            "wsgate_sessions_closed_total{code=\"1000\",initiator=\"client\",reason=\"none\",route=\"/ws\"}"
+                .to_owned(),
+            1.0,
+        ),
+    ]);
+    assert_eq!(moved, expected);
+
+    // A second handle on the same route (a reload's) moves the same series.
+    let moved = changes(&registry, || {
+        metrics.session_closed(&"/ws".into(), Initiator::Upstream, Some(1001), None);
+    });
+    assert_eq!(
+        moved.get("wsgate_sessions_active{route=\"/ws\"}"),
+        Some(&-1.0)
+    );
+}
+
+#[test]
+fn every_auth_method_has_its_own_place() {
+    for (index, method) in AuthMethod::ALL.into_iter().enumerate() {
+        assert_eq!(method.index(), index, "{method:?}");
     }
 }

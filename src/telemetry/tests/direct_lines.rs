@@ -66,12 +66,13 @@ fn every_hot_line(metrics: &Metrics) {
                 method,
                 user: users[index % 3],
             };
+            let route = RouteSeries::from(if index % 2 == 0 {
+                "/ws"
+            } else {
+                "/r\u{7f}\"é"
+            });
             let d = Decision {
-                route: if index % 2 == 0 {
-                    "/ws"
-                } else {
-                    "/r\u{7f}\"é"
-                },
+                route: &route,
                 client,
                 websocket: index % 2 == 0,
                 issuer: issuers[index % 3],
@@ -105,8 +106,9 @@ fn every_hot_line(metrics: &Metrics) {
         let session = SessionId::parse("0123456789ABCDEF0123456789abcdef").expect("valid id");
         let reasons = CloseReason::ALL.map(Some).into_iter().chain([None]);
         for (index, reason) in reasons.enumerate() {
+            let route = RouteSeries::from(if index % 2 == 0 { "/ws" } else { "/a\tb" });
             let s = SessionSummary {
-                route: if index % 2 == 0 { "/ws" } else { "/a\tb" },
+                route: &route,
                 client,
                 session,
                 user: users[index % 3],

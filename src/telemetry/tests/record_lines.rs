@@ -40,7 +40,9 @@ fn clients() -> Vec<SocketAddr> {
 
 fn decision(client: SocketAddr, verdict: Verdict<'static>) -> Decision<'static> {
     Decision {
-        route: "/ws",
+        // Leaked: a `'static` decision; each test has its own, as each has its own
+        // registry (a route's handles belong to the metrics that first used them).
+        route: Box::leak(Box::new(RouteSeries::from("/ws"))),
         client,
         websocket: true,
         issuer: Some("primary \"quoted\""),
@@ -73,7 +75,7 @@ fn request_allowed_lines_are_what_they_were() {
             let old = legacy_text(|| {
                 tracing::info!(
                     target: "wsgate::telemetry",
-                    route = d.route,
+                    route = d.route.path(),
                     client = %d.client,
                     websocket = d.websocket,
                     method = AuthMethod::Jwt.label(),
@@ -102,7 +104,7 @@ fn request_denied_lines_are_what_they_were() {
                             target: "wsgate::telemetry",
                             $level,
                             reason = reason.as_str(),
-                            route = d.route,
+                            route = d.route.path(),
                             client = %d.client,
                             websocket = d.websocket,
                             method = None::<&str>,
@@ -135,7 +137,7 @@ fn session_closed_lines_are_what_they_were() {
             (None, Some(CloseReason::TokenExpired), None),
         ] {
             let s = SessionSummary {
-                route: "/ws",
+                route: &RouteSeries::from("/ws"),
                 client,
                 session,
                 user,
@@ -153,7 +155,7 @@ fn session_closed_lines_are_what_they_were() {
             let old = legacy_text(|| {
                 tracing::info!(
                     target: "wsgate::telemetry",
-                    route = s.route,
+                    route = s.route.path(),
                     client = %s.client,
                     session = %s.session,
                     user = s.user,
