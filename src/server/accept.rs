@@ -165,7 +165,8 @@ where
 
 /// `make()`'s future, built in its box. `Box::pin(future)` builds the future on the stack
 /// and then copies all of it into the box (5,440 bytes for the HTTP stage, whatever state
-/// it starts in); allocated first, the box is where the future is written.
+/// it starts in); with the box allocated first, the optimizer writes the future there
+/// (measured in the release build, `bench/memmove.sh`; an unoptimized build still copies).
 fn boxed_in_place<F: Future>(make: impl FnOnce() -> F) -> Pin<Box<F>> {
     Box::into_pin(Box::write(Box::new_uninit(), make()))
 }

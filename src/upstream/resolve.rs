@@ -11,12 +11,15 @@
 //!
 //! A name with several addresses is dialled in order, starting with the one that last
 //! answered, so an upstream listening on only one of `localhost`'s `::1` and `127.0.0.1`
-//! costs one refused dial, not one per handshake. When every address refuses, a dial
-//! from a second later looks the name up again (in the background): an upstream that
-//! moved is found without waiting out the refresh, one that is down is not looked up per
-//! dial. A lookup that fails keeps the addresses from before
-//! (logged once per lookup); with none yet, the dial fails as a refused connection does:
-//! 502 `upstream_unavailable`, `wsgate_upstream_errors_total{kind="connect"}`.
+//! costs one refused dial, not one per handshake. When a dial ends without a connection
+//! (every address refused, or its timeout ended it while an address did not answer), the
+//! next starts with the address after the one that failed, and a dial from a second later
+//! looks the name up again (in the background): an upstream that moved is found without
+//! waiting out the refresh, one that is down is not looked up per dial. A lookup that
+//! fails keeps the addresses from before (logged once per lookup). With none yet, one
+//! dial looks up at a time, and a failed lookup answers the dials of the next second;
+//! the dial fails as a refused connection does: 502 `upstream_unavailable`,
+//! `wsgate_upstream_errors_total{kind="connect"}`.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -47,6 +50,11 @@ struct Named {
     name: String,
     port: u16,
     answer: Mutex<Answer>,
+    /// Held by the dial that looks the name up while it has no addresses.
+    first_lookup: tokio::sync::Mutex<()>,
+    /// Lookups made, for the tests.
+    #[cfg(test)]
+    lookups: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Default)]
@@ -59,6 +67,15 @@ struct Answer {
     looking_up: bool,
     /// Where the next dial starts: the address that last answered.
     first: usize,
+    /// The last lookup made while there were no addresses, if it failed.
+    failure: Option<Failure>,
+}
+
+/// A failed lookup, answered again to the dials that come before `until`.
+struct Failure {
+    until: Instant,
+    kind: io::ErrorKind,
+    message: String,
 }
 
 impl Resolver {
@@ -74,6 +91,9 @@ impl Resolver {
                 name: bare.to_owned(),
                 port,
                 answer: Mutex::new(Answer::default()),
+                first_lookup: tokio::sync::Mutex::new(()),
+                #[cfg(test)]
+                lookups: std::sync::atomic::AtomicUsize::new(0),
             })),
         };
         Resolver { target }
@@ -88,23 +108,51 @@ impl Resolver {
         };
         let (addresses, first) = match named.addresses(now) {
             Some(known) => known,
-            None => (named.look_up_now(now).await?, 0),
+            None => named.look_up_now().await?,
+        };
+        // Dropped without a connection (every address refused, or the dial's timeout
+        // ended it while an address did not answer), it tells the name so.
+        let mut dial = Dial {
+            named,
+            addresses: &addresses,
+            now,
+            trying: first,
+            connected: false,
         };
         let mut last_error = None;
         for step in 0..addresses.len() {
             let index = (first + step) % addresses.len();
+            dial.trying = index;
             match TcpStream::connect(addresses[index]).await {
                 Ok(tcp) => {
+                    dial.connected = true;
                     if step > 0 {
-                        named.answered(&addresses, index);
+                        named.answered(addresses[index]);
                     }
                     return Ok(tcp);
                 }
                 Err(error) => last_error = Some(error),
             }
         }
-        named.refused(&addresses, now);
         Err(last_error.unwrap_or_else(|| no_address(&named.name)))
+    }
+}
+
+/// A dial of a name's addresses; see [`Named::gave_up`].
+struct Dial<'a> {
+    named: &'a Named,
+    addresses: &'a [SocketAddr],
+    now: Instant,
+    /// The address being dialled.
+    trying: usize,
+    connected: bool,
+}
+
+impl Drop for Dial<'_> {
+    fn drop(&mut self) {
+        if !self.connected {
+            self.named.gave_up(self.addresses, self.trying, self.now);
+        }
     }
 }
 
@@ -119,24 +167,54 @@ impl Named {
         if answer.due.is_none_or(|due| now >= due) && !answer.looking_up {
             answer.looking_up = true;
             let named = Arc::clone(self);
-            tokio::spawn(async move { named.look_up_in_background().await });
+            tokio::spawn(named.look_up_in_background());
         }
         Some((answer.addresses.clone(), answer.first))
     }
 
-    /// The first lookup, or one after a lookup found nothing: the dial waits for it.
-    async fn look_up_now(&self, now: Instant) -> io::Result<Arc<[SocketAddr]>> {
-        let addresses = self.look_up().await?;
-        let mut answer = self.answer.lock().unwrap_or_else(PoisonError::into_inner);
-        self.store(&mut answer, addresses.clone(), now);
-        Ok(addresses)
-    }
-
-    async fn look_up_in_background(&self) {
+    /// The first lookup: the dial waits for it. One at a time: the dials that arrive
+    /// meanwhile take its answer, and a lookup that failed answers the dials of the next
+    /// [`AFTER_REFUSAL`] with its error, so a name that does not resolve is not looked up
+    /// per dial either.
+    async fn look_up_now(&self) -> io::Result<(Arc<[SocketAddr]>, usize)> {
+        let _one_at_a_time = self.first_lookup.lock().await;
+        {
+            let answer = self.answer.lock().unwrap_or_else(PoisonError::into_inner);
+            if !answer.addresses.is_empty() {
+                return Ok((answer.addresses.clone(), answer.first));
+            }
+            if let Some(failure) = &answer.failure
+                && Instant::now() < failure.until
+            {
+                return Err(io::Error::new(failure.kind, failure.message.clone()));
+            }
+        }
         let result = self.look_up().await;
         let now = Instant::now();
         let mut answer = self.answer.lock().unwrap_or_else(PoisonError::into_inner);
-        answer.looking_up = false;
+        match result {
+            Ok(addresses) => {
+                answer.failure = None;
+                self.store(&mut answer, addresses.clone(), now);
+                Ok((addresses, answer.first))
+            }
+            Err(error) => {
+                answer.failure = Some(Failure {
+                    until: now + AFTER_REFUSAL,
+                    kind: error.kind(),
+                    message: error.to_string(),
+                });
+                Err(error)
+            }
+        }
+    }
+
+    async fn look_up_in_background(self: Arc<Self>) {
+        // Cleared however the lookup ends, even dropped with its runtime.
+        let _looking_up = LookingUp(&self);
+        let result = self.look_up().await;
+        let now = Instant::now();
+        let mut answer = self.answer.lock().unwrap_or_else(PoisonError::into_inner);
         match result {
             Ok(addresses) => self.store(&mut answer, addresses, now),
             Err(error) => {
@@ -151,6 +229,9 @@ impl Named {
     }
 
     async fn look_up(&self) -> io::Result<Arc<[SocketAddr]>> {
+        #[cfg(test)]
+        self.lookups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let addresses: Arc<[SocketAddr]> = tokio::net::lookup_host((self.name.as_str(), self.port))
             .await?
             .collect();
@@ -171,22 +252,38 @@ impl Named {
         answer.due = Some(now + REFRESH);
     }
 
-    /// `addresses[index]` answered after those before it did not: start there next time.
-    fn answered(&self, addresses: &Arc<[SocketAddr]>, index: usize) {
+    /// `address` answered after those before it did not: start there next time.
+    fn answered(&self, address: SocketAddr) {
         let mut answer = self.answer.lock().unwrap_or_else(PoisonError::into_inner);
-        if Arc::ptr_eq(&answer.addresses, addresses) {
+        if let Some(index) = answer.addresses.iter().position(|&a| a == address) {
             answer.first = index;
         }
     }
 
-    /// None of `addresses` answered a dial made at `now`: a dial from [`AFTER_REFUSAL`] on
-    /// looks the name up again.
-    fn refused(&self, addresses: &Arc<[SocketAddr]>, now: Instant) {
+    /// A dial begun at `now` ended without a connection while `addresses[trying]` was
+    /// being dialled: it refused (as all before it did) or did not answer in time. The next
+    /// dial starts with the address after it, and a dial from [`AFTER_REFUSAL`] on looks
+    /// the name up again.
+    fn gave_up(&self, addresses: &[SocketAddr], trying: usize, now: Instant) {
         let mut answer = self.answer.lock().unwrap_or_else(PoisonError::into_inner);
-        if Arc::ptr_eq(&answer.addresses, addresses) {
-            let soon = now + AFTER_REFUSAL;
-            answer.due = Some(answer.due.map_or(soon, |due| due.min(soon)));
+        let soon = now + AFTER_REFUSAL;
+        answer.due = Some(answer.due.map_or(soon, |due| due.min(soon)));
+        let next = (trying + 1)
+            .checked_rem(addresses.len())
+            .and_then(|next| addresses.get(next));
+        if let Some(index) = next.and_then(|next| answer.addresses.iter().position(|a| a == next)) {
+            answer.first = index;
         }
+    }
+}
+
+/// Clears [`Answer::looking_up`] when the background lookup ends.
+struct LookingUp<'a>(&'a Named);
+
+impl Drop for LookingUp<'_> {
+    fn drop(&mut self) {
+        let mut answer = self.0.answer.lock().unwrap_or_else(PoisonError::into_inner);
+        answer.looking_up = false;
     }
 }
 

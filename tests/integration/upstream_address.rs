@@ -1,7 +1,8 @@
 //! The upstream named by its address or by a name: `ws://localhost:PORT` (a name the system
 //! resolves, as a sidecar's upstream is usually written) and `ws://[::1]:PORT` (an IPv6
-//! literal, dialled without a lookup) both carry sessions, and the upstream sees its own
-//! authority in `Host`.
+//! literal, dialled without a lookup, which never worked before the addresses were parsed
+//! once) both carry sessions, and the upstream sees its own authority in `Host`. That a
+//! name is looked up once and not per handshake is `upstream::resolve`'s unit tests.
 
 use std::net::{IpAddr, Ipv6Addr};
 

@@ -1,8 +1,9 @@
 //! The resolver against real sockets on 127.0.0.1 and the system's own `localhost`.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::Ordering;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 use super::*;
 
@@ -12,11 +13,15 @@ async fn listener() -> (TcpListener, SocketAddr) {
     (listener, addr)
 }
 
-/// An address on 127.0.0.1 that refuses connections: a port just released.
-async fn refusing() -> SocketAddr {
-    let (listener, addr) = listener().await;
-    drop(listener);
-    addr
+/// An address on 127.0.0.1 that refuses connections: a socket bound to it, never
+/// listening, which keeps the port from anyone else while it is held.
+fn refusing() -> (TcpSocket, SocketAddr) {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind");
+    let addr = socket.local_addr().expect("local addr");
+    (socket, addr)
 }
 
 fn named(resolver: &Resolver) -> &Arc<Named> {
@@ -40,7 +45,7 @@ fn looked_up_since(resolver: &Resolver, before: &Arc<[SocketAddr]>) -> bool {
 async fn background_lookup_done(resolver: &Resolver) {
     tokio::time::timeout(Duration::from_secs(10), async {
         while answer(resolver).looking_up {
-            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     })
     .await
@@ -78,7 +83,11 @@ async fn a_name_is_looked_up_once_and_kept_until_it_is_due() {
     resolver.connect(start).await.expect("first dial");
     let first = answer(&resolver).addresses.clone();
     assert!(first.contains(&addr), "localhost resolves to {first:?}");
-    assert_eq!(answer(&resolver).due, Some(start + REFRESH));
+    let due = answer(&resolver).due.expect("due");
+    assert!(
+        due >= start + REFRESH,
+        "due {REFRESH:?} after the answer came"
+    );
 
     for _ in 0..3 {
         resolver.connect(start).await.expect("dial");
@@ -100,7 +109,7 @@ async fn a_due_answer_is_refreshed_in_the_background_while_it_is_dialled() {
     resolver.connect(start).await.expect("first dial");
     let first = answer(&resolver).addresses.clone();
 
-    let later = start + REFRESH;
+    let later = answer(&resolver).due.expect("due");
     resolver
         .connect(later)
         .await
@@ -122,7 +131,7 @@ async fn a_due_answer_is_refreshed_in_the_background_while_it_is_dialled() {
 #[tokio::test]
 async fn the_address_that_answered_is_dialled_first_next_time() {
     let (listener, open) = listener().await;
-    let closed = refusing().await;
+    let (_held, closed) = refusing();
     let resolver = Resolver::new("localhost", open.port());
     let start = Instant::now();
     let addresses: Arc<[SocketAddr]> = Arc::from([closed, open]);
@@ -154,7 +163,7 @@ async fn the_address_that_answered_is_dialled_first_next_time() {
 
 #[tokio::test]
 async fn when_every_address_refuses_a_dial_a_second_later_looks_the_name_up_again() {
-    let closed = refusing().await;
+    let (_held, closed) = refusing();
     let resolver = Resolver::new("localhost", closed.port());
     let start = Instant::now();
     let addresses: Arc<[SocketAddr]> = Arc::from([closed]);
@@ -191,4 +200,83 @@ async fn a_literal_is_dialled_as_it_is() {
         .expect("dial the literal");
     assert_eq!(tcp.peer_addr().expect("peer"), addr);
     drop(listener);
+}
+
+#[test]
+fn a_dial_that_ends_unconnected_starts_the_next_one_after_it_and_soon_looks_again() {
+    let one = SocketAddr::from((Ipv4Addr::LOCALHOST, 1));
+    let two = SocketAddr::from((Ipv4Addr::LOCALHOST, 2));
+    let resolver = Resolver::new("localhost", 1);
+    let start = Instant::now();
+    let addresses: Arc<[SocketAddr]> = Arc::from([one, two]);
+    {
+        let mut answer = answer(&resolver);
+        answer.addresses = addresses.clone();
+        answer.due = Some(start + REFRESH);
+    }
+
+    // What `connect` holds while it dials `one`, dropped by the dial's timeout.
+    drop(Dial {
+        named: named(&resolver),
+        addresses: &addresses,
+        now: start,
+        trying: 0,
+        connected: false,
+    });
+    assert_eq!(answer(&resolver).first, 1, "the next dial starts after it");
+    assert_eq!(answer(&resolver).due, Some(start + AFTER_REFUSAL));
+
+    // A dial that connected changes nothing.
+    drop(Dial {
+        named: named(&resolver),
+        addresses: &addresses,
+        now: start + REFRESH,
+        trying: 1,
+        connected: true,
+    });
+    assert_eq!(answer(&resolver).first, 1);
+    assert_eq!(answer(&resolver).due, Some(start + AFTER_REFUSAL));
+}
+
+#[tokio::test]
+async fn dials_that_arrive_together_share_the_first_lookup() {
+    let (_listener, addr) = listener().await;
+    let resolver = Resolver::new("localhost", addr.port());
+    let start = Instant::now();
+    let dials: Vec<_> = (0..8).map(|_| resolver.connect(start)).collect();
+    for result in futures_util::future::join_all(dials).await {
+        result.expect("dial");
+    }
+    assert_eq!(named(&resolver).lookups.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn a_failed_first_lookup_answers_the_dials_of_the_next_second() {
+    let resolver = Resolver::new("localhost", 9);
+    answer(&resolver).failure = Some(Failure {
+        until: Instant::now() + AFTER_REFUSAL,
+        kind: io::ErrorKind::NotFound,
+        message: "no such name".to_owned(),
+    });
+    let error = resolver
+        .connect(Instant::now())
+        .await
+        .expect_err("the failure stands");
+    assert_eq!(error.kind(), io::ErrorKind::NotFound);
+    assert_eq!(error.to_string(), "no such name");
+    assert_eq!(named(&resolver).lookups.load(Ordering::Relaxed), 0);
+
+    answer(&resolver).failure.as_mut().expect("failure").until = Instant::now();
+    let (_listener, addr) = listener().await;
+    let resolver_now = Resolver::new("localhost", addr.port());
+    resolver_now
+        .connect(Instant::now())
+        .await
+        .expect("a name that resolves dials");
+    let _ = resolver.connect(Instant::now()).await;
+    assert_eq!(
+        named(&resolver).lookups.load(Ordering::Relaxed),
+        1,
+        "once the failure is a second old, the next dial looks again"
+    );
 }
