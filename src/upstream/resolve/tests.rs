@@ -74,16 +74,37 @@ fn address_literals_are_never_looked_up() {
     ));
 }
 
-#[tokio::test]
-async fn a_name_is_looked_up_once_and_kept_until_it_is_due() {
-    let (listener, addr) = listener().await;
+/// A listener on 127.0.0.1, a resolver for `localhost` on its port after its first dial
+/// (begun at `start`), and the answer that dial looked up.
+struct Dialled {
+    _listener: TcpListener,
+    addr: SocketAddr,
+    resolver: Resolver,
+    start: Instant,
+    first: Arc<[SocketAddr]>,
+}
+
+async fn dialled_localhost() -> Dialled {
+    let (_listener, addr) = listener().await;
     let resolver = Resolver::new("localhost", addr.port());
     let start = Instant::now();
-
     resolver.connect(start).await.expect("first dial");
     let first = answer(&resolver).addresses.clone();
     assert!(first.contains(&addr), "localhost resolves to {first:?}");
-    let due = answer(&resolver).due.expect("due");
+    Dialled {
+        _listener,
+        addr,
+        resolver,
+        start,
+        first,
+    }
+}
+
+#[tokio::test]
+async fn a_name_is_looked_up_once_and_kept_until_it_is_due() {
+    let dialled = dialled_localhost().await;
+    let (resolver, start, first) = (&dialled.resolver, dialled.start, &dialled.first);
+    let due = answer(resolver).due.expect("due");
     assert!(
         due >= start + REFRESH,
         "due {REFRESH:?} after the answer came"
@@ -91,37 +112,34 @@ async fn a_name_is_looked_up_once_and_kept_until_it_is_due() {
 
     for _ in 0..3 {
         resolver.connect(start).await.expect("dial");
-        let answer = answer(&resolver);
+        let answer = answer(resolver);
         assert!(
-            Arc::ptr_eq(&answer.addresses, &first),
+            Arc::ptr_eq(&answer.addresses, first),
             "the kept answer is dialled"
         );
         assert!(!answer.looking_up, "no lookup before the answer is due");
     }
-    drop(listener);
+    assert_eq!(named(resolver).lookups.load(Ordering::Relaxed), 1);
 }
 
 #[tokio::test]
 async fn a_due_answer_is_refreshed_in_the_background_while_it_is_dialled() {
-    let (_listener, addr) = listener().await;
-    let resolver = Resolver::new("localhost", addr.port());
-    let start = Instant::now();
-    resolver.connect(start).await.expect("first dial");
-    let first = answer(&resolver).addresses.clone();
+    let dialled = dialled_localhost().await;
+    let (resolver, addr, first) = (&dialled.resolver, dialled.addr, &dialled.first);
 
-    let later = answer(&resolver).due.expect("due");
+    let later = answer(resolver).due.expect("due");
     resolver
         .connect(later)
         .await
         .expect("a due answer still dials");
     assert!(
-        looked_up_since(&resolver, &first),
+        looked_up_since(resolver, first),
         "a dial of a due answer starts a lookup"
     );
-    background_lookup_done(&resolver).await;
-    let answer = answer(&resolver);
+    background_lookup_done(resolver).await;
+    let answer = answer(resolver);
     assert!(
-        !Arc::ptr_eq(&answer.addresses, &first),
+        !Arc::ptr_eq(&answer.addresses, first),
         "the lookup stored a new answer"
     );
     assert!(answer.addresses.contains(&addr));
