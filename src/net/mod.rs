@@ -3,6 +3,7 @@
 //! a stream's end needs a shutdown before it is dropped, and a read through a buffer on
 //! the stack.
 
+pub mod dial;
 pub mod prefixed;
 pub mod shutdown;
 pub mod stack_read;

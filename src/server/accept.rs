@@ -36,6 +36,7 @@ pub(super) async fn accept_loop(
     connections: TaskTracker,
     stop: CancellationToken,
 ) {
+    let mut nodelay = Nodelay::on_listener(&listener);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -51,7 +52,7 @@ pub(super) async fn accept_loop(
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
+        nodelay.apply(&stream);
         // The TLS material in force now: a reload swaps it for new handshakes only.
         let tls = if proxy.secure {
             proxy.policy().tls.clone()
@@ -91,6 +92,40 @@ pub(super) async fn accept_loop(
                     drop(stream);
                 }
             },
+        }
+    }
+}
+
+/// `TCP_NODELAY` for accepted connections: every one relays frames, which must not wait
+/// behind Nagle's algorithm. Set once on the listener, Linux copies it to each connection
+/// accepted from it (the connection's socket starts as a copy of the listener's): one
+/// `setsockopt` fewer per connection. The first connection is asked whether it has it;
+/// if not (a kernel that does not copy it, a listener it could not be set on), it is set
+/// on each connection, as before.
+enum Nodelay {
+    Unchecked,
+    Inherited,
+    PerConnection,
+}
+
+impl Nodelay {
+    fn on_listener(listener: &TcpListener) -> Nodelay {
+        match socket2::SockRef::from(listener).set_tcp_nodelay(true) {
+            Ok(()) => Nodelay::Unchecked,
+            Err(_) => Nodelay::PerConnection,
+        }
+    }
+
+    fn apply(&mut self, stream: &TcpStream) {
+        match self {
+            Nodelay::Inherited => {}
+            Nodelay::Unchecked if stream.nodelay().unwrap_or(false) => {
+                *self = Nodelay::Inherited;
+            }
+            Nodelay::Unchecked | Nodelay::PerConnection => {
+                *self = Nodelay::PerConnection;
+                let _ = stream.set_nodelay(true);
+            }
         }
     }
 }
@@ -246,5 +281,42 @@ async fn tls_handshake(
             tracing::debug!(client = %peer, "TLS handshake timed out");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn accepted(listener: &TcpListener) -> TcpStream {
+        let address = listener.local_addr().unwrap();
+        let (client, accepted) = tokio::join!(TcpStream::connect(address), listener.accept());
+        drop(client);
+        accepted.unwrap().0
+    }
+
+    #[tokio::test]
+    async fn accepted_connections_have_nodelay_from_the_listener() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut nodelay = Nodelay::on_listener(&listener);
+        for _ in 0..3 {
+            let stream = accepted(&listener).await;
+            nodelay.apply(&stream);
+            assert!(stream.nodelay().unwrap());
+        }
+        // Linux copies the option: no connection needed its own setsockopt.
+        assert!(matches!(nodelay, Nodelay::Inherited));
+    }
+
+    #[tokio::test]
+    async fn without_it_on_the_listener_each_connection_gets_it() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut nodelay = Nodelay::Unchecked;
+        for _ in 0..2 {
+            let stream = accepted(&listener).await;
+            nodelay.apply(&stream);
+            assert!(stream.nodelay().unwrap());
+        }
+        assert!(matches!(nodelay, Nodelay::PerConnection));
     }
 }

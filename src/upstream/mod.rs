@@ -28,6 +28,7 @@ use tokio::time::Instant;
 
 use crate::config::UpstreamConfig;
 use crate::domain::clock::budget_end;
+use crate::net::dial::Early;
 use crate::net::stream::Stream;
 use crate::net::tls::{client_identity, public_roots, roots_from, tls_client_config_with};
 
@@ -125,26 +126,34 @@ impl Upstream {
 
     /// Opens TCP (and TLS for `wss`/`https`) within `connect_timeout`.
     pub async fn connect(&self) -> Result<Stream, UpstreamError> {
-        self.connect_until(None).await
+        self.connect_until(None, &[])
+            .await
+            .map(|(stream, _)| stream)
     }
 
-    /// [`Upstream::connect`], given up at `deadline` too when it comes first.
-    async fn connect_until(&self, deadline: Option<Instant>) -> Result<Stream, UpstreamError> {
+    /// [`Upstream::connect`], given up at `deadline` too when it comes first. `early`: the
+    /// request's bytes, written at once over plain TCP when the connection is made inside
+    /// `connect(2)` (`net::dial`); over TLS nothing is written before the TLS handshake.
+    async fn connect_until(
+        &self,
+        deadline: Option<Instant>,
+        early: &[u8],
+    ) -> Result<(Stream, Early), UpstreamError> {
         let now = Instant::now();
+        let early = if self.tls.is_some() { &[][..] } else { early };
         let dial = async {
-            let tcp = self
+            let (tcp, written) = self
                 .addresses
-                .connect(now)
+                .connect(now, early)
                 .await
                 .map_err(UpstreamError::Connect)?;
-            let _ = tcp.set_nodelay(true);
             match &self.tls {
-                None => Ok(Stream::Plain(tcp)),
+                None => Ok((Stream::Plain(tcp), written)),
                 // Boxed: inline, the TLS handshake's state (a rustls connection) would
                 // size every dial's future, plain ones too, and be copied with it.
                 Some((connector, name)) => Box::pin(connector.connect(name.clone(), tcp))
                     .await
-                    .map(|tls| Stream::Tls(Box::new(tls)))
+                    .map(|tls| (Stream::Tls(Box::new(tls)), Early::NONE))
                     .map_err(UpstreamError::Tls),
             }
         };
@@ -171,8 +180,15 @@ impl Upstream {
         request: UpgradeRequest,
         deadline: Option<Instant>,
     ) -> Result<WebSocketOutcome, UpstreamError> {
-        let stream = self.connect_until(deadline).await?;
-        upgrade::exchange_until(stream, request, self.config.connect_timeout, deadline).await
+        let (stream, early) = self.connect_until(deadline, request.as_bytes()).await?;
+        upgrade::exchange_until(
+            stream,
+            early,
+            request,
+            self.config.connect_timeout,
+            deadline,
+        )
+        .await
     }
 
     /// Forwards a plain HTTP request on a fresh connection.

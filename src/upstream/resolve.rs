@@ -29,6 +29,8 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::net::dial::{self, Early};
+
 /// How long a name's answer is used before a dial looks it up again.
 pub(super) const REFRESH: Duration = Duration::from_secs(5);
 
@@ -100,10 +102,15 @@ impl Resolver {
     }
 
     /// Opens TCP to the upstream: its literal address, or its name's addresses in turn,
-    /// the one that last answered first. `now` is the dial's start.
-    pub(super) async fn connect(&self, now: Instant) -> io::Result<TcpStream> {
+    /// the one that last answered first. `now` is the dial's start; `early`, bytes to
+    /// write if the connection is made at once (`net::dial`).
+    pub(super) async fn connect(
+        &self,
+        now: Instant,
+        early: &[u8],
+    ) -> io::Result<(TcpStream, Early)> {
         let named = match &self.target {
-            Target::Literal(address) => return TcpStream::connect(*address).await,
+            Target::Literal(address) => return dial::connect(*address, early).await,
             Target::Name(named) => named,
         };
         let (addresses, first) = match named.addresses(now) {
@@ -112,7 +119,7 @@ impl Resolver {
         };
         // Dropped without a connection (every address refused, or the dial's timeout
         // ended it while an address did not answer), it tells the name so.
-        let mut dial = Dial {
+        let mut attempt = Dial {
             named,
             addresses: &addresses,
             now,
@@ -122,14 +129,14 @@ impl Resolver {
         let mut last_error = None;
         for step in 0..addresses.len() {
             let index = (first + step) % addresses.len();
-            dial.trying = index;
-            match TcpStream::connect(addresses[index]).await {
-                Ok(tcp) => {
-                    dial.connected = true;
+            attempt.trying = index;
+            match dial::connect(addresses[index], early).await {
+                Ok(connected) => {
+                    attempt.connected = true;
                     if step > 0 {
                         named.answered(addresses[index]);
                     }
-                    return Ok(tcp);
+                    return Ok(connected);
                 }
                 Err(error) => last_error = Some(error),
             }

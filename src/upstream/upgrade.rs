@@ -21,6 +21,7 @@ use super::{ProtocolError, Upstream, UpstreamError, WebSocketOutcome};
 use crate::config::Config;
 use crate::domain::clock::budget_end;
 use crate::http::hop_by_hop::{connection_named, is_hop_by_hop};
+use crate::net::dial::Early;
 use crate::net::prefixed::Prefixed;
 use crate::net::stream::Stream;
 use crate::ws::handshake;
@@ -179,7 +180,7 @@ pub(super) async fn exchange(
     request: UpgradeRequest,
     answer_timeout: std::time::Duration,
 ) -> Result<WebSocketOutcome, UpstreamError> {
-    exchange_until(io, request, answer_timeout, None).await
+    exchange_until(io, Early::NONE, request, answer_timeout, None).await
 }
 
 /// [`exchange`], ending with `UpstreamError::Timeout` at `deadline` whatever step it is
@@ -187,6 +188,7 @@ pub(super) async fn exchange(
 /// under one timer instead of one inside another.
 pub(super) async fn exchange_until(
     mut io: Stream,
+    early: Early,
     mut request: UpgradeRequest,
     answer_timeout: std::time::Duration,
     deadline: Option<Instant>,
@@ -195,7 +197,14 @@ pub(super) async fn exchange_until(
     let step_end = after(answer_timeout);
     let answer = tokio::time::timeout_at(earliest(step_end, deadline), async {
         let broken = |err| UpstreamError::Protocol(ProtocolError::Io(err));
-        io.write_all(&request.head).await.map_err(broken)?;
+        // What the dial wrote already (`net::dial`) is not written again.
+        let sent = match early {
+            Early::Sent(sent) => sent,
+            Early::Failed(error) => return Err(broken(error)),
+        };
+        io.write_all(request.head.get(sent..).unwrap_or_default())
+            .await
+            .map_err(broken)?;
         io.flush().await.map_err(broken)?;
         // Written: the request's buffer (room for a read included) reads the answer.
         buf = std::mem::take(&mut request.head);

@@ -88,7 +88,7 @@ async fn dialled_localhost() -> Dialled {
     let (_listener, addr) = listener().await;
     let resolver = Resolver::new("localhost", addr.port());
     let start = Instant::now();
-    resolver.connect(start).await.expect("first dial");
+    resolver.connect(start, &[]).await.expect("first dial");
     let first = answer(&resolver).addresses.clone();
     assert!(first.contains(&addr), "localhost resolves to {first:?}");
     Dialled {
@@ -111,7 +111,7 @@ async fn a_name_is_looked_up_once_and_kept_until_it_is_due() {
     );
 
     for _ in 0..3 {
-        resolver.connect(start).await.expect("dial");
+        resolver.connect(start, &[]).await.expect("dial");
         let answer = answer(resolver);
         assert!(
             Arc::ptr_eq(&answer.addresses, first),
@@ -129,7 +129,7 @@ async fn a_due_answer_is_refreshed_in_the_background_while_it_is_dialled() {
 
     let later = answer(resolver).due.expect("due");
     resolver
-        .connect(later)
+        .connect(later, &[])
         .await
         .expect("a due answer still dials");
     assert!(
@@ -160,14 +160,14 @@ async fn the_address_that_answered_is_dialled_first_next_time() {
     }
 
     resolver
-        .connect(start)
+        .connect(start, &[])
         .await
         .expect("the second address answers");
     assert_eq!(answer(&resolver).first, 1, "the answering address is kept");
     let (accepted, _) = listener.accept().await.expect("accepted");
     drop(accepted);
 
-    resolver.connect(start).await.expect("dialled again");
+    resolver.connect(start, &[]).await.expect("dialled again");
     assert_eq!(answer(&resolver).first, 1);
 
     // A fresh answer that still holds the address keeps starting there.
@@ -191,16 +191,19 @@ async fn when_every_address_refuses_a_dial_a_second_later_looks_the_name_up_agai
         answer.due = Some(start + REFRESH);
     }
 
-    let error = resolver.connect(start).await.expect_err("nothing listens");
+    let error = resolver
+        .connect(start, &[])
+        .await
+        .expect_err("nothing listens");
     assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused);
     assert_eq!(answer(&resolver).due, Some(start + AFTER_REFUSAL));
 
-    let _ = resolver.connect(start).await;
+    let _ = resolver.connect(start, &[]).await;
     assert!(
         !looked_up_since(&resolver, &addresses),
         "not a lookup per dial"
     );
-    let _ = resolver.connect(start + AFTER_REFUSAL).await;
+    let _ = resolver.connect(start + AFTER_REFUSAL, &[]).await;
     assert!(
         looked_up_since(&resolver, &addresses),
         "a second on, a lookup"
@@ -212,8 +215,8 @@ async fn when_every_address_refuses_a_dial_a_second_later_looks_the_name_up_agai
 async fn a_literal_is_dialled_as_it_is() {
     let (listener, addr) = listener().await;
     let resolver = Resolver::new("127.0.0.1", addr.port());
-    let tcp = resolver
-        .connect(Instant::now())
+    let (tcp, _) = resolver
+        .connect(Instant::now(), &[])
         .await
         .expect("dial the literal");
     assert_eq!(tcp.peer_addr().expect("peer"), addr);
@@ -261,7 +264,7 @@ async fn dials_that_arrive_together_share_the_first_lookup() {
     let (_listener, addr) = listener().await;
     let resolver = Resolver::new("localhost", addr.port());
     let start = Instant::now();
-    let dials: Vec<_> = (0..8).map(|_| resolver.connect(start)).collect();
+    let dials: Vec<_> = (0..8).map(|_| resolver.connect(start, &[])).collect();
     for result in futures_util::future::join_all(dials).await {
         result.expect("dial");
     }
@@ -277,7 +280,7 @@ async fn a_failed_first_lookup_answers_the_dials_of_the_next_second() {
         message: "no such name".to_owned(),
     });
     let error = resolver
-        .connect(Instant::now())
+        .connect(Instant::now(), &[])
         .await
         .expect_err("the failure stands");
     assert_eq!(error.kind(), io::ErrorKind::NotFound);
@@ -288,10 +291,10 @@ async fn a_failed_first_lookup_answers_the_dials_of_the_next_second() {
     let (_listener, addr) = listener().await;
     let resolver_now = Resolver::new("localhost", addr.port());
     resolver_now
-        .connect(Instant::now())
+        .connect(Instant::now(), &[])
         .await
         .expect("a name that resolves dials");
-    let _ = resolver.connect(Instant::now()).await;
+    let _ = resolver.connect(Instant::now(), &[]).await;
     assert_eq!(
         named(&resolver).lookups.load(Ordering::Relaxed),
         1,
