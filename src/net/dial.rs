@@ -5,12 +5,13 @@
 //! asks it for `SO_ERROR`: the connection's task yields to the event loop and is polled
 //! again, even when the kernel finished the three-way handshake inside `connect(2)`,
 //! which it does on loopback (a sidecar's upstream) before the call returns. Here the
-//! socket is asked instead whether it has a peer (`getpeername`, the one system call in
-//! place of tokio's `getsockopt`): if it has, it is connected, and the bytes the caller
-//! has ready (the upgrade request) are written at once. A connection still in progress
-//! (a remote upstream) waits for writability and is checked for an error as tokio does,
-//! so a refusal or a timeout reads the same either way (docs/performance.md, "Twelfth
-//! pass").
+//! bytes the caller has ready (the upgrade request) are written straight away, and the
+//! write is the question: taken, the connection is made (and no `SO_ERROR` check is
+//! needed); `EAGAIN`, it is still in progress (a remote upstream) and waits for
+//! writability and is checked for an error as with tokio; any other error (a refusal) is
+//! the dial's, as tokio's connect would have returned it. With no bytes to write (TLS,
+//! whose handshake writes first) the socket is asked for its peer instead. Either way one
+//! system call replaces tokio's `getsockopt` (docs/performance.md, "Twelfth pass").
 //!
 //! `TCP_NODELAY` is set before anything is written: every outgoing connection relays
 //! frames, which must not wait behind Nagle's algorithm.
@@ -20,47 +21,33 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpStream;
 
-/// What became of the bytes handed to [`connect`] to be written at once.
-#[derive(Debug)]
-pub enum Early {
-    /// This many went out: none when the connection was not made at once (or no bytes
-    /// were handed over); fewer than all when the socket's buffer took fewer.
-    Sent(usize),
-    /// The connection was made, and broke before they could be written: the caller's
-    /// error for a failed write, not a failed dial.
-    Failed(io::Error),
-}
-
-impl Early {
-    /// Nothing written.
-    pub const NONE: Early = Early::Sent(0);
-}
-
 /// Opens TCP to `address`, and writes as much of `early` as the socket takes if the
-/// connection is made at once.
-pub async fn connect(address: SocketAddr, early: &[u8]) -> io::Result<(TcpStream, Early)> {
+/// connection is made at once: the stream and how many bytes of `early` went out (none
+/// when the connection was still in progress; fewer than all when the socket's buffer
+/// took fewer).
+pub async fn connect(address: SocketAddr, early: &[u8]) -> io::Result<(TcpStream, usize)> {
     let socket = mio::net::TcpStream::connect(address)?;
     let _ = socket.set_nodelay(true);
-    if socket.peer_addr().is_ok() {
-        let written = if early.is_empty() {
-            Early::NONE
-        } else {
-            match (&socket).write(early) {
-                Ok(sent) => Early::Sent(sent),
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => Early::NONE,
-                Err(error) => Early::Failed(error),
-            }
-        };
-        return Ok((TcpStream::from_std(socket.into())?, written));
-    }
-    // In progress (or already refused): as tokio's connect, wait for writability, then
-    // take the socket's error.
+    let made = if early.is_empty() {
+        socket.peer_addr().is_ok().then_some(0)
+    } else {
+        match (&socket).write(early) {
+            Ok(sent) => Some(sent),
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => None,
+            Err(error) => return Err(error),
+        }
+    };
     let stream = TcpStream::from_std(socket.into())?;
+    if let Some(sent) = made {
+        return Ok((stream, sent));
+    }
+    // In progress (or refused with nothing written to find out): as tokio's connect, wait
+    // for writability, then take the socket's error.
     stream.writable().await?;
     if let Some(error) = stream.take_error()? {
         return Err(error);
     }
-    Ok((stream, Early::NONE))
+    Ok((stream, 0))
 }
 
 #[cfg(test)]
@@ -77,8 +64,8 @@ mod tests {
             connect(listener.local_addr().unwrap(), b"GET / HTTP/1.1\r\n\r\n"),
             listener.accept()
         );
-        let (mut stream, early) = dialled.unwrap();
-        assert!(matches!(early, Early::Sent(18)), "{early:?}");
+        let (mut stream, sent) = dialled.unwrap();
+        assert_eq!(sent, 18);
         assert!(stream.nodelay().unwrap());
         let (mut peer, _) = accepted.unwrap();
         let mut got = [0u8; 18];
@@ -98,20 +85,20 @@ mod tests {
             connect(listener.local_addr().unwrap(), b""),
             listener.accept()
         );
-        let (_stream, early) = dialled.unwrap();
-        assert!(matches!(early, Early::Sent(0)), "{early:?}");
+        let (_stream, sent) = dialled.unwrap();
+        assert_eq!(sent, 0);
     }
 
     #[tokio::test]
-    async fn a_refused_connection_is_an_error_of_the_dial() {
+    async fn a_refused_connection_is_an_error_of_the_dial_with_or_without_bytes() {
         // A port just freed: nothing listens on it.
         let address = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap()
         };
-        let error = connect(address, b"GET / HTTP/1.1\r\n\r\n")
-            .await
-            .expect_err("refused");
-        assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused, "{error}");
+        for early in [&b"GET / HTTP/1.1\r\n\r\n"[..], b""] {
+            let error = connect(address, early).await.expect_err("refused");
+            assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused, "{error}");
+        }
     }
 }

@@ -28,7 +28,6 @@ use tokio::time::Instant;
 
 use crate::config::UpstreamConfig;
 use crate::domain::clock::budget_end;
-use crate::net::dial::Early;
 use crate::net::stream::Stream;
 use crate::net::tls::{client_identity, public_roots, roots_from, tls_client_config_with};
 
@@ -133,12 +132,13 @@ impl Upstream {
 
     /// [`Upstream::connect`], given up at `deadline` too when it comes first. `early`: the
     /// request's bytes, written at once over plain TCP when the connection is made inside
-    /// `connect(2)` (`net::dial`); over TLS nothing is written before the TLS handshake.
+    /// `connect(2)` (`net::dial`), and how many were; over TLS nothing is written before
+    /// the TLS handshake. A refusal found by that write is the dial's.
     async fn connect_until(
         &self,
         deadline: Option<Instant>,
         early: &[u8],
-    ) -> Result<(Stream, Early), UpstreamError> {
+    ) -> Result<(Stream, usize), UpstreamError> {
         let now = Instant::now();
         let early = if self.tls.is_some() { &[][..] } else { early };
         let dial = async {
@@ -153,7 +153,7 @@ impl Upstream {
                 // size every dial's future, plain ones too, and be copied with it.
                 Some((connector, name)) => Box::pin(connector.connect(name.clone(), tcp))
                     .await
-                    .map(|tls| (Stream::Tls(Box::new(tls)), Early::NONE))
+                    .map(|tls| (Stream::Tls(Box::new(tls)), 0))
                     .map_err(UpstreamError::Tls),
             }
         };

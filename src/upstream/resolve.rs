@@ -29,7 +29,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::net::dial::{self, Early};
+use crate::net::dial;
 
 /// How long a name's answer is used before a dial looks it up again.
 pub(super) const REFRESH: Duration = Duration::from_secs(5);
@@ -103,12 +103,12 @@ impl Resolver {
 
     /// Opens TCP to the upstream: its literal address, or its name's addresses in turn,
     /// the one that last answered first. `now` is the dial's start; `early`, bytes to
-    /// write if the connection is made at once (`net::dial`).
+    /// write if the connection is made at once, and how many were (`net::dial`).
     pub(super) async fn connect(
         &self,
         now: Instant,
         early: &[u8],
-    ) -> io::Result<(TcpStream, Early)> {
+    ) -> io::Result<(TcpStream, usize)> {
         let named = match &self.target {
             Target::Literal(address) => return dial::connect(*address, early).await,
             Target::Name(named) => named,

@@ -21,7 +21,6 @@ use super::{ProtocolError, Upstream, UpstreamError, WebSocketOutcome};
 use crate::config::Config;
 use crate::domain::clock::budget_end;
 use crate::http::hop_by_hop::{connection_named, is_hop_by_hop};
-use crate::net::dial::Early;
 use crate::net::prefixed::Prefixed;
 use crate::net::stream::Stream;
 use crate::ws::handshake;
@@ -180,15 +179,16 @@ pub(super) async fn exchange(
     request: UpgradeRequest,
     answer_timeout: std::time::Duration,
 ) -> Result<WebSocketOutcome, UpstreamError> {
-    exchange_until(io, Early::NONE, request, answer_timeout, None).await
+    exchange_until(io, 0, request, answer_timeout, None).await
 }
 
 /// [`exchange`], ending with `UpstreamError::Timeout` at `deadline` whatever step it is
 /// in: the caller's overall bound folded into each step's own timer, so a step runs
-/// under one timer instead of one inside another.
+/// under one timer instead of one inside another. `sent`: how much of the request the
+/// dial wrote already.
 pub(super) async fn exchange_until(
     mut io: Stream,
-    early: Early,
+    sent: usize,
     mut request: UpgradeRequest,
     answer_timeout: std::time::Duration,
     deadline: Option<Instant>,
@@ -198,10 +198,6 @@ pub(super) async fn exchange_until(
     let answer = tokio::time::timeout_at(earliest(step_end, deadline), async {
         let broken = |err| UpstreamError::Protocol(ProtocolError::Io(err));
         // What the dial wrote already (`net::dial`) is not written again.
-        let sent = match early {
-            Early::Sent(sent) => sent,
-            Early::Failed(error) => return Err(broken(error)),
-        };
         io.write_all(request.head.get(sent..).unwrap_or_default())
             .await
             .map_err(broken)?;
