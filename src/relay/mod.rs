@@ -117,13 +117,15 @@ where
     C: AsyncRead + AsyncWrite + Shutdown + Unpin,
     U: AsyncRead + AsyncWrite + Shutdown + Unpin,
 {
-    let mut session = Session::new(settings, Instant::now());
+    let now = Instant::now();
+    let mut session = Session::new(settings, now);
     // A child token has its own waiter list, so polling it does not contend on the lock of
     // a token shared by every session.
     let shutdown = shutdown.child_token();
     let mut cancelled = std::pin::pin!(shutdown.cancelled());
-    // Armed only when `session.armed` is set; the initial deadline is a placeholder.
-    let mut timer = std::pin::pin!(tokio::time::sleep(Duration::from_secs(86_400)));
+    // Armed only when `session.armed` is set; the initial deadline is a placeholder (from
+    // the session's start: one clock read, not two).
+    let mut timer = std::pin::pin!(tokio::time::sleep_until(now + Duration::from_secs(86_400)));
     let mut reported = Reported::default();
     let mut wakers = Wakers::default();
     std::future::poll_fn(|cx| {
