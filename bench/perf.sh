@@ -10,7 +10,9 @@
 # samples the running proxy with `perf record -e cpu-clock` at ~3 kHz, kernel and user
 # alike, while `bench/run.sh` drives the scenario with only that target; it counts the
 # proxy's `close` calls over the same window with `perf stat` (two per proxied handshake)
-# to turn samples into µs per handshake, and its context switches per handshake. For the handshake scenarios only. The proxy is
+# to turn samples into µs per handshake, and its context switches and system calls per
+# handshake (every system call, as the raw_syscalls tracepoint counts them). For the
+# handshake scenarios only. The proxy is
 # slowed by a few per cent; compare profiles taken the same way. Needs `perf`
 # (linux-perf) and kernel.perf_event_paranoid <= 2 or root.
 set -euo pipefail
@@ -40,7 +42,7 @@ until pgrep -f -- "release/load .*$out/results.jsonl" >/dev/null; do
     kill -0 "$run" 2>/dev/null || { echo "bench/run.sh ended early; see $out/run.log" >&2; exit 1; }
     sleep 0.1
 done
-perf stat -x, -e syscalls:sys_enter_close,context-switches -p "$pid" -o "$out/closes.txt" -- sleep 5 &
+perf stat -x, -e syscalls:sys_enter_close,context-switches,raw_syscalls:sys_enter -p "$pid" -o "$out/closes.txt" -- sleep 5 &
 perf record -q -F 2999 -e cpu-clock -p "$pid" -o "$out/perf.data" -- sleep 5 >/dev/null 2>&1
 wait "$run" || { echo "bench/run.sh failed; see $out/run.log" >&2; exit 1; }
 wait
