@@ -52,26 +52,28 @@ pub async fn connect(address: SocketAddr, early: &[u8]) -> io::Result<(TcpStream
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     use super::*;
 
-    #[tokio::test]
-    async fn a_loopback_connection_is_made_at_once_and_takes_the_first_bytes() {
+    const REQUEST: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
+
+    /// Dials a fresh loopback listener with `early`; the dial's outcome and the accepted
+    /// peer.
+    async fn dial_loopback(early: &[u8]) -> ((TcpStream, usize), TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (dialled, accepted) = tokio::join!(
-            connect(listener.local_addr().unwrap(), b"GET / HTTP/1.1\r\n\r\n"),
+            connect(listener.local_addr().unwrap(), early),
             listener.accept()
         );
-        let (mut stream, sent) = dialled.unwrap();
-        assert_eq!(sent, 18);
-        assert!(stream.nodelay().unwrap());
-        let (mut peer, _) = accepted.unwrap();
-        let mut got = [0u8; 18];
-        peer.read_exact(&mut got).await.unwrap();
-        assert_eq!(&got, b"GET / HTTP/1.1\r\n\r\n");
-        // The stream works both ways afterwards, through tokio.
+        (dialled.unwrap(), accepted.unwrap().0)
+    }
+
+    /// The stream carries bytes both ways, through tokio.
+    async fn talks(stream: &mut TcpStream, peer: &mut TcpStream) {
         peer.write_all(b"HTTP/1.1 101\r\n\r\n").await.unwrap();
         let mut answer = [0u8; 16];
         stream.read_exact(&mut answer).await.unwrap();
@@ -79,14 +81,58 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_loopback_connection_is_made_at_once_and_takes_the_first_bytes() {
+        let ((mut stream, sent), mut peer) = dial_loopback(REQUEST).await;
+        assert_eq!(sent, REQUEST.len());
+        assert!(stream.nodelay().unwrap());
+        let mut got = [0u8; REQUEST.len()];
+        peer.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, REQUEST);
+        talks(&mut stream, &mut peer).await;
+    }
+
+    #[tokio::test]
     async fn nothing_handed_over_nothing_written() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (dialled, _accepted) = tokio::join!(
-            connect(listener.local_addr().unwrap(), b""),
-            listener.accept()
-        );
-        let (_stream, sent) = dialled.unwrap();
+        let ((mut stream, sent), mut peer) = dial_loopback(b"").await;
         assert_eq!(sent, 0);
+        talks(&mut stream, &mut peer).await;
+    }
+
+    #[tokio::test]
+    async fn a_connection_still_in_progress_is_waited_for_and_written_nothing_early() {
+        // A listener whose accept queue is full drops the next SYN: that dial stays in
+        // progress (SYN_SENT) until the queue has room and its SYN is sent again.
+        let listener =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        listener.bind(&any.into()).unwrap();
+        listener.listen(0).unwrap();
+        let address = listener.local_addr().unwrap().as_socket().unwrap();
+        let queued = std::net::TcpStream::connect(address).unwrap();
+        let mut dial = tokio::spawn(async move { connect(address, REQUEST).await });
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), &mut dial)
+                .await
+                .is_err(),
+            "a dial to a full queue must wait, not fail or write"
+        );
+        // Room in the queue: the SYN sent again (a second after the first) gets through.
+        let (first, _) = listener.accept().unwrap();
+        drop((first, queued));
+        let (mut stream, sent) = tokio::time::timeout(Duration::from_secs(10), dial)
+            .await
+            .expect("the dial completes once there is room")
+            .unwrap()
+            .unwrap();
+        assert_eq!(sent, 0, "nothing is written before the connection is made");
+        let (peer, _) = listener.accept().unwrap();
+        peer.set_nonblocking(true).unwrap();
+        let mut peer = TcpStream::from_std(peer.into()).unwrap();
+        stream.write_all(REQUEST).await.unwrap();
+        let mut got = [0u8; REQUEST.len()];
+        peer.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, REQUEST);
+        talks(&mut stream, &mut peer).await;
     }
 
     #[tokio::test]
@@ -96,7 +142,7 @@ mod tests {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap()
         };
-        for early in [&b"GET / HTTP/1.1\r\n\r\n"[..], b""] {
+        for early in [REQUEST, b""] {
             let error = connect(address, early).await.expect_err("refused");
             assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused, "{error}");
         }
