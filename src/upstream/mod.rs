@@ -180,15 +180,8 @@ impl Upstream {
         request: UpgradeRequest,
         deadline: Option<Instant>,
     ) -> Result<WebSocketOutcome, UpstreamError> {
-        let (stream, early) = self.connect_until(deadline, request.as_bytes()).await?;
-        upgrade::exchange_until(
-            stream,
-            early,
-            request,
-            self.config.connect_timeout,
-            deadline,
-        )
-        .await
+        let (stream, sent) = self.connect_until(deadline, request.as_bytes()).await?;
+        upgrade::exchange_until(stream, sent, request, self.config.connect_timeout, deadline).await
     }
 
     /// Forwards a plain HTTP request on a fresh connection.
