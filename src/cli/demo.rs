@@ -33,11 +33,11 @@ pub struct DemoArgs {
 
 pub fn main(args: &DemoArgs) -> ExitCode {
     let _logs = crate::telemetry::init_logging();
-    let executor = match super::serving_runtime() {
-        Ok(executor) => executor,
+    let (executor, threads) = match super::serving_runtime() {
+        Ok(serving) => serving,
         Err(code) => return code,
     };
-    match executor.block_on(demo(args)) {
+    match executor.block_on(demo(args, threads)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("wsgate demo: {message}");
@@ -46,7 +46,7 @@ pub fn main(args: &DemoArgs) -> ExitCode {
     }
 }
 
-async fn demo(args: &DemoArgs) -> Result<(), String> {
+async fn demo(args: &DemoArgs, threads: usize) -> Result<(), String> {
     let shutdown = crate::cli::signals::shutdown_signal();
     let echo = TcpListener::bind("127.0.0.1:0")
         .await
@@ -84,7 +84,12 @@ async fn demo(args: &DemoArgs) -> Result<(), String> {
     let token = demo_token(&secret)?;
     print!("{}", banner(proxy_addr, admin_addr, echo_addr, &token));
 
-    server::run(Arc::new(config), Listeners { proxy, admin }, shutdown)
+    let listeners = Listeners {
+        proxy,
+        admin,
+        threads,
+    };
+    server::run(Arc::new(config), listeners, shutdown)
         .await
         .map_err(|e| e.to_string())
 }

@@ -26,25 +26,27 @@ pub const EXIT_CONFIG: u8 = 78;
 /// EX_SOFTWARE: the startup self-test failed (a broken build, not a bad config).
 pub const EXIT_SOFTWARE: u8 = 70;
 
-/// The tokio runtime a server runs on (`run`, `demo`); when it cannot be started, says why
-/// on stderr and gives the exit code.
+/// The tokio runtime a server runs on (`run`, `demo`) and how many threads serve
+/// connections, this one included ([`crate::Listeners::threads`]); when the runtime cannot
+/// be started, says why on stderr and gives the exit code.
 ///
-/// One worker per CPU the process may use (its affinity mask and cgroup CPU quota, as
-/// `available_parallelism` reads them). With a single CPU (a sidecar limited to one core,
-/// a Cloud Run instance with one vCPU) the runtime is the current-thread one: every task
-/// and the I/O driver run on one thread, with no work-stealing queues, no cross-thread
-/// wake-ups and no atomics on the scheduler's hot path (callgrind: 9.4 k -> 8.4 k
-/// instructions per 64 B round trip, docs/performance.md "Seventh pass"). Nothing in
-/// wsgate blocks a runtime thread, so the two behave alike.
-fn serving_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    let one_cpu = std::thread::available_parallelism().is_ok_and(|cpus| cpus.get() == 1);
-    let mut builder = if one_cpu {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    };
-    builder.enable_all().build().map_err(|error| {
-        eprintln!("cannot start the runtime: {error}");
-        ExitCode::FAILURE
-    })
+/// One thread per CPU the process may use (its affinity mask and cgroup CPU quota, as
+/// `available_parallelism` reads them), each with tokio's current-thread runtime: this
+/// one, which also runs the admin listener, reloads and key refreshes, and one more per
+/// further CPU, each accepting on its own `SO_REUSEPORT` socket (`server/threads.rs`). A
+/// connection stays on the thread that accepted it: no work-stealing queues, no
+/// cross-thread wake-ups and no atomics on the scheduler's hot path (callgrind: 9.4 k ->
+/// 8.4 k instructions per 64 B round trip against the multi-thread runtime,
+/// docs/performance.md "Seventh pass" and "Thirteenth pass"). Nothing in wsgate blocks a
+/// runtime thread.
+fn serving_runtime() -> Result<(tokio::runtime::Runtime, usize), ExitCode> {
+    let threads = std::thread::available_parallelism().map_or(1, |cpus| cpus.get());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| {
+            eprintln!("cannot start the runtime: {error}");
+            ExitCode::FAILURE
+        })?;
+    Ok((runtime, threads))
 }

@@ -31,13 +31,13 @@ pub fn run(path: &Path) -> ExitCode {
     }
     let config = policy.gate.config().clone();
     raise_open_files_limit(&config);
-    let executor = match serving_runtime() {
-        Ok(executor) => executor,
+    let (executor, threads) = match serving_runtime() {
+        Ok(serving) => serving,
         Err(code) => return code,
     };
     executor.block_on(async move {
         let shutdown = shutdown_signal();
-        let listeners = match Listeners::bind(&config).await {
+        let listeners = match Listeners::bind(&config, threads).await {
             Ok(listeners) => listeners,
             Err(error) => {
                 eprintln!("{error}");

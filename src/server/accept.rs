@@ -28,14 +28,29 @@ use crate::net::shutdown::Shutdown;
 use crate::net::tls::{ClientCertificate, ListenerTls};
 use crate::proxy::{AfterUpgrade, ClientConn, MAX_HEAD_BYTES, Proxy, Slot};
 
-pub(super) async fn accept_loop(
-    listener: TcpListener,
-    proxy: Arc<Proxy>,
-    limit: Arc<Semaphore>,
-    overflow: Arc<Semaphore>,
-    connections: TaskTracker,
-    stop: CancellationToken,
-) {
+/// What every accept loop shares, whichever thread it runs on (`threads.rs`): the proxy,
+/// the connection limit and the over-limit pool (one count for the process), the tracker
+/// the drain waits on, and the token that stops accepting.
+#[derive(Clone)]
+pub(super) struct Accepting {
+    pub proxy: Arc<Proxy>,
+    pub limit: Arc<Semaphore>,
+    pub overflow: Arc<Semaphore>,
+    pub connections: TaskTracker,
+    pub stop: CancellationToken,
+}
+
+/// Accepts on `listener` until `accepting.stop` is cancelled, then drops the listener (new
+/// clients are refused at once). Each connection is a task on the runtime this loop runs
+/// on.
+pub(super) async fn accept_loop(listener: TcpListener, accepting: Accepting) {
+    let Accepting {
+        proxy,
+        limit,
+        overflow,
+        connections,
+        stop,
+    } = accepting;
     let mut nodelay = Nodelay::on_listener(&listener);
     loop {
         let accepted = tokio::select! {

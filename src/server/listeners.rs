@@ -1,9 +1,11 @@
 //! [`Listeners`]: the two sockets a server is handed, already bound, so a caller can bind
-//! port 0 (tests, `demo`) or report a bind failure before anything starts.
+//! port 0 (tests, `demo`) or report a bind failure before anything starts, and how many
+//! threads serve the proxy listener.
 
 use std::io;
+use std::net::SocketAddr;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 use crate::config::Config;
 
@@ -11,23 +13,61 @@ use crate::config::Config;
 pub struct Listeners {
     pub proxy: TcpListener,
     pub admin: TcpListener,
+    /// Threads that accept and serve connections on `proxy`, the caller's own included:
+    /// 1 (or 0) serves every connection on the caller's runtime. With more, each further
+    /// thread runs a current-thread runtime of its own with its own listening socket on
+    /// the same address (`threads.rs`): a connection lives on the thread that accepted it.
+    pub threads: usize,
 }
 
 impl Listeners {
-    /// Binds `server.listen` and `server.admin_listen`; an error names the key.
-    pub async fn bind(config: &Config) -> io::Result<Listeners> {
-        let bind = |key: &'static str, addr| async move {
-            TcpListener::bind(addr)
-                .await
-                .map_err(|e| io::Error::new(e.kind(), format!("{key} {addr}: {e}")))
+    /// Binds `server.listen` and `server.admin_listen`, to be served by `threads` threads
+    /// (see [`Listeners::threads`]); an error names the key.
+    ///
+    /// With more than one thread the proxy socket is bound with `SO_REUSEPORT`, so each
+    /// serving thread can bind a socket of its own to the same address and the kernel
+    /// spreads new connections over them, as nginx's `reuseport` and Envoy do.
+    pub async fn bind(config: &Config, threads: usize) -> io::Result<Listeners> {
+        let named = |key: &'static str, addr: SocketAddr| {
+            move |e: io::Error| io::Error::new(e.kind(), format!("{key} {addr}: {e}"))
         };
-        let proxy = bind("server.listen", config.server.listen).await?;
-        let admin = bind("server.admin_listen", config.server.admin_listen).await?;
+        let listen = config.server.listen;
+        let proxy = if threads > 1 {
+            bind_reusing_port(listen).map_err(named("server.listen", listen))?
+        } else {
+            TcpListener::bind(listen)
+                .await
+                .map_err(named("server.listen", listen))?
+        };
+        let admin_listen = config.server.admin_listen;
+        let admin = TcpListener::bind(admin_listen)
+            .await
+            .map_err(named("server.admin_listen", admin_listen))?;
         tracing::info!(
             listen = %proxy.local_addr()?,
             admin_listen = %admin.local_addr()?,
             "listening"
         );
-        Ok(Listeners { proxy, admin })
+        Ok(Listeners {
+            proxy,
+            admin,
+            threads,
+        })
     }
+}
+
+/// Pending connections per listening socket: what tokio's `TcpListener::bind` asks for.
+pub(super) const BACKLOG: u32 = 1024;
+
+/// A listening socket on `addr` with `SO_REUSEADDR` (as `TcpListener::bind` sets) and
+/// `SO_REUSEPORT`.
+fn bind_reusing_port(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }

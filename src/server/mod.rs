@@ -13,6 +13,7 @@ mod accept;
 mod listeners;
 mod reload;
 pub mod runtime;
+mod threads;
 
 use std::future::Future;
 use std::io;
@@ -96,46 +97,55 @@ pub async fn serve(
         })
     };
     let connections = TaskTracker::new();
-    let limit = Arc::new(Semaphore::new(config.server.max_connections));
-    // Over-limit connections get an answer from a small pool, not a task each.
-    let overflow = Arc::new(Semaphore::new(config.server.max_connections / 16 + 64));
     let stop_accepting = CancellationToken::new();
+    let accepting = accept::Accepting {
+        proxy: proxy.clone(),
+        limit: Arc::new(Semaphore::new(config.server.max_connections)),
+        // Over-limit connections get an answer from a small pool, not a task each.
+        overflow: Arc::new(Semaphore::new(config.server.max_connections / 16 + 64)),
+        connections: connections.clone(),
+        stop: stop_accepting.clone(),
+    };
+    let listen = listeners.proxy.local_addr()?;
+    // The other serving threads first: a failure to start them is the server's, before
+    // readiness says it serves.
+    let serving_threads = threads::ServingThreads::start(
+        &listeners.proxy,
+        listeners.threads.saturating_sub(1),
+        &accepting,
+    )?;
 
     let session_link = proxy.registry.start(health.clone());
     health.set_keys_loaded(proxy.policy().gate.keys_ready());
     let key_readiness = tokio::spawn(reload::track_key_readiness(proxy.clone(), health.clone()));
     health.set_listening(true);
     tracing::info!(
-        listen = %listeners.proxy.local_addr()?,
+        %listen,
         upstream = %config.upstream.url,
         environment = config.environment.as_str(),
+        threads = serving_threads.len() + 1,
         "wsgate serving"
     );
 
     // The accept loop is a task of its own, so it runs on a runtime worker like the
     // connections it spawns. Polled here it would run wherever `serve` is awaited, which
-    // for `wsgate run` is the main thread inside `block_on`: every new connection was then
-    // handed from that thread to a worker (a futex wake-up and a context switch each,
-    // docs/performance.md).
-    let mut accept = tokio::spawn(accept::accept_loop(
-        listeners.proxy,
-        proxy.clone(),
-        limit,
-        overflow,
-        connections.clone(),
-        stop_accepting.clone(),
-    ));
+    // for `wsgate run` on a multi-thread runtime would be the main thread inside
+    // `block_on`: every new connection was then handed from that thread to a worker (a
+    // futex wake-up and a context switch each, docs/performance.md).
+    let mut accept = tokio::spawn(accept::accept_loop(listeners.proxy, accepting));
     tokio::select! {
         _ = &mut accept => {}
         () = shutdown => {}
     }
-    // Ending the loop closes the listening socket now, so new clients are refused at once
-    // instead of waiting in the kernel's backlog for the whole drain. An aborted task's
-    // future is dropped before its handle resolves.
+    // Ending the loops closes the listening sockets now, so new clients are refused at
+    // once instead of waiting in the kernel's backlog for the whole drain. An aborted
+    // task's future is dropped before its handle resolves.
+    stop_accepting.cancel();
     accept.abort();
     let _ = accept.await;
 
-    drain(&proxy, &connections, &health, &metrics, &stop_accepting).await;
+    drain(&proxy, &connections, &health, &metrics).await;
+    serving_threads.cut().await;
     reloader.abort();
     key_readiness.abort();
     if let Some(link) = session_link {
@@ -149,13 +159,7 @@ pub async fn serve(
 /// Tell, then wait: readiness false, every session told `server_shutdown`, then the
 /// sessions and connections waited for under the drain timeout in force now (a reload
 /// may have changed it); whatever is left is cut.
-async fn drain(
-    proxy: &Proxy,
-    connections: &TaskTracker,
-    health: &Health,
-    metrics: &Metrics,
-    stop_accepting: &CancellationToken,
-) {
+async fn drain(proxy: &Proxy, connections: &TaskTracker, health: &Health, metrics: &Metrics) {
     // Tell.
     let drain_timeout = proxy.policy().gate.config().server.drain_timeout;
     tracing::info!(
@@ -166,7 +170,6 @@ async fn drain(
     );
     health.set_draining(true);
     metrics.set_draining(true);
-    stop_accepting.cancel();
     proxy.shutdown.cancel();
     connections.close();
     proxy.sessions.close();

@@ -58,6 +58,7 @@ mod plain_http;
 mod python_tls;
 mod refusal_metrics;
 mod reload;
+mod serving_threads;
 mod session_control;
 mod session_control_redis;
 mod session_limits;

@@ -170,6 +170,7 @@ async fn serve_reloadable(toml: &str) -> Reloadable {
         admin: tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind"),
+        threads: 1,
     };
     let proxy = listeners.proxy.local_addr().expect("addr");
     let registry = prometheus::Registry::new();

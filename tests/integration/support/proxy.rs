@@ -30,8 +30,18 @@ impl TestProxy {
     }
 
     /// Parses `toml` (secrets from `env`), binds both listeners on 127.0.0.1:0 and spawns
-    /// `wsgate::run`.
+    /// `wsgate::run`, every connection served on the test's runtime.
     pub(crate) async fn start(toml: &str, env: &[(&str, &str)]) -> TestProxy {
+        TestProxy::start_on_threads(toml, env, 1).await
+    }
+
+    /// As [`TestProxy::start`], with connections served by `threads` threads: the test's
+    /// runtime and `threads - 1` serving threads of wsgate's own.
+    pub(crate) async fn start_on_threads(
+        toml: &str,
+        env: &[(&str, &str)],
+        threads: usize,
+    ) -> TestProxy {
         let env: HashMap<String, String> = env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -50,7 +60,11 @@ impl TestProxy {
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(wsgate::run(
             Arc::new(config),
-            wsgate::Listeners { proxy, admin },
+            wsgate::Listeners {
+                proxy,
+                admin,
+                threads,
+            },
             async move {
                 let _ = rx.await;
             },
@@ -392,8 +406,14 @@ auth = "required"
     }
 
     pub(crate) async fn start(self) -> TestProxy {
+        self.start_on_threads(1).await
+    }
+
+    /// As [`TestProxyBuilder::start`], served by `threads` threads
+    /// ([`TestProxy::start_on_threads`]).
+    pub(crate) async fn start_on_threads(self, threads: usize) -> TestProxy {
         let mut env = vec![(SECRET_ENV, SECRET)];
         env.extend(self.env.iter().map(|(k, v)| (*k, v.as_str())));
-        TestProxy::start(&self.toml(), &env).await
+        TestProxy::start_on_threads(&self.toml(), &env, threads).await
     }
 }
