@@ -61,7 +61,14 @@ pub(super) const BACKLOG: u32 = 1024;
 
 /// A listening socket on `addr` with `SO_REUSEADDR` (as `TcpListener::bind` sets) and
 /// `SO_REUSEPORT`.
+///
+/// The address is first bound without `SO_REUSEPORT` and let go: that bind fails if
+/// anything listens there already, including another process that bound it with
+/// `SO_REUSEPORT` (a second wsgate started on the same port by mistake), which would
+/// otherwise join this one's group and take a share of its connections silently. It also
+/// turns port 0 into the port the serving threads' sockets then all bind.
 fn bind_reusing_port(addr: SocketAddr) -> io::Result<TcpListener> {
+    let addr = std::net::TcpListener::bind(addr)?.local_addr()?;
     let socket = match addr {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,

@@ -127,11 +127,8 @@ pub async fn serve(
         "wsgate serving"
     );
 
-    // The accept loop is a task of its own, so it runs on a runtime worker like the
-    // connections it spawns. Polled here it would run wherever `serve` is awaited, which
-    // for `wsgate run` on a multi-thread runtime would be the main thread inside
-    // `block_on`: every new connection was then handed from that thread to a worker (a
-    // futex wake-up and a context switch each, docs/performance.md).
+    // This runtime's accept loop is a task of its own, as on the serving threads: its
+    // connections are tasks beside it, and `serve` only waits for the shutdown.
     let mut accept = tokio::spawn(accept::accept_loop(listeners.proxy, accepting));
     tokio::select! {
         _ = &mut accept => {}

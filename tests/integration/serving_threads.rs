@@ -109,3 +109,46 @@ async fn run_serves_on_one_thread_per_cpu_and_drains_them_all_on_sigterm() {
     let status = process.wait_exit(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(0), "output:\n{}", process.output());
 }
+
+#[tokio::test]
+async fn a_second_run_on_a_port_in_use_is_refused_not_given_a_share_of_it() {
+    let upstream = EchoUpstream::start().await;
+    let dir = TempDir::new();
+    let toml = TestProxy::builder().upstream(&upstream.url()).toml();
+    let first_config = dir.write("first.toml", &toml).display().to_string();
+    let mut first =
+        WsgateProcess::spawn(&["run", "--config", &first_config], &[(SECRET_ENV, SECRET)]);
+    let (proxy, _) = bound_addresses(&mut first).await;
+
+    // The same port again: with SO_REUSEPORT on the first's sockets, a second process of
+    // the same user could have joined their group and taken part of the connections.
+    let second_toml = toml.replace(
+        "listen = \"127.0.0.1:0\"\nadmin_listen",
+        &format!("listen = \"{proxy}\"\nadmin_listen"),
+    );
+    assert_ne!(
+        second_toml, toml,
+        "the second config names the first's port"
+    );
+    let second_config = dir.write("second.toml", &second_toml).display().to_string();
+    let (status, stdout, stderr) = crate::support::process::run_to_exit(
+        &["run", "--config", &second_config],
+        &[(SECRET_ENV, SECRET)],
+    )
+    .await;
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("server.listen {proxy}")),
+        "the error names the key and the address:\n{stderr}"
+    );
+
+    let (mut session, _) = Upgrade::to("/ws").bearer(&alice()).open(proxy).await;
+    expect_echo(&mut session, "the first still serves").await;
+    first.terminate();
+    let status = first.wait_exit(Duration::from_secs(10)).await;
+    assert_eq!(status.code(), Some(0), "output:\n{}", first.output());
+}
