@@ -60,7 +60,7 @@ impl Listeners {
 pub(super) const BACKLOG: u32 = 1024;
 
 /// A listening socket on `addr` with `SO_REUSEADDR` (as `TcpListener::bind` sets) and
-/// `SO_REUSEPORT`.
+/// `SO_REUSEPORT` where the system allows it.
 ///
 /// The address is first bound without `SO_REUSEPORT` and let go: that bind fails if
 /// anything listens there already, including another process that bound it with
@@ -74,7 +74,14 @@ fn bind_reusing_port(addr: SocketAddr) -> io::Result<TcpListener> {
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
     };
     socket.set_reuseaddr(true)?;
-    socket.set_reuseport(true)?;
+    if let Err(error) = socket.set_reuseport(true) {
+        // A sandbox without it (some seccomp profiles, user-space network stacks): the
+        // serving threads then accept from this one socket (`threads.rs`).
+        tracing::warn!(
+            %error,
+            "SO_REUSEPORT cannot be set on server.listen; the serving threads share one listening socket"
+        );
+    }
     socket.bind(addr)?;
     socket.listen(BACKLOG)
 }
