@@ -30,10 +30,11 @@ pub const EXIT_SOFTWARE: u8 = 70;
 /// connections, this one included ([`crate::Listeners::threads`]); when the runtime cannot
 /// be started, says why on stderr and gives the exit code.
 ///
-/// One thread per CPU the process may use (its affinity mask and cgroup CPU quota, as
-/// `available_parallelism` reads them), each with tokio's current-thread runtime: this
-/// one, which also runs the admin listener, reloads and key refreshes, and one more per
-/// further CPU, each accepting on its own `SO_REUSEPORT` socket (`server/threads.rs`). A
+/// One serving thread per CPU the process may use (its affinity mask and cgroup CPU quota,
+/// as `available_parallelism` reads them), each with tokio's current-thread runtime. On
+/// one CPU that is this runtime, which then also runs the admin listener, reloads and key
+/// refreshes; on more, these stay on this runtime and every connection is served by
+/// `server/threads.rs`'s threads, each accepting on its own `SO_REUSEPORT` socket. A
 /// connection stays on the thread that accepted it: no work-stealing queues, no
 /// cross-thread wake-ups and no atomics on the scheduler's hot path (callgrind: 9.4 k ->
 /// 8.4 k instructions per 64 B round trip against the multi-thread runtime,

@@ -13,10 +13,11 @@ use crate::config::Config;
 pub struct Listeners {
     pub proxy: TcpListener,
     pub admin: TcpListener,
-    /// Threads that accept and serve connections on `proxy`, the caller's own included:
-    /// 1 (or 0) serves every connection on the caller's runtime. With more, each further
-    /// thread runs a current-thread runtime of its own with its own listening socket on
-    /// the same address (`threads.rs`): a connection lives on the thread that accepted it.
+    /// Threads that accept and serve connections on `proxy`: 1 (or 0) serves every
+    /// connection on the caller's runtime. With more, that many threads of wsgate's own
+    /// each run a current-thread runtime with a listening socket of its own on the same
+    /// address (`threads.rs`), a connection lives on the thread that accepted it, and the
+    /// caller's runtime serves none (it keeps the admin listener, reloads, key refreshes).
     pub threads: usize,
 }
 

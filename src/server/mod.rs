@@ -107,13 +107,18 @@ pub async fn serve(
         stop: stop_accepting.clone(),
     };
     let listen = listeners.proxy.local_addr()?;
-    // The other serving threads first: a failure to start them is the server's, before
-    // readiness says it serves.
-    let serving_threads = threads::ServingThreads::start(
-        &listeners.proxy,
-        listeners.threads.saturating_sub(1),
-        &accepting,
-    )?;
+    // With more than one thread, every connection is served by the serving threads and
+    // this runtime serves none (`threads.rs`); with one, this runtime accepts them. Either
+    // starts before readiness says the server serves.
+    let (accept, serving_threads) = if listeners.threads > 1 {
+        let threads =
+            threads::ServingThreads::start(listeners.proxy, listeners.threads, &accepting).await?;
+        (None, Some(threads))
+    } else {
+        // A task of its own, so `serve` only waits for the shutdown beside it.
+        let accept = tokio::spawn(accept::accept_loop(listeners.proxy, accepting));
+        (Some(accept), None)
+    };
 
     let session_link = proxy.registry.start(health.clone());
     health.set_keys_loaded(proxy.policy().gate.keys_ready());
@@ -123,26 +128,35 @@ pub async fn serve(
         %listen,
         upstream = %config.upstream.url,
         environment = config.environment.as_str(),
-        threads = serving_threads.len() + 1,
+        threads = serving_threads.as_ref().map_or(1, threads::ServingThreads::len),
         "wsgate serving"
     );
 
-    // This runtime's accept loop is a task of its own, as on the serving threads: its
-    // connections are tasks beside it, and `serve` only waits for the shutdown.
-    let mut accept = tokio::spawn(accept::accept_loop(listeners.proxy, accepting));
-    tokio::select! {
-        _ = &mut accept => {}
-        () = shutdown => {}
+    match accept {
+        Some(mut accept) => {
+            tokio::select! {
+                _ = &mut accept => {}
+                () = shutdown => {}
+            }
+            // Ending the loop closes the listening socket now, so new clients are refused
+            // at once instead of waiting in the kernel's backlog for the whole drain. An
+            // aborted task's future is dropped before its handle resolves.
+            stop_accepting.cancel();
+            accept.abort();
+            let _ = accept.await;
+        }
+        None => shutdown.await,
     }
-    // Ending the loops closes the listening sockets now, so new clients are refused at
-    // once instead of waiting in the kernel's backlog for the whole drain. An aborted
-    // task's future is dropped before its handle resolves.
+    // Every thread's loop ends and closes its socket; none accepts after this.
     stop_accepting.cancel();
-    accept.abort();
-    let _ = accept.await;
+    if let Some(threads) = &serving_threads {
+        threads.stopped_accepting().await;
+    }
 
     drain(&proxy, &connections, &health, &metrics).await;
-    serving_threads.cut().await;
+    if let Some(threads) = serving_threads {
+        threads.cut().await;
+    }
     reloader.abort();
     key_readiness.abort();
     if let Some(link) = session_link {

@@ -1,7 +1,10 @@
-//! The serving threads beyond the caller's: one current-thread runtime per CPU, each
-//! accepting on a listening socket of its own, so a connection is accepted, checked,
-//! dialled and relayed on one thread for its whole life (the shape of nginx's workers and
-//! pingora's, which issue 17 names).
+//! The serving threads: with more than one CPU, one thread per CPU, each with its own
+//! current-thread runtime, accepting on a listening socket of its own, so a connection is
+//! accepted, checked, dialled and relayed on one thread for its whole life (the shape of
+//! nginx's workers, Envoy's and pingora's, which issue 17 names). The main thread's
+//! runtime serves no connection: it runs the admin listener, reloads (which parse files
+//! and keys), key refreshes and the session store's link, so none of that stalls a
+//! connection.
 //!
 //! With tokio's multi-thread runtime a connection's task could be woken on one worker and
 //! stolen by another, and the one I/O driver's thread woke the others through futexes;
@@ -9,16 +12,16 @@
 //! crosses threads but what the process shares anyway (the policy, the metrics, the
 //! connection limit, the session registry).
 //!
-//! Each thread's socket is a sibling of the proxy listener: another socket bound to the
-//! same address with `SO_REUSEPORT` when the listener has it (`Listeners::bind` sets it),
-//! and the kernel spreads new connections over the sockets; otherwise (a listener bound by
-//! a caller without it) a duplicate of the listener's descriptor, accepted from by every
-//! thread.
+//! The first thread accepts on the proxy listener itself, each other on a sibling of it:
+//! another socket bound to the same address with `SO_REUSEPORT` when the listener has it
+//! (`Listeners::bind` sets it), and the kernel spreads new connections over the sockets;
+//! otherwise (a listener bound by a caller without it, a system that refuses the option)
+//! a duplicate of the listener's descriptor, accepted from by every thread.
 //!
-//! Shutdown: every accept loop stops on the shared stop token and drops its socket; each
-//! thread keeps running its connections through the drain, and [`ServingThreads::cut`]
-//! ends them after it, dropping whatever a thread still holds, as the caller's runtime
-//! does with its own.
+//! Shutdown: every accept loop stops on the shared stop token and drops its socket
+//! ([`ServingThreads::stopped_accepting`] waits for all of them); each thread keeps running
+//! its connections through the drain, and [`ServingThreads::cut`] ends them after it,
+//! dropping whatever a thread still holds.
 
 use std::io;
 use std::net::SocketAddr;
@@ -26,7 +29,9 @@ use std::thread::JoinHandle;
 
 use socket2::{Domain, SockRef, Socket, Type};
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::accept::{Accepting, accept_loop};
 use super::listeners::BACKLOG;
@@ -34,73 +39,88 @@ use super::listeners::BACKLOG;
 /// The threads started by [`ServingThreads::start`].
 pub(super) struct ServingThreads {
     threads: Vec<JoinHandle<()>>,
+    /// Each thread holds a token of this while its accept loop runs.
+    accepting: TaskTracker,
+    /// The accept loops' stop token (shared with `serve`).
+    stop: CancellationToken,
     /// Cancelled after the drain: each thread then drops its runtime and what it holds.
     cut: CancellationToken,
 }
 
 impl ServingThreads {
-    /// Starts `count` threads, each accepting on its own sibling of `listener` until
-    /// `accepting.stop`. Fails, with nothing left running, when a socket or a runtime
-    /// cannot be made.
-    pub(super) fn start(
-        listener: &TcpListener,
+    /// Starts `count` threads, the first accepting on `listener`, each other on a sibling
+    /// of it, until `accepting.stop`. Each thread builds its own runtime (a runtime must
+    /// not be dropped inside another's tasks) and says whether it could; if one could not,
+    /// or a socket or a thread cannot be made, the others are stopped and the error is
+    /// returned, naming `server.listen`.
+    pub(super) async fn start(
+        listener: TcpListener,
         count: usize,
         accepting: &Accepting,
     ) -> io::Result<ServingThreads> {
-        let mut prepared = Vec::with_capacity(count);
-        for _ in 0..count {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            prepared.push((sibling(listener)?, runtime));
+        let address = listener.local_addr()?;
+        let named = |error: io::Error| {
+            io::Error::new(
+                error.kind(),
+                format!("server.listen {address}: a serving thread's socket: {error}"),
+            )
+        };
+        let mut sockets = Vec::with_capacity(count);
+        for _ in 1..count {
+            sockets.push(sibling(&listener).map_err(named)?);
         }
-        let cut = CancellationToken::new();
-        let mut threads = Vec::with_capacity(count);
-        for (index, (socket, runtime)) in prepared.into_iter().enumerate() {
-            let (thread_accepting, thread_cut) = (accepting.clone(), cut.clone());
-            let spawned = std::thread::Builder::new()
+        sockets.insert(0, listener.into_std().map_err(named)?);
+
+        let mut started = ServingThreads {
+            threads: Vec::with_capacity(count),
+            accepting: TaskTracker::new(),
+            stop: accepting.stop.clone(),
+            cut: CancellationToken::new(),
+        };
+        let mut ready = Vec::with_capacity(count);
+        for (index, socket) in sockets.into_iter().enumerate() {
+            let (report, readiness) = oneshot::channel();
+            let serving = Serving {
+                socket,
+                accepting: accepting.clone(),
+                loop_running: started.accepting.token(),
+                cut: started.cut.clone(),
+            };
+            // Dropping `started` on an error below stops the threads already running.
+            let thread = std::thread::Builder::new()
                 .name(format!("wsgate-serve-{}", index + 1))
-                .spawn(move || {
-                    runtime.block_on(async move {
-                        match TcpListener::from_std(socket) {
-                            Ok(listener) => accept_loop(listener, thread_accepting).await,
-                            Err(error) => tracing::error!(
-                                %error,
-                                "a serving thread cannot register its listening socket; \
-                                 the other threads accept its share"
-                            ),
-                        }
-                        // Not accepting any more: serve this thread's connections until
-                        // the drain is over.
-                        thread_cut.cancelled().await;
-                    });
-                    // Whatever is left was cut by the drain's end: drop it without waiting.
-                    runtime.shutdown_background();
-                });
-            match spawned {
-                Ok(thread) => threads.push(thread),
-                Err(error) => {
-                    // Those already started stop with the rest of the process's accept
-                    // loops: stop them now, as nothing will serve.
-                    accepting.stop.cancel();
-                    cut.cancel();
-                    return Err(error);
-                }
+                .spawn(move || serving.run(report))?;
+            started.threads.push(thread);
+            ready.push(readiness);
+        }
+        started.accepting.close();
+        for readiness in ready {
+            match readiness.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => return Err(error),
+                Err(_) => return Err(io::Error::other("a serving thread ended at its start")),
             }
         }
-        Ok(ServingThreads { threads, cut })
+        Ok(started)
     }
 
-    /// How many threads were started.
+    /// How many threads serve.
     pub(super) fn len(&self) -> usize {
         self.threads.len()
     }
 
+    /// Returns once every thread's accept loop has ended (after `stop`): no connection
+    /// is accepted, on any thread, after this.
+    pub(super) async fn stopped_accepting(&self) {
+        self.stop.cancel();
+        self.accepting.wait().await;
+    }
+
     /// Ends every thread after the drain: their remaining connections are dropped (closed),
     /// and this returns once each thread has finished.
-    pub(super) async fn cut(self) {
+    pub(super) async fn cut(mut self) {
         self.cut.cancel();
-        let threads = self.threads;
+        let threads = std::mem::take(&mut self.threads);
         let joined = tokio::task::spawn_blocking(move || {
             for thread in threads {
                 // A thread that panicked has nothing left to end.
@@ -111,11 +131,69 @@ impl ServingThreads {
     }
 }
 
+impl Drop for ServingThreads {
+    /// A server whose future is dropped before its drain (or whose start failed) leaves no
+    /// thread serving: each stops accepting and drops what it holds.
+    fn drop(&mut self) {
+        self.stop.cancel();
+        self.cut.cancel();
+    }
+}
+
+/// What one serving thread is handed.
+struct Serving {
+    socket: std::net::TcpListener,
+    accepting: Accepting,
+    loop_running: tokio_util::task::task_tracker::TaskTrackerToken,
+    cut: CancellationToken,
+}
+
+impl Serving {
+    /// The thread's body: its runtime, its accept loop until `stop`, its connections until
+    /// `cut`; the runtime is dropped here, on its own thread, without waiting.
+    fn run(self, report: oneshot::Sender<io::Result<()>>) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                let _ = report.send(Err(error));
+                return;
+            }
+        };
+        let Serving {
+            socket,
+            accepting,
+            loop_running,
+            cut,
+        } = self;
+        runtime.block_on(async move {
+            match TcpListener::from_std(socket) {
+                Ok(listener) => {
+                    let _ = report.send(Ok(()));
+                    accept_loop(listener, accepting).await;
+                }
+                Err(error) => {
+                    let _ = report.send(Err(error));
+                    return;
+                }
+            }
+            drop(loop_running);
+            // Not accepting any more: serve this thread's connections until the drain
+            // is over.
+            cut.cancelled().await;
+        });
+        runtime.shutdown_background();
+    }
+}
+
 /// A listening socket for another serving thread on `listener`'s address: a new socket
-/// with `SO_REUSEPORT` if `listener` has it, else a duplicate of its descriptor.
+/// with `SO_REUSEPORT` if `listener` has it, else a duplicate of its descriptor (also when
+/// the system will not say, as where the option cannot be set).
 fn sibling(listener: &TcpListener) -> io::Result<std::net::TcpListener> {
     let shared = SockRef::from(listener);
-    let socket = if shared.reuse_port()? {
+    let socket = if shared.reuse_port().unwrap_or(false) {
         bound_reusing_port(listener.local_addr()?)?
     } else {
         shared.try_clone()?

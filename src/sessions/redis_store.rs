@@ -15,7 +15,9 @@
 //! reconnects by itself (`ConnectionManager`), and the subscriber task reconnects with a
 //! backoff (`sync.rs`).
 
+use std::future::Future;
 use std::net::IpAddr;
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
@@ -78,6 +80,9 @@ pub(super) enum Message {
 pub(super) struct RedisStore {
     client: redis::Client,
     connection: ConnectionManager,
+    /// The runtime the store was made on (the main thread's, in `server::serve`) and its
+    /// thread: every query runs there (see [`RedisStore::on_control`]).
+    control: Option<(tokio::runtime::Handle, ThreadId)>,
 }
 
 impl RedisStore {
@@ -90,7 +95,37 @@ impl RedisStore {
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(1));
         let connection = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
-        Ok(RedisStore { client, connection })
+        let control = tokio::runtime::Handle::try_current()
+            .ok()
+            .map(|handle| (handle, std::thread::current().id()));
+        Ok(RedisStore {
+            client,
+            connection,
+            control,
+        })
+    }
+
+    /// Runs `query` on the runtime the store was made on. The connection spawns its driver
+    /// task, its reconnects and their timers on the runtime that first needs them; a
+    /// handshake on a serving thread (`server/threads.rs`) would put them on that thread's
+    /// runtime, which ends before the main one, after the drain. Queries made on the main
+    /// thread (the heartbeat, the subscriber's, `/admin/*`) run as they are.
+    async fn on_control<T: Send + 'static>(
+        &self,
+        query: impl Future<Output = redis::RedisResult<T>> + Send + 'static,
+    ) -> redis::RedisResult<T> {
+        match &self.control {
+            Some((handle, thread)) if *thread != std::thread::current().id() => {
+                handle.spawn(query).await.unwrap_or_else(|error| {
+                    Err(redis::RedisError::from((
+                        redis::ErrorKind::Io,
+                        "the main runtime's query task",
+                        error.to_string(),
+                    )))
+                })
+            }
+            _ => query.await,
+        }
     }
 
     pub(super) fn client(&self) -> &redis::Client {
@@ -108,8 +143,8 @@ impl RedisStore {
         let all = format!("{PREFIX}sessions");
         let user_key = record.user.as_deref().map_or_else(|| all.clone(), user_key);
         let mut connection = self.connection.clone();
-        let admitted: i64 = redis::cmd("EVAL")
-            .arg(REGISTER)
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(REGISTER)
             .arg(4)
             .arg(user_key)
             .arg(ip_key(record.client.ip()))
@@ -122,8 +157,9 @@ impl RedisStore {
             .arg(caps.per_client_ip.unwrap_or(0))
             .arg(if record.user.is_some() { "1" } else { "0" })
             .arg(json)
-            .arg(ttl_ms())
-            .query_async(&mut connection)
+            .arg(ttl_ms());
+        let admitted: i64 = self
+            .on_control(async move { eval.query_async(&mut connection).await })
             .await?;
         Ok(admitted == 1)
     }
@@ -152,7 +188,8 @@ impl RedisStore {
             }
         }
         let mut connection = self.connection.clone();
-        pipe.query_async::<()>(&mut connection).await
+        self.on_control(async move { pipe.query_async::<()>(&mut connection).await })
+            .await
     }
 
     pub(super) async fn deregister(&self, record: &SessionRecord) -> redis::RedisResult<()> {
@@ -171,7 +208,8 @@ impl RedisStore {
             pipe.cmd("ZREM").arg(user_key(user)).arg(&id).ignore();
         }
         let mut connection = self.connection.clone();
-        pipe.query_async::<()>(&mut connection).await
+        self.on_control(async move { pipe.query_async::<()>(&mut connection).await })
+            .await
     }
 
     /// Persists `active` and tells every replica.
@@ -182,7 +220,8 @@ impl RedisStore {
         persist(&mut pipe, active)?;
         pipe.cmd("PUBLISH").arg(CHANNEL).arg(message).ignore();
         let mut connection = self.connection.clone();
-        pipe.query_async::<()>(&mut connection).await
+        self.on_control(async move { pipe.query_async::<()>(&mut connection).await })
+            .await
     }
 
     /// Writes back the revocations this replica holds (after Redis restarted empty, they
@@ -196,15 +235,16 @@ impl RedisStore {
             persist(&mut pipe, active)?;
         }
         let mut connection = self.connection.clone();
-        pipe.query_async::<()>(&mut connection).await
+        self.on_control(async move { pipe.query_async::<()>(&mut connection).await })
+            .await
     }
 
     /// Every revocation in force at `now` (unix seconds); lapsed ones are dropped.
     pub(super) async fn revocations(&self, now: u64) -> redis::RedisResult<Vec<Active>> {
         let key = format!("{PREFIX}revocations");
         let mut connection = self.connection.clone();
-        let (_, members): ((), Vec<(String, f64)>) = redis::pipe()
-            .cmd("ZREMRANGEBYSCORE")
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZREMRANGEBYSCORE")
             .arg(&key)
             .arg("-inf")
             .arg(now)
@@ -212,8 +252,9 @@ impl RedisStore {
             .arg(&key)
             .arg(0)
             .arg(-1)
-            .arg("WITHSCORES")
-            .query_async(&mut connection)
+            .arg("WITHSCORES");
+        let (_, members): ((), Vec<(String, f64)>) = self
+            .on_control(async move { pipe.query_async(&mut connection).await })
             .await?;
         Ok(members
             .into_iter()
@@ -230,23 +271,28 @@ impl RedisStore {
     pub(super) async fn list(&self, user: Option<&str>) -> redis::RedisResult<Vec<SessionRecord>> {
         let set = user.map_or_else(|| format!("{PREFIX}sessions"), user_key);
         let mut connection = self.connection.clone();
-        let ids: Vec<String> = redis::cmd("ZRANGE")
-            .arg(&set)
-            .arg(now_ms())
-            .arg("+inf")
-            .arg("BYSCORE")
-            .query_async(&mut connection)
-            .await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys: Vec<String> = ids
-            .iter()
-            .map(|id| format!("{PREFIX}session:{id}"))
-            .collect();
-        let records: Vec<Option<String>> = redis::cmd("MGET")
-            .arg(keys)
-            .query_async(&mut connection)
+        let since = now_ms();
+        let records: Vec<Option<String>> = self
+            .on_control(async move {
+                let ids: Vec<String> = redis::cmd("ZRANGE")
+                    .arg(&set)
+                    .arg(since)
+                    .arg("+inf")
+                    .arg("BYSCORE")
+                    .query_async(&mut connection)
+                    .await?;
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let keys: Vec<String> = ids
+                    .iter()
+                    .map(|id| format!("{PREFIX}session:{id}"))
+                    .collect();
+                redis::cmd("MGET")
+                    .arg(keys)
+                    .query_async(&mut connection)
+                    .await
+            })
             .await?;
         Ok(records
             .into_iter()
@@ -258,9 +304,10 @@ impl RedisStore {
     /// The session `id`, wherever it lives.
     pub(super) async fn find(&self, id: SessionId) -> redis::RedisResult<Option<SessionRecord>> {
         let mut connection = self.connection.clone();
-        let json: Option<String> = redis::cmd("GET")
-            .arg(session_key(id))
-            .query_async(&mut connection)
+        let mut get = redis::cmd("GET");
+        get.arg(session_key(id));
+        let json: Option<String> = self
+            .on_control(async move { get.query_async(&mut connection).await })
             .await?;
         Ok(json.and_then(|json| serde_json::from_str(&json).ok()))
     }
@@ -268,10 +315,9 @@ impl RedisStore {
     pub(super) async fn publish(&self, message: &Message) -> redis::RedisResult<()> {
         let text = serde_json::to_string(message).map_err(json_error)?;
         let mut connection = self.connection.clone();
-        redis::cmd("PUBLISH")
-            .arg(CHANNEL)
-            .arg(text)
-            .query_async::<i64>(&mut connection)
+        let mut publish = redis::cmd("PUBLISH");
+        publish.arg(CHANNEL).arg(text);
+        self.on_control(async move { publish.query_async::<i64>(&mut connection).await })
             .await
             .map(drop)
     }

@@ -1,8 +1,8 @@
 //! Connections served by more than one thread (`server/threads.rs`): every thread's
 //! sessions are relayed and drained, and the process's limits hold across them.
 //!
-//! In-process, the proxy listener is a plain one, so the serving threads accept from a
-//! duplicate of it; `wsgate run` binds it with `SO_REUSEPORT` and gives each thread a
+//! In-process, the proxy listener is a plain one, so the first serving thread accepts on it
+//! and the others from duplicates of it; `wsgate run` binds it with `SO_REUSEPORT` and gives each thread a
 //! socket of its own, which the binary test below covers (one thread per CPU).
 
 use std::time::Duration;

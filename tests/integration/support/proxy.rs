@@ -35,8 +35,8 @@ impl TestProxy {
         TestProxy::start_on_threads(toml, env, 1).await
     }
 
-    /// As [`TestProxy::start`], with connections served by `threads` threads: the test's
-    /// runtime and `threads - 1` serving threads of wsgate's own.
+    /// As [`TestProxy::start`], with connections served by `threads` serving threads of
+    /// wsgate's own (with more than one; the test's runtime then serves none).
     pub(crate) async fn start_on_threads(
         toml: &str,
         env: &[(&str, &str)],
