@@ -27,8 +27,8 @@ pub const EXIT_CONFIG: u8 = 78;
 pub const EXIT_SOFTWARE: u8 = 70;
 
 /// The tokio runtime a server runs on (`run`, `demo`) and how many threads serve
-/// connections, this one included ([`crate::Listeners::threads`]); when the runtime cannot
-/// be started, says why on stderr and gives the exit code.
+/// connections ([`crate::Listeners::threads`]); when the runtime cannot be started, says
+/// why on stderr and gives the exit code.
 ///
 /// One serving thread per CPU the process may use (its affinity mask and cgroup CPU quota,
 /// as `available_parallelism` reads them), each with tokio's current-thread runtime. On

@@ -215,7 +215,15 @@ fn bound_reusing_port(addr: SocketAddr) -> io::Result<Socket> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::fd::AsRawFd;
+
     use super::*;
+
+    /// The kernel's name for the socket behind `fd` (`socket:[INODE]`): equal for two
+    /// descriptors of one socket, different for two sockets.
+    fn socket_of(fd: &impl AsRawFd) -> std::path::PathBuf {
+        std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap()
+    }
 
     #[tokio::test]
     async fn a_listener_with_reuseport_gets_a_socket_of_its_own() {
@@ -226,8 +234,9 @@ mod tests {
         let other = sibling(&listener).unwrap();
         assert_eq!(other.local_addr().unwrap(), listener.local_addr().unwrap());
         assert_ne!(
-            std::os::fd::AsRawFd::as_raw_fd(&other),
-            std::os::fd::AsRawFd::as_raw_fd(&listener)
+            socket_of(&other),
+            socket_of(&listener),
+            "a socket of its own"
         );
         assert!(SockRef::from(&other).reuse_port().unwrap());
     }
@@ -236,6 +245,7 @@ mod tests {
     async fn a_listener_without_it_is_shared() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let other = TcpListener::from_std(sibling(&listener).unwrap()).unwrap();
+        assert_eq!(socket_of(&other), socket_of(&listener), "the same socket");
         let address = listener.local_addr().unwrap();
         // The duplicate accepts from the same queue.
         let (client, accepted) =
