@@ -33,6 +33,11 @@ impl<S> Prefixed<S> {
     pub fn get_ref(&self) -> &S {
         &self.io
     }
+
+    /// The stream behind the replayed bytes, for writing (writes go straight through).
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.io
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {

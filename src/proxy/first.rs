@@ -27,7 +27,7 @@ use super::respond::{DenyAnswer, close_upgraded};
 use super::{CLOSE_TIMEOUT, ClientConn, Proxy, handshake_refused};
 use crate::domain::refusal::Refusal;
 use crate::net::prefixed::Prefixed;
-use crate::net::shutdown::Shutdown;
+use crate::net::shutdown::{Shutdown, write_last};
 use crate::ws::handshake::{self, HandshakeError};
 
 impl Proxy {
@@ -173,9 +173,14 @@ impl Proxy {
         )
     }
 
-    /// A refusal carries `Connection: close`: written, then the connection is closed.
-    async fn answer_and_close<S: AsyncWrite + Unpin>(&self, mut io: S, answer: &Answer) {
-        if self.answer(&mut io, answer, Vec::new()).await {
+    /// A refusal carries `Connection: close`: written as the connection's last bytes, with
+    /// the FIN where the stream can (`Shutdown::poll_write_last`: plain TCP, one segment),
+    /// else shut down after them; then the connection is closed.
+    async fn answer_and_close<S: Shutdown>(&self, mut io: S, answer: &Answer) {
+        let mut bytes = Vec::new();
+        answer.encode_into(&mut bytes);
+        let written = tokio::time::timeout(self.handshake_timeout(), write_last(&mut io, &bytes));
+        if matches!(written.await, Ok(Ok(()))) && io.needs_shutdown() {
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, io.shutdown()).await;
         }
     }

@@ -15,11 +15,12 @@ mod write;
 
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::AsyncRead;
 use tokio::time::Instant;
 
 use super::scanner::Scanner;
 use super::violation::Violation;
+use crate::net::shutdown::Shutdown;
 use crate::ws::close::CloseFrame;
 use read::{READS_PER_POLL, release};
 
@@ -84,6 +85,10 @@ pub(super) struct Direction {
     pub(super) input_done: bool,
     /// The input peer sent a close frame (relayed, or seen while draining).
     pub(super) peer_closed: bool,
+    /// The output peer sent a close frame (the other direction's `peer_closed`, set by the
+    /// session before each poll): the close this output carries is then the last thing it
+    /// will ever be sent, written with its FIN (`Shutdown::poll_write_last`).
+    pub(super) output_peer_closed: bool,
     pub(super) output: Output,
     /// Frames relayed (wsgate's own close is not counted).
     pub(super) frames: u64,
@@ -121,6 +126,7 @@ impl Direction {
             stalled_since: None,
             input_done: false,
             peer_closed: false,
+            output_peer_closed: false,
             output: Output::Open,
             frames: 0,
             bytes: 0,
@@ -137,7 +143,7 @@ impl Direction {
     ) -> Poll<Event>
     where
         R: AsyncRead + Unpin,
-        W: AsyncWrite + Unpin,
+        W: Shutdown,
     {
         let mut reads = 0;
         loop {

@@ -150,7 +150,10 @@ impl Session {
                 Stage::Running => {
                     // A direction that returned `Pending` is registered with its waker; it
                     // is polled again when that fires or the session has decided something.
+                    // Whether each output's peer has closed (its close then goes with the
+                    // FIN), as of the other direction's latest poll.
                     if due.to_upstream {
+                        self.to_upstream.output_peer_closed = self.to_client.peer_closed;
                         match self.to_upstream.poll(&mut to_upstream_cx, client, upstream) {
                             Poll::Ready(event) => {
                                 self.handle(Side::Client, event);
@@ -161,6 +164,7 @@ impl Session {
                         }
                     }
                     if due.to_client {
+                        self.to_client.output_peer_closed = self.to_upstream.peer_closed;
                         match self.to_client.poll(&mut to_client_cx, upstream, client) {
                             Poll::Ready(event) => {
                                 self.handle(Side::Upstream, event);

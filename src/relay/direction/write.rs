@@ -6,10 +6,10 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use tokio::io::AsyncWrite;
 use tokio::time::Instant;
 
 use super::{Direction, Mode, Output};
+use crate::net::shutdown::Shutdown;
 use crate::ws::close::CloseFrame;
 
 impl Direction {
@@ -67,24 +67,34 @@ impl Direction {
     }
 
     /// Writes the approved bytes, then wsgate's close once at a frame boundary, then flushes.
+    /// A close toward a peer that has sent its own is the last thing that peer is sent: it
+    /// goes with the FIN (`Shutdown::poll_write_last`).
     pub(super) fn poll_output<W>(
         &mut self,
         cx: &mut Context<'_>,
         writer: &mut W,
     ) -> Poll<io::Result<()>>
     where
-        W: AsyncWrite + Unpin,
+        W: Shutdown,
     {
         if self.output == Output::Dead {
             self.written = self.approved;
             return Poll::Ready(Ok(()));
         }
+        // Nothing is approved after a relayed close: these bytes end with it.
+        let last = self.close_relayed && self.output_peer_closed;
         while self.written < self.approved {
             let pending = self
                 .buf
                 .get(self.written..self.approved)
                 .unwrap_or_default();
-            self.written += ready!(write_some(writer, cx, pending, &mut self.stalled_since))?;
+            self.written += ready!(write_some(
+                writer,
+                cx,
+                pending,
+                last,
+                &mut self.stalled_since
+            ))?;
             self.need_flush = true;
         }
         if self.close_relayed {
@@ -96,9 +106,10 @@ impl Direction {
             && let Some(frame) = self.injected.as_deref()
         {
             let bytes = frame.as_bytes();
+            let last = self.output_peer_closed;
             while let Some(rest) = bytes.get(self.injected_written..).filter(|r| !r.is_empty()) {
                 self.injected_written +=
-                    ready!(write_some(writer, cx, rest, &mut self.stalled_since))?;
+                    ready!(write_some(writer, cx, rest, last, &mut self.stalled_since))?;
                 self.need_flush = true;
             }
             self.injected = None;
@@ -113,19 +124,24 @@ impl Direction {
     }
 }
 
-/// One write of `bytes`: how many were taken (never 0: a write of none is an error), with
-/// the stall clock noted.
+/// One write of `bytes` (`last`: the last the output will carry), how many were taken
+/// (never 0: a write of none is an error), with the stall clock noted.
 #[inline]
 fn write_some<W>(
     writer: &mut W,
     cx: &mut Context<'_>,
     bytes: &[u8],
+    last: bool,
     stalled_since: &mut Option<Instant>,
 ) -> Poll<io::Result<usize>>
 where
-    W: AsyncWrite + Unpin,
+    W: Shutdown,
 {
-    let polled = Pin::new(writer).poll_write(cx, bytes);
+    let polled = if last {
+        writer.poll_write_last(cx, bytes)
+    } else {
+        Pin::new(writer).poll_write(cx, bytes)
+    };
     match ready!(note_progress(stalled_since, polled))? {
         0 => Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
         n => Poll::Ready(Ok(n)),

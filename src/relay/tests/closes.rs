@@ -161,3 +161,65 @@ async fn upstream_data_after_its_close_is_dropped() {
         (Initiator::Upstream, 1)
     );
 }
+
+/// A connected pair of loopback sockets: (the test's end, the relay's end).
+async fn tcp_pair() -> (tokio::net::TcpStream, tokio::net::TcpStream) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (near, far) = tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+    (near.expect("connect"), far.expect("accept").0)
+}
+
+/// Over loopback TCP, where a close toward a peer that has sent its own leaves with the
+/// FIN (`Shutdown::poll_write_last`): in either order, each peer gets the other's close
+/// whole, then the end of its stream, and the session ends as it did.
+#[tokio::test]
+async fn over_tcp_each_close_arrives_whole_then_the_end_whichever_peer_closes_first() {
+    for client_first in [true, false] {
+        let (mut client, client_side) = tcp_pair().await;
+        let (mut upstream, upstream_side) = tcp_pair().await;
+        let session = tokio::spawn(async move {
+            let counters = test_counters();
+            relay(
+                client_side,
+                upstream_side,
+                settings(),
+                &counters,
+                CancellationToken::new(),
+            )
+            .await
+        });
+        let from_client = client_frame(true, CLOSE, &close_body(1000, "bye"));
+        let from_upstream = upstream_frame(true, CLOSE, &close_body(4001, "going"));
+        let exchange = async {
+            if client_first {
+                client.write_all(&from_client).await.expect("client close");
+                assert_eq!(read_frame(&mut upstream).await.raw, from_client);
+                upstream.write_all(&from_upstream).await.expect("reply");
+                assert_eq!(read_frame(&mut client).await.raw, from_upstream);
+            } else {
+                upstream
+                    .write_all(&from_upstream)
+                    .await
+                    .expect("upstream close");
+                assert_eq!(read_frame(&mut client).await.raw, from_upstream);
+                client.write_all(&from_client).await.expect("reply");
+                assert_eq!(read_frame(&mut upstream).await.raw, from_client);
+            }
+            expect_end(&mut client).await;
+            expect_end(&mut upstream).await;
+            session.await.expect("relay task")
+        };
+        let end = tokio::time::timeout(Duration::from_secs(20), exchange)
+            .await
+            .expect("the session ends");
+        let expected = if client_first {
+            (Initiator::Client, Some(1000), None)
+        } else {
+            (Initiator::Upstream, Some(4001), None)
+        };
+        assert_eq!(outcome(&end), expected, "client first: {client_first}");
+    }
+}

@@ -133,13 +133,13 @@ impl Frame {
     }
 }
 
-async fn read_frame(stream: &mut DuplexStream) -> Frame {
+async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S) -> Frame {
     tokio::time::timeout(PATIENCE, read_frame_now(stream))
         .await
         .expect("a frame in time")
 }
 
-async fn read_frame_now(stream: &mut DuplexStream) -> Frame {
+async fn read_frame_now<S: AsyncRead + Unpin>(stream: &mut S) -> Frame {
     let mut raw = vec![0u8; 2];
     stream.read_exact(&mut raw).await.expect("frame header");
     let len = match raw[1] & 0x7F {
@@ -190,7 +190,7 @@ async fn read_exactly(stream: &mut DuplexStream, len: usize) -> Vec<u8> {
 }
 
 /// The stream ends (EOF or reset) without any more bytes.
-async fn expect_end(stream: &mut DuplexStream) {
+async fn expect_end<S: AsyncRead + Unpin>(stream: &mut S) {
     let mut byte = [0u8; 1];
     match tokio::time::timeout(PATIENCE, stream.read(&mut byte))
         .await
