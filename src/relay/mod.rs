@@ -11,7 +11,9 @@
 //! - a peer's close is relayed verbatim, the other's reply relayed back, then both
 //!   streams are ended (`initiator` is that peer, `code` its close code, 1005 when
 //!   bodyless): shut down when that sends something (TLS: `close_notify`), else just
-//!   dropped (plain TCP: the close sends the FIN a `shutdown` would, `net::shutdown`);
+//!   dropped (plain TCP: the close sends the FIN a `shutdown` would, `net::shutdown`).
+//!   A close toward a peer that has already sent its own (the reply) is the last thing
+//!   that peer gets: on plain TCP it leaves with the FIN, in one segment;
 //! - a framing violation: the offender gets 1002 (1007 for a non-UTF-8 close reason,
 //!   1009 over a size limit), the other side 1001, reason text the reason code. The
 //!   offending frame and everything after it are never relayed. When the client is the
