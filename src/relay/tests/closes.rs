@@ -180,17 +180,7 @@ async fn over_tcp_each_close_arrives_whole_then_the_end_whichever_peer_closes_fi
     for client_first in [true, false] {
         let (mut client, client_side) = tcp_pair().await;
         let (mut upstream, upstream_side) = tcp_pair().await;
-        let session = tokio::spawn(async move {
-            let counters = test_counters();
-            relay(
-                client_side,
-                upstream_side,
-                settings(),
-                &counters,
-                CancellationToken::new(),
-            )
-            .await
-        });
+        let session = tokio::spawn(relay_with_defaults(client_side, upstream_side));
         let from_client = client_frame(true, CLOSE, &close_body(1000, "bye"));
         let from_upstream = upstream_frame(true, CLOSE, &close_body(4001, "going"));
         let exchange = async {

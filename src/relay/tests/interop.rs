@@ -65,16 +65,9 @@ async fn tungstenite_peers_talk_through_the_relay() {
     let upstream_side = tokio::net::TcpStream::connect(back_addr)
         .await
         .expect("connect");
-    let counters = test_counters();
     let end = tokio::time::timeout(
         Duration::from_secs(20),
-        relay(
-            client_side,
-            upstream_side,
-            settings(),
-            &counters,
-            CancellationToken::new(),
-        ),
+        relay_with_defaults(client_side, upstream_side),
     )
     .await
     .expect("relay ends");

@@ -224,6 +224,23 @@ fn test_counters() -> RelayCounters {
     }
 }
 
+/// The relay between two streams with the test settings, no shutdown and no control.
+async fn relay_with_defaults<C, U>(client: C, upstream: U) -> SessionEnd
+where
+    C: AsyncRead + AsyncWrite + Shutdown + Unpin,
+    U: AsyncRead + AsyncWrite + Shutdown + Unpin,
+{
+    let counters = test_counters();
+    relay(
+        client,
+        upstream,
+        settings(),
+        &counters,
+        CancellationToken::new(),
+    )
+    .await
+}
+
 impl Harness {
     fn start(settings: RelaySettings) -> Harness {
         Harness::with_pipe_size(settings, 256 * 1024)
