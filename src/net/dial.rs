@@ -20,8 +20,8 @@
 //! when `connect(2)` is called, so the kernel holds the ACK of the server's SYN-ACK back
 //! for the data about to follow (HAProxy's `tcp-smart-connect`); it goes alone only if
 //! nothing is written within the delayed-ACK timeout (200 ms). Every dial writes first at
-//! once (the upgrade request, a TLS ClientHello, a key-set request), so a connection
-//! costs one segment fewer, and the server is woken once, by a connection that already
+//! once (the upgrade request, a TLS ClientHello, hyper's request on a plain-HTTP route),
+//! so a connection costs one segment fewer, and the server is woken once, by a connection that already
 //! holds its request. Quick ACKs are back on once the connection is made.
 
 use std::io;
@@ -41,13 +41,15 @@ pub async fn connect(address: SocketAddr, early: &[u8]) -> io::Result<(TcpStream
     let _ = socket.set_tcp_quickack(false);
     match socket.connect(&address.into()) {
         Ok(()) => {}
-        Err(error) if error.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(error)
+            if error.raw_os_error() == Some(libc::EINPROGRESS)
+                || error.kind() == io::ErrorKind::WouldBlock => {}
         Err(error) => return Err(error),
     }
     let made = if early.is_empty() {
         socket.peer_addr().is_ok().then_some(0)
     } else {
-        match socket.send(early) {
+        match socket.send_with_flags(early, SEND_FLAGS) {
             Ok(sent) => Some(sent),
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => None,
             Err(error) => return Err(error),
@@ -65,6 +67,12 @@ pub async fn connect(address: SocketAddr, early: &[u8]) -> io::Result<(TcpStream
     }
     Ok((stream, 0))
 }
+
+/// A write to a peer that has gone is an error, never a SIGPIPE.
+#[cfg(target_os = "linux")]
+const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
+#[cfg(not(target_os = "linux"))]
+const SEND_FLAGS: libc::c_int = 0;
 
 /// A non-blocking TCP socket for `address`'s family: one system call on Linux.
 #[cfg(target_os = "linux")]

@@ -56,8 +56,9 @@ impl Shutdown for TcpStream {
 
     /// `send(MSG_MORE)`, then `shutdown(SHUT_WR)` once the last byte is taken: `MSG_MORE`
     /// holds the bytes back for the FIN, which the shutdown adds to them and pushes out at
-    /// once, one segment. The shutdown comes straight after, never at the `close`: data the
-    /// peer sent and nobody read makes `close` reset the connection and drop what is unsent.
+    /// once, one segment. The shutdown comes straight after, never left to the `close`:
+    /// with bytes from the peer that nobody read, `close` resets the connection and drops
+    /// whatever it still holds, so the bytes and their FIN must be out before it.
     #[cfg(target_os = "linux")]
     fn poll_write_last(&mut self, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
         loop {
@@ -68,11 +69,25 @@ impl Shutdown for TcpStream {
             }
         }
     }
+
+    /// Without `MSG_MORE`: a write, then `shutdown(SHUT_WR)` once the last byte is taken
+    /// (the FIN in a segment of its own, but the same end as on Linux).
+    #[cfg(not(target_os = "linux"))]
+    fn poll_write_last(&mut self, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
+        let taken = std::task::ready!(Pin::new(&mut *self).poll_write(cx, bytes))?;
+        if taken == bytes.len() && !bytes.is_empty() {
+            let _ = socket2::SockRef::from(&*self).shutdown(std::net::Shutdown::Write);
+        }
+        Poll::Ready(Ok(taken))
+    }
 }
 
 /// One `send` of the last bytes; the write side is shut down once all are taken.
 #[cfg(target_os = "linux")]
 fn send_last(tcp: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    if bytes.is_empty() {
+        return Ok(0);
+    }
     let socket = socket2::SockRef::from(tcp);
     let taken = socket.send_with_flags(bytes, libc::MSG_MORE | libc::MSG_NOSIGNAL)?;
     if taken == bytes.len() {
@@ -147,7 +162,6 @@ mod tests {
         (near.expect("connect"), far.expect("accept").0)
     }
 
-    #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn the_last_bytes_on_tcp_arrive_with_the_end_of_the_stream_while_it_stays_open() {
         let (mut writer, mut reader) = pair().await;
