@@ -213,3 +213,54 @@ async fn over_tcp_each_close_arrives_whole_then_the_end_whichever_peer_closes_fi
         assert_eq!(outcome(&end), expected, "client first: {client_first}");
     }
 }
+
+/// The FIN goes with the close, not with the session's end: when wsgate's own close (here
+/// the 1001 a violation by the upstream earns the client) answers a client that has
+/// already closed, the client gets it and then the end of its stream at once, while the
+/// session still waits for the upstream's close.
+#[tokio::test]
+async fn over_tcp_a_close_to_a_client_that_has_closed_ends_its_stream_at_once() {
+    let (mut client, client_side) = tcp_pair().await;
+    let (mut upstream, upstream_side) = tcp_pair().await;
+    let mut session = tokio::spawn(async move {
+        let counters = test_counters();
+        let patient = RelaySettings {
+            close_timeout: Duration::from_secs(600),
+            ..settings()
+        };
+        relay(
+            client_side,
+            upstream_side,
+            patient,
+            &counters,
+            CancellationToken::new(),
+        )
+        .await
+    });
+    let exchange = async {
+        let from_client = client_frame(true, CLOSE, &close_body(1000, "bye"));
+        client.write_all(&from_client).await.expect("client close");
+        assert_eq!(read_frame(&mut upstream).await.raw, from_client);
+        // Instead of its reply, the upstream breaks a rule (opcode 3 is reserved).
+        upstream
+            .write_all(&upstream_frame(true, 0x3, b""))
+            .await
+            .expect("bad frame");
+        assert_eq!(read_frame(&mut client).await.close().0, 1001);
+        expect_end(&mut client).await;
+        assert!(
+            tokio::time::timeout(Duration::from_millis(1), &mut session)
+                .await
+                .is_err(),
+            "the session still waits for the upstream's close"
+        );
+        let reply = upstream_frame(true, CLOSE, &close_body(1000, "bye"));
+        upstream.write_all(&reply).await.expect("upstream close");
+        expect_end(&mut upstream).await;
+        (&mut session).await.expect("relay task")
+    };
+    let end = tokio::time::timeout(Duration::from_secs(20), exchange)
+        .await
+        .expect("the session ends");
+    assert_eq!(outcome(&end), (Initiator::Client, Some(1000), None));
+}
