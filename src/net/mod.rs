@@ -9,3 +9,14 @@ pub mod shutdown;
 pub mod stack_read;
 pub mod stream;
 pub mod tls;
+
+/// A connected pair of loopback TCP streams, for tests: (the connecting end, the accepted end).
+#[cfg(test)]
+pub(crate) async fn loopback_pair() -> (tokio::net::TcpStream, tokio::net::TcpStream) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (near, far) = tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+    (near.expect("connect"), far.expect("accept").0)
+}

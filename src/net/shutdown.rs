@@ -148,23 +148,15 @@ impl Shutdown for DuplexStream {
 mod tests {
     use std::time::Duration;
 
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::{TcpListener, TcpStream};
-
     use super::*;
+    use crate::net::loopback_pair;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     const PATIENCE: Duration = Duration::from_secs(10);
 
-    async fn pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (near, far) = tokio::join!(TcpStream::connect(addr), listener.accept());
-        (near.expect("connect"), far.expect("accept").0)
-    }
-
     #[tokio::test]
     async fn the_last_bytes_on_tcp_arrive_with_the_end_of_the_stream_while_it_stays_open() {
-        let (mut writer, mut reader) = pair().await;
+        let (mut writer, mut reader) = loopback_pair().await;
         write_last(&mut writer, b"the last bytes")
             .await
             .expect("write");
@@ -185,7 +177,7 @@ mod tests {
 
     #[tokio::test]
     async fn last_bytes_larger_than_the_socket_buffers_all_arrive_before_the_end() {
-        let (mut writer, mut reader) = pair().await;
+        let (mut writer, mut reader) = loopback_pair().await;
         let bytes: Vec<u8> = (0..8 << 20).map(|i| (i % 251) as u8).collect();
         let read = tokio::spawn(async move {
             let mut got = Vec::new();

@@ -1,6 +1,7 @@
 //! Close handshakes, EOFs and dropped peers.
 
 use super::*;
+use crate::net::loopback_pair;
 
 #[tokio::test(start_paused = true)]
 async fn client_close_is_relayed_and_the_reply_returns() {
@@ -162,24 +163,14 @@ async fn upstream_data_after_its_close_is_dropped() {
     );
 }
 
-/// A connected pair of loopback sockets: (the test's end, the relay's end).
-async fn tcp_pair() -> (tokio::net::TcpStream, tokio::net::TcpStream) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (near, far) = tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
-    (near.expect("connect"), far.expect("accept").0)
-}
-
 /// Over loopback TCP, where a close toward a peer that has sent its own leaves with the
 /// FIN (`Shutdown::poll_write_last`): in either order, each peer gets the other's close
 /// whole, then the end of its stream, and the session ends as it did.
 #[tokio::test]
 async fn over_tcp_each_close_arrives_whole_then_the_end_whichever_peer_closes_first() {
     for client_first in [true, false] {
-        let (mut client, client_side) = tcp_pair().await;
-        let (mut upstream, upstream_side) = tcp_pair().await;
+        let (mut client, client_side) = loopback_pair().await;
+        let (mut upstream, upstream_side) = loopback_pair().await;
         let session = tokio::spawn(relay_with_defaults(client_side, upstream_side));
         let from_client = client_frame(true, CLOSE, &close_body(1000, "bye"));
         let from_upstream = upstream_frame(true, CLOSE, &close_body(4001, "going"));
@@ -220,8 +211,8 @@ async fn over_tcp_each_close_arrives_whole_then_the_end_whichever_peer_closes_fi
 /// session still waits for the upstream's close.
 #[tokio::test]
 async fn over_tcp_a_close_to_a_client_that_has_closed_ends_its_stream_at_once() {
-    let (mut client, client_side) = tcp_pair().await;
-    let (mut upstream, upstream_side) = tcp_pair().await;
+    let (mut client, client_side) = loopback_pair().await;
+    let (mut upstream, upstream_side) = loopback_pair().await;
     let mut session = tokio::spawn(async move {
         let counters = test_counters();
         let patient = RelaySettings {
