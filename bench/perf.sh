@@ -17,8 +17,8 @@
 # (linux-perf) and kernel.perf_event_paranoid <= 2 or root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=${1:?usage: bench/perf.sh wsgate|nginx|haproxy hs256|rs256}
-scenario=${2:?usage: bench/perf.sh wsgate|nginx|haproxy hs256|rs256}
+target=${1:?usage: bench/perf.sh wsgate|nginx|haproxy|floor hs256|rs256}
+scenario=${2:?usage: bench/perf.sh wsgate|nginx|haproxy|floor hs256|rs256}
 out=$PWD/bench/out/perf-$target-$scenario${BENCH_PROFILE_TAG:+-$BENCH_PROFILE_TAG}
 rm -rf "$out"; mkdir -p "$out"
 BENCH_OUT=$out BENCH_TARGETS=$target bench/run.sh --scenarios "$scenario" --rounds 1 \
@@ -31,6 +31,7 @@ while kill -0 "$run" 2>/dev/null; do
         wsgate) pid=$(pgrep -f -- "--config $out/wsgate.toml" | head -1 || true) ;;
         nginx) pid=$(pgrep -f -- "nginx -c $out/" | head -1 || true) ;;
         haproxy) pid=$(pgrep -f -- "haproxy -db -f $out/" | head -1 || true) ;;
+        floor) pid=$(pgrep -f -- "target/floor/floor 127.0.0.1:" | head -1 || true) ;;
         *) echo "unknown target $target" >&2; exit 2 ;;
     esac
     [[ -n $pid ]] && break

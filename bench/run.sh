@@ -20,6 +20,8 @@
 # (default 19000): the servers listen on 127.0.0.1 ports BASE+1 to BASE+20, so two runs
 # (say, two profiles) can share a machine with different bases. BENCH_UPSTREAM_HOST
 # (default 127.0.0.1): the host every proxy's upstream URL names, e.g. localhost.
+# Target "floor" (not in the default set): bench/src/bin/floor.rs, a tokio pass-through
+# with no work of its own (no check, no parsing, no log), the floor under any tokio proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -30,7 +32,7 @@ PORT_BASE=${BENCH_PORT_BASE:-19000}
 ECHO_PORT=$((PORT_BASE + 1)) WSGATE_PORT=$((PORT_BASE + 2)) NGINX_PORT=$((PORT_BASE + 3))
 HAPROXY_PORT=$((PORT_BASE + 4)) WSGATE_B_PORT=$((PORT_BASE + 5)) WSGATE_REDIS_PORT=$((PORT_BASE + 6))
 ADMIN_PORT=$((PORT_BASE + 12)) ADMIN_B_PORT=$((PORT_BASE + 15)) ADMIN_REDIS_PORT=$((PORT_BASE + 16))
-REDIS_PORT=$((PORT_BASE + 20))
+REDIS_PORT=$((PORT_BASE + 20)) FLOOR_PORT=$((PORT_BASE + 7))
 TARGETS=${BENCH_TARGETS:-direct,wsgate,nginx,haproxy}
 # How every proxy names the echo upstream (it listens on 127.0.0.1): BENCH_UPSTREAM_HOST=
 # localhost measures a named upstream, as a sidecar's is usually written.
@@ -45,6 +47,9 @@ if [[ -z ${BENCH_WSGATE_BIN:-} && ",$TARGETS," =~ ,wsgate(-redis)?, ]]; then
     nice cargo build --release --quiet --bin wsgate
 fi
 nice cargo build --release --quiet --manifest-path bench/Cargo.toml
+if has floor; then
+    nice cargo build --profile floor --quiet --manifest-path bench/Cargo.toml --bin floor
+fi
 
 # Every server holds two descriptors per proxied session.
 ulimit -n "$(ulimit -Hn)"
@@ -128,6 +133,14 @@ if has wsgate-redis && command -v redis-server >/dev/null; then
 elif has wsgate-redis; then
     echo "redis-server not installed: wsgate-redis skipped (apt-get install redis-server)" >&2
 fi
+if has floor; then
+    taskset -c "$SERVER_CPU" bench/target/floor/floor "127.0.0.1:$FLOOR_PORT" \
+        "127.0.0.1:$ECHO_PORT" 2>"$RUN/floor.log" &
+    FLOOR_PID=$!; PIDS+=("$FLOOR_PID")
+    wait_port "$FLOOR_PORT"
+    ARGS+=(--target "floor=ws://127.0.0.1:$FLOOR_PORT/ws,proxy=$FLOOR_PID,server=$ECHO_PID")
+fi
+
 if has nginx && command -v nginx >/dev/null; then
     mkdir -p "$RUN/nginx"
     fill bench/peers/nginx.conf.in "$RUN/nginx.conf" RUN="$RUN/nginx" \

@@ -34,9 +34,11 @@ def main():
         flows[key].append(f"{way}{flags}{length or ''}")
     patterns = collections.Counter()
     for (server, _), segments in flows.items():
-        whole = (segments[0] == ">S"
-                 and any("F" in s for s in segments if s.startswith(">"))
-                 and any("F" in s for s in segments if s.startswith("<")))
+        # From the SYN to both FINs, or to a reset (an abortive close).
+        whole = segments[0] == ">S" and (
+            any("R" in s for s in segments)
+            or (any("F" in s for s in segments if s.startswith(">"))
+                and any("F" in s for s in segments if s.startswith("<"))))
         if whole:
             patterns[(server, " ".join(segments))] += 1
     for server, name in ((proxy_port, "client - proxy"), (upstream_port, "proxy - upstream")):

@@ -14,8 +14,8 @@
 # tcpdump and root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=${1:?usage: bench/segments.sh wsgate|nginx|haproxy hs256|rs256}
-scenario=${2:?usage: bench/segments.sh wsgate|nginx|haproxy hs256|rs256}
+target=${1:?usage: bench/segments.sh wsgate|nginx|haproxy|floor hs256|rs256}
+scenario=${2:?usage: bench/segments.sh wsgate|nginx|haproxy|floor hs256|rs256}
 command -v tcpdump >/dev/null || { echo "tcpdump not installed (apt-get install tcpdump)" >&2; exit 1; }
 out=$PWD/bench/out/segments-$target-$scenario${BENCH_PROFILE_TAG:+-$BENCH_PROFILE_TAG}
 rm -rf "$out"; mkdir -p "$out"
@@ -24,6 +24,7 @@ case $target in
     wsgate) port=$((base + 2)) ;;
     nginx) port=$((base + 3)) ;;
     haproxy) port=$((base + 4)) ;;
+    floor) port=$((base + 7)) ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
 esac
 tcpdump -i lo -s 128 -c 60000 -U -w "$out/lo.pcap" "tcp port $port or tcp port $((base + 1))" \
