@@ -31,7 +31,7 @@ while kill -0 "$run" 2>/dev/null; do
         wsgate) pid=$(pgrep -f -- "--config $out/wsgate.toml" | head -1 || true) ;;
         nginx) pid=$(pgrep -f -- "nginx -c $out/" | head -1 || true) ;;
         haproxy) pid=$(pgrep -f -- "haproxy -db -f $out/" | head -1 || true) ;;
-        floor) pid=$(pgrep -f -- "target/floor/floor 127.0.0.1:" | head -1 || true) ;;
+        floor) pid=$(pgrep -f -- "target/floor/floor 127.0.0.1:$(( ${BENCH_PORT_BASE:-19000} + 7 ))" | head -1 || true) ;;
         *) echo "unknown target $target" >&2; exit 2 ;;
     esac
     [[ -n $pid ]] && break

@@ -9,7 +9,8 @@ same binary in every run pooled.
 
 For each scenario: every target's median proxy CPU µs per operation (and its user share)
 over all rounds of all runs, then the median over the rounds of the per-round ratio
-wsgate / nginx, wsgate / HAProxy, and wsgate / wsgate-b (the A/B). A per-round ratio
+wsgate / nginx, wsgate / HAProxy, and wsgate / wsgate-b (the A/B); with target `floor`
+(bench/src/bin/floor.rs), floor / nginx, floor / HAProxy and wsgate / floor. A per-round ratio
 compares figures taken minutes apart at most, which drifts less than the machine does
 between runs.
 """
@@ -40,7 +41,7 @@ def cpu(row):
 
 for scenario in sorted({k[0] for k in rounds}, key=lambda s: (s not in ORDER, ORDER.index(s) if s in ORDER else s)):
     keys = [k for k in rounds if k[0] == scenario]
-    for target in ["wsgate", "wsgate-b", "floor", "nginx", "haproxy"]:
+    for target in ["wsgate", "wsgate-b", "floor", "floor-timer", "nginx", "haproxy"]:
         rows = [rounds[k][target] for k in keys if target in rounds[k] and cpu(rounds[k][target])]
         if rows:
             total = statistics.median(cpu(r) for r in rows)
@@ -58,3 +59,6 @@ for scenario in sorted({k[0] for k in rounds}, key=lambda s: (s not in ORDER, OR
     if any("floor" in rounds[k] for k in keys):
         print(f"  paired: floor vs nginx {ratio('floor', 'nginx')} vs haproxy {ratio('floor', 'haproxy')}"
               f" | wsgate / floor {ratio('wsgate', 'floor')}")
+    if any("floor-timer" in rounds[k] for k in keys):
+        print(f"  paired: floor-timer vs floor {ratio('floor-timer', 'floor')} vs nginx {ratio('floor-timer', 'nginx')}"
+              f" | wsgate / floor-timer {ratio('wsgate', 'floor-timer')}")

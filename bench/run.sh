@@ -21,7 +21,8 @@
 # (say, two profiles) can share a machine with different bases. BENCH_UPSTREAM_HOST
 # (default 127.0.0.1): the host every proxy's upstream URL names, e.g. localhost.
 # Target "floor" (not in the default set): bench/src/bin/floor.rs, a tokio pass-through
-# with no work of its own (no check, no parsing, no log), the floor under any tokio proxy.
+# with no work of its own (no check, no parsing, no log), the floor under any tokio proxy;
+# "floor-timer": the same with every session under a tokio timer (`--deadline 3600`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -32,7 +33,7 @@ PORT_BASE=${BENCH_PORT_BASE:-19000}
 ECHO_PORT=$((PORT_BASE + 1)) WSGATE_PORT=$((PORT_BASE + 2)) NGINX_PORT=$((PORT_BASE + 3))
 HAPROXY_PORT=$((PORT_BASE + 4)) WSGATE_B_PORT=$((PORT_BASE + 5)) WSGATE_REDIS_PORT=$((PORT_BASE + 6))
 ADMIN_PORT=$((PORT_BASE + 12)) ADMIN_B_PORT=$((PORT_BASE + 15)) ADMIN_REDIS_PORT=$((PORT_BASE + 16))
-REDIS_PORT=$((PORT_BASE + 20)) FLOOR_PORT=$((PORT_BASE + 7))
+REDIS_PORT=$((PORT_BASE + 20)) FLOOR_PORT=$((PORT_BASE + 7)) FLOOR_TIMER_PORT=$((PORT_BASE + 8))
 TARGETS=${BENCH_TARGETS:-direct,wsgate,nginx,haproxy}
 # How every proxy names the echo upstream (it listens on 127.0.0.1): BENCH_UPSTREAM_HOST=
 # localhost measures a named upstream, as a sidecar's is usually written.
@@ -46,8 +47,9 @@ echo "building (release, nice'd)..." >&2
 if [[ -z ${BENCH_WSGATE_BIN:-} && ",$TARGETS," =~ ,wsgate(-redis)?, ]]; then
     nice cargo build --release --quiet --bin wsgate
 fi
-nice cargo build --release --quiet --manifest-path bench/Cargo.toml
-if has floor; then
+nice cargo build --release --quiet --manifest-path bench/Cargo.toml --bin echo --bin load
+# The floor is built as wsgate is (fat LTO), and only when it is measured.
+if [[ ",$TARGETS," =~ ,floor(-timer)?, ]]; then
     nice cargo build --profile floor --quiet --manifest-path bench/Cargo.toml --bin floor
 fi
 
@@ -139,6 +141,13 @@ if has floor; then
     FLOOR_PID=$!; PIDS+=("$FLOOR_PID")
     wait_port "$FLOOR_PORT"
     ARGS+=(--target "floor=ws://127.0.0.1:$FLOOR_PORT/ws,proxy=$FLOOR_PID,server=$ECHO_PID")
+fi
+if has floor-timer; then
+    taskset -c "$SERVER_CPU" bench/target/floor/floor "127.0.0.1:$FLOOR_TIMER_PORT" \
+        "127.0.0.1:$ECHO_PORT" --deadline 3600 2>"$RUN/floor-timer.log" &
+    FLOOR_TIMER_PID=$!; PIDS+=("$FLOOR_TIMER_PID")
+    wait_port "$FLOOR_TIMER_PORT"
+    ARGS+=(--target "floor-timer=ws://127.0.0.1:$FLOOR_TIMER_PORT/ws,proxy=$FLOOR_TIMER_PID,server=$ECHO_PID")
 fi
 
 if has nginx && command -v nginx >/dev/null; then

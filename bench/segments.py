@@ -4,7 +4,7 @@
   bench/segments.py CAPTURE PROXY_PORT UPSTREAM_PORT
 
 For each of the two servers (the proxy, the echo upstream behind it), the sequences of
-segments of connections captured from SYN to a FIN each way, most common first: `>` from
+segments of connections captured from SYN to a FIN each way or to a reset, most common first: `>` from
 the connecting side, `<` from the accepting side, tcpdump's flags (S SYN, F FIN, P push,
 R reset, `.` ACK), then the payload length when there is one.
 """
