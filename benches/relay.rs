@@ -69,6 +69,8 @@ fn settings() -> RelaySettings {
         close_timeout: Duration::from_secs(1),
         send_timeout: Some(Duration::from_secs(30)),
         max_pings_per_second: 1000,
+        // What the proxy runs its sessions with.
+        timer: wsgate::timer::Timer::coarse(),
     }
 }
 

@@ -28,6 +28,9 @@ pub mod ws;
 // TOML in, a validated `Config` out; `check`'s rendering.
 pub mod config;
 
+// Deadlines kept by one timer thread, so the event loops wait without a timeout.
+pub mod timer;
+
 // TLS material and client TLS settings, the outgoing stream, a replaying stream.
 pub mod net;
 

@@ -19,7 +19,7 @@ use http::Request;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use prometheus::Registry;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::sessions::AdminApi;
 use crate::telemetry::health::Health;
+use crate::timer::Timer;
 use jwks::PublishedKeys;
 
 /// A client gets this long to send its request headers.
@@ -110,7 +111,7 @@ async fn serve_connection(
         }
     });
     let connection = http1::Builder::new()
-        .timer(TokioTimer::new())
+        .timer(Timer::coarse())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(16 * 1024)
         .serve_connection(TokioIo::new(stream), service);

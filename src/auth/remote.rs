@@ -39,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::keys::IssuerKeys;
 use crate::config::{IssuerConfig, RemoteSource};
 use crate::telemetry::metrics::{JwksRefreshResult, Metrics};
+use crate::timer::Timer;
 
 pub use fetch::{Failure, Fetcher, MAX_BODY_BYTES};
 
@@ -282,8 +283,10 @@ impl RemoteKeys {
     }
 
     /// The background task: fetch now (or when the adopted keys are due), then every
-    /// `jwks_refresh`; after failures, back off. Ends when `stop` is cancelled.
-    async fn maintain(self: Arc<Self>, stop: CancellationToken) {
+    /// `jwks_refresh`; after failures, back off. Ends when `stop` is cancelled. The waits
+    /// are `timer`'s: the timer thread's in the proxy, so a pending refresh keeps no timer
+    /// in the runtime that also serves connections on one CPU.
+    async fn maintain(self: Arc<Self>, stop: CancellationToken, timer: Timer) {
         let mut failures: u32 = 0;
         loop {
             let delay = if failures > 0 {
@@ -296,7 +299,7 @@ impl RemoteKeys {
             };
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = tokio::time::sleep(delay) => {}
+                () = timer.sleep(delay) => {}
             }
             let flight = self.fetch();
             let outcome = tokio::select! {

@@ -17,11 +17,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc::Sender;
+use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::domain::clock::budget_end;
 use crate::proxy::Policy;
 use crate::server::runtime;
 use crate::telemetry::metrics::{Metrics, ReloadResult};
+use crate::timer::Timer;
 
 /// How often the watched files are read and compared.
 pub(super) const POLL: Duration = Duration::from_secs(2);
@@ -36,15 +39,19 @@ pub(super) async fn watch(
 ) {
     let mut watched = Snapshot::read(watched_files(&path, config));
     let mut failing: Option<String> = None;
-    let mut tick = tokio::time::interval(POLL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
+    // On the timer thread, not the runtime's: the runtime that serves connections (all of
+    // them on one CPU) then waits without a timeout between events.
+    let timer = Timer::coarse();
+    let mut tick = timer.sleep(POLL);
     let mut hangup = hangup_signal();
     loop {
         let forced = tokio::select! {
-            _ = tick.tick() => false,
+            () = &mut tick => false,
             () = next_hangup(&mut hangup) => true,
         };
+        if !forced {
+            tick.reset(budget_end(Instant::now(), POLL));
+        }
         let current = Snapshot::read(watched.paths().map(Path::to_path_buf).collect());
         let changed = current.first_difference(&watched).map(Path::to_path_buf);
         if !forced && changed.is_none() && failing.is_none() {

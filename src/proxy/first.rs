@@ -51,7 +51,7 @@ impl Proxy {
         // The read's outcome, with the head's places (inline, a few hundred bytes), is a
         // temporary of this one statement: never stored in this future across its awaits.
         let (started, bytes, head_len, head) = match tokio::select! {
-            filled = tokio::time::timeout(
+            filled = self.timer.timeout(
                 self.handshake_timeout(),
                 fill_head(&mut stream, &mut buf),
             ) => filled,
@@ -168,7 +168,7 @@ impl Proxy {
             io.flush().await
         };
         matches!(
-            tokio::time::timeout(self.handshake_timeout(), write).await,
+            self.timer.timeout(self.handshake_timeout(), write).await,
             Ok(Ok(()))
         )
     }
@@ -179,9 +179,11 @@ impl Proxy {
     async fn answer_and_close<S: Shutdown>(&self, mut io: S, answer: &Answer) {
         let mut bytes = Vec::new();
         answer.encode_into(&mut bytes);
-        let written = tokio::time::timeout(self.handshake_timeout(), write_last(&mut io, &bytes));
+        let written = self
+            .timer
+            .timeout(self.handshake_timeout(), write_last(&mut io, &bytes));
         if matches!(written.await, Ok(Ok(()))) && io.needs_shutdown() {
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, io.shutdown()).await;
+            let _ = self.timer.timeout(CLOSE_TIMEOUT, io.shutdown()).await;
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::relay::{self, Extensions, RelaySettings};
 use crate::sessions::Registration;
 use crate::telemetry::metrics::RouteSeries;
 use crate::telemetry::{self, SessionSummary};
+use crate::timer::Timer;
 use crate::upstream;
 
 /// A session waiting for its client's 101 to go out.
@@ -111,5 +112,6 @@ pub(super) fn relay_settings(gate: &Gate, grant: &Grant, extensions: Extensions)
         close_timeout: CLOSE_TIMEOUT,
         send_timeout: config.server.send_timeout,
         max_pings_per_second: config.server.max_pings_per_second,
+        timer: Timer::coarse(),
     }
 }

@@ -14,6 +14,7 @@ use super::Policy;
 use crate::config::ServerConfig;
 use crate::sessions::Registry;
 use crate::telemetry::metrics::{Metrics, RelayCounters};
+use crate::timer::Timer;
 
 /// Shared state for every connection on the proxy listener.
 pub struct Proxy {
@@ -34,6 +35,8 @@ pub struct Proxy {
     pub secure: bool,
     /// Live sessions: revocations, caps, refresh (fixed at startup).
     pub registry: Arc<Registry>,
+    /// Where the handshake's deadlines are kept: the timer thread, off the event loops.
+    pub timer: Timer,
 }
 
 impl Proxy {
@@ -59,6 +62,7 @@ impl Proxy {
             sessions,
             secure,
             registry,
+            timer: Timer::coarse(),
         }
     }
 

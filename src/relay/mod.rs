@@ -127,7 +127,7 @@ where
     let mut cancelled = std::pin::pin!(shutdown.cancelled());
     // Armed only when `session.armed` is set; the initial deadline is a placeholder (from
     // the session's start: one clock read, not two).
-    let mut timer = std::pin::pin!(tokio::time::sleep_until(now + Duration::from_secs(86_400)));
+    let mut timer = session.timer().deadline(now + Duration::from_secs(86_400));
     let mut reported = Reported::default();
     let mut wakers = Wakers::default();
     std::future::poll_fn(|cx| {
@@ -146,7 +146,7 @@ where
             woken,
             &mut client,
             &mut upstream,
-            timer.as_mut(),
+            &mut timer,
             cancelled.as_mut(),
         );
         reported.update(&session, counters);

@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use super::direction::{Direction, Output};
 use super::end::SessionEnd;
@@ -21,6 +21,7 @@ use super::wakers::{Wakers, Woken};
 use crate::domain::close_reason::CloseReason;
 use crate::domain::initiator::Initiator;
 use crate::net::shutdown::Shutdown;
+use crate::timer::{Deadline, Timer};
 
 /// One of the two peers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +104,11 @@ impl Session {
         session
     }
 
+    /// Where the session's deadline is kept.
+    pub(super) fn timer(&self) -> &Timer {
+        &self.settings.timer
+    }
+
     /// Polls the sources `woken` names (their wakers in `wakers`), and whatever the
     /// session's own decisions make due; `cx` is the task's.
     #[allow(clippy::too_many_arguments)] // every source, and the wakers to poll them with
@@ -113,7 +119,7 @@ impl Session {
         woken: Woken,
         client: &mut C,
         upstream: &mut U,
-        mut timer: Pin<&mut Sleep>,
+        timer: &mut Deadline,
         cancelled: Pin<&mut impl Future<Output = ()>>,
     ) -> Poll<()>
     where
@@ -208,11 +214,11 @@ impl Session {
                 return Poll::Pending;
             };
             if timer.deadline() != at {
-                timer.as_mut().reset(at);
+                timer.reset(at);
                 due.others = true;
             }
             // Polled after every reset, the timer stays registered until it fires.
-            if !due.others || timer.as_mut().poll(&mut others_cx).is_pending() {
+            if !due.others || Pin::new(&mut *timer).poll(&mut others_cx).is_pending() {
                 return Poll::Pending;
             }
             self.on_timer(Instant::now().max(at));

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::timer::Timer;
+
 /// Per-session relay policy.
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
@@ -32,6 +34,10 @@ pub struct RelaySettings {
     /// The client's pings per second (bursts up to the same number); one more is a
     /// violation: 1008 `rate_limited` to the client, 1001 to the upstream.
     pub max_pings_per_second: u32,
+    /// Where the session's deadline is kept: the process's timer thread in the proxy
+    /// ([`Timer::coarse`]), so a relaying runtime waits without a timeout; tokio's in tests
+    /// that pause time.
+    pub timer: Timer,
 }
 
 /// What the negotiated extensions allow in the RSV bits (RFC 6455 §5.2: non-zero only

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -63,7 +63,7 @@ pub(super) async fn accept_loop(listener: TcpListener, accepting: Accepting) {
                 // EMFILE/ENFILE and friends: back off instead of spinning (hyper 0.14's
                 // sleep_on_errors behaviour).
                 tracing::warn!(%error, "accept failed; backing off");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                proxy.timer.sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
@@ -148,7 +148,7 @@ impl Nodelay {
 fn http1_builder(proxy: &Proxy) -> http1::Builder {
     let mut builder = http1::Builder::new();
     builder
-        .timer(TokioTimer::new())
+        .timer(proxy.timer.clone())
         .header_read_timeout(proxy.handshake_timeout())
         // Largest request head; beyond it hyper answers 431.
         .max_buf_size(MAX_HEAD_BYTES)
@@ -268,11 +268,13 @@ where
     let connection = http1_builder(&proxy)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
-    let _ = tokio::time::timeout(
-        proxy.handshake_timeout() + crate::proxy::CLOSE_TIMEOUT,
-        connection,
-    )
-    .await;
+    let _ = proxy
+        .timer
+        .timeout(
+            proxy.handshake_timeout() + crate::proxy::CLOSE_TIMEOUT,
+            connection,
+        )
+        .await;
     if let Some(refusal) = after_upgrade.take() {
         refusal.await;
     }
@@ -286,7 +288,7 @@ async fn tls_handshake(
     proxy: &Proxy,
 ) -> Option<TlsStream<TcpStream>> {
     let timeout = proxy.handshake_timeout();
-    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+    match proxy.timer.timeout(timeout, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => Some(stream),
         Ok(Err(error)) => {
             tracing::debug!(%error, client = %peer, "TLS handshake failed");

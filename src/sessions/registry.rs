@@ -26,6 +26,7 @@ use crate::domain::refusal::Refusal;
 use crate::domain::session_id::SessionId;
 use crate::relay::Control;
 use crate::telemetry::metrics::{Metrics, StoreOperation};
+use crate::timer::Timer;
 
 pub struct Registry {
     caps: Caps,
@@ -33,6 +34,8 @@ pub struct Registry {
     refresh_path: String,
     on_store_error: OnStoreError,
     store_timeout: Duration,
+    /// Where store calls' deadlines are kept (a handshake with Redis makes one).
+    timer: Timer,
     metrics: Arc<Metrics>,
     local: Mutex<LocalSessions>,
     revocations: Mutex<Revocations>,
@@ -90,6 +93,7 @@ impl Registry {
             refresh_path: config.refresh_path.clone(),
             on_store_error: config.on_store_error,
             store_timeout: config.store_timeout,
+            timer: Timer::coarse(),
             metrics,
             local: Mutex::new(LocalSessions::default()),
             revocations: Mutex::new(Revocations::default()),
@@ -317,7 +321,7 @@ impl Registry {
         budget: Duration,
         call: impl Future<Output = Result<T, E>>,
     ) -> Result<T, StoreUnavailable> {
-        let error = match tokio::time::timeout(budget, call).await {
+        let error = match self.timer.timeout(budget, call).await {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(error)) => error.to_string(),
             Err(_) => format!("no answer within {:?}", self.store_timeout),

@@ -30,6 +30,7 @@ use crate::config::UpstreamConfig;
 use crate::domain::clock::budget_end;
 use crate::net::stream::Stream;
 use crate::net::tls::{client_identity, public_roots, roots_from, tls_client_config_with};
+use crate::timer::Timer;
 
 mod error;
 mod headers;
@@ -75,6 +76,8 @@ pub struct Upstream {
     addresses: resolve::Resolver,
     /// `notAfter` of `upstream.client_cert_file`'s leaf (unix seconds).
     pub client_cert_expires_at: Option<u64>,
+    /// Where the dial's and the answer's deadlines are kept: the timer thread.
+    timer: Timer,
 }
 
 impl Upstream {
@@ -115,6 +118,7 @@ impl Upstream {
             authority,
             addresses: resolve::Resolver::new(&config.host, config.port),
             client_cert_expires_at,
+            timer: Timer::coarse(),
         })
     }
 
@@ -158,7 +162,8 @@ impl Upstream {
             }
         };
         let step_end = budget_end(now, self.config.connect_timeout);
-        tokio::time::timeout_at(upgrade::earliest(step_end, deadline), dial)
+        self.timer
+            .timeout_at(upgrade::earliest(step_end, deadline), dial)
             .await
             .map_err(|_| UpstreamError::Timeout)?
     }
@@ -181,7 +186,8 @@ impl Upstream {
         deadline: Option<Instant>,
     ) -> Result<WebSocketOutcome, UpstreamError> {
         let (stream, sent) = self.connect_until(deadline, request.as_bytes()).await?;
-        upgrade::exchange_until(stream, sent, request, self.config.connect_timeout, deadline).await
+        let answer_timeout = self.config.connect_timeout;
+        upgrade::exchange_until(stream, sent, request, answer_timeout, deadline, &self.timer).await
     }
 
     /// Forwards a plain HTTP request on a fresh connection.
@@ -196,7 +202,8 @@ impl Upstream {
             .await
             .map_err(|err| UpstreamError::Protocol(ProtocolError::Http(err)))?;
         tokio::spawn(connection);
-        tokio::time::timeout(self.config.response_timeout, sender.send_request(request))
+        self.timer
+            .timeout(self.config.response_timeout, sender.send_request(request))
             .await
             .map_err(|_| UpstreamError::Timeout)?
             .map_err(|err| UpstreamError::Protocol(ProtocolError::Http(err)))

@@ -23,6 +23,7 @@ use crate::domain::clock::budget_end;
 use crate::http::hop_by_hop::{connection_named, is_hop_by_hop};
 use crate::net::prefixed::Prefixed;
 use crate::net::stream::Stream;
+use crate::timer::Timer;
 use crate::ws::handshake;
 
 /// The upgrade request as it goes on the wire, and what it offered (the 101 may select
@@ -179,7 +180,7 @@ pub(super) async fn exchange(
     request: UpgradeRequest,
     answer_timeout: std::time::Duration,
 ) -> Result<WebSocketOutcome, UpstreamError> {
-    exchange_until(io, 0, request, answer_timeout, None).await
+    exchange_until(io, 0, request, answer_timeout, None, &Timer::Tokio).await
 }
 
 /// [`exchange`], ending with `UpstreamError::Timeout` at `deadline` whatever step it is
@@ -192,23 +193,25 @@ pub(super) async fn exchange_until(
     mut request: UpgradeRequest,
     answer_timeout: std::time::Duration,
     deadline: Option<Instant>,
+    timer: &Timer,
 ) -> Result<WebSocketOutcome, UpstreamError> {
     let mut buf = Vec::new();
     let step_end = after(answer_timeout);
-    let answer = tokio::time::timeout_at(earliest(step_end, deadline), async {
-        let broken = |err| UpstreamError::Protocol(ProtocolError::Io(err));
-        // What the dial wrote already (`net::dial`) is not written again.
-        io.write_all(request.head.get(sent..).unwrap_or_default())
-            .await
-            .map_err(broken)?;
-        io.flush().await.map_err(broken)?;
-        // Written: the request's buffer (room for a read included) reads the answer.
-        buf = std::mem::take(&mut request.head);
-        buf.clear();
-        read_answer(&mut io, &mut buf, &request).await
-    })
-    .await
-    .map_err(|_| UpstreamError::Timeout)??;
+    let answer = timer
+        .timeout_at(earliest(step_end, deadline), async {
+            let broken = |err| UpstreamError::Protocol(ProtocolError::Io(err));
+            // What the dial wrote already (`net::dial`) is not written again.
+            io.write_all(request.head.get(sent..).unwrap_or_default())
+                .await
+                .map_err(broken)?;
+            io.flush().await.map_err(broken)?;
+            // Written: the request's buffer (room for a read included) reads the answer.
+            buf = std::mem::take(&mut request.head);
+            buf.clear();
+            read_answer(&mut io, &mut buf, &request).await
+        })
+        .await
+        .map_err(|_| UpstreamError::Timeout)??;
     let (answer, head_len) = answer;
     match answer {
         Answer::Switched {
@@ -230,11 +233,12 @@ pub(super) async fn exchange_until(
             framing,
         } => {
             let body_end = after(answer_timeout);
-            let body = match tokio::time::timeout_at(
-                earliest(body_end, deadline),
-                response::read_body(&mut io, buf, head_len, framing),
-            )
-            .await
+            let body = match timer
+                .timeout_at(
+                    earliest(body_end, deadline),
+                    response::read_body(&mut io, buf, head_len, framing),
+                )
+                .await
             {
                 Ok(body) => body.unwrap_or_default(),
                 // The overall deadline came first: the whole exchange is out of time.

@@ -15,6 +15,7 @@ use super::{Failure, Fetch, Fetcher, RemoteKeys, read, write};
 use crate::auth::keys::IssuerKeys;
 use crate::config::{Config, IssuerConfig, IssuerId, KeySource, RemoteSource};
 use crate::telemetry::metrics::Metrics;
+use crate::timer::Timer;
 
 /// The remote key sets of one gate, parallel to `AuthConfig::issuers` (`None` for
 /// issuers with static keys and for issuers not enabled in this environment).
@@ -25,6 +26,8 @@ pub struct RemoteSets {
     started: AtomicBool,
     /// Bumped whenever an issuer gains or loses its keys, and on stop.
     changed: Arc<watch::Sender<()>>,
+    /// What the refresh tasks wait on: the timer thread ([`Timer::coarse`]).
+    timer: Timer,
 }
 
 impl RemoteSets {
@@ -61,7 +64,14 @@ impl RemoteSets {
             stop: CancellationToken::new(),
             started: AtomicBool::new(false),
             changed,
+            timer: Timer::coarse(),
         }
+    }
+
+    /// The refresh tasks wait on `timer` instead (tests on paused time: `Timer::Tokio`).
+    pub fn on_timer(mut self, timer: Timer) -> RemoteSets {
+        self.timer = timer;
+        self
     }
 
     /// The cache of issuer `id`, when its keys are remote.
@@ -79,7 +89,11 @@ impl RemoteSets {
             let _ = remote.metrics.set(metrics.clone());
             // 0 until the first fetch succeeds, so "no keys" is a series alerts can see.
             metrics.jwks_keys(&remote.issuer.name, remote.held().unwrap_or(0));
-            tokio::spawn(remote.clone().maintain(self.stop.clone()));
+            tokio::spawn(
+                remote
+                    .clone()
+                    .maintain(self.stop.clone(), self.timer.clone()),
+            );
         }
     }
 

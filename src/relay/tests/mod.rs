@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::domain::close_reason::CloseReason;
 use crate::domain::initiator::Initiator;
+use crate::timer::Timer;
 use crate::ws::frame::{
     OPCODE_BINARY as BINARY, OPCODE_CLOSE as CLOSE, OPCODE_CONTINUATION as CONTINUATION,
     OPCODE_PING as PING, OPCODE_PONG as PONG, OPCODE_TEXT as TEXT,
@@ -43,6 +44,7 @@ fn settings() -> RelaySettings {
         close_timeout: CLOSE_TIMEOUT,
         send_timeout: None,
         max_pings_per_second: 1_000_000,
+        timer: Timer::Tokio,
     }
 }
 

@@ -75,7 +75,7 @@ async fn a_triggered_fetch_joins_the_scheduled_one() {
     let script = Script::new(vec![Ok(key_set(&["k1"]))], Duration::from_secs(2));
     let remote = cache(&script, jwks_source());
     let stop = CancellationToken::new();
-    tokio::spawn(remote.clone().maintain(stop.clone()));
+    tokio::spawn(remote.clone().maintain(stop.clone(), Timer::Tokio));
     settle().await;
     assert_eq!(script.calls(), 1, "the first scheduled fetch is under way");
     let empty = remote.current();

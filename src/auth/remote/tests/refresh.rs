@@ -28,7 +28,8 @@ async fn first_fetch_retries_with_backoff_until_it_succeeds() {
         vec![down(), down(), down(), Ok(key_set(&["k1"]))],
         Duration::ZERO,
     );
-    let sets = RemoteSets::with_fetcher(&config_with(&jwks_source()), script.clone());
+    let sets = RemoteSets::with_fetcher(&config_with(&jwks_source()), script.clone())
+        .on_timer(Timer::Tokio);
     let mut changed = sets.subscribe();
     let begin = Instant::now();
     sets.start(Arc::new(Metrics::new(&prometheus::Registry::new())));
@@ -54,7 +55,7 @@ async fn refreshes_on_schedule_and_keeps_keys_while_fetches_fail() {
     );
     let remote = cache(&script, jwks_source());
     let stop = CancellationToken::new();
-    tokio::spawn(remote.clone().maintain(stop.clone()));
+    tokio::spawn(remote.clone().maintain(stop.clone(), Timer::Tokio));
     settle().await;
     assert_eq!(script.calls(), 1);
     assert_eq!(kids(&remote.current()), ["k1"]);
@@ -89,7 +90,7 @@ async fn keys_are_dropped_after_max_stale_without_a_success() {
     let metrics = Arc::new(Metrics::new(&registry));
     let _ = remote.metrics.set(metrics);
     let stop = CancellationToken::new();
-    tokio::spawn(remote.clone().maintain(stop.clone()));
+    tokio::spawn(remote.clone().maintain(stop.clone(), Timer::Tokio));
     settle().await;
     assert_eq!(remote.held(), Some(1));
 
@@ -121,13 +122,13 @@ async fn keys_are_dropped_after_max_stale_without_a_success() {
 async fn stop_ends_the_refresh_and_adopt_carries_keys_over() {
     let script = Script::new(vec![Ok(key_set(&["k1"]))], Duration::ZERO);
     let config = Arc::new(config_with(&jwks_source()));
-    let old = RemoteSets::with_fetcher(&config, script.clone());
+    let old = RemoteSets::with_fetcher(&config, script.clone()).on_timer(Timer::Tokio);
     old.start(Arc::new(Metrics::new(&prometheus::Registry::new())));
     settle().await;
     assert!(old.ready());
     assert_eq!(script.calls(), 1);
 
-    let new = RemoteSets::with_fetcher(&config, script.clone());
+    let new = RemoteSets::with_fetcher(&config, script.clone()).on_timer(Timer::Tokio);
     assert!(!new.ready());
     new.adopt(&old);
     assert!(new.ready(), "adopted keys count as loaded");
