@@ -305,7 +305,11 @@ impl Shared {
             if !fired.is_empty() {
                 state.thread = Sleep::Busy;
                 drop(state);
-                fired.drain(..).for_each(Waker::wake);
+                for waker in fired.drain(..) {
+                    // A waker that panics must not take every other deadline with this
+                    // thread: the panic is reported by the hook and the thread goes on.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
+                }
                 state = self.lock();
                 continue;
             }

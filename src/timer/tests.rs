@@ -21,11 +21,16 @@ fn coarse() -> Timer {
     timer
 }
 
-/// Waits (on tokio's clock, which runs in these tests) for `deadline`.
+/// Waits for the timer thread to fire `deadline`, for at most `PATIENCE` (on tokio's
+/// clock, which runs in these tests). The patience is polled first: once it has run out
+/// the deadline's instant has passed too, and a poll of the deadline would succeed
+/// whether or not the thread ever fired it.
 async fn fires(deadline: &mut Deadline) {
-    tokio::time::timeout(PATIENCE, &mut *deadline)
-        .await
-        .expect("the deadline fires");
+    tokio::select! {
+        biased;
+        () = tokio::time::sleep(PATIENCE) => panic!("the timer thread did not fire the deadline"),
+        () = &mut *deadline => {}
+    }
 }
 
 /// Whether the timer thread holds `deadline` (it is registered and has not fired).
@@ -142,6 +147,31 @@ async fn a_deadline_polled_by_another_task_wakes_that_task() {
     // must wake the task that polled it last.
     assert!(poll_once(&mut deadline).is_pending());
     fires(&mut deadline).await;
+}
+
+/// Panics when woken.
+struct Explosive;
+
+impl std::task::Wake for Explosive {
+    fn wake(self: std::sync::Arc<Self>) {
+        panic!("a waker that panics (expected in this test)");
+    }
+}
+
+#[tokio::test]
+async fn a_waker_that_panics_does_not_stop_the_timer_thread() {
+    let timer = coarse();
+    let mut explosive = timer.sleep(SOON);
+    let waker = Waker::from(std::sync::Arc::new(Explosive));
+    assert!(
+        Pin::new(&mut explosive)
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+    );
+    // The thread fires the explosive one first (its deadline is earlier), then this one.
+    let mut after = timer.sleep(SOON * 3);
+    fires(&mut after).await;
+    assert!(explosive.is_elapsed());
 }
 
 #[tokio::test]
