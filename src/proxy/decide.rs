@@ -47,8 +47,12 @@ impl Proxy {
                 client_cert: certificate,
             };
             // A decision can wait on a JWKS refetch; it never outlives the handshake budget.
+            // On the timer thread like every other deadline of the handshake: a decision
+            // that is ready at once (every one that needs no fetch) registers nothing.
             let deadline = budget_end(started, self.handshake_timeout());
-            match tokio::time::timeout_at(deadline, gate.decide(&view, unix_now(), &mut NoTrace))
+            match self
+                .timer
+                .timeout_at(deadline, gate.decide(&view, unix_now(), &mut NoTrace))
                 .await
             {
                 Ok(decision) => decision,

@@ -5,7 +5,7 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::net::IpAddr;
 
 use super::record::SessionRecord;
@@ -15,7 +15,7 @@ use crate::relay::Control;
 
 #[derive(Default)]
 pub(super) struct LocalSessions {
-    entries: HashMap<SessionId, Local>,
+    entries: HashMap<SessionId, Local, BuildHasherDefault<IdHasher>>,
     per_user: HashMap<String, u64>,
     per_client_ip: HashMap<IpAddr, u64>,
 }
@@ -103,6 +103,31 @@ impl LocalSessions {
     }
 }
 
+/// The hash of a [`SessionId`]: eight of its bytes as they are. An id is 128 bits from the
+/// kernel's CSPRNG (`SessionId::generate`), so its bytes are already uniform and no client
+/// can choose the ids that go in (a request can only name one to look up): SipHash's
+/// defence against chosen keys buys nothing here, and it was two SipHash runs per session.
+/// The other maps, keyed by identity and address, which a client does choose, keep it.
+#[derive(Default)]
+pub(super) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // `[u8; 16]` hashes as its length, then its bytes: fold in whatever comes.
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(word);
+        }
+    }
+
+    fn write_usize(&mut self, _length: usize) {}
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// One fewer for `key`; its entry goes at zero. Looked up by reference: no key is copied.
 fn decrement<K, Q>(counts: &mut HashMap<K, u64>, key: &Q)
 where
@@ -115,5 +140,36 @@ where
             counts.remove(key);
         }
         None => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher;
+
+    use super::*;
+
+    fn hash(id: SessionId) -> u64 {
+        BuildHasherDefault::<IdHasher>::default().hash_one(id)
+    }
+
+    #[test]
+    fn every_byte_of_a_session_id_moves_its_hash() {
+        let base = "00000000000000000000000000000000";
+        let zero = hash(SessionId::parse(base).unwrap());
+        for digit in 0..32 {
+            let mut text = base.as_bytes().to_vec();
+            text[digit] = b'1';
+            let id = SessionId::parse(std::str::from_utf8(&text).unwrap()).unwrap();
+            assert_ne!(hash(id), zero, "digit {digit}");
+        }
+    }
+
+    #[test]
+    fn generated_ids_hash_apart() {
+        let hashes: std::collections::HashSet<u64> = (0..10_000)
+            .map(|_| hash(SessionId::generate().unwrap()))
+            .collect();
+        assert_eq!(hashes.len(), 10_000);
     }
 }
