@@ -31,7 +31,11 @@ WORKDIR /app
 # [[example]] tables, whose files are not here yet (cargo refuses a declared target
 # without its file); those tables change no dependency, so --locked still holds and the
 # real build below reuses every compiled dependency.
+# The profile-guided build's wrapper and profile (pgo/, named in .cargo/config.toml)
+# come first too: the dependencies are compiled with the profile as well.
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo .cargo
+COPY pgo pgo
 RUN mkdir src \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
