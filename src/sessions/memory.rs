@@ -103,11 +103,12 @@ impl LocalSessions {
     }
 }
 
-/// The hash of a [`SessionId`]: eight of its bytes as they are. An id is 128 bits from the
-/// kernel's CSPRNG (`SessionId::generate`), so its bytes are already uniform and no client
-/// can choose the ids that go in (a request can only name one to look up): SipHash's
-/// defence against chosen keys buys nothing here, and it was two SipHash runs per session.
-/// The other maps, keyed by identity and address, which a client does choose, keep it.
+/// The hash of a [`SessionId`]: its two 64-bit halves, folded with a rotation and an XOR.
+/// An id is 128 bits from the kernel's CSPRNG (`SessionId::generate`), so its bytes are
+/// already uniform and no client can choose the ids that go in (a request can only name
+/// one to look up): SipHash's defence against chosen keys buys nothing here, and it was two
+/// SipHash runs per session. The other maps, keyed by identity and address, which a client
+/// does choose, keep it.
 #[derive(Default)]
 pub(super) struct IdHasher(u64);
 
