@@ -41,7 +41,7 @@ def cpu(row):
 
 for scenario in sorted({k[0] for k in rounds}, key=lambda s: (s not in ORDER, ORDER.index(s) if s in ORDER else s)):
     keys = [k for k in rounds if k[0] == scenario]
-    for target in ["wsgate", "wsgate-b", "floor", "floor-timer", "nginx", "haproxy"]:
+    for target in ["wsgate", "wsgate-b", "floor", "floor-timer", "nginx", "haproxy", "haproxy-sig"]:
         rows = [rounds[k][target] for k in keys if target in rounds[k] and cpu(rounds[k][target])]
         if rows:
             total = statistics.median(cpu(r) for r in rows)
@@ -56,6 +56,10 @@ for scenario in sorted({k[0] for k in rounds}, key=lambda s: (s not in ORDER, OR
     print(f"  paired: wsgate vs nginx {ratio('wsgate', 'nginx')} vs haproxy {ratio('wsgate', 'haproxy')}"
           f" | wsgate-b vs nginx {ratio('wsgate-b', 'nginx')} vs haproxy {ratio('wsgate-b', 'haproxy')}"
           f" | wsgate / wsgate-b {ratio('wsgate', 'wsgate-b')}")
+    if any("haproxy-sig" in rounds[k] for k in keys):
+        print(f"  paired: wsgate vs haproxy-sig {ratio('wsgate', 'haproxy-sig')}"
+              f" | wsgate-b vs haproxy-sig {ratio('wsgate-b', 'haproxy-sig')}"
+              f" | haproxy-sig / haproxy {ratio('haproxy-sig', 'haproxy')}")
     if any("floor" in rounds[k] for k in keys):
         print(f"  paired: floor vs nginx {ratio('floor', 'nginx')} vs haproxy {ratio('floor', 'haproxy')}"
               f" | wsgate / floor {ratio('wsgate', 'floor')}")

@@ -13,7 +13,9 @@
 # command prefix for wsgate, e.g. "valgrind --tool=callgrind" or "strace -c -f -o FILE":
 # profiling runs, whose timings mean nothing), BENCH_WSGATE_BIN (the wsgate binary for
 # target "wsgate", default target/release/wsgate), BENCH_WSGATE_B (another wsgate binary,
-# e.g. a patched build, run with the same config as target "wsgate-b": an A/B in one run).
+# e.g. a patched build, run with the same config as target "wsgate-b": an A/B in one run;
+# BENCH_WSGATE_B_CONFIG, another config template for it, e.g.
+# bench/peers/wsgate-defaults.toml.in: the product's default session limits).
 # Target "wsgate-redis" (not in the default set): wsgate with [sessions] store = "redis"
 # against a local redis-server (`apt-get install redis-server`), to price the shared
 # session registry against the default in-memory one (target "wsgate"). BENCH_PORT_BASE
@@ -23,6 +25,9 @@
 # Target "floor" (not in the default set): bench/src/bin/floor.rs, a tokio pass-through
 # with no work of its own (no check, no parsing, no log), the floor under any tokio proxy;
 # "floor-timer": the same with every session under a tokio timer (`--deadline 3600`).
+# Target "haproxy-sig" (not in the default set): HAProxy
+# checking only the signature and exp (bench/peers/haproxy-sig.cfg.in), as issue 17's
+# table describes its HAProxy; target "haproxy" checks wsgate's whole policy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -34,6 +39,7 @@ ECHO_PORT=$((PORT_BASE + 1)) WSGATE_PORT=$((PORT_BASE + 2)) NGINX_PORT=$((PORT_B
 HAPROXY_PORT=$((PORT_BASE + 4)) WSGATE_B_PORT=$((PORT_BASE + 5)) WSGATE_REDIS_PORT=$((PORT_BASE + 6))
 ADMIN_PORT=$((PORT_BASE + 12)) ADMIN_B_PORT=$((PORT_BASE + 15)) ADMIN_REDIS_PORT=$((PORT_BASE + 16))
 REDIS_PORT=$((PORT_BASE + 20)) FLOOR_PORT=$((PORT_BASE + 7)) FLOOR_TIMER_PORT=$((PORT_BASE + 8))
+HAPROXY_SIG_PORT=$((PORT_BASE + 9))
 TARGETS=${BENCH_TARGETS:-direct,wsgate,nginx,haproxy}
 # How every proxy names the echo upstream (it listens on 127.0.0.1): BENCH_UPSTREAM_HOST=
 # localhost measures a named upstream, as a sidecar's is usually written.
@@ -108,7 +114,7 @@ if has wsgate; then
 fi
 
 if [[ -n ${BENCH_WSGATE_B:-} ]]; then
-    fill bench/peers/wsgate.toml.in "$RUN/wsgate-b.toml" LISTEN="127.0.0.1:$WSGATE_B_PORT" \
+    fill "${BENCH_WSGATE_B_CONFIG:-bench/peers/wsgate.toml.in}" "$RUN/wsgate-b.toml" LISTEN="127.0.0.1:$WSGATE_B_PORT" \
         ADMIN="127.0.0.1:$ADMIN_B_PORT" UPSTREAM="$UPSTREAM_HOST:$ECHO_PORT" RSA_PUB="$RSA_PUB"
     WSGATE_LOG=${WSGATE_LOG:-info} taskset -c "$SERVER_CPU" "$BENCH_WSGATE_B" run \
         --config "$RUN/wsgate-b.toml" >"$RUN/wsgate-b.log" 2>&1 &
@@ -162,21 +168,27 @@ elif has nginx; then
     echo "nginx not installed: skipped (apt-get install nginx)" >&2
 fi
 
-if has haproxy && command -v haproxy >/dev/null; then
+# HAProxy with wsgate's whole policy (target "haproxy"), and with only the signature and
+# exp checked (target "haproxy-sig").
+start_haproxy() { # NAME TEMPLATE PORT
+    fill "$2" "$RUN/$1.cfg" LISTEN="127.0.0.1:$3" \
+        UPSTREAM="$UPSTREAM_HOST:$ECHO_PORT" HS_SECRET="$BENCH_HS_SECRET" RSA_PUB="$RSA_PUB" \
+        MAXCONN="$(( (NOFILE - 100) / 2 ))"
+    taskset -c "$SERVER_CPU" haproxy -db -f "$RUN/$1.cfg" 2>"$RUN/$1.log" &
+    local pid=$!; PIDS+=("$pid")
+    wait_port "$3"
+    ARGS+=(--target "$1=ws://127.0.0.1:$3/ws,proxy=$pid,server=$ECHO_PID")
+}
+if { has haproxy || has haproxy-sig; } && command -v haproxy >/dev/null; then
     version=$(haproxy -v | sed -n 's/^HAProxy version \([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
     read -r major minor <<<"$version"
     if (( major > 2 || (major == 2 && minor >= 5) )); then
-        fill bench/peers/haproxy.cfg.in "$RUN/haproxy.cfg" LISTEN="127.0.0.1:$HAPROXY_PORT" \
-            UPSTREAM="$UPSTREAM_HOST:$ECHO_PORT" HS_SECRET="$BENCH_HS_SECRET" RSA_PUB="$RSA_PUB" \
-            MAXCONN="$(( (NOFILE - 100) / 2 ))"
-        taskset -c "$SERVER_CPU" haproxy -db -f "$RUN/haproxy.cfg" 2>"$RUN/haproxy.log" &
-        HAPROXY_PID=$!; PIDS+=("$HAPROXY_PID")
-        wait_port "$HAPROXY_PORT"
-        ARGS+=(--target "haproxy=ws://127.0.0.1:$HAPROXY_PORT/ws,proxy=$HAPROXY_PID,server=$ECHO_PID")
+        has haproxy && start_haproxy haproxy bench/peers/haproxy.cfg.in "$HAPROXY_PORT"
+        has haproxy-sig && start_haproxy haproxy-sig bench/peers/haproxy-sig.cfg.in "$HAPROXY_SIG_PORT"
     else
         echo "HAProxy $major.$minor has no jwt_verify (needs >= 2.5): skipped" >&2
     fi
-elif has haproxy; then
+elif has haproxy || has haproxy-sig; then
     echo "haproxy not installed: skipped (apt-get install haproxy)" >&2
 fi
 
