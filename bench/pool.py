@@ -10,7 +10,9 @@ same binary in every run pooled.
 For each scenario: every target's median proxy CPU µs per operation (and its user share)
 over all rounds of all runs, then the median over the rounds of the per-round ratio
 wsgate / nginx, wsgate / HAProxy, and wsgate / wsgate-b (the A/B); with target `floor`
-(bench/src/bin/floor.rs), floor / nginx, floor / HAProxy and wsgate / floor. A per-round ratio
+(bench/src/bin/floor.rs), floor / nginx, floor / HAProxy and wsgate / floor; with target
+`haproxy-sig` (HAProxy checking only the signature and exp), wsgate / haproxy-sig and
+haproxy-sig / haproxy. A per-round ratio
 compares figures taken minutes apart at most, which drifts less than the machine does
 between runs.
 """
